@@ -1,0 +1,3 @@
+module github.com/mnpool/mnpool
+
+go 1.26
