@@ -1,0 +1,534 @@
+package cli
+
+import (
+	"fmt"
+	"net/netip"
+	"sort"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"github.com/mnpool/mnpool/pool"
+)
+
+// parseAddrs parses NETWORK=IP pairs.
+func parseAddrs(pairs []string) (map[string]netip.Addr, error) {
+	out := map[string]netip.Addr{}
+	for _, p := range pairs {
+		for _, one := range strings.Split(p, ",") {
+			k, v, ok := strings.Cut(one, "=")
+			if !ok {
+				return nil, usagef("--ip %q: want NETWORK=IP, such as mgmt=10.0.0.2", one)
+			}
+			a, err := netip.ParseAddr(strings.TrimSpace(v))
+			if err != nil {
+				return nil, usagef("--ip %q: %q is not an IP address", one, v)
+			}
+			out[strings.TrimSpace(k)] = a
+		}
+	}
+	return out, nil
+}
+
+func parseServices(list string) ([]pool.Service, error) {
+	if strings.TrimSpace(list) == "" || list == "none" {
+		return []pool.Service{}, nil
+	}
+	if list == "all" {
+		return pool.AllServices(), nil
+	}
+	var out []pool.Service
+	for _, s := range strings.Split(list, ",") {
+		v, err := pool.ParseService(s)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, v)
+	}
+	return out, nil
+}
+
+func parseKV(pairs []string, what string) (map[string]string, error) {
+	out := map[string]string{}
+	for _, p := range pairs {
+		k, v, ok := strings.Cut(p, "=")
+		if !ok {
+			return nil, usagef("%s %q: want KEY=VALUE", what, p)
+		}
+		out[strings.TrimSpace(k)] = v
+	}
+	return out, nil
+}
+
+func newInitCmd(g *globals) *cobra.Command {
+	var mn string
+	var ips, site []string
+	var services string
+	cmd := &cobra.Command{
+		Use:   "init --mn NAME [--ip NETWORK=IP] [--site KEY=VALUE]...",
+		Short: "Create the pool schema, write site defaults and name the first MN",
+		Long: `init applies the schema (idempotent, safe from several members at once),
+writes the site defaults (disjointdhcps=0, sharedtftp=0, domain=cluster) and
+makes --mn the MN of epoch 1. Running it again with the same MN changes nothing;
+to change the MN later use makemn.`,
+		Example: `  mnpool --db sqlite:/var/lib/mnpool/pool.db init --mn mn1
+  mnpool init --mn mn1 --site domain=hpc.example --site forwarders=192.0.2.53`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			if mn == "" {
+				mn = g.selfName()
+			}
+			addrs, err := parseAddrs(ips)
+			if err != nil {
+				return err
+			}
+			svcs, err := parseServices(services)
+			if err != nil {
+				return err
+			}
+			kv, err := parseKV(site, "--site")
+			if err != nil {
+				return err
+			}
+			s, err := g.open(cmd.Context())
+			if err != nil {
+				return err
+			}
+			defer s.Close()
+			m, err := s.Init(cmd.Context(), pool.InitOptions{MN: pool.Member{Name: mn, Addresses: addrs, Services: svcs}, Site: kv})
+			if err != nil {
+				return err
+			}
+			fmt.Fprintf(g.io.Out, "pool initialized: MN %s, epoch %d\n", m.Member, m.Epoch)
+			return nil
+		},
+	}
+	cmd.Flags().StringVar(&mn, "mn", "", "name of the first MN (default: --self)")
+	cmd.Flags().StringArrayVar(&ips, "ip", nil, "the MN's address on a network, NETWORK=IP (repeatable; the network must exist)")
+	cmd.Flags().StringVar(&services, "services", "all", "services the MN runs: comma list of dhcp,dns,ntp,tftp,console,db, or all")
+	cmd.Flags().StringArrayVar(&site, "site", nil, "site setting KEY=VALUE (repeatable)")
+	return cmd
+}
+
+func newMemberCmd(g *globals) *cobra.Command {
+	cmd := &cobra.Command{
+		Use:   "member",
+		Short: "Add, change, list and remove pool members (MN and SNs)",
+	}
+	var ips []string
+	var services string
+	var disabled bool
+	add := &cobra.Command{
+		Use:   "add NAME [--ip NETWORK=IP]... [--services LIST]",
+		Short: "Add a service node to the pool",
+		Example: `  mnpool member add sn1 --ip mgmt=10.0.0.2 --services dhcp,dns,ntp,tftp,console`,
+		Args:  cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			addrs, err := parseAddrs(ips)
+			if err != nil {
+				return err
+			}
+			svcs, err := parseServices(services)
+			if err != nil {
+				return err
+			}
+			s, err := g.open(cmd.Context())
+			if err != nil {
+				return err
+			}
+			defer s.Close()
+			if err := s.AddMember(cmd.Context(), pool.Member{Name: args[0], Addresses: addrs, Services: svcs, Disabled: disabled}, false); err != nil {
+				return err
+			}
+			fmt.Fprintf(g.io.Out, "member %s added\n", args[0])
+			return nil
+		},
+	}
+	add.Flags().StringArrayVar(&ips, "ip", nil, "address on a network, NETWORK=IP (repeatable)")
+	add.Flags().StringVar(&services, "services", "all", "services it runs: comma list of dhcp,dns,ntp,tftp,console,db, all, or none")
+	add.Flags().BoolVar(&disabled, "disabled", false, "add it disabled (no nodes are assigned or moved to it)")
+
+	var setIPs []string
+	var setServices string
+	var setDisabled, setEnabled bool
+	set := &cobra.Command{
+		Use:   "set NAME [--ip NETWORK=IP]... [--services LIST] [--disable|--enable]",
+		Short: "Change a member's addresses, services or state; what is not given is kept",
+		Args:  cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			if setDisabled && setEnabled {
+				return usagef("--disable and --enable exclude each other")
+			}
+			s, err := g.open(cmd.Context())
+			if err != nil {
+				return err
+			}
+			defer s.Close()
+			m, err := s.Member(cmd.Context(), args[0])
+			if err != nil {
+				return err
+			}
+			addrs, err := parseAddrs(setIPs)
+			if err != nil {
+				return err
+			}
+			for k, v := range addrs {
+				m.Addresses[k] = v
+			}
+			if cmd.Flags().Changed("services") {
+				if m.Services, err = parseServices(setServices); err != nil {
+					return err
+				}
+			}
+			if setDisabled {
+				m.Disabled = true
+			}
+			if setEnabled {
+				m.Disabled = false
+			}
+			if err := s.AddMember(cmd.Context(), m, true); err != nil {
+				return err
+			}
+			fmt.Fprintf(g.io.Out, "member %s updated\n", m.Name)
+			return nil
+		},
+	}
+	set.Flags().StringArrayVar(&setIPs, "ip", nil, "address on a network, NETWORK=IP (repeatable)")
+	set.Flags().StringVar(&setServices, "services", "", "services it runs: comma list, all, or none")
+	set.Flags().BoolVar(&setDisabled, "disable", false, "disable the member")
+	set.Flags().BoolVar(&setEnabled, "enable", false, "enable the member")
+
+	list := &cobra.Command{
+		Use:   "list",
+		Short: "List the members",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			s, err := g.open(cmd.Context())
+			if err != nil {
+				return err
+			}
+			defer s.Close()
+			st, err := s.LoadState(cmd.Context())
+			if err != nil {
+				return err
+			}
+			sum := pool.Summarize(st)
+			if g.json {
+				return printJSON(g.io.Out, sum.Members)
+			}
+			t := newTable(g.io.Out, "name", "role", "state", "addresses", "services", "primary", "listed")
+			for _, m := range sum.Members {
+				role, state := "SN", "enabled"
+				if m.IsMN {
+					role = fmt.Sprintf("MN (epoch %d)", st.Master.Epoch)
+				}
+				if m.Disabled {
+					state = "disabled"
+				}
+				t.row(m.Name, role, state, formatAddrs(m.Addresses), servicesText(m.Services), strconv.Itoa(m.Primary), strconv.Itoa(m.Listed))
+			}
+			return t.flush()
+		},
+	}
+	g.addJSON(list)
+
+	remove := &cobra.Command{
+		Use:   "remove NAME",
+		Short: "Remove a member that is not the MN and serves no node",
+		Args:  cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			s, err := g.open(cmd.Context())
+			if err != nil {
+				return err
+			}
+			defer s.Close()
+			if err := s.RemoveMember(cmd.Context(), args[0]); err != nil {
+				return err
+			}
+			fmt.Fprintf(g.io.Out, "member %s removed\n", args[0])
+			return nil
+		},
+	}
+	cmd.AddCommand(add, set, list, remove)
+	return cmd
+}
+
+func formatAddrs(m map[string]netip.Addr) string {
+	keys := make([]string, 0, len(m))
+	for k := range m {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	parts := make([]string, len(keys))
+	for i, k := range keys {
+		parts[i] = k + "=" + m[k].String()
+	}
+	return strings.Join(parts, ",")
+}
+
+func servicesText(s []pool.Service) string {
+	parts := make([]string, len(s))
+	for i, v := range s {
+		parts[i] = string(v)
+	}
+	return strings.Join(parts, ",")
+}
+
+func newNetworkCmd(g *globals) *cobra.Command {
+	cmd := &cobra.Command{Use: "network", Short: "Add, list and remove the networks the pool serves"}
+	var gws []string
+	var dyn, domain, ifname string
+	var replace bool
+	add := &cobra.Command{
+		Use:     "add NAME CIDR [--gateway IP]... [--dynamic-range START-END] [--domain D]",
+		Short:   "Add (or with --replace, change) a network",
+		Example: `  mnpool network add mgmt 10.0.0.0/16 --gateway 10.0.0.254 --gateway 10.0.0.253 --dynamic-range 10.0.255.1-10.0.255.254`,
+		Args:    cobra.ExactArgs(2),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			p, err := netip.ParsePrefix(args[1])
+			if err != nil {
+				return usagef("CIDR %q: want ADDRESS/BITS, such as 10.0.0.0/16", args[1])
+			}
+			n := pool.Network{Name: args[0], Prefix: p, Domain: domain, MgtIfName: ifname}
+			for _, gw := range gws {
+				for _, one := range strings.Split(gw, ",") {
+					a, err := netip.ParseAddr(strings.TrimSpace(one))
+					if err != nil {
+						return usagef("--gateway %q is not an IP address", one)
+					}
+					n.Gateways = append(n.Gateways, a)
+				}
+			}
+			if n.DynamicStart, n.DynamicEnd, err = pool.ParseRange(dyn); err != nil {
+				return err
+			}
+			s, err := g.open(cmd.Context())
+			if err != nil {
+				return err
+			}
+			defer s.Close()
+			if err := s.AddNetwork(cmd.Context(), n, replace); err != nil {
+				return err
+			}
+			fmt.Fprintf(g.io.Out, "network %s (%s) saved\n", n.Name, n.Prefix)
+			return nil
+		},
+	}
+	add.Flags().StringArrayVar(&gws, "gateway", nil, "gateway address, in order of preference (repeatable)")
+	add.Flags().StringVar(&dyn, "dynamic-range", "", "dynamic range START-END (only the MN hands it out)")
+	add.Flags().StringVar(&domain, "domain", "", "DNS domain of the network (default: site.domain)")
+	add.Flags().StringVar(&ifname, "mgtifname", "", "management interface name on the members")
+	add.Flags().BoolVar(&replace, "replace", false, "change the network if it exists")
+	list := &cobra.Command{
+		Use:   "list",
+		Short: "List the networks",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			s, err := g.open(cmd.Context())
+			if err != nil {
+				return err
+			}
+			defer s.Close()
+			nets, err := s.Networks(cmd.Context())
+			if err != nil {
+				return err
+			}
+			if g.json {
+				return printJSON(g.io.Out, nets)
+			}
+			t := newTable(g.io.Out, "name", "cidr", "gateways", "dynamic range", "domain")
+			for _, n := range nets {
+				var gw []string
+				for _, a := range n.Gateways {
+					gw = append(gw, a.String())
+				}
+				dr := ""
+				if n.HasDynamicRange() {
+					dr = n.DynamicStart.String() + "-" + n.DynamicEnd.String()
+				}
+				t.row(n.Name, n.Prefix.String(), strings.Join(gw, ","), dr, n.Domain)
+			}
+			return t.flush()
+		},
+	}
+	g.addJSON(list)
+	remove := &cobra.Command{
+		Use:   "remove NAME",
+		Short: "Remove a network no node or member uses",
+		Args:  cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			s, err := g.open(cmd.Context())
+			if err != nil {
+				return err
+			}
+			defer s.Close()
+			if err := s.RemoveNetwork(cmd.Context(), args[0]); err != nil {
+				return err
+			}
+			fmt.Fprintf(g.io.Out, "network %s removed\n", args[0])
+			return nil
+		},
+	}
+	cmd.AddCommand(add, list, remove)
+	return cmd
+}
+
+func newSiteCmd(g *globals) *cobra.Command {
+	cmd := &cobra.Command{Use: "site", Short: "Show and change site settings (xCAT's site table)"}
+	list := &cobra.Command{
+		Use:   "list",
+		Short: "Show every site setting",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			s, err := g.open(cmd.Context())
+			if err != nil {
+				return err
+			}
+			defer s.Close()
+			site, err := s.Site(cmd.Context())
+			if err != nil {
+				return err
+			}
+			if g.json {
+				return printJSON(g.io.Out, site)
+			}
+			keys := make([]string, 0, len(site))
+			for k := range site {
+				keys = append(keys, k)
+			}
+			sort.Strings(keys)
+			t := newTable(g.io.Out, "key", "value")
+			for _, k := range keys {
+				t.row(k, site[k])
+			}
+			return t.flush()
+		},
+	}
+	g.addJSON(list)
+	set := &cobra.Command{
+		Use:     "set KEY=VALUE...",
+		Short:   "Change site settings (all are checked before any is written)",
+		Example: "  mnpool site set domain=hpc.example forwarders=192.0.2.53,192.0.2.54",
+		Args:    cobra.MinimumNArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			kv, err := parseKV(args, "setting")
+			if err != nil {
+				return err
+			}
+			s, err := g.open(cmd.Context())
+			if err != nil {
+				return err
+			}
+			defer s.Close()
+			return s.SetSite(cmd.Context(), kv)
+		},
+	}
+	cmd.AddCommand(list, set)
+	return cmd
+}
+
+func newStatusCmd(g *globals) *cobra.Command {
+	cmd := &cobra.Command{
+		Use:   "status",
+		Short: "Show the MN and epoch, the members, node counts and database health",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			s, err := g.open(cmd.Context())
+			if err != nil {
+				return err
+			}
+			defer s.Close()
+			st, err := s.Status(cmd.Context())
+			if err != nil {
+				return err
+			}
+			if g.json {
+				return printJSON(g.io.Out, st)
+			}
+			return printStatus(g, st)
+		},
+	}
+	g.addJSON(cmd)
+	return cmd
+}
+
+func printStatus(g *globals, st pool.Status) error {
+	w := g.io.Out
+	mn := st.Master.Member
+	if mn == "" {
+		mn = "(none: run mnpool init)"
+	}
+	fmt.Fprintf(w, "MN:        %s (epoch %d)\n", mn, st.Master.Epoch)
+	db := st.DB.Backend + " via " + st.DB.Node
+	if st.DB.Backend == "galera" {
+		db += fmt.Sprintf(", cluster %s, size %d", st.DB.ClusterStatus, st.DB.ClusterSize)
+	}
+	if !st.DB.Healthy {
+		db += ", UNHEALTHY: " + st.DB.Problem
+	}
+	fmt.Fprintf(w, "Database:  %s\n", db)
+	if len(st.DB.Replicas) > 0 {
+		fmt.Fprintf(w, "Replicas:  %s\n", strings.Join(st.DB.Replicas, ", "))
+	}
+	fmt.Fprintf(w, "Nodes:     %d (%d without servicenodes), %d networks\n\n", st.Nodes, st.Unassigned, st.Networks)
+	t := newTable(w, "member", "role", "state", "primary", "listed", "services")
+	for _, m := range st.Members {
+		role, state := "SN", "enabled"
+		if m.IsMN {
+			role = "MN"
+		}
+		if m.Disabled {
+			state = "disabled"
+		}
+		t.row(m.Name, role, state, strconv.Itoa(m.Primary), strconv.Itoa(m.Listed), servicesText(m.Services))
+	}
+	if err := t.flush(); err != nil {
+		return err
+	}
+	if st.DB.Backend == "galera" {
+		fmt.Fprintln(w)
+		t := newTable(w, "db node", "healthy", "status", "state", "size", "problem")
+		for _, n := range st.DB.Nodes {
+			size := ""
+			if n.ClusterSize > 0 {
+				size = strconv.Itoa(n.ClusterSize)
+			}
+			t.row(n.Node, strconv.FormatBool(n.Healthy), n.ClusterStatus, n.State, size, n.Problem)
+		}
+		return t.flush()
+	}
+	return nil
+}
+
+func newAuditCmd(g *globals) *cobra.Command {
+	var limit int
+	cmd := &cobra.Command{
+		Use:   "audit [--limit N]",
+		Short: "Show the newest records of the audit log",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			s, err := g.open(cmd.Context())
+			if err != nil {
+				return err
+			}
+			defer s.Close()
+			log, err := s.AuditLog(cmd.Context(), limit)
+			if err != nil {
+				return err
+			}
+			if g.json {
+				return printJSON(g.io.Out, log)
+			}
+			t := newTable(g.io.Out, "at", "member", "actor", "action", "target")
+			for _, e := range log {
+				t.row(e.At.Local().Format(time.DateTime), e.Member, e.Actor, e.Action, e.Target)
+			}
+			return t.flush()
+		},
+	}
+	cmd.Flags().IntVar(&limit, "limit", 50, "how many records")
+	g.addJSON(cmd)
+	return cmd
+}

@@ -1,0 +1,318 @@
+package pool
+
+import (
+	"context"
+	"database/sql/driver"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/go-sql-driver/mysql"
+	"github.com/jmoiron/sqlx"
+)
+
+// MySQL server error numbers the store reacts to.
+const (
+	erDupEntry          = 1062 // duplicate key
+	erLockDeadlock      = 1213 // Galera certification failure or InnoDB deadlock
+	erLockWaitTimeout   = 1205
+	erUnknownCommand    = 1047 // WSREP has not yet prepared node for application use
+	erErrorDuringCommit = 1180 // commit outcome unknown
+	erServerShutdown    = 1053
+	erConnKilled        = 1927
+	erQueryInterrupted  = 1317
+	erUnknownSysVar     = 1193
+	erWsrepQueryTimeout = 4192 // wsrep_sync_wait timed out (10.11 reports lock wait timeout too)
+)
+
+// galeraNode is one configured Galera node.
+type galeraNode struct {
+	label    string // host:port
+	cfg      *mysql.Config
+	db       *sqlx.DB // opened lazily
+	badUntil time.Time
+	lastErr  string
+}
+
+// mysqlBackend talks to one or more MariaDB/Galera nodes. It prefers the
+// first node and uses another one while the first is unhealthy.
+type mysqlBackend struct {
+	log         *slog.Logger
+	healthEvery time.Duration
+	checkTO     time.Duration
+	badFor      time.Duration
+	maxConns    int
+
+	mu        sync.Mutex
+	nodes     []*galeraNode
+	cur       int       // index of the node in use, -1 when none
+	checkedAt time.Time // monotonic time of the last health check of cur
+}
+
+func openMySQL(cfgs []*mysql.Config, o *options) (*mysqlBackend, error) {
+	b := &mysqlBackend{
+		log:         o.log,
+		healthEvery: o.healthEvery,
+		checkTO:     o.checkTimeout,
+		badFor:      o.badFor,
+		maxConns:    o.maxConns,
+		cur:         -1,
+	}
+	for _, c := range cfgs {
+		c = c.Clone()
+		if c.Params == nil {
+			c.Params = map[string]string{}
+		}
+		// Decisions read what the cluster committed, not a stale local copy
+		// (DESIGN.md rule 4).
+		if _, ok := c.Params["wsrep_sync_wait"]; !ok {
+			c.Params["wsrep_sync_wait"] = strconv.Itoa(o.syncWait)
+		}
+		if c.Timeout == 0 {
+			c.Timeout = 3 * time.Second
+		}
+		if c.ReadTimeout == 0 {
+			c.ReadTimeout = o.ioTimeout
+		}
+		if c.WriteTimeout == 0 {
+			c.WriteTimeout = o.ioTimeout
+		}
+		c.ParseTime = true
+		c.InterpolateParams = false
+		b.nodes = append(b.nodes, &galeraNode{label: c.Addr, cfg: c})
+	}
+	return b, nil
+}
+
+func (b *mysqlBackend) kind() Kind           { return KindMySQL }
+func (b *mysqlBackend) dialect() Dialect     { return mysqlDialect{} }
+func (b *mysqlBackend) isDuplicate(err error) bool { return mysqlErrNo(err) == erDupEntry }
+
+func (n *galeraNode) handle(maxConns int) (*sqlx.DB, error) {
+	if n.db != nil {
+		return n.db, nil
+	}
+	conn, err := mysql.NewConnector(n.cfg)
+	if err != nil {
+		return nil, err
+	}
+	db := sqlx.NewDb(sqlOpenDB(conn), "mysql")
+	db.SetMaxOpenConns(maxConns)
+	db.SetMaxIdleConns(maxConns)
+	db.SetConnMaxLifetime(10 * time.Minute)
+	n.db = db
+	return db, nil
+}
+
+// db returns the node in use, checking its health when the last check is
+// older than healthEvery, and otherwise walks the nodes in preference
+// order and takes the first healthy one.
+func (b *mysqlBackend) db(ctx context.Context, _ bool) (*sqlx.DB, string, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	now := time.Now()
+	if b.cur >= 0 && now.Sub(b.checkedAt) < b.healthEvery {
+		n := b.nodes[b.cur]
+		return n.db, n.label, nil
+	}
+	var problems []string
+	for i, n := range b.nodes {
+		// A better-preferred node is tried again once its bad period ends;
+		// the current node is checked again every healthEvery.
+		if i != b.cur && now.Before(n.badUntil) {
+			problems = append(problems, n.label+": "+n.lastErr)
+			continue
+		}
+		nh := b.checkNode(ctx, n)
+		if ctx.Err() != nil {
+			return nil, "", ctx.Err()
+		}
+		if nh.Healthy {
+			if b.cur != i && b.cur >= 0 {
+				b.log.Warn("pool: switching database node", "from", b.nodes[b.cur].label, "to", n.label)
+			}
+			b.cur, b.checkedAt = i, time.Now()
+			return n.db, n.label, nil
+		}
+		n.badUntil, n.lastErr = time.Now().Add(b.badFor), nh.Problem
+		problems = append(problems, n.label+": "+nh.Problem)
+	}
+	b.cur = -1
+	return nil, "", fmt.Errorf("%w: no healthy Galera node (%s)", ErrUnavailable, strings.Join(problems, "; "))
+}
+
+func (b *mysqlBackend) markBad(node string, err error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	for i, n := range b.nodes {
+		if n.label == node {
+			n.badUntil, n.lastErr = time.Now().Add(b.badFor), err.Error()
+			if b.cur == i {
+				b.cur = -1
+			}
+			b.log.Warn("pool: database node marked unhealthy", "node", node, "err", err)
+		}
+	}
+}
+
+// checkNode asks one node for its wsrep state. Healthy means Primary,
+// ready and Synced (DESIGN.md rule 5), or a plain MySQL/MariaDB server
+// without wsrep that answers.
+func (b *mysqlBackend) checkNode(ctx context.Context, n *galeraNode) NodeHealth {
+	nh := NodeHealth{Node: n.label}
+	db, err := n.handle(b.maxConns)
+	if err != nil {
+		nh.Problem = err.Error()
+		return nh
+	}
+	cctx, cancel := context.WithTimeout(ctx, b.checkTO)
+	defer cancel()
+	var on sqlNullString
+	if err := db.QueryRowxContext(cctx, "SELECT @@global.wsrep_on").Scan(&on); err != nil {
+		if mysqlErrNo(err) != erUnknownSysVar {
+			nh.Problem = shortErr(err)
+			return nh
+		}
+	}
+	if !on.Valid || (on.String != "1" && !strings.EqualFold(on.String, "ON")) {
+		nh.Galera, nh.Healthy, nh.State = false, true, "mysql (no wsrep)"
+		return nh
+	}
+	nh.Galera = true
+	rows, err := db.QueryxContext(cctx, `SELECT VARIABLE_NAME, VARIABLE_VALUE FROM information_schema.GLOBAL_STATUS
+		WHERE VARIABLE_NAME IN ('WSREP_CLUSTER_STATUS','WSREP_READY','WSREP_LOCAL_STATE_COMMENT','WSREP_CLUSTER_SIZE','WSREP_INCOMING_ADDRESSES','WSREP_CLUSTER_STATE_UUID')`)
+	if err != nil {
+		nh.Problem = shortErr(err)
+		return nh
+	}
+	defer rows.Close()
+	for rows.Next() {
+		var k, v string
+		if err := rows.Scan(&k, &v); err != nil {
+			nh.Problem = shortErr(err)
+			return nh
+		}
+		switch strings.ToUpper(k) {
+		case "WSREP_CLUSTER_STATUS":
+			nh.ClusterStatus = v
+		case "WSREP_READY":
+			nh.Ready = strings.EqualFold(v, "ON")
+		case "WSREP_LOCAL_STATE_COMMENT":
+			nh.State = v
+		case "WSREP_CLUSTER_SIZE":
+			nh.ClusterSize, _ = strconv.Atoi(v)
+		case "WSREP_INCOMING_ADDRESSES":
+			for _, a := range strings.Split(v, ",") {
+				if a = strings.TrimSpace(a); a != "" && a != "AUTO" {
+					nh.Replicas = append(nh.Replicas, a)
+				}
+			}
+		case "WSREP_CLUSTER_STATE_UUID":
+			nh.ClusterUUID = v
+		}
+	}
+	if err := rows.Err(); err != nil {
+		nh.Problem = shortErr(err)
+		return nh
+	}
+	switch {
+	case nh.ClusterStatus != "Primary":
+		nh.Problem = fmt.Sprintf("wsrep_cluster_status=%s (want Primary)", nh.ClusterStatus)
+	case !nh.Ready:
+		nh.Problem = "wsrep_ready=OFF"
+	case nh.State != "Synced":
+		nh.Problem = fmt.Sprintf("wsrep_local_state_comment=%s (want Synced)", nh.State)
+	default:
+		nh.Healthy = true
+	}
+	return nh
+}
+
+func (b *mysqlBackend) health(ctx context.Context) (Health, error) {
+	h := Health{Backend: "mysql"}
+	_, label, err := b.db(ctx, false)
+	if err != nil && ctx.Err() != nil {
+		return h, ctx.Err()
+	}
+	h.Node = label
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	for _, n := range b.nodes {
+		nh := b.checkNode(ctx, n)
+		if nh.Galera {
+			h.Backend = "galera"
+		}
+		h.Nodes = append(h.Nodes, nh)
+		if n.label == label {
+			h.Healthy = nh.Healthy
+			h.ClusterSize, h.ClusterStatus, h.Replicas = nh.ClusterSize, nh.ClusterStatus, nh.Replicas
+			h.Problem = nh.Problem
+		}
+	}
+	if label == "" {
+		h.Problem = err.Error()
+		for _, nh := range h.Nodes {
+			if len(nh.Replicas) > len(h.Replicas) {
+				h.Replicas = nh.Replicas
+			}
+		}
+	}
+	return h, nil
+}
+
+func (b *mysqlBackend) classify(err error) errClass {
+	switch mysqlErrNo(err) {
+	case erLockDeadlock, erLockWaitTimeout, erWsrepQueryTimeout:
+		return errRetry
+	case erUnknownCommand, erErrorDuringCommit, erServerShutdown, erConnKilled:
+		return errNode
+	case 0:
+	default:
+		return errFatal
+	}
+	var ne net.Error
+	switch {
+	case errors.Is(err, driver.ErrBadConn), errors.Is(err, mysql.ErrInvalidConn),
+		errors.Is(err, io.EOF), errors.Is(err, io.ErrUnexpectedEOF), errors.As(err, &ne):
+		return errNode
+	}
+	if strings.Contains(err.Error(), "connection refused") || strings.Contains(err.Error(), "broken pipe") {
+		return errNode
+	}
+	return errFatal
+}
+
+func (b *mysqlBackend) close() error {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	var errs []error
+	for _, n := range b.nodes {
+		if n.db != nil {
+			errs = append(errs, n.db.Close())
+			n.db = nil
+		}
+	}
+	return errors.Join(errs...)
+}
+
+func mysqlErrNo(err error) uint16 {
+	var me *mysql.MySQLError
+	if errors.As(err, &me) {
+		return me.Number
+	}
+	return 0
+}
+
+func shortErr(err error) string {
+	s := err.Error()
+	if len(s) > 200 {
+		s = s[:200] + "..."
+	}
+	return s
+}
