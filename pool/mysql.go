@@ -90,8 +90,8 @@ func openMySQL(cfgs []*mysql.Config, o *options) (*mysqlBackend, error) {
 	return b, nil
 }
 
-func (b *mysqlBackend) kind() Kind           { return KindMySQL }
-func (b *mysqlBackend) dialect() Dialect     { return mysqlDialect{} }
+func (b *mysqlBackend) kind() Kind                 { return KindMySQL }
+func (b *mysqlBackend) dialect() Dialect           { return mysqlDialect{} }
 func (b *mysqlBackend) isDuplicate(err error) bool { return mysqlErrNo(err) == erDupEntry }
 
 func (n *galeraNode) handle(maxConns int) (*sqlx.DB, error) {

@@ -121,10 +121,10 @@ func newMemberCmd(g *globals) *cobra.Command {
 	var services string
 	var disabled bool
 	add := &cobra.Command{
-		Use:   "add NAME [--ip NETWORK=IP]... [--services LIST]",
-		Short: "Add a service node to the pool",
+		Use:     "add NAME [--ip NETWORK=IP]... [--services LIST]",
+		Short:   "Add a service node to the pool",
 		Example: `  mnpool member add sn1 --ip mgmt=10.0.0.2 --services dhcp,dns,ntp,tftp,console`,
-		Args:  cobra.ExactArgs(1),
+		Args:    cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			addrs, err := parseAddrs(ips)
 			if err != nil {
