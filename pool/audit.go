@@ -24,9 +24,10 @@ type AuditEntry struct {
 	Detail string    `json:"detail" db:"detail"`
 }
 
-// Audit writes an audit record inside tx. detail is marshalled to JSON
-// unless it is a string. Packages that change the pool in their own
-// transactions call it so every change is on record.
+// Audit writes an audit record inside tx and increments the change
+// counter (see Watch). detail is marshalled to JSON unless it is a string.
+// Packages that change the pool in their own transactions call it so every
+// change is on record and followers re-render.
 func (s *Store) Audit(ctx context.Context, tx *sqlx.Tx, action, target string, detail any) error {
 	var d string
 	switch v := detail.(type) {
@@ -46,7 +47,10 @@ func (s *Store) Audit(ctx context.Context, tx *sqlx.Tx, action, target string, d
 	}
 	_, err := tx.ExecContext(ctx, `INSERT INTO audit (id, at_us, member, actor, action, target, detail) VALUES (?,?,?,?,?,?,?)`,
 		hex.EncodeToString(id[:]), time.Now().UnixMicro(), s.o.self, s.o.actor, action, truncate(target, 4000), d)
-	return err
+	if err != nil {
+		return err
+	}
+	return bumpVersion(ctx, tx)
 }
 
 // AuditLog returns the newest limit audit records, newest first.

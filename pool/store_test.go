@@ -6,6 +6,7 @@ import (
 	"net/netip"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/google/go-cmp/cmp"
 	"github.com/google/go-cmp/cmp/cmpopts"
@@ -303,4 +304,24 @@ func TestResolveDSN(t *testing.T) {
 	d, src, _ = pool.ResolveDSN("sqlite:/flag.db", file)
 	require.Equal(t, "sqlite:/flag.db", d)
 	require.Equal(t, "--db", src)
+}
+
+func TestWatchFollowsChanges(t *testing.T) {
+	eachBackend(t, func(t *testing.T, s *pool.Store) {
+		ctx, cancel := context.WithCancel(context.Background())
+		defer cancel()
+		seed(t, s, 0)
+		ch := s.Watch(ctx, 10*time.Millisecond)
+		v0 := <-ch
+		require.NoError(t, s.SetSite(ctx, map[string]string{"domain": "x.example"}))
+		select {
+		case v1 := <-ch:
+			require.Greater(t, v1, v0)
+		case <-time.After(10 * time.Second):
+			t.Fatal("Watch did not report the change")
+		}
+		cancel()
+		for range ch {
+		}
+	})
 }
