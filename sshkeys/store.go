@@ -135,7 +135,7 @@ type InitResult struct {
 // Init creates dir (mode 0700) and a key pair of every kind in opts.Kinds
 // that is missing. It is idempotent: an existing key is checked and kept
 // unless opts.Force is set. A key file that exists but does not parse is an
-// error (ErrKeyFile), never silently replaced.
+// error (ErrKeyFile), replaced only with opts.Force.
 func Init(ctx context.Context, dir string, opts Options) (InitResult, error) {
 	var res InitResult
 	kinds, err := opts.kinds()
@@ -170,7 +170,7 @@ func Init(ctx context.Context, dir string, opts Options) (InitResult, error) {
 			}
 			res.Existing = append(res.Existing, kind)
 			continue
-		case err != nil && !errors.Is(err, ErrNotInitialized):
+		case err != nil && !errors.Is(err, ErrNotInitialized) && !opts.Force:
 			return res, err
 		}
 		if _, statErr := os.Stat(previousPath(dir, kind)); statErr == nil {

@@ -1,11 +1,14 @@
 package sshkeys
 
 import (
+	"bytes"
 	"context"
 	"crypto/rand"
 	"errors"
+	"log/slog"
 	"os"
 	"path/filepath"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -172,6 +175,12 @@ func TestInitRefusesBadInput(t *testing.T) {
 		if got, _ := os.ReadFile(KeyPath(dir, KindPool)); string(got) != "not a key" {
 			t.Fatal("corrupt key was overwritten")
 		}
+		if _, err := Init(ctx, dir, Options{Force: true}); err != nil {
+			t.Fatalf("Force over a corrupt key: %v", err)
+		}
+		if _, err := Signer(ctx, dir, KindPool); err != nil {
+			t.Fatalf("after Force: %v", err)
+		}
 	})
 	t.Run("pool key copied over compute key", func(t *testing.T) {
 		dir := t.TempDir()
@@ -187,6 +196,34 @@ func TestInitRefusesBadInput(t *testing.T) {
 			t.Fatalf("Init err = %v, want ErrSameKey", err)
 		}
 	})
+}
+
+func TestLogsCarryNoKeyMaterial(t *testing.T) {
+	ctx := context.Background()
+	dir := t.TempDir()
+	var buf bytes.Buffer
+	opts := Options{Logger: slog.New(slog.NewTextHandler(&buf, nil))}
+	if _, err := Init(ctx, dir, opts); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := Rotate(ctx, dir, KindPool, opts); err != nil {
+		t.Fatal(err)
+	}
+	if err := FinishRotation(ctx, dir, KindPool, opts); err != nil {
+		t.Fatal(err)
+	}
+	logs := buf.String()
+	pool := mustSigner(t, dir, KindPool)
+	if !strings.Contains(logs, ssh.FingerprintSHA256(pool.PublicKey())) {
+		t.Errorf("logs do not name the new pool key's fingerprint:\n%s", logs)
+	}
+	for _, kind := range Kinds() {
+		data, _ := os.ReadFile(KeyPath(dir, kind))
+		body := strings.Split(string(data), "\n")[1] // first base64 line of the private key
+		if strings.Contains(logs, "PRIVATE KEY") || strings.Contains(logs, body) {
+			t.Fatalf("logs contain private key material:\n%s", logs)
+		}
+	}
 }
 
 func TestShowAndSigners(t *testing.T) {
