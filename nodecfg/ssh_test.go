@@ -14,6 +14,7 @@ import (
 	"golang.org/x/crypto/ssh/knownhosts"
 
 	"github.com/mnpool/mnpool/nodecfg"
+	"github.com/mnpool/mnpool/nodecfg/nodecfgtest"
 )
 
 // root is where the pusher writes, relative to the fake node's login
@@ -29,7 +30,7 @@ func testFiles(gw string) []nodecfg.File {
 	}
 }
 
-func pusher(client ssh.Signer, apply bool, nodes ...*sshNode) *nodecfg.SSH {
+func pusher(client ssh.Signer, apply bool, nodes ...*nodecfgtest.Node) *nodecfg.SSH {
 	return &nodecfg.SSH{
 		Auth:            []ssh.AuthMethod{ssh.PublicKeys(client)},
 		HostKeyCallback: fixedHostKeys(nodes...),
@@ -39,7 +40,7 @@ func pusher(client ssh.Signer, apply bool, nodes ...*sshNode) *nodecfg.SSH {
 }
 
 // fixedHostKeys accepts exactly the host keys of nodes, by address.
-func fixedHostKeys(nodes ...*sshNode) ssh.HostKeyCallback {
+func fixedHostKeys(nodes ...*nodecfgtest.Node) ssh.HostKeyCallback {
 	return func(hostname string, remote net.Addr, key ssh.PublicKey) error {
 		for _, n := range nodes {
 			if n.Addr == hostname {
@@ -50,7 +51,7 @@ func fixedHostKeys(nodes ...*sshNode) ssh.HostKeyCallback {
 	}
 }
 
-func readNodeFile(t *testing.T, n *sshNode, rel string) string {
+func readNodeFile(t *testing.T, n *nodecfgtest.Node, rel string) string {
 	t.Helper()
 	b, err := os.ReadFile(filepath.Join(n.Home, root, rel))
 	require.NoError(t, err)
@@ -58,8 +59,8 @@ func readNodeFile(t *testing.T, n *sshNode, rel string) string {
 }
 
 func TestSSHPushWritesAtomicallyAndReportsChanges(t *testing.T) {
-	client := newKey(t)
-	n := startNode(t, client.PublicKey(), modeOK)
+	client := nodecfgtest.NewKey(t)
+	n := nodecfgtest.Start(t, client.PublicKey(), nodecfgtest.OK, "127.0.0.1:0")
 	p := pusher(client, true, n)
 	ctx := context.Background()
 	files := testFiles("10.0.0.4")
@@ -82,7 +83,7 @@ func TestSSHPushWritesAtomicallyAndReportsChanges(t *testing.T) {
 		"systemctl cat rsyslog.service",
 		"systemctl try-restart rsyslog.service",
 		"ip route replace default via 10.0.0.4",
-	}, "\n")+"\n", n.calls(t))
+	}, "\n")+"\n", n.Calls(t))
 	// No temporary file is left behind.
 	leftovers, err := filepath.Glob(filepath.Join(n.Home, root, "etc", "*", ".mnpool.*"))
 	require.NoError(t, err)
@@ -99,30 +100,30 @@ func TestSSHPushWritesAtomicallyAndReportsChanges(t *testing.T) {
 	fi, err = os.Stat(filepath.Join(n.Home, root, "etc/resolv.conf"))
 	require.NoError(t, err)
 	require.Equal(t, mtime, fi.ModTime())
-	require.Len(t, strings.Split(strings.TrimSpace(n.calls(t)), "\n"), 5, "no new restarts")
+	require.Len(t, strings.Split(strings.TrimSpace(n.Calls(t)), "\n"), 5, "no new restarts")
 
 	// Only the route changes.
 	r = p.Push(ctx, nodecfg.Target{Node: "cn001", Addr: n.Addr}, testFiles("10.0.0.3"))
 	require.NoError(t, r.Err)
 	require.Equal(t, []nodecfg.FileResult{{Kind: "resolv"}, {Kind: "chrony"}, {Kind: "syslog"}, {Kind: "route", Changed: true}}, r.Files)
-	require.True(t, strings.HasSuffix(n.calls(t), "ip route replace default via 10.0.0.3\n"))
+	require.True(t, strings.HasSuffix(n.Calls(t), "ip route replace default via 10.0.0.3\n"))
 }
 
 func TestSSHPushDebianChronyPathAndNoApply(t *testing.T) {
-	client := newKey(t)
-	n := startNode(t, client.PublicKey(), modeOK)
+	client := nodecfgtest.NewKey(t)
+	n := nodecfgtest.Start(t, client.PublicKey(), nodecfgtest.OK, "127.0.0.1:0")
 	require.NoError(t, os.MkdirAll(filepath.Join(n.Home, root, "etc/chrony"), 0o755))
 	p := pusher(client, false, n)
 	r := p.Push(context.Background(), nodecfg.Target{Node: "cn001", Addr: n.Addr}, testFiles("10.0.0.4")[1:2])
 	require.NoError(t, r.Err)
 	require.Equal(t, "server 10.0.0.3 iburst\nserver 10.0.0.2 iburst\n", readNodeFile(t, n, "etc/chrony/chrony.conf"))
 	require.NoFileExists(t, filepath.Join(n.Home, root, "etc/chrony.conf"))
-	require.Empty(t, n.calls(t), "Apply off: nothing restarted")
+	require.Empty(t, n.Calls(t), "Apply off: nothing restarted")
 }
 
 func TestSSHPushContentNeverReachesTheShell(t *testing.T) {
-	client := newKey(t)
-	n := startNode(t, client.PublicKey(), modeOK)
+	client := nodecfgtest.NewKey(t)
+	n := nodecfgtest.Start(t, client.PublicKey(), nodecfgtest.OK, "127.0.0.1:0")
 	p := pusher(client, true, n)
 	evil := "nameserver 10.0.0.2\n'; touch ../pwned; echo '\n$(touch ../pwned2)\n`touch ../pwned3`\n"
 	r := p.Push(context.Background(), nodecfg.Target{Node: "cn001", Addr: n.Addr}, []nodecfg.File{{Kind: nodecfg.KindResolv, Data: []byte(evil)}})
@@ -135,8 +136,8 @@ func TestSSHPushContentNeverReachesTheShell(t *testing.T) {
 }
 
 func TestSSHPushRemoteFailure(t *testing.T) {
-	client := newKey(t)
-	n := startNode(t, client.PublicKey(), modeOK)
+	client := nodecfgtest.NewKey(t)
+	n := nodecfgtest.Start(t, client.PublicKey(), nodecfgtest.OK, "127.0.0.1:0")
 	require.NoError(t, os.MkdirAll(filepath.Join(n.Home, root, "etc/resolv.conf"), 0o755))
 	r := pusher(client, false, n).Push(context.Background(), nodecfg.Target{Node: "cn001", Addr: n.Addr}, testFiles("10.0.0.4"))
 	require.ErrorIs(t, r.Err, nodecfg.ErrRemote)
@@ -146,9 +147,9 @@ func TestSSHPushRemoteFailure(t *testing.T) {
 }
 
 func TestSSHPushChecksHostKeyAndLogin(t *testing.T) {
-	client := newKey(t)
-	n := startNode(t, client.PublicKey(), modeOK)
-	other := startNode(t, client.PublicKey(), modeOK)
+	client := nodecfgtest.NewKey(t)
+	n := nodecfgtest.Start(t, client.PublicKey(), nodecfgtest.OK, "127.0.0.1:0")
+	other := nodecfgtest.Start(t, client.PublicKey(), nodecfgtest.OK, "127.0.0.1:0")
 	ctx := context.Background()
 	target := nodecfg.Target{Node: "cn001", Addr: n.Addr}
 
@@ -162,7 +163,7 @@ func TestSSHPushChecksHostKeyAndLogin(t *testing.T) {
 	r := p.Push(ctx, target, testFiles("10.0.0.4"))
 	require.ErrorIs(t, r.Err, nodecfg.ErrHostKey)
 	require.ErrorContains(t, r.Err, "key mismatch")
-	require.Zero(t, n.execs.Load(), "nothing ran on a node with the wrong host key")
+	require.Zero(t, n.Execs(), "nothing ran on a node with the wrong host key")
 
 	// With the right key in known_hosts it works.
 	require.NoError(t, os.WriteFile(kh, []byte(knownhosts.Line([]string{knownhosts.Normalize(n.Addr)}, n.HostKey)+"\n"), 0o600))
@@ -171,15 +172,15 @@ func TestSSHPushChecksHostKeyAndLogin(t *testing.T) {
 	require.NoError(t, p.Push(ctx, target, testFiles("10.0.0.4")).Err)
 
 	// A key the node does not accept.
-	p.Auth = []ssh.AuthMethod{ssh.PublicKeys(newKey(t))}
+	p.Auth = []ssh.AuthMethod{ssh.PublicKeys(nodecfgtest.NewKey(t))}
 	r = p.Push(ctx, target, testFiles("10.0.0.4"))
 	require.ErrorIs(t, r.Err, nodecfg.ErrConnect)
 	require.ErrorContains(t, r.Err, "unable to authenticate")
 }
 
 func TestSSHPushRejectsBadInputBeforeConnecting(t *testing.T) {
-	client := newKey(t)
-	n := startNode(t, client.PublicKey(), modeOK)
+	client := nodecfgtest.NewKey(t)
+	n := nodecfgtest.Start(t, client.PublicKey(), nodecfgtest.OK, "127.0.0.1:0")
 	ok := pusher(client, false, n)
 	target := nodecfg.Target{Node: "cn001", Addr: n.Addr}
 	for name, c := range map[string]struct {
@@ -204,18 +205,18 @@ func TestSSHPushRejectsBadInputBeforeConnecting(t *testing.T) {
 			require.ErrorContains(t, r.Err, c.want)
 		})
 	}
-	require.Zero(t, n.execs.Load())
+	require.Zero(t, n.Execs())
 }
 
 // TestPushAllOverSSHWithTimeouts pushes to healthy nodes and to two that
 // never finish (one silent after TCP accept, one that never completes
 // its command), with a per-node timeout and bounded parallelism.
 func TestPushAllOverSSHWithTimeouts(t *testing.T) {
-	client := newKey(t)
-	var nodes []*sshNode
-	modes := []nodeMode{modeOK, modeStall, modeOK, modeHang, modeOK, modeOK}
+	client := nodecfgtest.NewKey(t)
+	var nodes []*nodecfgtest.Node
+	modes := []nodecfgtest.Mode{nodecfgtest.OK, nodecfgtest.Stall, nodecfgtest.OK, nodecfgtest.Hang, nodecfgtest.OK, nodecfgtest.OK}
 	for _, m := range modes {
-		nodes = append(nodes, startNode(t, client.PublicKey(), m))
+		nodes = append(nodes, nodecfgtest.Start(t, client.PublicKey(), m, "127.0.0.1:0"))
 	}
 	p := pusher(client, true, nodes...)
 	var jobs []nodecfg.Job
@@ -224,7 +225,7 @@ func TestPushAllOverSSHWithTimeouts(t *testing.T) {
 	}
 	var done []string
 	start := time.Now()
-	res := nodecfg.PushAll(context.Background(), p, jobs, nodecfg.PushOptions{Parallel: 2, Timeout: 700 * time.Millisecond,
+	res := nodecfg.PushAll(context.Background(), p, jobs, nodecfg.PushOptions{Parallel: 2, Timeout: 2 * time.Second,
 		Done: func(r nodecfg.Result) { done = append(done, r.Node) }})
 	elapsed := time.Since(start)
 	require.Len(t, res, len(nodes))
@@ -232,18 +233,18 @@ func TestPushAllOverSSHWithTimeouts(t *testing.T) {
 	for i, r := range res {
 		require.Equal(t, jobs[i].Target.Node, r.Node, "results in job order")
 		switch modes[i] {
-		case modeOK:
+		case nodecfgtest.OK:
 			require.NoError(t, r.Err, r.Node)
 			require.True(t, r.Changed)
 			require.Equal(t, "10.0.0.4\n", readNodeFile(t, nodes[i], "etc/mnpool/default-route"))
 		default:
 			require.ErrorIs(t, r.Err, nodecfg.ErrTimeout, r.Node)
 			require.ErrorIs(t, r.Err, context.DeadlineExceeded, r.Node)
-			require.GreaterOrEqual(t, r.Elapsed, 600*time.Millisecond)
-			require.Less(t, r.Elapsed, 3*time.Second)
+			require.GreaterOrEqual(t, r.Elapsed, 1900*time.Millisecond)
+			require.Less(t, r.Elapsed, 6*time.Second)
 		}
 	}
 	require.ErrorContains(t, res[1].Err, "while logging in")
 	require.ErrorContains(t, res[3].Err, "while writing resolv")
-	require.Less(t, elapsed, 5*time.Second, "slow nodes hold up only their own slot")
+	require.Less(t, elapsed, 12*time.Second, "slow nodes hold up only their own slot")
 }

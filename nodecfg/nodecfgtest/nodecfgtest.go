@@ -1,4 +1,8 @@
-package nodecfg_test
+// Package nodecfgtest runs fake compute nodes for tests: real SSH servers
+// (golang.org/x/crypto/ssh) on loopback that run commands with /bin/sh in
+// their own home directory, as sshd does, with stub systemctl and ip
+// commands that record their arguments.
+package nodecfgtest
 
 import (
 	"bytes"
@@ -17,34 +21,35 @@ import (
 	"golang.org/x/crypto/ssh"
 )
 
-// nodeMode is how a fake node behaves.
-type nodeMode int
+// Mode is how a fake node behaves.
+type Mode int
 
 const (
-	// modeOK runs every command with /bin/sh in the node's home, like sshd.
-	modeOK nodeMode = iota
-	// modeStall accepts TCP connections and never says a word.
-	modeStall
-	// modeHang logs in and accepts commands but never finishes them.
-	modeHang
+	// OK runs every command with /bin/sh in the node's home, like sshd.
+	OK Mode = iota
+	// Stall accepts TCP connections and never says a word.
+	Stall
+	// Hang logs in and accepts commands but never finishes them.
+	Hang
 )
 
-// sshNode is a fake compute node: a real SSH server (x/crypto/ssh) on
-// loopback that runs commands with /bin/sh in its own home directory,
-// with stub systemctl and ip commands that record their arguments in
-// home/calls.
-type sshNode struct {
+// Node is a fake compute node: a real SSH server on loopback that runs
+// commands with /bin/sh in Home, with stub systemctl and ip commands
+// that record their arguments in Home/calls. It accepts user root with
+// one client key.
+type Node struct {
 	Addr    string
 	Home    string
 	HostKey ssh.PublicKey
 	execs   atomic.Int32
-	mode    nodeMode
+	mode    Mode
 	cfg     *ssh.ServerConfig
 	env     []string
 	wg      sync.WaitGroup
 }
 
-func newKey(t testing.TB) ssh.Signer {
+// NewKey returns a new ed25519 signer.
+func NewKey(t testing.TB) ssh.Signer {
 	t.Helper()
 	_, priv, err := ed25519.GenerateKey(rand.Reader)
 	if err != nil {
@@ -70,8 +75,9 @@ const stubIP = `#!/bin/sh
 echo "ip $*" >>"$HOME/calls"
 `
 
-// startNode starts a fake node that accepts user root with clientKey.
-func startNode(t testing.TB, clientKey ssh.PublicKey, mode nodeMode) *sshNode {
+// Start starts a fake node listening on listen (e.g. "127.0.0.1:0") that
+// accepts user root with clientKey. It stops at the end of the test.
+func Start(t testing.TB, clientKey ssh.PublicKey, mode Mode, listen string) *Node {
 	t.Helper()
 	home := t.TempDir()
 	bin := filepath.Join(home, "bin")
@@ -83,8 +89,8 @@ func startNode(t testing.TB, clientKey ssh.PublicKey, mode nodeMode) *sshNode {
 			t.Fatal(err)
 		}
 	}
-	hk := newKey(t)
-	n := &sshNode{Home: home, HostKey: hk.PublicKey(), mode: mode,
+	hk := NewKey(t)
+	n := &Node{Home: home, HostKey: hk.PublicKey(), mode: mode,
 		env: []string{"HOME=" + home, "PATH=" + bin + ":/usr/sbin:/usr/bin:/sbin:/bin", "LC_ALL=C"}}
 	n.cfg = &ssh.ServerConfig{
 		PublicKeyCallback: func(c ssh.ConnMetadata, k ssh.PublicKey) (*ssh.Permissions, error) {
@@ -95,7 +101,7 @@ func startNode(t testing.TB, clientKey ssh.PublicKey, mode nodeMode) *sshNode {
 		},
 	}
 	n.cfg.AddHostKey(hk)
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	ln, err := net.Listen("tcp", listen)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -133,8 +139,8 @@ func startNode(t testing.TB, clientKey ssh.PublicKey, mode nodeMode) *sshNode {
 	return n
 }
 
-func (n *sshNode) serve(c net.Conn) {
-	if n.mode == modeStall {
+func (n *Node) serve(c net.Conn) {
+	if n.mode == Stall {
 		var b [512]byte
 		for {
 			if _, err := c.Read(b[:]); err != nil {
@@ -164,7 +170,7 @@ func (n *sshNode) serve(c net.Conn) {
 	}
 }
 
-func (n *sshNode) session(ch ssh.Channel, reqs <-chan *ssh.Request) {
+func (n *Node) session(ch ssh.Channel, reqs <-chan *ssh.Request) {
 	defer ch.Close()
 	for req := range reqs {
 		if req.Type != "exec" {
@@ -178,7 +184,7 @@ func (n *sshNode) session(ch ssh.Channel, reqs <-chan *ssh.Request) {
 		}
 		req.Reply(true, nil)
 		n.execs.Add(1)
-		if n.mode == modeHang {
+		if n.mode == Hang {
 			continue // never answer; the loop ends when the client goes
 		}
 		// What sshd does: the user's shell runs the command in $HOME.
@@ -199,8 +205,11 @@ func (n *sshNode) session(ch ssh.Channel, reqs <-chan *ssh.Request) {
 	}
 }
 
-// calls returns what the stub commands recorded.
-func (n *sshNode) calls(t testing.TB) string {
+// Execs counts the commands the node was asked to run.
+func (n *Node) Execs() int { return int(n.execs.Load()) }
+
+// Calls returns what the stub commands recorded.
+func (n *Node) Calls(t testing.TB) string {
 	t.Helper()
 	b, err := os.ReadFile(filepath.Join(n.Home, "calls"))
 	if errors.Is(err, os.ErrNotExist) {
