@@ -140,3 +140,23 @@ func TestSSHKeysCommands(t *testing.T) {
 	require.Contains(t, errs, "nope")
 	require.NotContains(t, show+member+node, "PRIVATE KEY")
 }
+
+func TestNoderangeSelection(t *testing.T) {
+	db := newPool(t)
+	for i, g := range []string{"rack1", "rack1", "rack2"} {
+		mustRun(t, db, "node", "add", "cn00"+string(rune('1'+i)), "--groups", "compute,"+g)
+	}
+	out := mustRun(t, db, "node", "list", "rack1,-cn001")
+	require.Contains(t, out, "cn002")
+	require.NotContains(t, out, "cn001")
+	require.NotContains(t, out, "cn003")
+	out = mustRun(t, db, "node", "list", "cn[001-003]", "--json")
+	require.Equal(t, 3, strings.Count(out, `"name"`))
+	code, _, errs := mnpool(t, db, "node", "remove", "cn001,cn099,foo")
+	require.Equal(t, 1, code)
+	require.Contains(t, errs, "cn099")
+	require.Contains(t, errs, "foo")
+	require.Equal(t, 3, strings.Count(mustRun(t, db, "node", "list", "--json"), `"name"`), "nothing was removed")
+	mustRun(t, db, "node", "remove", "/cn00[12]")
+	require.Equal(t, 1, strings.Count(mustRun(t, db, "node", "list", "--json"), `"name"`))
+}
