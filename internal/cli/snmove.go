@@ -126,9 +126,8 @@ func livenessView(_ context.Context, _ *pool.Store) (pool.LivenessView, error) {
 	return pool.StaticLiveness{}, nil
 }
 
-// expandNoderange turns the command line's noderange into node names.
-// It is replaced by noderange.Expand when that package lands; until then
-// it accepts node names and comma-separated lists of them.
+// expandNoderange turns the command line's noderange (xCAT syntax:
+// cn[001-100], groups, exclusions, /regex) into node names.
 func expandNoderange(ctx context.Context, s *pool.Store, args []string) ([]string, error) {
 	st, err := s.LoadState(ctx)
 	if err != nil {

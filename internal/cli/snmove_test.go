@@ -150,7 +150,7 @@ func TestSnmoveMovesAndReconfiguresNodes(t *testing.T) {
 func TestSnmoveDryRunJSON(t *testing.T) {
 	e := newSnmoveEnv(t, 4, false)
 	before := e.lists(t)
-	code, out, errOut := snmove(t, "--db", e.dsn, "cn01,cn02", "cn03", "-d", "mn1", "-D", "127.0.0.2", "--dry-run", "--json")
+	code, out, errOut := snmove(t, "--db", e.dsn, "cn[01-02]", "cn03", "-d", "mn1", "-D", "127.0.0.2", "--dry-run", "--json")
 	require.Equal(t, 0, code, errOut)
 	var got struct {
 		Move struct {
@@ -205,7 +205,7 @@ func TestSnmoveErrors(t *testing.T) {
 		"-D without -d":      {[]string{"-s", "sn1", "-D", "127.0.0.4"}, 2, "-D needs -d DEST"},
 		"-D not dest's":      {[]string{"-s", "sn1", "-d", "sn2", "-D", "127.0.0.3", "-i"}, 1, "127.0.0.3 is not an address of sn2"},
 		"disabled dest":      {[]string{"-s", "sn1", "-d", "sn3", "-i"}, 1, "move target is not usable: sn3 is disabled; force"},
-		"unknown node":       {[]string{"cn99", "-d", "sn2", "-i"}, 1, "unknown nodes: cn99"},
+		"unknown node":       {[]string{"cn99", "-d", "sn2", "-i"}, 1, "unknown nodes or groups: cn99"},
 		"unknown flag":       {[]string{"-s", "sn1", "-x"}, 2, "unknown shorthand flag: 'x'"},
 		"no key for pushing": {[]string{"-s", "sn1", "--key-dir", t.TempDir(), "--no-host-key-check"}, 1, "loading the pool SSH key"},
 		"no known_hosts":     {[]string{"-s", "sn1", "--known-hosts", "/nonexistent/kh"}, 1, "no known_hosts file among /nonexistent/kh"},
