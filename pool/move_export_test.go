@@ -11,8 +11,10 @@ type MoveWrite = writeMode
 
 // Write modes for MoveWith.
 const (
+	MoveWriteAuto = writeAuto
 	MoveWriteCase = writeCase
 	MoveWriteRows = writeRows
+	MoveWriteJoin = writeJoin
 )
 
 // MoveWith is Move with a chosen write mode and a hook that runs in each

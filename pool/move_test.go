@@ -378,7 +378,7 @@ func TestMoveLosesRaceBetweenReadAndWrite(t *testing.T) {
 	for _, mode := range []struct {
 		name string
 		m    pool.MoveWrite
-	}{{"case", pool.MoveWriteCase}, {"rows", pool.MoveWriteRows}} {
+	}{{"case", pool.MoveWriteCase}, {"rows", pool.MoveWriteRows}, {"join", pool.MoveWriteJoin}, {"auto", pool.MoveWriteAuto}} {
 		t.Run(mode.name, func(t *testing.T) {
 			eachBackend(t, func(t *testing.T, s *pool.Store) {
 				ctx := context.Background()
