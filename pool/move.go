@@ -320,6 +320,7 @@ func (p *movePlanner) plan(n moveNode) NodeMove {
 	tgt := p.req.Target
 	if tgt != "" {
 		if src == tgt {
+			nm.Target = tgt
 			return done(MoveUnchanged, "already served by %s", tgt)
 		}
 		if !hasAddr(tgt) {

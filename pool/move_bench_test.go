@@ -66,3 +66,27 @@ func BenchmarkMove100kSQLite(b *testing.B) {
 		})
 	}
 }
+
+// BenchmarkMovePlan10k is the fixed part of a move of 10,000 nodes: read
+// the members and nodes, select and plan (a dry run).
+func BenchmarkMovePlan10k(b *testing.B) {
+	for _, be := range backends() {
+		b.Run(be.name, func(b *testing.B) {
+			ctx := context.Background()
+			s := openStore(b, be.dsn(b))
+			seed(b, s, 0)
+			if err := s.AddNodes(ctx, nodesWithList(10_000, "sn1", "sn2"), pool.AddOptions{}); err != nil {
+				b.Fatal(err)
+			}
+			b.ReportAllocs()
+			b.ResetTimer()
+			for i := 0; i < b.N; i++ {
+				res, err := s.Move(ctx, pool.MoveRequest{Source: "sn1", Target: "sn2", DryRun: true})
+				if err != nil || res.Counts.Planned != 10_000 {
+					b.Fatal(err, res.Counts)
+				}
+			}
+			b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N)/1e6, "ms/op")
+		})
+	}
+}

@@ -262,7 +262,7 @@ func runSnmove(ctx context.Context, g *globals, f *snmoveFlags, args []string) e
 	out := snmoveOutput{Move: res, NodeCfg: []nodecfg.Result{}}
 	out.Summary.MoveCounts = res.Counts
 	out.Summary.ReconfigSkipped = f.ignoreNodes || f.dryRun
-	if pusher != nil && res.Counts.Moved > 0 {
+	if pusher != nil && len(pushNodes(res)) > 0 {
 		out.NodeCfg, err = reconfigure(ctx, g, f, s, pusher, res)
 		if err != nil {
 			moveErr = errors.Join(moveErr, err)
@@ -293,6 +293,19 @@ func runSnmove(ctx context.Context, g *globals, f *snmoveFlags, args []string) e
 	return nil
 }
 
+// pushNodes are the nodes to reconfigure: those moved, and with an
+// explicit destination those already on it (so that running the same
+// snmove again retries nodes whose reconfiguration failed).
+func pushNodes(res *pool.MoveResult) []string {
+	var out []string
+	for _, n := range res.Nodes {
+		if n.Status == pool.MoveMoved || (n.Status == pool.MoveUnchanged && res.Target != "" && n.Target == res.Target) {
+			out = append(out, n.Node)
+		}
+	}
+	return out
+}
+
 // reconfigure pushes the new configuration to every moved node.
 func reconfigure(ctx context.Context, g *globals, f *snmoveFlags, s *pool.Store, p *nodecfg.SSH, res *pool.MoveResult) ([]nodecfg.Result, error) {
 	st, err := s.LoadState(ctx)
@@ -300,10 +313,9 @@ func reconfigure(ctx context.Context, g *globals, f *snmoveFlags, s *pool.Store,
 		return nil, fmt.Errorf("reading the pool after the move (nodes not reconfigured): %w", err)
 	}
 	st = nodecfg.UseAddress(st, res.Target, res.TargetAddr)
-	moved := res.Names(pool.MoveMoved)
 	// The dns and ntp packages replace the built-in renderer when they
 	// land.
-	jobs, failed := nodecfg.Jobs(st, nodecfg.Builtin{}, moved)
+	jobs, failed := nodecfg.Jobs(st, nodecfg.Builtin{}, pushNodes(res))
 	bar := progress(g, len(jobs), "reconfiguring")
 	opts := nodecfg.PushOptions{Parallel: f.parallel, Timeout: f.timeout}
 	if bar != nil {

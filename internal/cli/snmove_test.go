@@ -142,9 +142,18 @@ func TestSnmoveMovesAndReconfiguresNodes(t *testing.T) {
 	}
 
 	// Again: nothing to do, nothing pushed.
+	execs := e.nodes["cn01"].Execs()
 	code, out, _ = snmove(t, e.args("-s", "sn1")...)
 	require.Equal(t, 0, code)
 	require.Equal(t, "NODE  STATUS  SERVICENODES  NODE CONFIG  DETAIL\nmoved 0 nodes, 0 unchanged, 0 without a usable target, 0 failed; reconfigured 0 nodes, 0 failed\n", out)
+	require.Equal(t, execs, e.nodes["cn01"].Execs())
+
+	// With an explicit destination, nodes already on it are pushed again
+	// (how a failed reconfiguration is retried); nothing on them changes.
+	code, out, _ = snmove(t, e.args("cn01", "-d", "sn2")...)
+	require.Equal(t, 0, code, out)
+	require.Contains(t, out, "cn01  unchanged  sn2,sn1       up to date   already served by sn2")
+	require.Greater(t, e.nodes["cn01"].Execs(), execs)
 }
 
 func TestSnmoveDryRunJSON(t *testing.T) {
