@@ -613,7 +613,7 @@ func (s *Store) applyMove(ctx context.Context, p *movePlanner, res *MoveResult, 
 				return err
 			})
 			if err != nil {
-				for _, i := range pending[start:] {
+				for _, i := range append(next, pending[start:]...) {
 					nm := &res.Nodes[i]
 					nm.Status, nm.New = MoveFailed, nil
 					nm.Reason = "not written: " + err.Error()

@@ -3,6 +3,7 @@ package pool_test
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"net/netip"
 	"strings"
@@ -433,6 +434,37 @@ func TestDeriveSettings(t *testing.T) {
 			if d := cmp.Diff(c.want, pool.DeriveSettings(st, c.node)); d != "" {
 				t.Fatal(d)
 			}
+		})
+	}
+}
+
+// TestMoveFailureMidwayReportsPartialResult fails the second batch: the
+// first batch stays moved, the rest is reported failed and unchanged.
+func TestMoveFailureMidwayReportsPartialResult(t *testing.T) {
+	for _, b := range backends() {
+		t.Run(b.name, func(t *testing.T) {
+			s := openStore(t, b.dsn(t), pool.WithBatchSize(2))
+			seed(t, s, 12) // cn00001, 04, 07, 10 start with sn1
+			ctx := context.Background()
+			calls := 0
+			boom := errors.New("boom")
+			hook := func(context.Context, *sqlx.Tx, []string) error {
+				calls++
+				if calls == 2 {
+					return boom
+				}
+				return nil
+			}
+			res, err := s.MoveWith(ctx, pool.MoveRequest{Source: "sn1", Target: "sn2"}, pool.MoveWriteAuto, hook)
+			require.ErrorIs(t, err, boom)
+			require.NotNil(t, res)
+			require.Equal(t, pool.MoveCounts{Moved: 2, Failed: 2}, res.Counts)
+			require.Equal(t, []string{"cn00001", "cn00004"}, res.Names(pool.MoveMoved))
+			require.Contains(t, res.Nodes[2].Reason, "not written: boom")
+			r := rows(t, s)
+			require.Equal(t, "sn2,sn1@1", r["cn00004"])
+			require.Equal(t, "sn1,sn2@0", r["cn00007"])
+			require.Equal(t, 1, auditCount(t, s, "node.move"))
 		})
 	}
 }
