@@ -3,9 +3,11 @@ package pool_test
 import (
 	"context"
 	"fmt"
+	"log/slog"
 	"slices"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -64,15 +66,18 @@ func names(from, to int) []string {
 func TestGaleraMoveConcurrentOverlap(t *testing.T) {
 	env := testgalera.Open(t)
 	ctx := context.Background()
-	opts := []pool.Option{pool.WithBatchSize(100), pool.WithRetry(60, 2*time.Millisecond, 200*time.Millisecond)}
+	retries := &countHandler{msg: "pool: retrying transaction"}
+	opts := []pool.Option{pool.WithBatchSize(100), pool.WithRetry(60, 2*time.Millisecond, 200*time.Millisecond), pool.WithLogger(slog.New(retries))}
 	a := openStore(t, env.NodeDSN(1), opts...)
 	b := openStore(t, env.NodeDSN(2), opts...)
 	seed(t, a, 0)
 	const total = 2000
 	require.NoError(t, a.AddNodes(ctx, nodesWithList(total, "mn1", "sn1", "sn2"), pool.AddOptions{}))
 
+	// Both start with the 400 shared nodes (moves go in name order), so
+	// they write the same rows at the same time from two Galera nodes.
 	reqA := pool.MoveRequest{Nodes: names(1, 1200), Target: "sn1"}
-	reqB := pool.MoveRequest{Nodes: names(801, total), Target: "sn2"}
+	reqB := pool.MoveRequest{Nodes: append(names(1, 400), names(1201, total)...), Target: "sn2"}
 	var resA, resB *pool.MoveResult
 	var errA, errB error
 	start := make(chan struct{})
@@ -97,7 +102,7 @@ func TestGaleraMoveConcurrentOverlap(t *testing.T) {
 	ma, mb := byName(resA), byName(resB)
 	final := galeraRows(t, env, 1)
 	require.Len(t, final, total)
-	replans := 0
+	replans, lastA, lastB := 0, 0, 0
 	for name, got := range final {
 		na, inA := ma[name]
 		nb, inB := mb[name]
@@ -125,11 +130,17 @@ func TestGaleraMoveConcurrentOverlap(t *testing.T) {
 			require.Equal(t, first.New, second.Old, "%s: the second move started from the first one's list", name)
 			require.Equal(t, first.Revision, second.OldRevision, name)
 			require.Contains(t, [][]string{{"sn1", "mn1", "sn2"}, {"sn2", "mn1", "sn1"}}, last.New, name)
+			if last.Target == "sn1" {
+				lastA++
+			} else {
+				lastB++
+			}
 		} else {
 			require.Equal(t, 1, writes, name)
 		}
 	}
-	t.Logf("overlap: %d re-plans after lost races", replans)
+	t.Logf("overlap: %d re-plans after lost races, %d transaction retries (1213), shared nodes last written by A %d, by B %d",
+		replans, retries.n.Load(), lastA, lastB)
 	for n := 2; n <= env.N(); n++ {
 		require.Equal(t, final, galeraRows(t, env, n), "Galera node %d agrees with node 1", n)
 	}
@@ -183,3 +194,19 @@ func TestGaleraMoveWhileSourceNodeIsKilled(t *testing.T) {
 	require.NoError(t, err)
 	require.Equal(t, 4, slices.IndexFunc(log, func(e pool.AuditEntry) bool { return e.Action != "node.move" }), "one audit record per batch")
 }
+
+// countHandler counts log records with one message.
+type countHandler struct {
+	msg string
+	n   atomic.Int64
+}
+
+func (h *countHandler) Enabled(context.Context, slog.Level) bool { return true }
+func (h *countHandler) Handle(_ context.Context, r slog.Record) error {
+	if r.Message == h.msg {
+		h.n.Add(1)
+	}
+	return nil
+}
+func (h *countHandler) WithAttrs([]slog.Attr) slog.Handler { return h }
+func (h *countHandler) WithGroup(string) slog.Handler      { return h }
