@@ -870,7 +870,15 @@ type moveAudit struct {
 	TargetAddr string      `json:"target_addr,omitempty"`
 	Force      bool        `json:"force,omitempty"`
 	Count      int         `json:"count"`
-	Moves      [][3]string `json:"moves,omitempty"` // node, old list, new list
+	Moves      []MoveGroup `json:"moves,omitempty"`
+}
+
+// MoveGroup is the nodes of one audited batch that had the same old list
+// and got the same new list.
+type MoveGroup struct {
+	Old   string   `json:"old"`
+	New   string   `json:"new"`
+	Nodes []string `json:"nodes"`
 }
 
 func moveDetail(req MoveRequest, moved []NodeMove) string {
@@ -878,8 +886,16 @@ func moveDetail(req MoveRequest, moved []NodeMove) string {
 	if req.TargetAddr.IsValid() {
 		d.TargetAddr = req.TargetAddr.String()
 	}
+	idx := map[[2]string]int{}
 	for _, m := range moved {
-		d.Moves = append(d.Moves, [3]string{m.Node, joinList(m.Old), joinList(m.New)})
+		key := [2]string{joinList(m.Old), joinList(m.New)}
+		i, ok := idx[key]
+		if !ok {
+			i = len(d.Moves)
+			idx[key] = i
+			d.Moves = append(d.Moves, MoveGroup{Old: key[0], New: key[1]})
+		}
+		d.Moves[i].Nodes = append(d.Moves[i].Nodes, m.Node)
 	}
 	b, _ := json.Marshal(d)
 	if len(b) > maxAuditDetail {

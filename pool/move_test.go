@@ -118,11 +118,11 @@ func TestMoveBySourceWhenSourceIsDead(t *testing.T) {
 		var detail struct {
 			Source string      `json:"source"`
 			Count  int         `json:"count"`
-			Moves  [][3]string `json:"moves"`
+			Moves  []pool.MoveGroup `json:"moves"`
 		}
 		require.NoError(t, json.Unmarshal([]byte(log[0].Detail), &detail))
 		require.Equal(t, "sn1", detail.Source)
-		require.Equal(t, [][3]string{{"cn00001", "sn1,sn2", "sn2,sn1"}, {"cn00004", "sn1,sn2", "sn2,sn1"}}, detail.Moves)
+		require.Equal(t, []pool.MoveGroup{{Old: "sn1,sn2", New: "sn2,sn1", Nodes: []string{"cn00001", "cn00004"}}}, detail.Moves)
 
 		// Running it again changes nothing, not even the change counter.
 		v1 := version(t, s)
