@@ -116,8 +116,8 @@ func TestMoveBySourceWhenSourceIsDead(t *testing.T) {
 		require.NoError(t, err)
 		require.Equal(t, "cn00001..cn00004 (2 nodes)", log[0].Target)
 		var detail struct {
-			Source string      `json:"source"`
-			Count  int         `json:"count"`
+			Source string           `json:"source"`
+			Count  int              `json:"count"`
 			Moves  []pool.MoveGroup `json:"moves"`
 		}
 		require.NoError(t, json.Unmarshal([]byte(log[0].Detail), &detail))
