@@ -535,8 +535,12 @@ const (
 	// per node, nothing quadratic. Fastest on the embedded SQLite.
 	writeRows
 	// writeJoin: one UPDATE joined with the batch as a derived table on
-	// the primary key: one round trip, linear.
+	// the primary key: one round trip, linear. On MariaDB the derived
+	// table is a UNION ALL of one SELECT per row.
 	writeJoin
+	// writeValues: writeJoin with the derived table as one table value
+	// constructor (VALUES (...),(...)) after a typed header row.
+	writeValues
 )
 
 func (s *Store) autoWriteMode() writeMode {
@@ -607,11 +611,20 @@ func (s *Store) applyMove(ctx context.Context, p *movePlanner, res *MoveResult, 
 			batch := pending[start:min(start+s.o.batch, len(pending))]
 			var out []NodeMove
 			var losers []int
-			err := s.Tx(ctx, func(tx *sqlx.Tx) error {
-				var err error
-				out, losers, err = s.moveBatch(ctx, tx, p, res, batch, mode)
-				return err
-			})
+			run := func(reread bool) error {
+				return s.Tx(ctx, func(tx *sqlx.Tx) error {
+					var err error
+					out, losers, err = s.moveBatch(ctx, tx, p, res, batch, mode, reread)
+					return err
+				})
+			}
+			// The first round writes straight from the plan; a batch in
+			// which a row changed since is rolled back and done again
+			// with the rows read first.
+			err := run(round > 0)
+			if errors.Is(err, errReread) {
+				err = run(true)
+			}
 			if err != nil {
 				for _, i := range append(next, pending[start:]...) {
 					nm := &res.Nodes[i]
@@ -646,7 +659,16 @@ func (s *Store) applyMove(ctx context.Context, p *movePlanner, res *MoveResult, 
 // audits them. It returns the outcome per batch entry and the indexes (in
 // res.Nodes) of nodes whose conditional update did not match (changed
 // between the read and the write), to be tried again.
-func (s *Store) moveBatch(ctx context.Context, tx *sqlx.Tx, p *movePlanner, res *MoveResult, batch []int, mode writeMode) ([]NodeMove, []int, error) {
+func (s *Store) moveBatch(ctx context.Context, tx *sqlx.Tx, p *movePlanner, res *MoveResult, batch []int, mode writeMode, reread bool) ([]NodeMove, []int, error) {
+	out := make([]NodeMove, len(batch))
+	var writes []int // positions in batch
+	if !reread {
+		for k, i := range batch {
+			out[k] = res.Nodes[i]
+			writes = append(writes, k)
+		}
+		return s.writeBatch(ctx, tx, p, batch, out, writes, mode, false)
+	}
 	names := make([]any, len(batch))
 	for k, i := range batch {
 		names[k] = res.Nodes[i].Node
@@ -659,8 +681,6 @@ func (s *Store) moveBatch(ctx context.Context, tx *sqlx.Tx, p *movePlanner, res 
 	for _, c := range cur {
 		byName[c.Name] = c
 	}
-	out := make([]NodeMove, len(batch))
-	var writes []int // positions in batch
 	for k, i := range batch {
 		planned := res.Nodes[i]
 		c, ok := byName[planned.Node]
@@ -685,6 +705,18 @@ func (s *Store) moveBatch(ctx context.Context, tx *sqlx.Tx, p *movePlanner, res 
 		}
 		writes = append(writes, k)
 	}
+	return s.writeBatch(ctx, tx, p, batch, out, writes, mode, true)
+}
+
+// errReread: a batch written without reading its rows first did not
+// match every row; it is rolled back and done again reading them.
+var errReread = errors.New("pool: move batch must read its rows first")
+
+// writeBatch writes out[k] for k in writes and audits what it wrote.
+// exact says that the rows were read in this transaction before the
+// write, which lets a multi-row update tell which rows it did not match;
+// without it such an update returns errReread.
+func (s *Store) writeBatch(ctx context.Context, tx *sqlx.Tx, p *movePlanner, batch []int, out []NodeMove, writes []int, mode writeMode, exact bool) ([]NodeMove, []int, error) {
 	if len(writes) == 0 {
 		return out, nil, nil
 	}
@@ -697,7 +729,7 @@ func (s *Store) moveBatch(ctx context.Context, tx *sqlx.Tx, p *movePlanner, res 
 			return nil, nil, err
 		}
 	}
-	won, err := s.writeMoves(ctx, tx, out, writes, mode)
+	won, err := s.writeMoves(ctx, tx, out, writes, mode, exact)
 	if err != nil {
 		return nil, nil, err
 	}
@@ -721,7 +753,7 @@ func (s *Store) moveBatch(ctx context.Context, tx *sqlx.Tx, p *movePlanner, res 
 // writeMoves writes out[k] for k in writes, each conditional on the row
 // still having the revision and list it was planned from, and reports
 // which writes matched.
-func (s *Store) writeMoves(ctx context.Context, tx *sqlx.Tx, out []NodeMove, writes []int, mode writeMode) ([]bool, error) {
+func (s *Store) writeMoves(ctx context.Context, tx *sqlx.Tx, out []NodeMove, writes []int, mode writeMode, exact bool) ([]bool, error) {
 	won := make([]bool, len(writes))
 	if mode == writeRows {
 		st, err := tx.PreparexContext(ctx, "UPDATE nodes SET servicenodes = ?, revision = revision + 1 WHERE name = ? AND revision = ? AND servicenodes = ?")
@@ -743,8 +775,8 @@ func (s *Store) writeMoves(ctx context.Context, tx *sqlx.Tx, out []NodeMove, wri
 		}
 		return won, nil
 	}
-	if mode == writeJoin {
-		return s.writeJoin(ctx, tx, out, writes)
+	if mode == writeJoin || mode == writeValues {
+		return s.writeJoin(ctx, tx, out, writes, mode == writeValues, exact)
 	}
 	// One statement: SET from a CASE on the name, WHERE each row still has
 	// its planned revision and list.
@@ -778,16 +810,30 @@ func (s *Store) writeMoves(ctx context.Context, tx *sqlx.Tx, out []NodeMove, wri
 	if err != nil {
 		return nil, err
 	}
-	return s.whoWon(ctx, tx, out, writes, n)
+	return s.whoWon(ctx, tx, out, writes, n, exact)
 }
 
 // writeJoin updates the batch's rows joined with the batch itself, given
 // as a derived table, on the primary key and the planned revision and
 // list.
-func (s *Store) writeJoin(ctx context.Context, tx *sqlx.Tx, out []NodeMove, writes []int) ([]bool, error) {
+func (s *Store) writeJoin(ctx context.Context, tx *sqlx.Tx, out []NodeMove, writes []int, tvc, exact bool) ([]bool, error) {
 	var q strings.Builder
 	args := make([]any, 0, len(writes)*4)
-	if s.Dialect().Name() == "mysql" {
+	if s.Dialect().Name() == "mysql" && tvc {
+		// The header row names and types the columns and matches no node
+		// (no node has an empty name).
+		q.WriteString("UPDATE nodes JOIN (SELECT CAST('' AS CHAR(64)) AS name, CAST(0 AS SIGNED) AS rev, CAST('' AS CHAR(1024)) AS old, CAST('' AS CHAR(1024)) AS sns UNION ALL VALUES ")
+		for j, k := range writes {
+			if j > 0 {
+				q.WriteByte(',')
+			}
+			q.WriteString("(?,?,?,?)")
+			nm := out[k]
+			args = append(args, nm.Node, nm.OldRevision, joinList(nm.Old), joinList(nm.New))
+		}
+		q.WriteString(") v ON nodes.name = v.name COLLATE utf8mb4_bin AND nodes.revision = v.rev AND nodes.servicenodes = v.old COLLATE utf8mb4_bin" +
+			" SET nodes.servicenodes = v.sns, nodes.revision = nodes.revision + 1")
+	} else if s.Dialect().Name() == "mysql" {
 		q.WriteString("UPDATE nodes JOIN (")
 		for j, k := range writes {
 			if j == 0 {
@@ -820,18 +866,21 @@ func (s *Store) writeJoin(ctx context.Context, tx *sqlx.Tx, out []NodeMove, writ
 	if err != nil {
 		return nil, err
 	}
-	return s.whoWon(ctx, tx, out, writes, n)
+	return s.whoWon(ctx, tx, out, writes, n, exact)
 }
 
 // whoWon tells, after a multi-row conditional update that changed
 // affected rows, which of the writes matched.
-func (s *Store) whoWon(ctx context.Context, tx *sqlx.Tx, out []NodeMove, writes []int, affected int64) ([]bool, error) {
+func (s *Store) whoWon(ctx context.Context, tx *sqlx.Tx, out []NodeMove, writes []int, affected int64, exact bool) ([]bool, error) {
 	won := make([]bool, len(writes))
 	if int(affected) == len(writes) {
 		for j := range won {
 			won[j] = true
 		}
 		return won, nil
+	}
+	if !exact {
+		return nil, errReread
 	}
 	// Some rows changed between our read and the update (a local
 	// concurrent commit). Our own updates are visible to us with the

@@ -11,7 +11,7 @@ import (
 var moveModes = []struct {
 	name string
 	mode pool.MoveWrite
-}{{"case", pool.MoveWriteCase}, {"rows", pool.MoveWriteRows}, {"join", pool.MoveWriteJoin}}
+}{{"case", pool.MoveWriteCase}, {"rows", pool.MoveWriteRows}, {"join", pool.MoveWriteJoin}, {"values", pool.MoveWriteValues}}
 
 // benchMove moves all n nodes between sn1 and sn2 on every op (snmove -s
 // sn1 -d sn2, then back): the database part of snmove (read, plan,

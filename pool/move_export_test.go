@@ -11,10 +11,11 @@ type MoveWrite = writeMode
 
 // Write modes for MoveWith.
 const (
-	MoveWriteAuto = writeAuto
-	MoveWriteCase = writeCase
-	MoveWriteRows = writeRows
-	MoveWriteJoin = writeJoin
+	MoveWriteAuto   = writeAuto
+	MoveWriteCase   = writeCase
+	MoveWriteRows   = writeRows
+	MoveWriteJoin   = writeJoin
+	MoveWriteValues = writeValues
 )
 
 // MoveWith is Move with a chosen write mode and a hook that runs in each

@@ -379,7 +379,7 @@ func TestMoveLosesRaceBetweenReadAndWrite(t *testing.T) {
 	for _, mode := range []struct {
 		name string
 		m    pool.MoveWrite
-	}{{"case", pool.MoveWriteCase}, {"rows", pool.MoveWriteRows}, {"join", pool.MoveWriteJoin}, {"auto", pool.MoveWriteAuto}} {
+	}{{"case", pool.MoveWriteCase}, {"rows", pool.MoveWriteRows}, {"join", pool.MoveWriteJoin}, {"values", pool.MoveWriteValues}, {"auto", pool.MoveWriteAuto}} {
 		t.Run(mode.name, func(t *testing.T) {
 			eachBackend(t, func(t *testing.T, s *pool.Store) {
 				ctx := context.Background()
@@ -387,17 +387,22 @@ func TestMoveLosesRaceBetweenReadAndWrite(t *testing.T) {
 				hooked := 0
 				hook := func(ctx context.Context, tx *sqlx.Tx, names []string) error {
 					hooked++
-					if hooked > 1 {
+					require.Contains(t, names, "cn00004")
+					// Someone puts cn00004 on mn1 first (again, if the
+					// transaction that did it was rolled back).
+					var cur string
+					if err := tx.GetContext(ctx, &cur, "SELECT servicenodes FROM nodes WHERE name = 'cn00004'"); err != nil {
+						return err
+					}
+					if cur != "sn1,sn2" {
 						return nil
 					}
-					require.Equal(t, []string{"cn00001", "cn00004"}, names)
-					// Someone puts cn00004 on mn1 first.
 					_, err := tx.ExecContext(ctx, "UPDATE nodes SET servicenodes = 'sn1,mn1,sn2', revision = revision + 1 WHERE name = 'cn00004'")
 					return err
 				}
 				res, err := s.MoveWith(ctx, pool.MoveRequest{Source: "sn1", Target: "sn2"}, mode.m, hook)
 				require.NoError(t, err)
-				require.Equal(t, 2, hooked, "second round for the loser")
+				require.GreaterOrEqual(t, hooked, 2, "a second round for the loser")
 				require.Equal(t, pool.MoveCounts{Moved: 2}, res.Counts)
 				require.Equal(t, 1, res.Nodes[1].Replans)
 				require.Equal(t, []string{"sn2", "mn1", "sn1"}, res.Nodes[1].New)
