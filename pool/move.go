@@ -802,63 +802,48 @@ func (s *Store) writeMoves(ctx context.Context, tx *sqlx.Tx, out []NodeMove, wri
 	}
 	q := set.String() + " END, revision = revision + 1 WHERE name IN (" + inList.String() + ")" + revCase.String() + " END" + snCase.String() + " END"
 	args = append(append(append(args, inArgs...), revArgs...), snArgs...)
-	r, err := tx.ExecContext(ctx, q, args...)
-	if err != nil {
-		return nil, err
-	}
-	n, err := r.RowsAffected()
-	if err != nil {
-		return nil, err
-	}
-	return s.whoWon(ctx, tx, out, writes, n, exact)
+	return s.execMulti(ctx, tx, q, args, out, writes, exact)
 }
 
 // writeJoin updates the batch's rows joined with the batch itself, given
 // as a derived table, on the primary key and the planned revision and
 // list.
 func (s *Store) writeJoin(ctx context.Context, tx *sqlx.Tx, out []NodeMove, writes []int, tvc, exact bool) ([]bool, error) {
-	var q strings.Builder
-	args := make([]any, 0, len(writes)*4)
-	if s.Dialect().Name() == "mysql" && tvc {
+	const mysqlJoin = ") v ON nodes.name = v.name COLLATE utf8mb4_bin AND nodes.revision = v.rev AND nodes.servicenodes = v.old COLLATE utf8mb4_bin" +
+		" SET nodes.servicenodes = v.sns, nodes.revision = nodes.revision + 1"
+	var head, first, sep, row, tail string
+	switch {
+	case s.Dialect().Name() != "mysql":
+		head, first, sep, row = "UPDATE nodes SET servicenodes = v.column4, revision = nodes.revision + 1 FROM (VALUES ", "(?,?,?,?)", ",", "(?,?,?,?)"
+		tail = ") AS v WHERE nodes.name = v.column1 AND nodes.revision = v.column2 AND nodes.servicenodes = v.column3"
+	case tvc:
 		// The header row names and types the columns and matches no node
 		// (no node has an empty name).
-		q.WriteString("UPDATE nodes JOIN (SELECT CAST('' AS CHAR(64)) AS name, CAST(0 AS SIGNED) AS rev, CAST('' AS CHAR(1024)) AS old, CAST('' AS CHAR(1024)) AS sns UNION ALL VALUES ")
-		for j, k := range writes {
-			if j > 0 {
-				q.WriteByte(',')
-			}
-			q.WriteString("(?,?,?,?)")
-			nm := out[k]
-			args = append(args, nm.Node, nm.OldRevision, joinList(nm.Old), joinList(nm.New))
-		}
-		q.WriteString(") v ON nodes.name = v.name COLLATE utf8mb4_bin AND nodes.revision = v.rev AND nodes.servicenodes = v.old COLLATE utf8mb4_bin" +
-			" SET nodes.servicenodes = v.sns, nodes.revision = nodes.revision + 1")
-	} else if s.Dialect().Name() == "mysql" {
-		q.WriteString("UPDATE nodes JOIN (")
-		for j, k := range writes {
-			if j == 0 {
-				q.WriteString("SELECT ? AS name, ? AS rev, ? AS old, ? AS sns")
-			} else {
-				q.WriteString(" UNION ALL SELECT ?, ?, ?, ?")
-			}
-			nm := out[k]
-			args = append(args, nm.Node, nm.OldRevision, joinList(nm.Old), joinList(nm.New))
-		}
-		q.WriteString(") v ON nodes.name = v.name COLLATE utf8mb4_bin AND nodes.revision = v.rev AND nodes.servicenodes = v.old COLLATE utf8mb4_bin" +
-			" SET nodes.servicenodes = v.sns, nodes.revision = nodes.revision + 1")
-	} else {
-		q.WriteString("UPDATE nodes SET servicenodes = v.column4, revision = nodes.revision + 1 FROM (VALUES ")
-		for j, k := range writes {
-			if j > 0 {
-				q.WriteByte(',')
-			}
-			q.WriteString("(?,?,?,?)")
-			nm := out[k]
-			args = append(args, nm.Node, nm.OldRevision, joinList(nm.Old), joinList(nm.New))
-		}
-		q.WriteString(") AS v WHERE nodes.name = v.column1 AND nodes.revision = v.column2 AND nodes.servicenodes = v.column3")
+		head = "UPDATE nodes JOIN (SELECT CAST('' AS CHAR(64)) AS name, CAST(0 AS SIGNED) AS rev, CAST('' AS CHAR(1024)) AS old, CAST('' AS CHAR(1024)) AS sns UNION ALL VALUES "
+		first, sep, row, tail = "(?,?,?,?)", ",", "(?,?,?,?)", mysqlJoin
+	default:
+		head, first, sep, row, tail = "UPDATE nodes JOIN (", "SELECT ? AS name, ? AS rev, ? AS old, ? AS sns", " UNION ALL ", "SELECT ?, ?, ?, ?", mysqlJoin
 	}
-	r, err := tx.ExecContext(ctx, q.String(), args...)
+	var q strings.Builder
+	args := make([]any, 0, len(writes)*4)
+	q.WriteString(head)
+	for j, k := range writes {
+		if j == 0 {
+			q.WriteString(first)
+		} else {
+			q.WriteString(sep + row)
+		}
+		nm := out[k]
+		args = append(args, nm.Node, nm.OldRevision, joinList(nm.Old), joinList(nm.New))
+	}
+	q.WriteString(tail)
+	return s.execMulti(ctx, tx, q.String(), args, out, writes, exact)
+}
+
+// execMulti runs a multi-row conditional update of the writes and tells
+// which of them matched.
+func (s *Store) execMulti(ctx context.Context, tx *sqlx.Tx, q string, args []any, out []NodeMove, writes []int, exact bool) ([]bool, error) {
+	r, err := tx.ExecContext(ctx, q, args...)
 	if err != nil {
 		return nil, err
 	}

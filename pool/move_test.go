@@ -73,6 +73,21 @@ func summarize(r *pool.MoveResult) map[string]summary {
 	return out
 }
 
+// seedAddr is each seeded member's address on mgmt.
+var seedAddr = map[string]string{"mn1": "10.0.0.1", "sn1": "10.0.0.2", "sn2": "10.0.0.3", "sn3": "10.0.0.5"}
+
+// changes is what moving a node from list old (first member from) to
+// list new (first member to) reports, every member running every
+// service.
+func changes(old, new, from, to string) []pool.SettingChange {
+	return []pool.SettingChange{
+		{Setting: "servicenode", Old: old, New: new},
+		{Setting: "tftpserver", Old: seedAddr[from], New: seedAddr[to]},
+		{Setting: "nfsserver", Old: seedAddr[from], New: seedAddr[to]},
+		{Setting: "conserver", Old: from, New: to},
+	}
+}
+
 func TestMoveBySourceWhenSourceIsDead(t *testing.T) {
 	eachBackend(t, func(t *testing.T, s *pool.Store) {
 		ctx := context.Background()
@@ -83,12 +98,7 @@ func TestMoveBySourceWhenSourceIsDead(t *testing.T) {
 		require.NoError(t, err)
 		// cn00001 and cn00004 start with sn1; the next alive member is sn2.
 		want := map[string]summary{
-			"cn00001": {pool.MoveMoved, "sn1,sn2", "sn2,sn1", []pool.SettingChange{
-				{Setting: "servicenode", Old: "sn1,sn2", New: "sn2,sn1"},
-				{Setting: "tftpserver", Old: "10.0.0.2", New: "10.0.0.3"},
-				{Setting: "nfsserver", Old: "10.0.0.2", New: "10.0.0.3"},
-				{Setting: "conserver", Old: "sn1", New: "sn2"},
-			}},
+			"cn00001": {pool.MoveMoved, "sn1,sn2", "sn2,sn1", changes("sn1,sn2", "sn2,sn1", "sn1", "sn2")},
 		}
 		want["cn00004"] = want["cn00001"]
 		if d := cmp.Diff(want, summarize(res)); d != "" {
@@ -143,21 +153,11 @@ func TestMoveNoderangeToTargetIsIdempotent(t *testing.T) {
 		res, err := s.Move(ctx, req)
 		require.NoError(t, err)
 		want := map[string]summary{
-			"cn00001": {pool.MoveMoved, "sn1,sn2", "sn2,sn1", []pool.SettingChange{
-				{Setting: "servicenode", Old: "sn1,sn2", New: "sn2,sn1"},
-				{Setting: "tftpserver", Old: "10.0.0.2", New: "10.0.0.3"},
-				{Setting: "nfsserver", Old: "10.0.0.2", New: "10.0.0.3"},
-				{Setting: "conserver", Old: "sn1", New: "sn2"},
-			}},
+			"cn00001": {pool.MoveMoved, "sn1,sn2", "sn2,sn1", changes("sn1,sn2", "sn2,sn1", "sn1", "sn2")},
 			"cn00002": {Status: pool.MoveUnchanged, Old: "sn2,mn1"},
 			// A target that is not in the list is put first; the source
 			// goes last.
-			"cn00003": {pool.MoveMoved, "mn1,sn1", "sn2,sn1,mn1", []pool.SettingChange{
-				{Setting: "servicenode", Old: "mn1,sn1", New: "sn2,sn1,mn1"},
-				{Setting: "tftpserver", Old: "10.0.0.1", New: "10.0.0.3"},
-				{Setting: "nfsserver", Old: "10.0.0.1", New: "10.0.0.3"},
-				{Setting: "conserver", Old: "mn1", New: "sn2"},
-			}},
+			"cn00003": {pool.MoveMoved, "mn1,sn1", "sn2,sn1,mn1", changes("mn1,sn1", "sn2,sn1,mn1", "mn1", "sn2")},
 		}
 		if d := cmp.Diff(want, summarize(res)); d != "" {
 			t.Fatalf("result (-want +got):\n%s", d)
@@ -189,12 +189,7 @@ func TestMoveNoderangeWithoutTarget(t *testing.T) {
 		require.Equal(t, pool.MoveNoTarget, got["cn00002"].Status)
 		require.Equal(t, "no usable member after sn2 in its list (mn1: dead)", res.Nodes[1].Reason)
 		// cn00003 [mn1 sn1]: mn1 is dead, sn1 takes it.
-		require.Equal(t, summary{pool.MoveMoved, "mn1,sn1", "sn1,mn1", []pool.SettingChange{
-			{Setting: "servicenode", Old: "mn1,sn1", New: "sn1,mn1"},
-			{Setting: "tftpserver", Old: "10.0.0.1", New: "10.0.0.2"},
-			{Setting: "nfsserver", Old: "10.0.0.1", New: "10.0.0.2"},
-			{Setting: "conserver", Old: "mn1", New: "sn1"},
-		}}, got["cn00003"])
+		require.Equal(t, summary{pool.MoveMoved, "mn1,sn1", "sn1,mn1", changes("mn1,sn1", "sn1,mn1", "mn1", "sn1")}, got["cn00003"])
 		require.False(t, res.OK())
 		require.Equal(t, []string{"cn00002"}, res.Names(pool.MoveNoTarget))
 		r := rows(t, s)
