@@ -526,29 +526,25 @@ func (s *Store) Move(ctx context.Context, req MoveRequest) (*MoveResult, error) 
 type writeMode int
 
 const (
-	// writeAuto: the fastest measured mode of the backend.
+	// writeAuto: the fastest measured mode (writeJoin on both backends).
 	writeAuto writeMode = iota
 	// writeCase: one UPDATE ... SET = CASE name ... statement per batch:
 	// one round trip, but the CASE is evaluated per row (quadratic).
 	writeCase
 	// writeRows: one prepared conditional UPDATE per node: one round trip
-	// per node, nothing quadratic. Fastest on the embedded SQLite.
+	// per node, nothing quadratic.
 	writeRows
 	// writeJoin: one UPDATE joined with the batch as a derived table on
 	// the primary key: one round trip, linear. On MariaDB the derived
-	// table is a UNION ALL of one SELECT per row.
+	// table is a UNION ALL of one SELECT per row; on SQLite it is
+	// UPDATE ... FROM (VALUES ...).
 	writeJoin
-	// writeValues: writeJoin with the derived table as one table value
-	// constructor (VALUES (...),(...)) after a typed header row.
+	// writeValues: on MariaDB, writeJoin with the derived table as one
+	// table value constructor (VALUES (...),(...)) after a typed header
+	// row; on SQLite the same as writeJoin.
 	writeValues
 )
 
-func (s *Store) autoWriteMode() writeMode {
-	if s.Kind() == KindSQLite {
-		return writeRows
-	}
-	return writeJoin
-}
 
 func (s *Store) move(ctx context.Context, req MoveRequest, mode writeMode, afterRead func(context.Context, *sqlx.Tx, []string) error) (*MoveResult, error) {
 	if err := checkRequest(&req); err != nil {
@@ -581,7 +577,7 @@ func (s *Store) move(ctx context.Context, req MoveRequest, mode writeMode, after
 	}
 	p.afterRead = afterRead
 	if mode == writeAuto {
-		mode = s.autoWriteMode()
+		mode = writeJoin
 	}
 	err = s.applyMove(ctx, p, res, mode)
 	res.count()

@@ -374,7 +374,7 @@ func TestMoveLosesRaceBetweenReadAndWrite(t *testing.T) {
 	for _, mode := range []struct {
 		name string
 		m    pool.MoveWrite
-	}{{"case", pool.MoveWriteCase}, {"rows", pool.MoveWriteRows}, {"join", pool.MoveWriteJoin}, {"values", pool.MoveWriteValues}, {"auto", pool.MoveWriteAuto}} {
+	}{{"case", pool.MoveWriteCase}, {"rows", pool.MoveWriteRows}, {"join", pool.MoveWriteJoin}, {"values", pool.MoveWriteValues}} {
 		t.Run(mode.name, func(t *testing.T) {
 			eachBackend(t, func(t *testing.T, s *pool.Store) {
 				ctx := context.Background()
