@@ -140,11 +140,11 @@ func (s *Store) Promote(ctx context.Context, member string, o PromoteOptions) (P
 		if n, err := res.RowsAffected(); err != nil {
 			return err
 		} else if n != 1 {
-			now, err := readMaster(ctx, tx)
-			if err != nil {
-				return err
-			}
-			return &PromoteConflictError{Member: member, From: base, Winner: now}
+			// A concurrent promotion committed after this transaction's
+			// snapshot: the UPDATE (a current read) missed, while a SELECT
+			// here would still show the snapshot. The winner is read after
+			// the transaction.
+			return errLostPromotion
 		}
 		if err := s.closeEpoch(ctx, tx, cur); err != nil {
 			return err
@@ -170,11 +170,22 @@ func (s *Store) Promote(ctx context.Context, member string, o PromoteOptions) (P
 			"from": cur.Member, "from_epoch": cur.Epoch, "epoch": next.Epoch, "reason": o.Reason,
 		})
 	})
+	if errors.Is(err, errLostPromotion) {
+		now, rerr := s.Master(ctx)
+		if rerr != nil {
+			return Promotion{}, fmt.Errorf("%w: promotion of %s from epoch %d lost; reading the winner: %w", ErrConflict, member, base, rerr)
+		}
+		return Promotion{}, &PromoteConflictError{Member: member, From: base, Winner: now}
+	}
 	if err != nil {
 		return Promotion{}, err
 	}
 	return out, nil
 }
+
+// errLostPromotion: the conditional update of the master record matched no
+// row; Promote turns it into a PromoteConflictError.
+var errLostPromotion = errors.New("pool: promotion lost")
 
 // closeEpoch closes the fencing row of epoch m (creating it when it
 // predates the mn_epochs table), so that writes guarded by it conflict with
