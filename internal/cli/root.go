@@ -140,6 +140,9 @@ The pool database is given with --db, $MNPOOL_DB or /etc/mnpool/db:
 		newSiteCmd(g),
 		newStatusCmd(g),
 		newAuditCmd(g),
+		newDNSCmd(g),
+		newNTPCmd(g),
+		newGatewayCmd(g),
 	)
 	return root
 }
