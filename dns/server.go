@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"net"
 	"net/netip"
+	"sync/atomic"
 	"time"
 
 	mdns "github.com/miekg/dns"
@@ -142,11 +143,12 @@ func WithReloadHook(f func(Reload)) Option { return func(o *options) { o.onReloa
 // the pool's change counter and reloads its zones when it moves; queries
 // are answered from memory (see Handler).
 type Server struct {
-	src   Source
-	o     options
-	h     *Handler
-	ready chan struct{}
-	addrs []net.Addr
+	src    Source
+	o      options
+	h      *Handler
+	ready  chan struct{}
+	addrs  []net.Addr
+	served atomic.Bool
 }
 
 // NewServer returns a server reading the pool from src.
@@ -189,8 +191,12 @@ func (s *Server) Addrs() []net.Addr {
 // it stops listening, waits (bounded) for the queries in flight and
 // returns ctx's error. A failure to load the pool at start, to listen, or
 // of a listener later is returned as well. Later reload failures keep the
-// previous data and are logged and reported to the reload hook.
+// previous data and are logged and reported to the reload hook. A Server
+// serves once: a second call returns an error.
 func (s *Server) Serve(ctx context.Context) error {
+	if !s.served.CompareAndSwap(false, true) {
+		return errors.New("dns: Serve called twice")
+	}
 	wctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	feed := s.src.Watch(wctx, s.o.interval)

@@ -239,7 +239,7 @@ on every zone first and writes nothing if one fails.`,
 		Args: cobra.MaximumNArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			ctx := cmd.Context()
-			zs, err := g.loadZones(ctx)
+			zs, site, err := g.loadZones(ctx)
 			if err != nil {
 				return err
 			}
@@ -289,17 +289,9 @@ on every zone first and writes nothing if one fails.`,
 				}
 				return g.writeFile(filepath.Join(abs, "named.conf.mnpool"), conf)
 			default:
-				origin := ""
+				origin := site[pool.SiteDomain]
 				if len(args) == 1 {
 					origin = args[0]
-				} else {
-					origin = zs.List[0].Origin
-					for _, z := range zs.List {
-						if !z.Reverse {
-							origin = z.Origin
-							break
-						}
-					}
 				}
 				z, ok := zs.Zone(origin)
 				if !ok {
@@ -322,16 +314,17 @@ on every zone first and writes nothing if one fails.`,
 }
 
 // loadZones reads the pool at one version (see dns.Load) and builds its
-// zones with the version as serial.
-func (g *globals) loadZones(ctx context.Context) (*dns.Zones, error) {
+// zones with the version as serial; it returns the site table too.
+func (g *globals) loadZones(ctx context.Context) (*dns.Zones, map[string]string, error) {
 	s, err := g.open(ctx)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	defer s.Close()
 	st, v, err := dns.Load(ctx, s)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
-	return dns.BuildZones(st, uint32(v), dns.ZoneOptions{})
+	zs, err := dns.BuildZones(st, uint32(v), dns.ZoneOptions{})
+	return zs, st.Site, err
 }
