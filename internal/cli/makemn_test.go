@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
-	"flag"
 	"os"
 	"path/filepath"
 	"strings"
@@ -12,10 +11,9 @@ import (
 
 	"github.com/stretchr/testify/require"
 
+	"github.com/mnpool/mnpool/dns/dnstest"
 	"github.com/mnpool/mnpool/pool"
 )
-
-var update = flag.Bool("update", false, "rewrite the golden files in testdata/")
 
 // cliRun runs a program's main function and returns its exit status,
 // stdout and stderr.
@@ -43,18 +41,6 @@ func makemnPool(t *testing.T) string {
 	return db
 }
 
-func golden(t *testing.T, name, got string) {
-	t.Helper()
-	path := filepath.Join("testdata", name)
-	if *update {
-		require.NoError(t, os.MkdirAll("testdata", 0o755))
-		require.NoError(t, os.WriteFile(path, []byte(got), 0o644))
-	}
-	want, err := os.ReadFile(path)
-	require.NoError(t, err, "run go test -update to create %s", path)
-	require.Equal(t, string(want), got)
-}
-
 func TestMakemnCommand(t *testing.T) {
 	db := makemnPool(t)
 	root := t.TempDir()
@@ -68,13 +54,13 @@ func TestMakemnCommand(t *testing.T) {
 	// Dry run: checks and plan, nothing changed.
 	code, out, errOut := cliRun(t, Makemn, "--db", db, "--self", "sn1", "--root", root, "--dry-run", "--hold", "0")
 	require.Equal(t, 0, code, errOut)
-	golden(t, "makemn-dry-run.golden", clean(out))
+	dnstest.Golden(t, "makemn-dry-run.golden", []byte(clean(out)))
 	_, err := os.Stat(filepath.Join(root, "etc/xCATMN"))
 	require.ErrorIs(t, err, os.ErrNotExist)
 
 	code, out, errOut = cliRun(t, Makemn, "--db", db, "--self", "sn1", "--root", root, "--hold", "0", "--sync-hook", hook+" --flag")
 	require.Equal(t, 0, code, out+errOut)
-	golden(t, "makemn.golden", clean(out))
+	dnstest.Golden(t, "makemn.golden", []byte(clean(out)))
 	require.FileExists(t, filepath.Join(root, "etc/xCATMN"))
 	b, err := os.ReadFile(hookOut)
 	require.NoError(t, err)
