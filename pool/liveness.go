@@ -119,14 +119,6 @@ func (v View) State(member string) LiveState {
 	return LiveUnknown
 }
 
-// Reachable reports whether commands should be sent to member: it is alive,
-// or nothing is known against it (unknown). Suspect and dead members are
-// skipped.
-func (v View) Reachable(member string) bool {
-	s := v.State(member)
-	return s == LiveAlive || s == LiveUnknown
-}
-
 // Members returns the member names of the view, sorted.
 func (v View) Members() []string {
 	out := make([]string, 0, len(v))
