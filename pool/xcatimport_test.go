@@ -231,17 +231,27 @@ func TestPlanXCATImportErrors(t *testing.T) {
 		opt  pool.XCATOptions
 		want string
 	}{
-		"no site":            {edit: func(f fstest.MapFS) { delete(f, "site.csv") }, want: "site.csv is missing"},
-		"broken csv":         {edit: func(f fstest.MapFS) { f["mac.csv"] = &fstest.MapFile{Data: []byte("#node,mac\n\"cn1\n")} }, want: "mac.csv: tabdump line 2"},
-		"no key column":      {edit: func(f fstest.MapFS) { f["noderes.csv"] = &fstest.MapFile{Data: []byte("#name,servicenode\n")} }, want: "noderes.csv has no node column"},
-		"master unresolved":  {edit: func(f fstest.MapFS) { delete(f, "hosts.csv") }, want: "site.master is the address 10.0.0.1"},
-		"bad mask":           {edit: func(f fstest.MapFS) { f["networks.csv"] = &fstest.MapFile{Data: []byte("#netname,net,mask\n\"n\",\"10.0.0.0\",\"255.0.255.0\"\n")} }, want: "contiguous mask"},
-		"bad ip":             {edit: func(f fstest.MapFS) { f["hosts.csv"] = &fstest.MapFile{Data: []byte("#node,ip\n\"mn1\",\"10.0.0.1\"\n\"cn001\",\"10.0.1.300\"\n")} }, want: `node cn001: ip "10.0.1.300"`},
-		"bad mac":            {edit: func(f fstest.MapFS) { f["mac.csv"] = &fstest.MapFile{Data: []byte("#node,mac\n\"cn001\",\"zz:00\"\n")} }, want: `"zz:00" is not a MAC`},
-		"bad node name":      {edit: func(f fstest.MapFS) { f["nodelist.csv"] = &fstest.MapFile{Data: []byte("#node,groups\n\"mn1\",\"\"\n\"cn_1\",\"compute\"\n")} }, want: `"cn_1"`},
-		"mn override":        {opt: pool.XCATOptions{MN: "bad name"}, want: `"bad name"`},
-		"ip in no network":   {edit: func(f fstest.MapFS) { f["hosts.csv"] = &fstest.MapFile{Data: []byte("#node,ip\n\"mn1\",\"10.0.0.1\"\n\"cn001\",\"192.168.9.9\"\n")} }, want: "192.168.9.9 is in no network"},
-		"duplicate node row": {edit: func(f fstest.MapFS) { f["nodelist.csv"] = &fstest.MapFile{Data: []byte("#node,groups\n\"mn1\",\"\"\n\"cn1\",\"\"\n\"cn1\",\"\"\n")} }, want: "cn1 is listed twice"},
+		"no site":           {edit: func(f fstest.MapFS) { delete(f, "site.csv") }, want: "site.csv is missing"},
+		"broken csv":        {edit: func(f fstest.MapFS) { f["mac.csv"] = &fstest.MapFile{Data: []byte("#node,mac\n\"cn1\n")} }, want: "mac.csv: tabdump line 2"},
+		"no key column":     {edit: func(f fstest.MapFS) { f["noderes.csv"] = &fstest.MapFile{Data: []byte("#name,servicenode\n")} }, want: "noderes.csv has no node column"},
+		"master unresolved": {edit: func(f fstest.MapFS) { delete(f, "hosts.csv") }, want: "site.master is the address 10.0.0.1"},
+		"bad mask": {edit: func(f fstest.MapFS) {
+			f["networks.csv"] = &fstest.MapFile{Data: []byte("#netname,net,mask\n\"n\",\"10.0.0.0\",\"255.0.255.0\"\n")}
+		}, want: "contiguous mask"},
+		"bad ip": {edit: func(f fstest.MapFS) {
+			f["hosts.csv"] = &fstest.MapFile{Data: []byte("#node,ip\n\"mn1\",\"10.0.0.1\"\n\"cn001\",\"10.0.1.300\"\n")}
+		}, want: `node cn001: ip "10.0.1.300"`},
+		"bad mac": {edit: func(f fstest.MapFS) { f["mac.csv"] = &fstest.MapFile{Data: []byte("#node,mac\n\"cn001\",\"zz:00\"\n")} }, want: `"zz:00" is not a MAC`},
+		"bad node name": {edit: func(f fstest.MapFS) {
+			f["nodelist.csv"] = &fstest.MapFile{Data: []byte("#node,groups\n\"mn1\",\"\"\n\"cn_1\",\"compute\"\n")}
+		}, want: `"cn_1"`},
+		"mn override": {opt: pool.XCATOptions{MN: "bad name"}, want: `"bad name"`},
+		"ip in no network": {edit: func(f fstest.MapFS) {
+			f["hosts.csv"] = &fstest.MapFile{Data: []byte("#node,ip\n\"mn1\",\"10.0.0.1\"\n\"cn001\",\"192.168.9.9\"\n")}
+		}, want: "192.168.9.9 is in no network"},
+		"duplicate node row": {edit: func(f fstest.MapFS) {
+			f["nodelist.csv"] = &fstest.MapFile{Data: []byte("#node,groups\n\"mn1\",\"\"\n\"cn1\",\"\"\n\"cn1\",\"\"\n")}
+		}, want: "cn1 is listed twice"},
 	}
 	for name, c := range cases {
 		t.Run(name, func(t *testing.T) {
