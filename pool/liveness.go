@@ -16,23 +16,6 @@ import (
 // another, so clocks that disagree, jump or are stepped by NTP change
 // nothing.
 
-// LiveState is an observer's judgement of a member.
-type LiveState string
-
-// Liveness states.
-const (
-	// LiveUnknown: the observer has not seen the counter move yet and has
-	// not watched it long enough to suspect anything (a fresh observer,
-	// or a member nobody observes).
-	LiveUnknown LiveState = "unknown"
-	// LiveAlive: the counter moved less than the suspect timeout ago.
-	LiveAlive LiveState = "alive"
-	// LiveSuspect: the counter has not moved for the suspect timeout.
-	LiveSuspect LiveState = "suspect"
-	// LiveDead: the counter has not moved for the dead timeout.
-	LiveDead LiveState = "dead"
-)
-
 // Liveness timing defaults. They exceed Galera's own failure detection
 // (production evs.suspect_timeout PT5S + evs.inactive_timeout PT15S = 20 s):
 // while Galera is still deciding whether a database node is gone, commits
@@ -111,8 +94,9 @@ type Liveness struct {
 // View is a set of judgements by member name.
 type View map[string]Liveness
 
-// State returns the state of member; LiveUnknown when the view has none.
-func (v View) State(member string) LiveState {
+// LiveState returns the state of member; LiveUnknown when the view has
+// none. View implements LivenessView.
+func (v View) LiveState(member string) LiveState {
 	if l, ok := v[member]; ok {
 		return l.State
 	}

@@ -25,20 +25,12 @@ type Routing struct {
 	FailedOver int `json:"failed_over"`
 }
 
-// reachable reports whether commands should go to member: it is in the
-// view (the view holds every member of the pool) and is alive or not
-// known to be otherwise.
-func (v View) reachable(member string) bool {
-	l, ok := v[member]
-	return ok && (l.State == LiveAlive || l.State == LiveUnknown)
-}
-
-// RouteNodes groups nodes by the first reachable member of their
-// servicenode list. v must hold every member of the pool (Store.
-// PublishedView and a sampled Observer do); a listed name missing from it
-// is not a member and is skipped. Disabled members still serve the nodes
-// that list them. It is a pure function of its inputs.
-func RouteNodes(nodes []Node, v View) Routing {
+// RouteNodes groups nodes by the first member of their servicenode list
+// that is usable in v (alive, or unknown: not observed long enough to say)
+// and is a member (isMember; nil takes every name as a member). Disabled
+// members still serve the nodes that list them. It is a pure function of
+// its inputs.
+func RouteNodes(nodes []Node, v LivenessView, isMember func(string) bool) Routing {
 	r := Routing{ByMember: map[string][]string{}}
 	for _, n := range nodes {
 		if len(n.ServiceNodes) == 0 {
@@ -47,7 +39,7 @@ func RouteNodes(nodes []Node, v View) Routing {
 		}
 		to := ""
 		for i, sn := range n.ServiceNodes {
-			if v.reachable(sn) {
+			if (isMember == nil || isMember(sn)) && v.LiveState(sn).Usable() {
 				to = sn
 				if i > 0 {
 					r.FailedOver++
@@ -81,13 +73,15 @@ func (r Routing) Members() []string {
 
 // Route loads the named nodes (nil: every node) and routes them with the
 // liveness view v (usually Store.PublishedView, or an Observer's view).
-// Unknown names are an error that lists them all. It works the same from
-// every member: nothing in it depends on which member runs it.
-func (s *Store) Route(ctx context.Context, names []string, v View) (Routing, error) {
-	nodes, err := s.Nodes(ctx)
+// Names in servicenode lists that are no longer members are skipped.
+// Unknown node names are an error that lists them all. It works the same
+// from every member: nothing in it depends on which member runs it.
+func (s *Store) Route(ctx context.Context, names []string, v LivenessView) (Routing, error) {
+	st, err := s.LoadState(ctx)
 	if err != nil {
 		return Routing{}, err
 	}
+	nodes := st.Nodes
 	if names != nil {
 		idx := make(map[string]int, len(nodes))
 		for i, n := range nodes {
@@ -111,5 +105,6 @@ func (s *Store) Route(ctx context.Context, names []string, v View) (Routing, err
 		}
 		nodes = sel
 	}
-	return RouteNodes(nodes, v), nil
+	isMember := func(m string) bool { _, ok := st.Member(m); return ok }
+	return RouteNodes(nodes, v, isMember), nil
 }

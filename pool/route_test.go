@@ -11,12 +11,8 @@ import (
 	"github.com/mnpool/mnpool/pool"
 )
 
-func view(states map[string]pool.LiveState) pool.View {
-	v := pool.View{}
-	for m, s := range states {
-		v[m] = pool.Liveness{Member: m, State: s}
-	}
-	return v
+func view(states map[string]pool.LiveState) pool.StaticLiveness {
+	return pool.StaticLiveness(states)
 }
 
 func TestRouteNodesFollowsFailoverOrder(t *testing.T) {
@@ -52,7 +48,8 @@ func TestRouteNodesFollowsFailoverOrder(t *testing.T) {
 	}
 	for name, c := range cases {
 		t.Run(name, func(t *testing.T) {
-			got := pool.RouteNodes(nodes, view(c.live))
+			isMember := func(m string) bool { return m != "gone" }
+			got := pool.RouteNodes(nodes, view(c.live), isMember)
 			require.Empty(t, cmp.Diff(c.want, got, cmpopts.EquateEmpty()))
 		})
 	}
