@@ -670,31 +670,21 @@ func (s *Store) writeAssignments(ctx context.Context, changes []NodeAssignment) 
 }
 
 // writeAssignBatch updates the batch's nodes whose revision is still the
-// one planned from, in one statement, and tells which were not.
+// one planned from and tells which were not. On MariaDB it is one
+// statement (a round trip per node would dominate); on SQLite, in process,
+// a prepared statement per node is cheaper than parsing a large CASE.
 func (s *Store) writeAssignBatch(ctx context.Context, tx *sqlx.Tx, batch []NodeAssignment) (int, []string, error) {
-	var q strings.Builder
-	args := make([]any, 0, len(batch)*5)
-	q.WriteString("UPDATE nodes SET servicenodes = CASE name")
-	for _, c := range batch {
-		q.WriteString(" WHEN ? THEN ?")
-		args = append(args, c.Node, joinList(c.New))
+	update := updateCase
+	if s.Dialect().Name() == "sqlite" {
+		update = updateEach
 	}
-	q.WriteString(" END, manual = 0, revision = revision + 1 WHERE name IN (")
-	q.WriteString(placeholders(len(batch)))
-	q.WriteString(") AND revision = CASE name")
-	for _, c := range batch {
-		args = append(args, c.Node)
-	}
-	for _, c := range batch {
-		q.WriteString(" WHEN ? THEN ?")
-		args = append(args, c.Node, c.Revision)
-	}
-	q.WriteString(" END")
-	res, err := tx.ExecContext(ctx, q.String(), args...)
-	if err != nil {
-		return 0, nil, err
-	}
-	n, err := res.RowsAffected()
+	return s.writeAssignBatchWith(ctx, tx, batch, update)
+}
+
+type updateFunc func(ctx context.Context, tx *sqlx.Tx, batch []NodeAssignment) (int64, error)
+
+func (s *Store) writeAssignBatchWith(ctx context.Context, tx *sqlx.Tx, batch []NodeAssignment, update updateFunc) (int, []string, error) {
+	n, err := update(ctx, tx, batch)
 	if err != nil {
 		return 0, nil, err
 	}
@@ -743,4 +733,55 @@ func (s *Store) writeAssignBatch(ctx context.Context, tx *sqlx.Tx, batch []NodeA
 		}
 	}
 	return len(batch) - len(lost), lost, nil
+}
+
+// updateEach writes the batch one conditional UPDATE per node and returns
+// the rows changed.
+func updateEach(ctx context.Context, tx *sqlx.Tx, batch []NodeAssignment) (int64, error) {
+	st, err := tx.PrepareContext(ctx, "UPDATE nodes SET servicenodes = ?, manual = 0, revision = revision + 1 WHERE name = ? AND revision = ?")
+	if err != nil {
+		return 0, err
+	}
+	defer st.Close()
+	var n int64
+	for _, c := range batch {
+		res, err := st.ExecContext(ctx, joinList(c.New), c.Node, c.Revision)
+		if err != nil {
+			return 0, err
+		}
+		k, err := res.RowsAffected()
+		if err != nil {
+			return 0, err
+		}
+		n += k
+	}
+	return n, nil
+}
+
+// updateCase writes the batch in one conditional UPDATE and returns the
+// rows changed.
+func updateCase(ctx context.Context, tx *sqlx.Tx, batch []NodeAssignment) (int64, error) {
+	var q strings.Builder
+	args := make([]any, 0, len(batch)*5)
+	q.WriteString("UPDATE nodes SET servicenodes = CASE name")
+	for _, c := range batch {
+		q.WriteString(" WHEN ? THEN ?")
+		args = append(args, c.Node, joinList(c.New))
+	}
+	q.WriteString(" END, manual = 0, revision = revision + 1 WHERE name IN (")
+	q.WriteString(placeholders(len(batch)))
+	q.WriteString(") AND revision = CASE name")
+	for _, c := range batch {
+		args = append(args, c.Node)
+	}
+	for _, c := range batch {
+		q.WriteString(" WHEN ? THEN ?")
+		args = append(args, c.Node, c.Revision)
+	}
+	q.WriteString(" END")
+	res, err := tx.ExecContext(ctx, q.String(), args...)
+	if err != nil {
+		return 0, err
+	}
+	return res.RowsAffected()
 }

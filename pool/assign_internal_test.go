@@ -15,6 +15,12 @@ import (
 // second run of the same transaction (as after a commit of unknown
 // outcome) finds its own writes done and audits nothing more.
 func TestAssignBatchConditionalWrites(t *testing.T) {
+	for name, update := range map[string]updateFunc{"each": updateEach, "case": updateCase} {
+		t.Run(name, func(t *testing.T) { testAssignBatch(t, update) })
+	}
+}
+
+func testAssignBatch(t *testing.T, update updateFunc) {
 	ctx := context.Background()
 	s, err := Open(ctx, "sqlite:"+filepath.Join(t.TempDir(), "pool.db"), WithMigrate())
 	require.NoError(t, err)
@@ -42,7 +48,7 @@ func TestAssignBatchConditionalWrites(t *testing.T) {
 	var lost []string
 	for run := 0; run < 2; run++ {
 		err = s.Tx(ctx, func(tx *sqlx.Tx) error {
-			written, lost, err = s.writeAssignBatch(ctx, tx, p.Changes)
+			written, lost, err = s.writeAssignBatchWith(ctx, tx, p.Changes, update)
 			return err
 		})
 		require.NoError(t, err)
