@@ -672,18 +672,12 @@ func (s *Store) writeAssignments(ctx context.Context, changes []NodeAssignment) 
 // writeAssignBatch updates the batch's nodes whose revision is still the
 // one planned from and tells which were not. On MariaDB it is one
 // statement (a round trip per node would dominate); on SQLite, in process,
-// a prepared statement per node is cheaper than parsing a large CASE.
+// a prepared statement per node is cheapest.
 func (s *Store) writeAssignBatch(ctx context.Context, tx *sqlx.Tx, batch []NodeAssignment) (int, []string, error) {
-	update := updateCase
+	update := updateJoin
 	if s.Dialect().Name() == "sqlite" {
 		update = updateEach
 	}
-	return s.writeAssignBatchWith(ctx, tx, batch, update)
-}
-
-type updateFunc func(ctx context.Context, tx *sqlx.Tx, batch []NodeAssignment) (int64, error)
-
-func (s *Store) writeAssignBatchWith(ctx context.Context, tx *sqlx.Tx, batch []NodeAssignment, update updateFunc) (int, []string, error) {
 	n, err := update(ctx, tx, batch)
 	if err != nil {
 		return 0, nil, err
@@ -758,27 +752,22 @@ func updateEach(ctx context.Context, tx *sqlx.Tx, batch []NodeAssignment) (int64
 	return n, nil
 }
 
-// updateCase writes the batch in one conditional UPDATE and returns the
-// rows changed.
-func updateCase(ctx context.Context, tx *sqlx.Tx, batch []NodeAssignment) (int64, error) {
+// updateJoin writes the batch in one multi-table UPDATE joined with the
+// planned rows, matching each node by name and planned-from revision, and
+// returns the rows changed (MariaDB).
+func updateJoin(ctx context.Context, tx *sqlx.Tx, batch []NodeAssignment) (int64, error) {
 	var q strings.Builder
-	args := make([]any, 0, len(batch)*5)
-	q.WriteString("UPDATE nodes SET servicenodes = CASE name")
-	for _, c := range batch {
-		q.WriteString(" WHEN ? THEN ?")
-		args = append(args, c.Node, joinList(c.New))
+	args := make([]any, 0, len(batch)*3)
+	q.WriteString("UPDATE nodes AS n JOIN (")
+	for i, c := range batch {
+		if i == 0 {
+			q.WriteString("SELECT ? AS name, ? AS sn, ? AS rev")
+		} else {
+			q.WriteString(" UNION ALL SELECT ?, ?, ?")
+		}
+		args = append(args, c.Node, joinList(c.New), c.Revision)
 	}
-	q.WriteString(" END, manual = 0, revision = revision + 1 WHERE name IN (")
-	q.WriteString(placeholders(len(batch)))
-	q.WriteString(") AND revision = CASE name")
-	for _, c := range batch {
-		args = append(args, c.Node)
-	}
-	for _, c := range batch {
-		q.WriteString(" WHEN ? THEN ?")
-		args = append(args, c.Node, c.Revision)
-	}
-	q.WriteString(" END")
+	q.WriteString(") AS v ON n.name = v.name AND n.revision = v.rev SET n.servicenodes = v.sn, n.manual = 0, n.revision = n.revision + 1")
 	res, err := tx.ExecContext(ctx, q.String(), args...)
 	if err != nil {
 		return 0, err

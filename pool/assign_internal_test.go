@@ -8,6 +8,8 @@ import (
 
 	"github.com/jmoiron/sqlx"
 	"github.com/stretchr/testify/require"
+
+	"github.com/mnpool/mnpool/internal/testgalera"
 )
 
 // TestAssignBatchConditionalWrites checks the conditional update of a
@@ -15,14 +17,13 @@ import (
 // second run of the same transaction (as after a commit of unknown
 // outcome) finds its own writes done and audits nothing more.
 func TestAssignBatchConditionalWrites(t *testing.T) {
-	for name, update := range map[string]updateFunc{"each": updateEach, "case": updateCase} {
-		t.Run(name, func(t *testing.T) { testAssignBatch(t, update) })
-	}
+	t.Run("sqlite", func(t *testing.T) { testAssignBatch(t, "sqlite:"+filepath.Join(t.TempDir(), "pool.db")) })
+	t.Run("galera", func(t *testing.T) { testAssignBatch(t, testgalera.Open(t).DSN()) })
 }
 
-func testAssignBatch(t *testing.T, update updateFunc) {
+func testAssignBatch(t *testing.T, dsn string) {
 	ctx := context.Background()
-	s, err := Open(ctx, "sqlite:"+filepath.Join(t.TempDir(), "pool.db"), WithMigrate())
+	s, err := Open(ctx, dsn, WithMigrate())
 	require.NoError(t, err)
 	defer s.Close()
 	require.NoError(t, s.AddNetwork(ctx, Network{Name: "mgmt", Prefix: netip.MustParsePrefix("10.0.0.0/16")}, false))
@@ -48,7 +49,7 @@ func testAssignBatch(t *testing.T, update updateFunc) {
 	var lost []string
 	for run := 0; run < 2; run++ {
 		err = s.Tx(ctx, func(tx *sqlx.Tx) error {
-			written, lost, err = s.writeAssignBatchWith(ctx, tx, p.Changes, update)
+			written, lost, err = s.writeAssignBatch(ctx, tx, p.Changes)
 			return err
 		})
 		require.NoError(t, err)
