@@ -99,6 +99,24 @@ func expandNodes(st *pool.State, args []string) ([]string, error) {
 	return names, nil
 }
 
+// openSelected opens the store, loads the pool and expands the command
+// line's noderange. The caller closes the store.
+func openSelected(ctx context.Context, g *globals, args []string) (*pool.Store, *pool.State, []string, error) {
+	s, err := g.open(ctx)
+	if err != nil {
+		return nil, nil, nil, err
+	}
+	st, err := s.LoadState(ctx)
+	if err == nil {
+		var names []string
+		if names, err = expandNodes(st, args); err == nil {
+			return s, st, names, nil
+		}
+	}
+	s.Close()
+	return nil, nil, nil, err
+}
+
 func newAssignCmd(g *globals) *cobra.Command {
 	var width int
 	var rebalance, dryRun bool
@@ -126,19 +144,11 @@ meanwhile by another member is planned again.`,
 				return usagef("--width %d: want %d or more", width, pool.MinWidth)
 			}
 			ctx := cmd.Context()
-			s, err := g.open(ctx)
+			s, st, names, err := openSelected(ctx, g, args)
 			if err != nil {
 				return err
 			}
 			defer s.Close()
-			st, err := s.LoadState(ctx)
-			if err != nil {
-				return err
-			}
-			names, err := expandNodes(st, args)
-			if err != nil {
-				return err
-			}
 			o := pool.AssignOptions{Nodes: names, Width: width, Rebalance: rebalance}
 			var res pool.AssignResult
 			if dryRun {
@@ -220,19 +230,11 @@ Nodes none of whose members is reachable are listed as down, not dropped.`,
   mnpool route cn[001-100] --sample 5s --json`,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			ctx := cmd.Context()
-			s, err := g.open(ctx)
+			s, _, names, err := openSelected(ctx, g, args)
 			if err != nil {
 				return err
 			}
 			defer s.Close()
-			st, err := s.LoadState(ctx)
-			if err != nil {
-				return err
-			}
-			names, err := expandNodes(st, args)
-			if err != nil {
-				return err
-			}
 			v, _, err := lf.view(ctx, s)
 			if err != nil {
 				return err
