@@ -430,6 +430,7 @@ func newSiteCmd(g *globals) *cobra.Command {
 }
 
 func newStatusCmd(g *globals) *cobra.Command {
+	var lf livenessFlags
 	cmd := &cobra.Command{
 		Use:   "status",
 		Short: "Show the MN and epoch, the members, node counts and database health",
@@ -444,12 +445,20 @@ func newStatusCmd(g *globals) *cobra.Command {
 			if err != nil {
 				return err
 			}
+			if lf.sample > 0 {
+				v, _, err := lf.view(cmd.Context(), s)
+				if err != nil {
+					return err
+				}
+				applyLiveness(&st, v)
+			}
 			if g.json {
 				return printJSON(g.io.Out, st)
 			}
 			return printStatus(g, st)
 		},
 	}
+	lf.add(cmd)
 	g.addJSON(cmd)
 	return cmd
 }
@@ -473,7 +482,7 @@ func printStatus(g *globals, st pool.Status) error {
 		fmt.Fprintf(w, "Replicas:  %s\n", strings.Join(st.DB.Replicas, ", "))
 	}
 	fmt.Fprintf(w, "Nodes:     %d (%d without servicenodes), %d networks\n\n", st.Nodes, st.Unassigned, st.Networks)
-	t := newTable(w, "member", "role", "state", "primary", "listed", "services")
+	t := newTable(w, "member", "role", "state", "liveness", "primary", "listed", "services")
 	for _, m := range st.Members {
 		role, state := "SN", "enabled"
 		if m.IsMN {
@@ -482,7 +491,7 @@ func printStatus(g *globals, st pool.Status) error {
 		if m.Disabled {
 			state = "disabled"
 		}
-		t.row(m.Name, role, state, strconv.Itoa(m.Primary), strconv.Itoa(m.Listed), servicesText(m.Services))
+		t.row(m.Name, role, state, livenessText(m.Liveness), strconv.Itoa(m.Primary), strconv.Itoa(m.Listed), servicesText(m.Services))
 	}
 	if err := t.flush(); err != nil {
 		return err
