@@ -160,7 +160,7 @@ func TestGaleraMakeMNWithOldMNKilled(t *testing.T) {
 	require.False(t, ok)
 	srep, err := pool.Sync(ctx, old, "mn1", pool.SyncOptions{Steps: []pool.SyncStep{pool.RoleFilesStep(oldRoot), oldProbe.step()}, Gate: g})
 	require.NoError(t, err)
-	require.Equal(t, pool.SyncRoleSN, srep.Role)
+	require.Equal(t, pool.RoleSN, srep.Role)
 	require.False(t, oldProbe.last(t).ServeDynamic)
 	require.Equal(t, []string{"etc/xCATSN"}, roleFiles(t, oldRoot))
 }
@@ -290,7 +290,7 @@ func TestGaleraOldMNIsolated(t *testing.T) {
 	writeRoleFilesFor(t, oldRoot, "etc/xCATMN")
 	srep, err := pool.Sync(ctx, old, "mn1", pool.SyncOptions{Steps: []pool.SyncStep{pool.RoleFilesStep(oldRoot), oldProbe.step()}, Gate: g})
 	require.NoError(t, err)
-	require.Equal(t, pool.SyncRoleSN, srep.Role)
+	require.Equal(t, pool.RoleSN, srep.Role)
 	require.False(t, oldProbe.last(t).ServeDynamic)
 	require.Equal(t, []string{"etc/xCATSN"}, roleFiles(t, oldRoot))
 

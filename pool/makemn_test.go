@@ -229,7 +229,7 @@ func TestMakeMNHoldRefusesWhenTheRoleIsLostAgain(t *testing.T) {
 	require.Error(t, err)
 	require.False(t, rep.OK)
 	require.Contains(t, stepMessage(t, rep, "hold"), "sn1 is not the MN any more: sn2 is the MN of epoch 3")
-	require.Equal(t, pool.SyncRoleSN, rep.Sync.Role)
+	require.Equal(t, pool.RoleSN, rep.Sync.Role)
 	require.False(t, f.probe.last(t).ServeDynamic)
 	require.Equal(t, []string{"etc/xCATSN"}, roleFiles(t, f.root))
 	require.True(t, strings.HasPrefix(err.Error(), "pool: makemn: hold: "), err.Error())

@@ -4,20 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"io/fs"
-	"os"
 	"path/filepath"
-	"strings"
-
-	"github.com/mnpool/mnpool/internal/atomicfile"
-)
-
-// Role names used in sync reports. A member is the MN iff the master
-// record names it; every other member is an SN.
-const (
-	SyncRoleMN   = "MN"
-	SyncRoleSN   = "SN"
-	SyncRoleNone = "none" // not a member of the pool
 )
 
 // SyncInput is what a sync step is given: a fresh snapshot of the pool,
@@ -25,8 +12,8 @@ const (
 type SyncInput struct {
 	Self  string
 	State *State
-	// Role is SyncRoleMN, SyncRoleSN or SyncRoleNone.
-	Role string
+	// Role is RoleMN, RoleSN or RoleNone (self is not a member).
+	Role Role
 	// ServeDynamic is true only when Self is the MN of the snapshot and the
 	// sync's DynamicGate (the MN guard) allows it; DynamicEpoch is then the
 	// epoch (the fencing token) under which the range is served. A step
@@ -95,7 +82,7 @@ type SyncStepResult struct {
 // SyncReport is what Sync found and did.
 type SyncReport struct {
 	Self         string           `json:"self"`
-	Role         string           `json:"role"`
+	Role         Role             `json:"role"`
 	Master       Master           `json:"master"`
 	ServeDynamic bool             `json:"serve_dynamic"`
 	DynamicEpoch int64            `json:"dynamic_epoch,omitempty"`
@@ -140,8 +127,8 @@ func Sync(ctx context.Context, s *Store, self string, o SyncOptions) (SyncReport
 	if err != nil {
 		return SyncReport{}, fmt.Errorf("pool: sync of %s: reading the pool: %w", self, err)
 	}
-	in := &SyncInput{Self: self, State: st, Role: roleIn(st, self)}
-	if in.Role == SyncRoleMN {
+	in := &SyncInput{Self: self, State: st, Role: RoleOf(st, self)}
+	if in.Role == RoleMN {
 		in.ServeDynamic, in.DynamicEpoch = true, st.Master.Epoch
 		if o.Gate != nil {
 			e, ok := o.Gate.ServeDynamic()
@@ -169,67 +156,26 @@ func Sync(ctx context.Context, s *Store, self string, o SyncOptions) (SyncReport
 	return rep, errors.Join(errs...)
 }
 
-func roleIn(st *State, self string) string {
-	if _, ok := st.Member(self); !ok {
-		return SyncRoleNone
-	}
-	if st.IsMN(self) {
-		return SyncRoleMN
-	}
-	return SyncRoleSN
-}
-
-// The xCAT role files, relative to the root directory.
-const (
-	syncRoleFileMN = "etc/xCATMN"
-	syncRoleFileSN = "etc/xCATSN"
-)
-
 // RoleFilesStep keeps the xCAT role files under root ("/" in production)
-// in step with the master record: root/etc/xCATMN only on the MN,
-// root/etc/xCATSN only on the other members, neither on a host that is
-// not a member.
-//
-// INTERIM: this writer stands in for pool.SyncRoleFiles of the membership
-// code; once that is on main this step calls it and writeRoleFilesInterim
-// goes away.
+// in step with the snapshot's master record (WriteRoleFiles): root/etc/xCATMN
+// only on the MN, root/etc/xCATSN only on the other members, neither on a
+// host that is not a member.
 func RoleFilesStep(root string) SyncStep {
-	return SyncStepFunc("role-files", func(ctx context.Context, in *SyncInput) (SyncChange, error) {
-		return writeRoleFilesInterim(root, in.Role)
+	return SyncStepFunc("role-files", func(_ context.Context, in *SyncInput) (SyncChange, error) {
+		changed, err := WriteRoleFiles(root, in.Role)
+		if err != nil {
+			return SyncChange{Changed: changed}, err
+		}
+		what := "no role file (not a member)"
+		switch in.Role {
+		case RoleMN:
+			what = filepath.Join(root, RoleFileMN)
+		case RoleSN:
+			what = filepath.Join(root, RoleFileSN)
+		}
+		if changed {
+			return SyncChange{Changed: true, Detail: fmt.Sprintf("set for %s: %s", in.Role, what)}, nil
+		}
+		return SyncChange{Detail: fmt.Sprintf("already set for %s: %s", in.Role, what)}, nil
 	})
-}
-
-func writeRoleFilesInterim(root, role string) (SyncChange, error) {
-	if root == "" {
-		return SyncChange{}, fmt.Errorf("%w: role files need a root directory (\"/\" in production)", ErrInvalid)
-	}
-	want := map[string]bool{syncRoleFileMN: role == SyncRoleMN, syncRoleFileSN: role == SyncRoleSN}
-	var did []string
-	for _, rel := range []string{syncRoleFileMN, syncRoleFileSN} {
-		path := filepath.Join(root, rel)
-		if want[rel] {
-			if _, err := os.Stat(path); err == nil {
-				continue
-			}
-			if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
-				return SyncChange{}, fmt.Errorf("role file %s: %w", path, err)
-			}
-			if _, err := atomicfile.Write(path, nil, atomicfile.Options{Mode: 0o644}); err != nil {
-				return SyncChange{}, fmt.Errorf("role file %s: %w", path, err)
-			}
-			did = append(did, "created "+path)
-			continue
-		}
-		switch err := os.Remove(path); {
-		case err == nil:
-			did = append(did, "removed "+path)
-		case errors.Is(err, fs.ErrNotExist):
-		default:
-			return SyncChange{Changed: len(did) > 0, Detail: strings.Join(did, ", ")}, fmt.Errorf("role file %s: %w", path, err)
-		}
-	}
-	if len(did) == 0 {
-		return SyncChange{Detail: "role files already right for role " + role}, nil
-	}
-	return SyncChange{Changed: true, Detail: strings.Join(did, ", ")}, nil
 }

@@ -68,9 +68,9 @@ func TestSyncFollowsTheMasterRecord(t *testing.T) {
 
 		rep := sync("mn1")
 		require.Empty(t, cmp.Diff(pool.SyncReport{
-			Self: "mn1", Role: pool.SyncRoleMN, Master: pool.Master{Member: "mn1", Epoch: 1}, ServeDynamic: true, DynamicEpoch: 1,
+			Self: "mn1", Role: pool.RoleMN, Master: pool.Master{Member: "mn1", Epoch: 1}, ServeDynamic: true, DynamicEpoch: 1,
 			Steps: []pool.SyncStepResult{
-				{Step: "role-files", Changed: true, Detail: "created " + filepath.Join(roots["mn1"], "etc/xCATMN")},
+				{Step: "role-files", Changed: true, Detail: "set for MN: " + filepath.Join(roots["mn1"], "etc/xCATMN")},
 				{Step: "dhcp", Changed: true, Detail: "rendered"},
 			},
 		}, rep))
@@ -78,25 +78,25 @@ func TestSyncFollowsTheMasterRecord(t *testing.T) {
 		require.Len(t, probes["mn1"].last(t).State.Nodes, 2, "the step gets the whole snapshot")
 
 		rep = sync("sn1")
-		require.Equal(t, pool.SyncRoleSN, rep.Role)
+		require.Equal(t, pool.RoleSN, rep.Role)
 		require.False(t, rep.ServeDynamic)
 		require.Equal(t, []string{"etc/xCATSN"}, roleFiles(t, roots["sn1"]))
 		require.False(t, probes["sn1"].last(t).ServeDynamic, "an SN never renders the dynamic range")
 
 		rep = sync("stranger")
-		require.Equal(t, pool.SyncRoleNone, rep.Role)
+		require.Equal(t, pool.RoleNone, rep.Role)
 		require.Empty(t, roleFiles(t, roots["stranger"]))
 
 		// makemn: the roles swap.
 		_, err := s.Promote(ctx, "sn1", pool.PromoteOptions{})
 		require.NoError(t, err)
 		rep = sync("sn1")
-		require.Equal(t, pool.SyncRoleMN, rep.Role)
+		require.Equal(t, pool.RoleMN, rep.Role)
 		require.True(t, rep.ServeDynamic)
 		require.Equal(t, int64(2), probes["sn1"].last(t).DynamicEpoch)
 		require.Equal(t, []string{"etc/xCATMN"}, roleFiles(t, roots["sn1"]))
 		rep = sync("mn1")
-		require.Equal(t, pool.SyncRoleSN, rep.Role)
+		require.Equal(t, pool.RoleSN, rep.Role)
 		require.False(t, probes["mn1"].last(t).ServeDynamic)
 		require.Equal(t, []string{"etc/xCATSN"}, roleFiles(t, roots["mn1"]))
 

@@ -214,11 +214,8 @@ func execHook(flag, line string) (hookFunc, error) {
 }
 
 // syncSteps is the one place that lists what `makemn` and `mnpool sync`
-// bring in line with the database, in order.
-//
-// To be wired as the other packages land on main: the role files step
-// becomes pool.SyncRoleFiles (membership), and the DHCP re-render of the
-// dhcp package goes between the role files and the hook.
+// bring in line with the database, in order: the role files, then (once
+// the dhcp package is on main) the DHCP re-render, then the hook.
 func syncSteps(f makemnFlags) ([]pool.SyncStep, error) {
 	if f.root == "" {
 		return nil, usagef("--root: must not be empty (\"/\" in production)")
@@ -234,22 +231,24 @@ func syncSteps(f makemnFlags) ([]pool.SyncStep, error) {
 			if in.ServeDynamic {
 				dyn = "yes"
 			}
-			if err := hook(ctx, in.Self, in.Role, strconv.FormatInt(in.State.Master.Epoch, 10), dyn); err != nil {
+			if err := hook(ctx, in.Self, string(in.Role), strconv.FormatInt(in.State.Master.Epoch, 10), dyn); err != nil {
 				return pool.SyncChange{}, err
 			}
-			return pool.SyncChange{Changed: true, Detail: "ran " + strings.Fields(f.syncHook)[0] + " " + in.Self + " " + in.Role + " dynamic=" + dyn}, nil
+			return pool.SyncChange{Changed: true, Detail: "ran " + strings.Fields(f.syncHook)[0] + " " + in.Self + " " + string(in.Role) + " dynamic=" + dyn}, nil
 		}))
 	}
 	return steps, nil
 }
 
-// livenessView is the one place the CLI gets members' liveness from.
-//
-// Until the heartbeat observer is on main nothing is known: every member
-// is "unknown", which makemn reports and accepts. Then this returns the
-// observations the members publish (Store.PublishedView).
-func livenessView(_ context.Context, _ *pool.Store) (pool.LivenessView, error) {
-	return pool.StaticLiveness{}, nil
+// livenessView is the one place the CLI gets members' liveness from: the
+// judgements the members' observers publish (mnpool heartbeat --publish,
+// the agent). A one-shot command cannot watch counters long enough itself.
+func livenessView(ctx context.Context, s *pool.Store) (pool.LivenessView, error) {
+	v, err := s.PublishedView(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("reading the members' liveness: %w", err)
+	}
+	return v, nil
 }
 
 func newSyncCmd(g *globals) *cobra.Command {

@@ -7,7 +7,9 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
+	"time"
 
 	"github.com/stretchr/testify/require"
 
@@ -115,4 +117,29 @@ func TestMakemnFailures(t *testing.T) {
 	code, out, _ := cliRun(t, Mnpool, "--db", db, "status", "--json")
 	require.Equal(t, 0, code)
 	require.Contains(t, out, `"epoch": 1`)
+}
+
+// TestMakemnUsesPublishedLiveness: sn1 and sn2 heartbeat and publish what
+// they see; mn1 is silent. makemn reports both from the published view.
+func TestMakemnUsesPublishedLiveness(t *testing.T) {
+	db := makemnPool(t)
+	ctx, cancel := context.WithCancel(context.Background())
+	var wg sync.WaitGroup
+	defer func() { cancel(); wg.Wait() }()
+	for _, self := range []string{"sn1", "sn2"} {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			var out bytes.Buffer
+			Mnpool(ctx, []string{"--db", db, "--self", self, "heartbeat", "--interval", "20ms", "--publish", "--suspect", "150ms", "--dead", "300ms"}, IO{In: strings.NewReader(""), Out: &out, Err: &out})
+		}()
+	}
+	var out string
+	require.Eventually(t, func() bool {
+		var code int
+		code, out, _ = cliRun(t, Makemn, "--db", db, "--self", "sn1", "--root", t.TempDir(), "--dry-run")
+		return code == 0 && strings.Contains(out, "is dead")
+	}, 20*time.Second, 100*time.Millisecond, "mn1 is published dead")
+	require.Contains(t, out, "sn1 is an enabled member, liveness alive")
+	require.Contains(t, out, "mn1 (MN of epoch 1) is dead: when it comes back it reads the new master record and stays an SN")
 }
