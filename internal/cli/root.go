@@ -141,6 +141,9 @@ The pool database is given with --db, $MNPOOL_DB or /etc/mnpool/db:
 		newStatusCmd(g),
 		newAuditCmd(g),
 		newSSHKeysCmd(g),
+		newDNSCmd(g),
+		newNTPCmd(g),
+		newGatewayCmd(g),
 		newConsoleCmd(g),
 	)
 	return root
