@@ -1,6 +1,7 @@
 package console_test
 
 import (
+	"fmt"
 	"context"
 	"strings"
 	"testing"
@@ -89,7 +90,11 @@ func TestTwoWatchersOneWriter(t *testing.T) {
 	require.Equal(t, console.ModeWrite, w.reply.Mode)
 	w.write("typed by the writer\r\n")
 	for _, x := range []*conn{a, b, w} {
-		x.expect("typed by the writer\r\n")
+		if !x.contains("typed by the writer\r\n") {
+			waitFor(t, 20*time.Second, func() bool { return x.contains("typed by the writer\r\n") },
+				"%s (reply %+v) to see the writer's input; it has %q; consoles on sn1: %+v; endpoint: %v",
+				x.reply.Writer, x.reply, x.text(), c.members["sn1"].broker.Consoles(), fmt.Sprint(ep1.stats()))
+		}
 	}
 	a.write("watchers cannot type\r\n")
 
