@@ -165,6 +165,26 @@ func TestConsoleServeAndOpenCLI(t *testing.T) {
 	_, _, _, rec := ep.stats()
 	require.Equal(t, "typed\r\n", rec)
 
+	// --raw (conserver's exec consoles): every byte goes to the console,
+	// ^Ec. included; the end of input leaves.
+	rr, rw := io.Pipe()
+	rawOut := &syncBuffer{}
+	go func() {
+		done <- cli.Mnpool(context.Background(), []string{"console", "--raw", "--broker", addr, "cn002"}, cli.IO{In: rr, Out: rawOut, Err: io.Discard})
+	}()
+	waitFor(t, 10*time.Second, func() bool { return strings.Contains(rawOut.String(), "banner cn002 #1") }, "the recent output; have %q", rawOut.String())
+	io.WriteString(rw, "raw\x05c.\r\n")
+	waitFor(t, 10*time.Second, func() bool { return strings.Contains(rawOut.String(), "raw\x05c.\r\n") }, "the echo of the raw bytes")
+	rw.Close()
+	select {
+	case code := <-done:
+		require.Equal(t, 0, code)
+	case <-time.After(10 * time.Second):
+		t.Fatal("mnpool console --raw did not leave at the end of its input")
+	}
+	_, _, _, rec = ep.stats()
+	require.Equal(t, "typed\r\nraw\x05c.\r\n", rec)
+
 	// Holder shown by console list while the broker holds the lease.
 	require.Regexp(t, `cn002\s+tcp \S+\s+mn1\s+mn1\s+1`, mustMnpool(t, db, "console", "list"))
 }

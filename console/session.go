@@ -165,6 +165,11 @@ func (s *session) run() {
 	backoff := minBackoff
 	buf := make([]byte, 4096)
 	for s.ctx.Err() == nil {
+		select {
+		case <-s.lease.Done():
+			return // never open a console without the lease
+		default:
+		}
 		ep, err := s.b.o.opener.Open(s.ctx, s.spec)
 		if err != nil {
 			if s.ctx.Err() != nil {
