@@ -144,8 +144,10 @@ The pool database is given with --db, $MNPOOL_DB or /etc/mnpool/db:
 		newDNSCmd(g),
 		newNTPCmd(g),
 		newGatewayCmd(g),
+		newImportXCATCmd(g),
 		newConsoleCmd(g),
 	)
+	root.AddCommand(newMembershipCmds(g)...)
 	return root
 }
 
