@@ -4,11 +4,13 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"log/slog"
 	"net"
 	"os"
 	"slices"
 	"strconv"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"github.com/spf13/cobra"
@@ -315,7 +317,7 @@ func newConsoleRemoveCmd(g *globals) *cobra.Command {
 }
 
 func newConsoleServeCmd(g *globals) *cobra.Command {
-	var listen string
+	var listen, liveness string
 	var ttl, idle time.Duration
 	cmd := &cobra.Command{
 		Use:   "serve [--listen ADDR]",
@@ -349,7 +351,17 @@ at once; if it dies instead, they take over after the lease TTL.`,
 				}
 				listen = ":" + strconv.Itoa(port)
 			}
-			b, err := console.NewBroker(s, self, console.WithLogger(g.logger()), console.WithLeaseTTL(ttl), console.WithIdleClose(idle))
+			var live pool.LivenessView = pool.StaticLiveness(nil)
+			switch liveness {
+			case "published":
+				pl := &publishedLiveness{}
+				go pl.follow(ctx, s, pool.DefaultHeartbeatInterval*2, g.logger())
+				live = pl
+			case "none":
+			default:
+				return usagef("--liveness %q: want published or none", liveness)
+			}
+			b, err := console.NewBroker(s, self, console.WithLogger(g.logger()), console.WithLeaseTTL(ttl), console.WithIdleClose(idle), console.WithLiveness(live))
 			if err != nil {
 				return err
 			}
@@ -367,9 +379,40 @@ at once; if it dies instead, they take over after the lease TTL.`,
 		},
 	}
 	cmd.Flags().StringVar(&listen, "listen", "", "HOST:PORT to listen on (default :site.consoleport)")
+	cmd.Flags().StringVar(&liveness, "liveness", "published", "members' liveness: published (the agents' heartbeat judgements; members nobody judged are usable) or none (every member usable; dead holders are found by their leases)")
 	cmd.Flags().DurationVar(&ttl, "lease-ttl", console.DefaultLeaseTTL, "console lease TTL (keep it well above Galera's failure detection)")
 	cmd.Flags().DurationVar(&idle, "idle-close", console.DefaultIdleClose, "close a console nobody watches after this long (negative: never)")
 	return cmd
+}
+
+// publishedLiveness is a LivenessView over the judgements the members'
+// agents publish (pool.Store.PublishedView), refreshed in the background.
+// Until the first read, and for members nobody judged, it says unknown.
+type publishedLiveness struct{ v atomic.Pointer[pool.View] }
+
+func (p *publishedLiveness) LiveState(member string) pool.LiveState {
+	if v := p.v.Load(); v != nil {
+		return v.LiveState(member)
+	}
+	return pool.LiveUnknown
+}
+
+func (p *publishedLiveness) follow(ctx context.Context, s *pool.Store, every time.Duration, log *slog.Logger) {
+	t := time.NewTicker(every)
+	defer t.Stop()
+	for {
+		v, err := s.PublishedView(ctx)
+		if err == nil {
+			p.v.Store(&v)
+		} else if ctx.Err() == nil {
+			log.Warn("console: reading members' liveness", "err", err)
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+	}
 }
 
 func newConsoleConserverCmd(g *globals) *cobra.Command {
