@@ -121,6 +121,8 @@ type attacher struct {
 // connection ends without o.Reconnect. It returns nil when the user left
 // or input ended, ctx's error when ctx ended, and a *RejectError when a
 // broker refused for good (unknown node, no console configured, ...).
+// A read of o.In in progress when Attach returns is left to finish (a
+// terminal cannot be interrupted); its bytes are dropped.
 func Attach(ctx context.Context, o AttachOptions) error {
 	if len(o.Addrs) == 0 {
 		return fmt.Errorf("%w: no broker address to connect to", ErrInvalid)
