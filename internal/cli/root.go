@@ -146,6 +146,7 @@ The pool database is given with --db, $MNPOOL_DB or /etc/mnpool/db:
 		newGatewayCmd(g),
 		newImportXCATCmd(g),
 		newSyncCmd(g),
+		newConsoleCmd(g),
 	)
 	root.AddCommand(newMembershipCmds(g)...)
 	return root
