@@ -51,7 +51,7 @@ Leave with the conserver escape: Ctrl-E c . (^Ec.); ^Ec? lists the escapes.`,
 	addOpenFlags := func(c *cobra.Command) {
 		c.Flags().BoolVar(&watch, "watch", false, "watch only (read-only)")
 		c.Flags().BoolVar(&force, "force", false, "take write access from the user who has it")
-		c.Flags().BoolVar(&raw, "raw", false, "no escape processing and no terminal changes (for conserver's exec consoles); stdin's end leaves")
+		c.Flags().BoolVar(&raw, "raw", false, "no escape processing and no terminal changes, and take write access (for conserver's exec consoles); stdin's end leaves")
 		c.Flags().BoolVar(&noReconnect, "no-reconnect", false, "leave when the connection ends instead of reconnecting")
 		c.Flags().StringArrayVar(&brokers, "broker", nil, "broker HOST:PORT to use (repeatable; default: this member's, then the node's servers'; no database needed)")
 	}
@@ -88,7 +88,10 @@ func (g *globals) consoleOpen(ctx context.Context, node string, watch, force, ra
 	if user == "" {
 		user = "unknown"
 	}
-	h := console.Hello{Node: node, Mode: console.ModeWrite, Force: force, User: user + "@" + g.selfName()}
+	// --raw is conserver's exec console: conserver arbitrates its own users,
+	// so its connection takes write access rather than watching behind a
+	// writer that has not been noticed gone yet.
+	h := console.Hello{Node: node, Mode: console.ModeWrite, Force: force || raw, User: user + "@" + g.selfName()}
 	if watch {
 		h.Mode = console.ModeWatch
 	}
