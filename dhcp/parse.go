@@ -90,7 +90,7 @@ func parseKea(data []byte) (*Installed, error) {
 					Network string `json:"network"`
 				} `json:"user-context"`
 				NextServer string `json:"next-server"`
-				OptionData []opt   `json:"option-data"`
+				OptionData []opt  `json:"option-data"`
 				Pools      []struct {
 					Pool string `json:"pool"`
 				} `json:"pools"`

@@ -303,9 +303,14 @@ func TestRenderInvalid(t *testing.T) {
 		"bad disjointdhcps":      {mutate: func(st *pool.State) { st.Site[pool.SiteDisjointDHCPs] = "yes" }, want: dhcp.ErrInvalid},
 		"bad interface":          {mutate: func(st *pool.State) { st.Site[dhcp.SiteDHCPInterfaces] = `eth0"]` }, want: dhcp.ErrInvalid},
 		"gateway outside":        {mutate: func(st *pool.State) { st.Networks[0].Gateways = addrs("192.168.0.1") }, want: dhcp.ErrInvalid},
-		"range reversed":         {mutate: func(st *pool.State) { st.Networks[0].DynamicStart, st.Networks[0].DynamicEnd = addr("10.0.255.9"), addr("10.0.255.1") }, want: dhcp.ErrInvalid},
-		"host bits in CIDR":      {mutate: func(st *pool.State) { st.Networks[0].Prefix = netip.MustParsePrefix("10.0.0.1/16") }, want: dhcp.ErrInvalid},
-		"network name newline":   {mutate: func(st *pool.State) { st.Networks[1].Name = "svc\n"; st.Members[0].Addresses["svc\n"] = addr("172.16.0.10") }, want: dhcp.ErrInvalid},
+		"range reversed": {mutate: func(st *pool.State) {
+			st.Networks[0].DynamicStart, st.Networks[0].DynamicEnd = addr("10.0.255.9"), addr("10.0.255.1")
+		}, want: dhcp.ErrInvalid},
+		"host bits in CIDR": {mutate: func(st *pool.State) { st.Networks[0].Prefix = netip.MustParsePrefix("10.0.0.1/16") }, want: dhcp.ErrInvalid},
+		"network name newline": {mutate: func(st *pool.State) {
+			st.Networks[1].Name = "svc\n"
+			st.Members[0].Addresses["svc\n"] = addr("172.16.0.10")
+		}, want: dhcp.ErrInvalid},
 		"overlapping networks": {mutate: func(st *pool.State) {
 			st.Networks[1].Prefix = netip.MustParsePrefix("10.0.128.0/20")
 			st.Networks[1].Gateways = nil
