@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"io/fs"
 	"net/netip"
 	"os"
@@ -14,6 +15,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/mnpool/mnpool/dhcp"
+	"github.com/mnpool/mnpool/noderange"
 	"github.com/mnpool/mnpool/pool"
 )
 
@@ -137,11 +139,6 @@ func runMakedhcp(ctx context.Context, g *globals, f *makedhcpFlags, args []strin
 		out = format.DefaultPath()
 	}
 	ropts := dhcp.Options{Format: format, KeaControlSocket: f.keaSocket, KeaLeaseFile: f.keaLeases}
-	// -q reads only the file; it needs no database unless a NODERANGE
-	// names groups (later, with the noderange package).
-	if f.query {
-		return makedhcpQuery(g, out, f.all, args)
-	}
 	s, err := g.open(ctx)
 	if err != nil {
 		return err
@@ -150,6 +147,9 @@ func runMakedhcp(ctx context.Context, g *globals, f *makedhcpFlags, args []strin
 	st, err := s.LoadState(ctx)
 	if err != nil {
 		return err
+	}
+	if f.query {
+		return makedhcpQuery(g, st, out, f.all, args)
 	}
 	if f.allMembers {
 		return makedhcpAllMembers(ctx, g, st, ropts, out)
@@ -197,11 +197,7 @@ func runMakedhcp(ctx context.Context, g *globals, f *makedhcpFlags, args []strin
 		have = map[string]bool{}
 		ropts.Select = func(string) bool { return false }
 	case f.del:
-		universe := nodeNames(st)
-		for n := range have {
-			universe = append(universe, n)
-		}
-		names, err := selectDHCPNodes(args, universe)
+		names, err := selectDHCPNodes(st, args, have)
 		if err != nil {
 			return err
 		}
@@ -215,7 +211,7 @@ func runMakedhcp(ctx context.Context, g *globals, f *makedhcpFlags, args []strin
 	case f.all:
 		// Select nil: every node the member serves.
 	case len(args) > 0:
-		names, err := selectDHCPNodes(args, nodeNames(st))
+		names, err := selectDHCPNodes(st, args, nil)
 		if err != nil {
 			return err
 		}
@@ -344,43 +340,34 @@ func whyNotServed(st *pool.State, member, node string) string {
 	return "unknown node"
 }
 
-func nodeNames(st *pool.State) []string {
-	out := make([]string, len(st.Nodes))
-	for i, n := range st.Nodes {
-		out[i] = n.Name
-	}
-	return out
-}
-
-// selectDHCPNodes expands the NODERANGE arguments against the known node
-// names. For now a NODERANGE is a comma-separated list of names; the
-// noderange package (xCAT syntax) replaces this one function.
-func selectDHCPNodes(args []string, universe []string) ([]string, error) {
-	known := make(map[string]bool, len(universe))
-	for _, n := range universe {
-		known[n] = true
-	}
-	var out, unknown []string
-	seen := map[string]bool{}
-	for _, a := range args {
-		for _, n := range splitField(a, ",") {
-			switch {
-			case !known[n]:
-				unknown = append(unknown, n)
-			case !seen[n]:
-				seen[n] = true
-				out = append(out, n)
-			}
+// selectDHCPNodes expands the NODERANGE arguments (xCAT syntax; several
+// arguments are a union) against the pool's nodes and groups plus, for -d
+// and -q, the names only the file has (nodes removed from the pool).
+func selectDHCPNodes(st *pool.State, args []string, extra map[string]bool) ([]string, error) {
+	names := make([]string, 0, len(st.Nodes)+len(extra))
+	groups := map[string][]string{}
+	known := make(map[string]bool, len(st.Nodes))
+	for _, n := range st.Nodes {
+		names = append(names, n.Name)
+		known[n.Name] = true
+		for _, g := range n.Groups {
+			groups[g] = append(groups[g], n.Name)
 		}
 	}
-	if len(unknown) > 0 {
-		return nil, fmt.Errorf("%w: unknown nodes: %s", pool.ErrNotFound, strings.Join(unknown, ", "))
+	for n := range extra {
+		if !known[n] {
+			names = append(names, n)
+		}
 	}
-	return out, nil
+	u, err := noderange.NewStatic(names, groups)
+	if err != nil {
+		return nil, err
+	}
+	return noderange.Expand(strings.Join(args, ","), u, noderange.WithFileOpener(func(name string) (io.ReadCloser, error) { return os.Open(name) }))
 }
 
 // makedhcpQuery prints, per node, what the configuration on disk holds.
-func makedhcpQuery(g *globals, path string, all bool, args []string) error {
+func makedhcpQuery(g *globals, st *pool.State, path string, all bool, args []string) error {
 	data, err := os.ReadFile(path)
 	if err != nil {
 		return err
@@ -393,14 +380,16 @@ func makedhcpQuery(g *globals, path string, all bool, args []string) error {
 	for _, h := range in.Hosts {
 		byNode[h.Node] = append(byNode[h.Node], h)
 	}
-	var names []string
-	if all {
-		names = in.Nodes()
-	} else {
-		// Names not in the file are reported as such, not refused: -q
-		// answers "is it configured?".
-		for _, a := range args {
-			names = append(names, splitField(a, ",")...)
+	names := in.Nodes()
+	if !all {
+		// Nodes of the pool that the file lacks are reported as not
+		// configured: -q answers "is it configured?".
+		inFile := make(map[string]bool, len(names))
+		for _, n := range names {
+			inFile[n] = true
+		}
+		if names, err = selectDHCPNodes(st, args, inFile); err != nil {
+			return err
 		}
 	}
 	type entry struct {

@@ -43,8 +43,8 @@ func dhcpPool(t testing.TB, dsn string) {
 		t.Fatal(err)
 	}
 	nodes := []pool.Node{
-		{Name: "cn001", IP: a("10.0.1.1"), MACs: []string{"00:1a:2b:3c:4d:01"}, ServiceNodes: []string{"sn1", "mn1"}},
-		{Name: "cn002", IP: a("10.0.1.2"), MACs: []string{"00:1a:2b:3c:4d:02"}, ServiceNodes: []string{"mn1", "sn1"}},
+		{Name: "cn001", Groups: []string{"rack1"}, IP: a("10.0.1.1"), MACs: []string{"00:1a:2b:3c:4d:01"}, ServiceNodes: []string{"sn1", "mn1"}},
+		{Name: "cn002", Groups: []string{"rack1"}, IP: a("10.0.1.2"), MACs: []string{"00:1a:2b:3c:4d:02"}, ServiceNodes: []string{"mn1", "sn1"}},
 		{Name: "cn003", IP: a("10.0.1.3"), MACs: []string{"00:1a:2b:3c:4d:03"}, ServiceNodes: []string{"mn1", "sn1"}},
 		{Name: "cn004", IP: a("10.0.1.4"), ServiceNodes: []string{"sn1", "mn1"}},
 	}
@@ -128,7 +128,7 @@ func TestMakedhcpFlow(t *testing.T) {
 			if b, err := os.ReadFile(out + ".bak"); err != nil || !strings.Contains(string(b), "host cn001 {") {
 				t.Errorf("backup of the previous file: %v", err)
 			}
-			run("cn003")
+			run("cn[002-003]")
 			if diff := cmp.Diff([]string{"cn002", "cn003"}, installedNodes(t, out)); diff != "" {
 				t.Errorf("NODERANGE (-want +got):\n%s", diff)
 			}
@@ -136,7 +136,7 @@ func TestMakedhcpFlow(t *testing.T) {
 			if diff := cmp.Diff([]string{"cn002", "cn003"}, installedNodes(t, out)); diff != "" {
 				t.Errorf("-n must keep the configured hosts (-want +got):\n%s", diff)
 			}
-			r = run("-q", "cn002,cn001", "--json")
+			r = run("-q", "rack1", "--json")
 			var q struct {
 				Member  string `json:"member"`
 				Dynamic bool   `json:"dynamic"`
@@ -149,10 +149,11 @@ func TestMakedhcpFlow(t *testing.T) {
 			if err := json.Unmarshal([]byte(r.out), &q); err != nil {
 				t.Fatalf("-q --json: %v\n%s", err, r.out)
 			}
-			if q.Member != "mn1" || !q.Dynamic || len(q.Nodes) != 2 || !q.Nodes[0].Configured || q.Nodes[1].Configured {
+			// rack1 is cn001 (removed above) and cn002, in natural order.
+			if q.Member != "mn1" || !q.Dynamic || len(q.Nodes) != 2 || q.Nodes[0].Configured || !q.Nodes[1].Configured {
 				t.Fatalf("-q: %+v", q)
 			}
-			h := q.Nodes[0].Hosts[0]
+			h := q.Nodes[1].Hosts[0]
 			want := dhcp.InstalledHost{Node: "cn002", MAC: "00:1a:2b:3c:4d:02", IP: netip.MustParseAddr("10.0.1.2"), Network: "mgmt",
 				NextServer: netip.MustParseAddr("10.0.0.1"), DNS: []netip.Addr{netip.MustParseAddr("10.0.0.1"), netip.MustParseAddr("10.0.0.2")},
 				NTP: []netip.Addr{netip.MustParseAddr("10.0.0.1"), netip.MustParseAddr("10.0.0.2")}}
@@ -162,6 +163,20 @@ func TestMakedhcpFlow(t *testing.T) {
 			r = run("-q", "cn001")
 			if !strings.Contains(r.out, "(not configured)") {
 				t.Errorf("-q of an unconfigured node: %s", r.out)
+			}
+			// xCAT's order: the node is removed from the pool first, then
+			// makedhcp -d removes its entry.
+			ps, err := pool.Open(context.Background(), dsn)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if err := ps.RemoveNodes(context.Background(), []string{"cn003"}); err != nil {
+				t.Fatal(err)
+			}
+			ps.Close()
+			run("-d", "cn003")
+			if diff := cmp.Diff([]string{"cn002"}, installedNodes(t, out)); diff != "" {
+				t.Errorf("-d of a node no longer in the pool (-want +got):\n%s", diff)
 			}
 			run("-d", "-a")
 			if got := installedNodes(t, out); len(got) != 0 {
@@ -222,7 +237,7 @@ func TestMakedhcpRefuses(t *testing.T) {
 		"-q with -n":         {[]string{"-q", "-n", "cn001"}, 2, "-q only reads"},
 		"bad format":         {[]string{"-n", "--format", "dnsmasq"}, 2, "want isc or kea"},
 		"all-members no out": {[]string{"--all-members", "--out", ""}, 2, "needs --out"},
-		"unknown node":       {[]string{"cn001,cn999"}, 1, "unknown nodes: cn999"},
+		"unknown node":       {[]string{"cn001,cn999"}, 1, "unknown nodes or groups: cn999"},
 	}
 	for name, c := range cases {
 		t.Run(name, func(t *testing.T) {
