@@ -22,7 +22,7 @@ func keaArch(code string) string {
 }
 
 func writeKea(p *plan, cfg *Config) []byte {
-	b := make([]byte, 0, 4096+cfg.Hosts*160)
+	b := make([]byte, 0, 4096+cfg.Hosts*256)
 	b = append(b, "{\n\"Dhcp4\": {\n  \"user-context\": {\""+Marker+"\": {\"generated-by\": \"mnpool makedhcp; do not edit\", \"member\": "...)
 	b = appendJSONString(b, p.member)
 	b = append(b, ", \"mn\": "...)

@@ -148,6 +148,22 @@ func isMAC(s string) bool {
 	return true
 }
 
+// macKey packs a MAC that passed isMAC into an integer.
+func macKey(s string) uint64 {
+	var v uint64
+	for i := 0; i < 17; i += 3 {
+		v = v<<8 | uint64(hexVal(s[i])<<4|hexVal(s[i+1]))
+	}
+	return v
+}
+
+func hexVal(c byte) byte {
+	if c >= 'a' {
+		return c - 'a' + 10
+	}
+	return c - '0'
+}
+
 // hostAddr reports why ip cannot be a host address of prefix p, or "".
 func hostAddrProblem(p netip.Prefix, ip netip.Addr) string {
 	switch {

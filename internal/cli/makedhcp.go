@@ -21,8 +21,8 @@ import (
 
 // makedhcpFlags are makedhcp's own flags.
 type makedhcpFlags struct {
-	newCfg, all, del, query, check, allMembers   bool
-	format, out, reloadCmd, keaSocket, keaLeases string
+	newCfg, all, del, query, check, noCheck, allMembers bool
+	format, out, reloadCmd, keaSocket, keaLeases        string
 }
 
 // NewMakedhcp builds the makedhcp command.
@@ -79,6 +79,7 @@ Nothing is written or reloaded when the file would not change.`,
 	fl.StringVar(&f.format, "format", "isc", "configuration format: isc (dhcpd) or kea (kea-dhcp4)")
 	fl.StringVar(&f.out, "out", "", "configuration file (default /etc/dhcp/dhcpd.conf or /etc/kea/kea-dhcp4.conf); with --all-members a directory")
 	fl.BoolVar(&f.check, "check", false, "render and check with the daemon (required to be installed) but write nothing")
+	fl.BoolVar(&f.noCheck, "no-check", false, "do not run the daemon's check before writing (it takes seconds for 100,000 nodes)")
 	fl.StringVar(&f.reloadCmd, "reload-cmd", "", `command run after a change to reload the daemon, e.g. "systemctl restart isc-dhcp-server" (split at blanks, no shell)`)
 	fl.StringVar(&f.keaSocket, "kea-socket", dhcp.DefaultKeaControlSocket, "Kea control socket: written into the Kea configuration and used for config-reload")
 	fl.StringVar(&f.keaLeases, "kea-lease-file", dhcp.DefaultKeaLeaseFile, "Kea memfile lease database written into the Kea configuration")
@@ -102,7 +103,7 @@ func (f *makedhcpFlags) validate(args []string) error {
 			return usagef("--all-members needs --out DIRECTORY")
 		}
 	case f.query:
-		if f.newCfg || f.del || f.check || f.reloadCmd != "" {
+		if f.newCfg || f.del || f.check || f.noCheck || f.reloadCmd != "" {
 			return usagef("-q only reads the configuration; it does not go with -n, -d, --check or --reload-cmd")
 		}
 		if nr == f.all {
@@ -119,6 +120,9 @@ func (f *makedhcpFlags) validate(args []string) error {
 		if !f.newCfg && !f.all && !nr {
 			return usagef("nothing to do: give -n, -a or a NODERANGE (see makedhcp --help)")
 		}
+	}
+	if f.check && f.noCheck {
+		return usagef("--check and --no-check contradict each other")
 	}
 	if _, err := dhcp.ParseFormat(f.format); err != nil {
 		return usageError{err}
@@ -253,6 +257,9 @@ func runMakedhcp(ctx context.Context, g *globals, f *makedhcpFlags, args []strin
 		res = dhcp.Result{Path: out, Checked: prog, Changed: string(old) != string(cfg.Data)}
 	} else {
 		a := &dhcp.Applier{Path: out, Format: format, Logger: g.logger()}
+		if f.noCheck {
+			a.Check = dhcp.CheckNever
+		}
 		if f.reloadCmd != "" {
 			a.ReloadCommand = strings.Fields(f.reloadCmd)
 		} else if format == dhcp.FormatKea {
