@@ -6,6 +6,7 @@ import (
 	"net/netip"
 	"os"
 	"path/filepath"
+	"slices"
 	"testing"
 
 	"github.com/google/go-cmp/cmp"
@@ -396,3 +397,25 @@ func TestParseInterfaces(t *testing.T) {
 }
 
 var _ = os.Getenv
+
+// TestRenderOrderIndependent: the same pool in another order renders the
+// same bytes.
+func TestRenderOrderIndependent(t *testing.T) {
+	for _, f := range []dhcp.Format{dhcp.FormatISC, dhcp.FormatKea} {
+		want, err := dhcp.Render(fixture("0"), "sn1", dhcp.Options{Format: f})
+		if err != nil {
+			t.Fatal(err)
+		}
+		st := fixture("0")
+		slices.Reverse(st.Nodes)
+		slices.Reverse(st.Members)
+		slices.Reverse(st.Networks)
+		got, err := dhcp.Render(st, "sn1", dhcp.Options{Format: f})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if diff := cmp.Diff(string(want.Data), string(got.Data)); diff != "" {
+			t.Errorf("%s: output depends on input order (-sorted +reversed):\n%s", f, diff)
+		}
+	}
+}

@@ -186,7 +186,7 @@ func runMakedhcp(ctx context.Context, g *globals, f *makedhcpFlags, args []strin
 			return fmt.Errorf("%w: %s was written for member %s, and this is %s; use -n to replace it", dhcp.ErrFormat, out, in.Member, self)
 		case perr == nil && in.Format != format:
 			return usagef("%s is a %s configuration; use --format %s (or another --out)", out, in.Format, in.Format)
-		case perr == nil:
+		case perr == nil && in.Member == self:
 			for _, n := range in.Nodes() {
 				have[n] = true
 			}
