@@ -6,13 +6,17 @@ import (
 	"fmt"
 	"io"
 	"net/netip"
+	"os"
 	"os/exec"
+	"path/filepath"
 	"strconv"
 	"strings"
 	"time"
 
 	"github.com/spf13/cobra"
+	"github.com/spf13/pflag"
 
+	"github.com/mnpool/mnpool/dhcp"
 	"github.com/mnpool/mnpool/pool"
 )
 
@@ -26,6 +30,16 @@ type makemnFlags struct {
 	dbAddrs     []string
 	syncHook    string
 	hold        time.Duration
+	dhcpFormat  string
+	dhcpOut     string
+	dhcpReload  string
+}
+
+// addDHCPFlags adds the flags of the DHCP sync step (makemn and sync).
+func (f *makemnFlags) addDHCPFlags(fl *pflag.FlagSet) {
+	fl.StringVar(&f.dhcpFormat, "dhcp-format", "isc", "DHCP server configuration to keep in step with the role: isc, kea, or none")
+	fl.StringVar(&f.dhcpOut, "dhcp-out", "", "DHCP configuration file (default under --root: etc/dhcp/dhcpd.conf or etc/kea/kea-dhcp4.conf)")
+	fl.StringVar(&f.dhcpReload, "dhcp-reload-cmd", "", "command run after the DHCP file changed (argv, no shell), e.g. 'systemctl restart isc-dhcp-server'")
 }
 
 // NewMakemn builds the makemn command.
@@ -73,6 +87,7 @@ again), 2 for a bad command line. See docs/MAKEMN-RUNBOOK.md.`,
 	fl.BoolVar(&f.force, "force", false, "go past the checks that allow it (local DB node not Synced while another is, member disabled or not alive, no DB replica here)")
 	fl.BoolVar(&f.dryRun, "dry-run", false, "run the checks and print what would be done; change nothing")
 	fl.StringVar(&f.root, "root", "/", "root directory of the role files (etc/xCATMN, etc/xCATSN)")
+	f.addDHCPFlags(fl)
 	fl.StringVar(&f.replicaHook, "replica-hook", "", "command that starts a Galera replica on this member when it has none; run without a shell, with the member name as its last argument")
 	fl.DurationVar(&f.replicaWait, "replica-wait", pool.DefaultReplicaWait, "how long to wait after --replica-hook for the replica to be Synced")
 	fl.StringArrayVar(&f.dbAddrs, "db-address", nil, "MEMBER=IP: the address a member's Galera node is reached at, when it is not one of its pool addresses (repeatable)")
@@ -221,6 +236,26 @@ func syncSteps(f makemnFlags) ([]pool.SyncStep, error) {
 		return nil, usagef("--root: must not be empty (\"/\" in production)")
 	}
 	steps := []pool.SyncStep{pool.RoleFilesStep(f.root)}
+	// The DHCP dynamic range follows the MN role: the step renders it only
+	// when the sync (the MN guard) says this member may serve it.
+	if f.dhcpFormat != "none" && f.dhcpFormat != "" {
+		format, err := dhcp.ParseFormat(f.dhcpFormat)
+		if err != nil {
+			return nil, usageError{fmt.Errorf("--dhcp-format: %w (or none)", err)}
+		}
+		out := f.dhcpOut
+		if out == "" {
+			out = filepath.Join(f.root, format.DefaultPath())
+		}
+		if err := os.MkdirAll(filepath.Dir(out), 0o755); err != nil {
+			return nil, err
+		}
+		a := &dhcp.Applier{Path: out, Format: format}
+		if f.dhcpReload != "" {
+			a.ReloadCommand = strings.Fields(f.dhcpReload)
+		}
+		steps = append(steps, dhcp.SyncStep(a, dhcp.Options{Format: format}))
+	}
 	hook, err := execHook("--sync-hook", f.syncHook)
 	if err != nil {
 		return nil, err
@@ -304,6 +339,7 @@ files are in doubt; the agent runs it continuously.`,
 	}
 	g.addJSON(cmd)
 	cmd.Flags().StringVar(&f.root, "root", "/", "root directory of the role files (etc/xCATMN, etc/xCATSN)")
+	f.addDHCPFlags(cmd.Flags())
 	cmd.Flags().StringVar(&f.syncHook, "sync-hook", "", "command run as the last step, without a shell, with arguments MEMBER ROLE EPOCH DYNAMIC (yes|no)")
 	return cmd
 }

@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"os"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"sync"
 	"testing"
@@ -77,6 +78,16 @@ func TestMakemnCommand(t *testing.T) {
 	require.Contains(t, out, "mn1 is SN; the MN is sn1 (epoch 2); dynamic range not served here")
 	require.FileExists(t, filepath.Join(oldRoot, "etc/xCATSN"))
 	require.NoFileExists(t, filepath.Join(oldRoot, "etc/xCATMN"))
+
+	// The dynamic range moved with the role: the new MN's dhcpd.conf has
+	// it, the old MN's has none.
+	newConf, err := os.ReadFile(filepath.Join(root, "etc/dhcp/dhcpd.conf"))
+	require.NoError(t, err)
+	oldConf, err := os.ReadFile(filepath.Join(oldRoot, "etc/dhcp/dhcpd.conf"))
+	require.NoError(t, err)
+	rangeLine := regexp.MustCompile(`(?m)^\s*range \d`)
+	require.Regexp(t, rangeLine, string(newConf))
+	require.NotRegexp(t, rangeLine, string(oldConf))
 
 	// --json: one report, no progress lines.
 	code, out, errOut = cliRun(t, Makemn, "--db", db, "--self", "sn2", "--root", t.TempDir(), "--hold", "0", "--json")
