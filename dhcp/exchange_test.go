@@ -16,7 +16,6 @@ import (
 	"github.com/insomniacslk/dhcp/dhcpv4"
 	"github.com/insomniacslk/dhcp/dhcpv4/nclient4"
 	"github.com/insomniacslk/dhcp/iana"
-	"github.com/jmoiron/sqlx"
 
 	"github.com/mnpool/mnpool/dhcp"
 	"github.com/mnpool/mnpool/internal/cli"
@@ -171,7 +170,9 @@ func testExchange(t *testing.T, f dhcp.Format) {
 	checkUnknown("MN mn1", "02:00:00:00:09:01", mn.addr)
 
 	// makemn: the MN role moves to sn1; both members render again.
-	moveMNForTest(t, s, "sn1")
+	if _, err := s.Promote(context.Background(), "sn1", pool.PromoteOptions{Reason: "exchange test"}); err != nil {
+		t.Fatalf("promote sn1: %v", err)
+	}
 	for _, m := range []*labMember{mn, sn} {
 		out := makedhcp(m)
 		if !strings.Contains(out, "written") {
@@ -192,33 +193,6 @@ func testExchange(t *testing.T, f dhcp.Format) {
 	checkKnown("MN sn1")
 }
 
-// moveMNForTest makes member the MN with the conditional update of the
-// master record that makemn decides with. It stands in for pool.Promote
-// (the makemn work) and is to be replaced by it.
-func moveMNForTest(t *testing.T, s *pool.Store, member string) {
-	t.Helper()
-	ctx := context.Background()
-	err := s.Tx(ctx, func(tx *sqlx.Tx) error {
-		var epoch int64
-		if err := tx.GetContext(ctx, &epoch, "SELECT epoch FROM master WHERE id = 1"); err != nil {
-			return err
-		}
-		res, err := tx.ExecContext(ctx, "UPDATE master SET member = ?, epoch = epoch + 1 WHERE id = 1 AND epoch = ?", member, epoch)
-		if err != nil {
-			return err
-		}
-		if n, _ := res.RowsAffected(); n != 1 {
-			return fmt.Errorf("master record moved concurrently")
-		}
-		if _, err := tx.ExecContext(ctx, "UPDATE site SET value = ? WHERE name = 'master'", member); err != nil {
-			return err
-		}
-		return s.Audit(ctx, tx, "test.movemn", member, map[string]any{"epoch": epoch + 1})
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-}
 
 func mac(s string) net.HardwareAddr {
 	hw, err := net.ParseMAC(s)
