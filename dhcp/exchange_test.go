@@ -193,7 +193,6 @@ func testExchange(t *testing.T, f dhcp.Format) {
 	checkKnown("MN sn1")
 }
 
-
 func mac(s string) net.HardwareAddr {
 	hw, err := net.ParseMAC(s)
 	if err != nil {
