@@ -34,6 +34,8 @@ func TestMain(m *testing.M) {
 
 func runHelper(mode string) int {
 	switch mode {
+	case "heartbeat": // liveness_galera_test.go
+		return heartbeatHelper()
 	case "migrate":
 		// Wait for the start signal so that both processes migrate at the
 		// same moment, then apply the schema through one Galera node.

@@ -141,7 +141,14 @@ The pool database is given with --db, $MNPOOL_DB or /etc/mnpool/db:
 		newStatusCmd(g),
 		newAuditCmd(g),
 		newSSHKeysCmd(g),
+		newDNSCmd(g),
+		newNTPCmd(g),
+		newGatewayCmd(g),
+		newImportXCATCmd(g),
+		newSyncCmd(g),
+		newConsoleCmd(g),
 	)
+	root.AddCommand(newMembershipCmds(g)...)
 	return root
 }
 
