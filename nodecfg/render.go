@@ -1,11 +1,15 @@
 package nodecfg
 
 import (
+	"errors"
 	"fmt"
 	"net/netip"
 	"slices"
 	"strings"
 
+	"github.com/mnpool/mnpool/dns"
+	"github.com/mnpool/mnpool/gateway"
+	"github.com/mnpool/mnpool/ntp"
 	"github.com/mnpool/mnpool/pool"
 )
 
@@ -22,25 +26,22 @@ type RendererFunc func(st *pool.State, node pool.Node) ([]File, error)
 // Render implements Renderer.
 func (f RendererFunc) Render(st *pool.State, node pool.Node) ([]File, error) { return f(st, node) }
 
-// MaxNameservers is the resolver's limit on nameserver lines (MAXNS).
-const MaxNameservers = 3
-
-// Builtin is a simple Renderer until the dns and ntp packages provide
-// resolv.conf and chrony.conf:
+// Builtin is the Renderer snmove uses:
 //
-//   - resolv.conf: `search` the network's domain (else site.domain), then
-//     one `nameserver` per servicenode that runs dns, in list order, at
-//     most MaxNameservers;
-//   - chrony.conf: `server ADDR iburst` per servicenode that runs ntp;
+//   - resolv.conf: dns.NodeResolvConf (the servicenodes that run dns, in
+//     list order, at most three; search the network's domain, then
+//     site.domain);
+//   - chrony.conf: ntp.NodeConf (`server ADDR iburst` per servicenode
+//     that runs ntp);
 //   - rsyslog: forward everything over TCP to the first servicenode, the
 //     others as failover targets in list order;
 //   - default route: via the first servicenode (in list order) whose
 //     address is a gateway of the node's network, else the network's
-//     first gateway; none when the network has no gateway.
+//     first gateway (gateway.ForNode); none when the network has none.
 //
-// Addresses are each member's address on the node's network; members
-// without one are left out. A file with nothing to say is not produced.
-// The zero value renders every kind.
+// Addresses are each member's address on the node's network. A file with
+// nothing to say (no servicenode runs dns, or ntp; no gateway) is not
+// produced. The zero value renders every kind.
 type Builtin struct {
 	// Kinds limits what is rendered (default: all).
 	Kinds []Kind
@@ -53,14 +54,12 @@ func (b Builtin) Render(st *pool.State, n pool.Node) ([]File, error) {
 	if n.Network == "" {
 		return nil, fmt.Errorf("%w: node %s has no network", ErrRender, n.Name)
 	}
-	nw, ok := st.Network(n.Network)
-	if !ok {
+	if _, ok := st.Network(n.Network); !ok {
 		return nil, fmt.Errorf("%w: node %s: network %s is not in the pool", ErrRender, n.Name, n.Network)
 	}
 	type sn struct {
 		name string
 		addr netip.Addr
-		m    pool.Member
 	}
 	var sns []sn
 	for _, name := range n.ServiceNodes {
@@ -69,7 +68,7 @@ func (b Builtin) Render(st *pool.State, n pool.Node) ([]File, error) {
 			continue
 		}
 		if a, ok := m.Addresses[n.Network]; ok {
-			sns = append(sns, sn{name, a, m})
+			sns = append(sns, sn{name, a})
 		}
 	}
 	if len(sns) == 0 {
@@ -78,41 +77,21 @@ func (b Builtin) Render(st *pool.State, n pool.Node) ([]File, error) {
 	header := fmt.Sprintf("# Written by mnpool for %s (servicenodes %s); snmove rewrites it.\n", n.Name, strings.Join(n.ServiceNodes, ","))
 	var out []File
 	if b.wants(KindResolv) {
-		var w strings.Builder
-		count := 0
-		for _, s := range sns {
-			if s.m.Runs(pool.ServiceDNS) && count < MaxNameservers {
-				if count == 0 {
-					w.WriteString(header)
-					domain := nw.Domain
-					if domain == "" {
-						domain = st.Site[pool.SiteDomain]
-					}
-					if domain != "" {
-						if err := pool.ValidateDomain(domain); err != nil {
-							return nil, fmt.Errorf("%w: node %s: %v", ErrRender, n.Name, err)
-						}
-						fmt.Fprintf(&w, "search %s\n", domain)
-					}
-				}
-				fmt.Fprintf(&w, "nameserver %s\n", s.addr)
-				count++
-			}
+		data, err := renderResolv(st, n)
+		if err != nil {
+			return nil, fmt.Errorf("%w: node %s: resolv.conf: %w", ErrRender, n.Name, err)
 		}
-		if count > 0 {
-			out = append(out, File{Kind: KindResolv, Data: []byte(w.String())})
+		if data != nil {
+			out = append(out, File{Kind: KindResolv, Data: data})
 		}
 	}
 	if b.wants(KindChrony) {
-		var w strings.Builder
-		for _, s := range sns {
-			if s.m.Runs(pool.ServiceNTP) {
-				fmt.Fprintf(&w, "server %s iburst\n", s.addr)
-			}
+		data, err := renderChrony(st, n)
+		if err != nil {
+			return nil, fmt.Errorf("%w: node %s: chrony.conf: %w", ErrRender, n.Name, err)
 		}
-		if w.Len() > 0 {
-			data := header + w.String() + "driftfile /var/lib/chrony/drift\nmakestep 1.0 3\nrtcsync\n"
-			out = append(out, File{Kind: KindChrony, Data: []byte(data)})
+		if data != nil {
+			out = append(out, File{Kind: KindChrony, Data: data})
 		}
 	}
 	if b.wants(KindSyslog) {
@@ -134,17 +113,49 @@ func (b Builtin) Render(st *pool.State, n pool.Node) ([]File, error) {
 		}
 		out = append(out, File{Kind: KindSyslog, Data: []byte(w.String())})
 	}
-	if b.wants(KindRoute) && len(nw.Gateways) > 0 {
-		gw := nw.Gateways[0]
-		for _, s := range sns {
-			if slices.Contains(nw.Gateways, s.addr) {
-				gw = s.addr
-				break
-			}
+	if b.wants(KindRoute) {
+		gws, err := gateway.ForNode(st, n)
+		if err != nil {
+			return nil, fmt.Errorf("%w: node %s: default route: %w", ErrRender, n.Name, err)
 		}
-		out = append(out, File{Kind: KindRoute, Data: []byte(gw.String() + "\n")})
+		if len(gws) > 0 {
+			gw := gws[0]
+			for _, s := range sns {
+				if slices.Contains(gws, s.addr) {
+					gw = s.addr
+					break
+				}
+			}
+			out = append(out, File{Kind: KindRoute, Data: []byte(gw.String() + "\n")})
+		}
 	}
 	return out, nil
+}
+
+// renderResolv is the node's resolv.conf, nil when none of its
+// servicenodes runs dns.
+func renderResolv(st *pool.State, n pool.Node) ([]byte, error) {
+	rc, err := dns.NodeResolvConf(st, n)
+	if errors.Is(err, dns.ErrNoServers) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, err
+	}
+	return rc.Render()
+}
+
+// renderChrony is the node's chrony.conf, nil when none of its
+// servicenodes runs ntp.
+func renderChrony(st *pool.State, n pool.Node) ([]byte, error) {
+	c, err := ntp.NodeConf(st, n)
+	if errors.Is(err, ntp.ErrNoServers) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, err
+	}
+	return c.Render()
 }
 
 // hostPort writes an address for rsyslog's @@host: IPv6 in brackets.

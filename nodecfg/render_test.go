@@ -38,7 +38,7 @@ func renderState() *pool.State {
 		Nodes: []pool.Node{
 			{Name: "cn1", Network: "mgmt", IP: addr("10.0.1.1"), ServiceNodes: []string{"sn2", "sn1"}},
 			{Name: "cn2", Network: "mgmt", IP: addr("10.0.1.2"), ServiceNodes: []string{"sn1", "mn1", "sn3", "sn2"}},
-			{Name: "cn3", Network: "mgmt", IP: addr("10.0.1.3"), ServiceNodes: []string{"mn1", "sn4"}},
+			{Name: "cn3", Network: "mgmt", IP: addr("10.0.1.3"), ServiceNodes: []string{"mn1", "sn3"}},
 			{Name: "cn4", Network: "v6", IP: addr("fd00::100"), ServiceNodes: []string{"sn1", "mn1"}},
 			{Name: "cn5", IP: addr("10.0.1.5"), ServiceNodes: []string{"sn1", "mn1"}},
 			{Name: "cn6", Network: "mgmt", IP: addr("10.0.1.6"), ServiceNodes: []string{"sn4"}},
@@ -142,6 +142,7 @@ func TestBuiltinChronyConfParsesWithChronyd(t *testing.T) {
 	for _, n := range st.Nodes[:4] {
 		files, err := nodecfg.Builtin{Kinds: []nodecfg.Kind{nodecfg.KindChrony}}.Render(st, n)
 		require.NoError(t, err)
+		require.Len(t, files, 1, n.Name)
 		path := filepath.Join(t.TempDir(), "chrony.conf")
 		require.NoError(t, os.WriteFile(path, files[0].Data, 0o644))
 		out, err := exec.Command(chronyd, "-p", "-f", path).CombinedOutput()

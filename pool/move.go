@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"maps"
 	"net/netip"
 	"slices"
 	"sort"
@@ -443,7 +444,7 @@ func planMove(members []Member, nodes []moveNode, req MoveRequest) (*movePlanner
 			p.req.TargetAddr = req.TargetAddr
 			var addrs []string
 			found := false
-			for _, net := range sortedKeys(t.Addresses) {
+			for _, net := range slices.Sorted(maps.Keys(t.Addresses)) {
 				a := t.Addresses[net]
 				addrs = append(addrs, a.String()+" ("+net+")")
 				found = found || a == req.TargetAddr
@@ -466,7 +467,7 @@ func planMove(members []Member, nodes []moveNode, req MoveRequest) (*movePlanner
 			}
 		}
 		if len(want) > 0 {
-			missing := sortedKeys(want)
+			missing := slices.Sorted(maps.Keys(want))
 			more := ""
 			if len(missing) > 20 {
 				more = fmt.Sprintf(" and %d more", len(missing)-20)
@@ -487,15 +488,6 @@ func planMove(members []Member, nodes []moveNode, req MoveRequest) (*movePlanner
 		res.Nodes[i] = p.plan(n)
 	}
 	return p, res, nil
-}
-
-func sortedKeys[V any](m map[string]V) []string {
-	out := make([]string, 0, len(m))
-	for k := range m {
-		out = append(out, k)
-	}
-	sort.Strings(out)
-	return out
 }
 
 // Move moves nodes to another member (xCAT's snmove): it reorders their
@@ -544,7 +536,6 @@ const (
 	// row; on SQLite the same as writeJoin.
 	writeValues
 )
-
 
 func (s *Store) move(ctx context.Context, req MoveRequest, mode writeMode, afterRead func(context.Context, *sqlx.Tx, []string) error) (*MoveResult, error) {
 	if err := checkRequest(&req); err != nil {

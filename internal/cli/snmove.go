@@ -119,13 +119,6 @@ func Snmove(ctx context.Context, args []string, io IO) int {
 	return Run(ctx, NewSnmove(io), args, io.Err)
 }
 
-// livenessView is where snmove learns which members are alive. Until the
-// heartbeat observer lands it knows nothing: every member is unknown
-// (usable), and only the disabled flag keeps a member from being a target.
-func livenessView(_ context.Context, _ *pool.Store) (pool.LivenessView, error) {
-	return pool.StaticLiveness{}, nil
-}
-
 // expandNoderange turns the command line's noderange (xCAT syntax:
 // cn[001-100], groups, exclusions, /regex) into node names.
 func expandNoderange(ctx context.Context, s *pool.Store, args []string) ([]string, error) {
