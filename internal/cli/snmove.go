@@ -126,15 +126,7 @@ func expandNoderange(ctx context.Context, s *pool.Store, args []string) ([]strin
 	if err != nil {
 		return nil, err
 	}
-	nodes, err := selectNodes(st, args)
-	if err != nil {
-		return nil, err
-	}
-	names := make([]string, len(nodes))
-	for i, n := range nodes {
-		names[i] = n.Name
-	}
-	return names, nil
+	return expandNodes(st, args)
 }
 
 // sshPusher builds the SSH pusher from the pool key and known_hosts.
