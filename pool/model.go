@@ -33,6 +33,9 @@ const (
 	SiteSharedTFTP    = "sharedtftp"
 	SiteForwarders    = "forwarders"
 	SiteExtNTPServers = "extntpservers"
+	// SiteAutoFailover (mnpool's, 0 or 1, default 0) lets the agents move
+	// the nodes of a dead member automatically (agent package).
+	SiteAutoFailover = "autofailover"
 )
 
 // DefaultSite is what `mnpool init` writes for keys not given.

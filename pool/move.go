@@ -57,6 +57,13 @@ type MoveRequest struct {
 	Liveness LivenessView `json:"-"`
 	// DryRun plans and returns the plan without writing anything.
 	DryRun bool `json:"dry_run,omitempty"`
+	// Guard, when set, is called first in every write transaction of the
+	// move; an error from it rolls that transaction back and ends the move
+	// (the nodes not yet written are failed, Move returns the error
+	// wrapped). A failover leader passes its lease's Guard so that each
+	// batch commits only while it holds the lease (the fencing token is
+	// checked by the protected write itself).
+	Guard func(ctx context.Context, tx *sqlx.Tx) error `json:"-"`
 	// Progress, when set, is called after each committed batch with the
 	// number of planned nodes settled so far and their total.
 	Progress func(done, total int) `json:"-"`
@@ -600,6 +607,11 @@ func (s *Store) applyMove(ctx context.Context, p *movePlanner, res *MoveResult, 
 			var losers []int
 			run := func(reread bool) error {
 				return s.Tx(ctx, func(tx *sqlx.Tx) error {
+					if p.req.Guard != nil {
+						if err := p.req.Guard(ctx, tx); err != nil {
+							return err
+						}
+					}
 					var err error
 					out, losers, err = s.moveBatch(ctx, tx, p, res, batch, mode, reread)
 					return err

@@ -119,7 +119,7 @@ func ValidateSiteValue(k, v string) error {
 		}
 	}
 	switch k {
-	case SiteDisjointDHCPs, SiteSharedTFTP:
+	case SiteDisjointDHCPs, SiteSharedTFTP, SiteAutoFailover:
 		if v != "0" && v != "1" {
 			return fmt.Errorf("%w: site %s=%q: want 0 or 1", ErrInvalid, k, v)
 		}

@@ -1,6 +1,7 @@
 // Command quickstart builds a demo pool in a temporary SQLite file — an MN,
 // two SNs and 1,000 compute nodes — and prints its status, the way
-// `mnpool status` would. It needs no set-up:
+// `mnpool status` would; then it shows an automatic failover. It needs no
+// set-up:
 //
 //	go run ./examples/quickstart
 //
@@ -16,8 +17,10 @@ import (
 	"os"
 	"os/signal"
 	"path/filepath"
+	"strings"
 	"time"
 
+	"github.com/mnpool/mnpool/agent"
 	"github.com/mnpool/mnpool/pool"
 )
 
@@ -107,6 +110,107 @@ func run(ctx context.Context, n int, keep bool) error {
 	}
 	if keep {
 		fmt.Printf("\nExplore it: go run ./cmd/mnpool --db %s status\n", dsn)
+	}
+	return failoverDemo(ctx, dsn)
+}
+
+// ---------------------------------------------------------------------
+// Failover demo: an agent (package agent, what mnpoold runs) on each
+// member, site autofailover=1, then sn1's agent stops as if sn1 had
+// crashed: the elected failover leader moves sn1's nodes to the next
+// member of each node's list. Demo timing (heartbeat 200ms, dead after
+// 2s); mnpoold derives its defaults from the Galera failure detection
+// (docs/AGENT.md).
+
+func failoverDemo(ctx context.Context, dsn string) error {
+	admin, err := pool.Open(ctx, dsn, pool.WithSelf("mn1"), pool.WithActor("quickstart"))
+	if err != nil {
+		return err
+	}
+	defer admin.Close()
+	if err := admin.SetSite(ctx, map[string]string{pool.SiteAutoFailover: "1"}); err != nil {
+		return err
+	}
+	timing := agent.Timing{HeartbeatInterval: 200 * time.Millisecond, SuspectAfter: time.Second, DeadAfter: 2 * time.Second}
+	reports := make(chan *agent.FailoverReport, 3)
+	onEvent := func(e agent.Event) {
+		if e.Kind == agent.EventFailover {
+			reports <- e.Failover
+		}
+	}
+	stops := map[string]func(){}
+	agents := map[string]*agent.Agent{}
+	defer func() {
+		for _, stop := range stops {
+			stop()
+		}
+	}()
+	for _, m := range []string{"mn1", "sn1", "sn2"} {
+		s, err := pool.Open(ctx, dsn, pool.WithSelf(m), pool.WithActor("mnpoold"))
+		if err != nil {
+			return err
+		}
+		a, err := agent.New(s, agent.WithTiming(timing), agent.WithEvents(onEvent))
+		if err != nil {
+			s.Close()
+			return err
+		}
+		actx, cancel := context.WithCancel(ctx)
+		done := make(chan struct{})
+		go func() { _ = a.Run(actx); close(done) }()
+		stops[m] = func() { cancel(); <-done; s.Close() }
+		agents[m] = a
+	}
+	alive := func() bool {
+		v := agents["mn1"].Liveness()
+		return v.LiveState("sn1") == pool.LiveAlive && v.LiveState("sn2") == pool.LiveAlive && v.LiveState("mn1") == pool.LiveAlive
+	}
+	if err := poll(ctx, 30*time.Second, alive); err != nil {
+		return fmt.Errorf("agents did not see each other alive: %w", err)
+	}
+	fmt.Printf("\nFailover demo: agents run on mn1, sn1, sn2; site autofailover=1; dead after %v without a heartbeat.\n", timing.DeadAfter)
+	fmt.Println("Stopping sn1's agent, as if sn1 had crashed ...")
+	start := time.Now()
+	stops["sn1"]()
+	delete(stops, "sn1")
+	var rep *agent.FailoverReport
+	select {
+	case rep = <-reports:
+	case <-time.After(30 * time.Second):
+		return fmt.Errorf("no failover within 30s")
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+	var to []string
+	for _, m := range []string{"mn1", "sn2"} {
+		to = append(to, fmt.Sprintf("%d to %s", rep.Targets[m], m))
+	}
+	fmt.Printf("After %v: %s failed sn1 over (lease token %d): %d nodes moved (%s); audited as agent.failover.\n\n",
+		time.Since(start).Round(100*time.Millisecond), rep.Leader, rep.Token, rep.Moved, strings.Join(to, ", "))
+	st, err := admin.Status(ctx)
+	if err != nil {
+		return err
+	}
+	fmt.Printf("%-8s %-8s %8s\n", "MEMBER", "LIVENESS", "PRIMARY")
+	for _, m := range st.Members {
+		fmt.Printf("%-8s %-8s %8d\n", m.Name, agents["mn1"].Liveness().LiveState(m.Name), m.Primary)
+	}
+	fmt.Println("\nsn1 stays empty when it returns, until an admin moves nodes back (snmove).")
+	return nil
+}
+
+// poll waits until cond holds, checking every 50ms.
+func poll(ctx context.Context, timeout time.Duration, cond func() bool) error {
+	deadline := time.Now().Add(timeout)
+	for !cond() {
+		if time.Now().After(deadline) {
+			return fmt.Errorf("timed out after %v", timeout)
+		}
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(50 * time.Millisecond):
+		}
 	}
 	return nil
 }
