@@ -403,3 +403,87 @@ func TestStopWithdrawsDynamicRange(t *testing.T) {
 		t.Errorf("health after the stop: phase %s ok %v", h.Phase, h.OK)
 	}
 }
+
+// TestMemberWithoutAgentIsNotFailedOver: a member whose counter never
+// moved while the leader watched (it runs no agent) is dead but is never
+// failed over; the leader says why.
+func TestMemberWithoutAgentIsNotFailedOver(t *testing.T) {
+	dsn := sqliteDSN(t)
+	seedPool(t, dsn, 9, map[string]string{agent.SiteAutoFailover: "1"})
+	admin := openAdmin(t, dsn)
+	before := primaries(t, admin)
+	ags := map[string]*running{}
+	for _, m := range []string{"mn1", "sn1"} {
+		ags[m] = startAgent(t, dsn, m, t.TempDir(), agent.WithTiming(fastTiming), fastGuard())
+	}
+	suppressed := func() []agent.Event {
+		var out []agent.Event
+		for _, r := range ags {
+			for _, e := range r.events.of(agent.EventSuppressed) {
+				if e.Member == "sn2" {
+					out = append(out, e)
+				}
+			}
+		}
+		return out
+	}
+	waitFor(t, 15*time.Second, "the leader holding back the failover of sn2", func() bool { return len(suppressed()) > 0 })
+	if e := suppressed()[0]; !strings.HasPrefix(e.Reason, agent.SuppressNeverAlive) {
+		t.Errorf("reason %q, want %s", e.Reason, agent.SuppressNeverAlive)
+	}
+	waitFor(t, 15*time.Second, "sn2 dead for 2 dead timeouts", func() bool {
+		l := ags["mn1"].a.Liveness()["sn2"]
+		return l.State == pool.LiveDead && l.Silent >= 2*fastTiming.DeadAfter
+	})
+	if diff := cmp.Diff(before, primaries(t, admin)); diff != "" {
+		t.Errorf("nodes of a member without an agent moved (-before +after):\n%s", diff)
+	}
+}
+
+// TestCoolDownSurvivesLeaderChange: a member failed over by one leader,
+// given its nodes back and dead again is held back by the next leader too
+// (the cool-down is restarted from agent_failovers, not from a clock).
+func TestCoolDownSurvivesLeaderChange(t *testing.T) {
+	ctx := context.Background()
+	dsn := sqliteDSN(t)
+	seedPool(t, dsn, 30, map[string]string{agent.SiteAutoFailover: "1"})
+	admin := openAdmin(t, dsn)
+	ags := map[string]*running{}
+	for _, m := range members {
+		ags[m] = startAgent(t, dsn, m, t.TempDir(), agent.WithTiming(fastTiming), fastGuard())
+	}
+	for _, m := range members {
+		waitFor(t, 15*time.Second, m+" judging every member alive", func() bool { return allAlive(ags[m], members...) })
+	}
+	nodes := primaries(t, admin)["sn1"]
+	ags["sn1"].stop(t)
+	waitFor(t, 15*time.Second, "sn1's nodes to move", func() bool { return len(primaries(t, admin)["sn1"]) == 0 })
+	first := leaseHolder(t, admin)
+	if first == "" || first == "sn1" {
+		t.Fatalf("leader after the failover: %q", first)
+	}
+	ags[first].stop(t)
+	second := map[string]string{"mn1": "sn2", "sn2": "mn1"}[first]
+	waitFor(t, 15*time.Second, second+" leading", func() bool { return ags[second].a.Health().Leader })
+
+	ags["sn1"] = startAgent(t, dsn, "sn1", t.TempDir(), agent.WithTiming(fastTiming), fastGuard())
+	waitFor(t, 15*time.Second, second+" judging sn1 alive", func() bool { return ags[second].a.Liveness().LiveState("sn1") == pool.LiveAlive })
+	if res, err := admin.Move(ctx, pool.MoveRequest{Nodes: nodes, Target: "sn1"}); err != nil || res.Counts.Moved != len(nodes) {
+		t.Fatalf("moving the nodes back: %v %+v", err, res)
+	}
+	ags["sn1"].stop(t)
+	waitFor(t, 15*time.Second, second+" holding sn1 back (cool-down)", func() bool {
+		for _, e := range ags[second].events.of(agent.EventSuppressed) {
+			if e.Member == "sn1" && strings.HasPrefix(e.Reason, agent.SuppressCoolDown) {
+				return true
+			}
+		}
+		return false
+	})
+	if got := primaries(t, admin)["sn1"]; len(got) != len(nodes) {
+		t.Errorf("sn1 serves %d nodes, want its %d back (held by the cool-down)", len(got), len(nodes))
+	}
+	if reps := failoverReports(t, admin); len(reps) != 1 {
+		t.Errorf("%d failovers, want 1", len(reps))
+	}
+}

@@ -244,13 +244,12 @@ type candidate struct {
 	retry  bool
 }
 
-// candidates returns the dead members ready for failover, sorted, and
-// notes the ones held back.
-func (a *Agent) candidates(ld *leader, v pool.View, now time.Time) []candidate {
+// candidates returns the dead members ready for failover, sorted, and the
+// dead members never seen alive (held back).
+func (a *Agent) candidates(ld *leader, v pool.View, now time.Time) (out []candidate, neverAlive []string) {
 	confirm := 2 * a.timing.HeartbeatInterval
 	a.mu.Lock()
 	defer a.mu.Unlock()
-	var out []candidate
 	for _, m := range v.Members() {
 		l := v[m]
 		t := a.tracks[m]
@@ -268,14 +267,14 @@ func (a *Agent) candidates(ld *leader, v pool.View, now time.Time) []candidate {
 		}
 		switch {
 		case !t.seenAlive:
-			a.noteSuppressed(ld, m, SuppressNeverAlive, fmt.Sprintf("%s: %s has not heartbeaten since this agent started; a member without an agent is never failed over", SuppressNeverAlive, m))
+			neverAlive = append(neverAlive, m)
 			continue
 		case t.gap && l.Silent-t.deadFrom < confirm:
 			continue // judged dead right after a gap in sampling: confirm first
 		}
 		out = append(out, candidate{member: m, live: l})
 	}
-	return out
+	return out, neverAlive
 }
 
 func (a *Agent) noteSuppressed(ld *leader, member, kind, reason string) {
@@ -301,7 +300,11 @@ func (a *Agent) evaluate(ctx context.Context, ld *leader) {
 		}
 	}
 	v := a.obs.View()
-	for _, c := range a.candidates(ld, v, now) {
+	cands, never := a.candidates(ld, v, now)
+	for _, m := range never {
+		a.noteSuppressed(ld, m, SuppressNeverAlive, fmt.Sprintf("%s: %s has not heartbeaten since this agent started; a member without an agent is never failed over", SuppressNeverAlive, m))
+	}
+	for _, c := range cands {
 		if ctx.Err() != nil || !ld.l.Held() {
 			return
 		}

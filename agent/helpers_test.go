@@ -16,6 +16,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -104,16 +105,23 @@ func startAgent(t testing.TB, dsn, self, dir string, opts ...agent.Option) *runn
 	}
 	ev := &eventLog{}
 	ap := &dhcp.Applier{Path: filepath.Join(dir, "dhcpd.conf"), Check: dhcp.CheckNever, Backup: "-"}
+	var agentOf atomic.Pointer[agent.Agent]
 	base := []agent.Option{
 		agent.WithLogger(testLogger(t, self)),
 		agent.WithSteps(pool.RoleFilesStep(dir), dhcp.SyncStep(ap, dhcp.Options{})),
-		agent.WithEvents(ev.add),
+		agent.WithEvents(func(e agent.Event) {
+			ev.add(e)
+			if a := agentOf.Load(); a != nil {
+				a.Health() // an embedding program may call back into the agent
+			}
+		}),
 	}
 	a, err := agent.New(s, append(base, opts...)...)
 	if err != nil {
 		s.Close()
 		t.Fatalf("agent %s: %v", self, err)
 	}
+	agentOf.Store(a)
 	ctx, cancel := context.WithCancel(context.Background())
 	r := &running{name: self, a: a, s: s, dir: dir, cancel: cancel, done: make(chan error, 1), events: ev}
 	go func() { r.done <- a.Run(ctx) }()
