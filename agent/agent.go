@@ -172,8 +172,9 @@ func (a *Agent) State() *pool.State {
 
 // Run runs the agent until ctx ends or a part of it fails, then shuts down
 // gracefully: it releases the failover lease, so that another member takes
-// over at once, and stops the HTTP server, each bounded by the shutdown
-// timeout. It returns ctx's error after a shutdown asked for by ctx, and
+// over at once, stops the HTTP server and, on the MN, re-applies the last
+// snapshot without the DHCP dynamic range (a stopped agent cannot confirm
+// the role), each bounded by the shutdown timeout. It returns ctx's error after a shutdown asked for by ctx, and
 // the failure otherwise: a bad timing (ErrUnsafeTiming), the member not in
 // the pool (ErrNotMember), an HTTP address in use, a service's error.
 func (a *Agent) Run(ctx context.Context) error {
