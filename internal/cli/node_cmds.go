@@ -50,7 +50,7 @@ func newNodeCmd(g *globals) *cobra.Command {
 	add.Flags().StringVar(&sns, "servicenodes", "", "ordered servicenode list, comma-separated (marks the list as set by hand)")
 
 	list := &cobra.Command{
-		Use:   "list [NODE...]",
+		Use:   "list [NODERANGE]",
 		Short: "List compute nodes with their servicenode lists",
 		RunE: func(cmd *cobra.Command, args []string) error {
 			s, err := g.open(cmd.Context())
@@ -90,8 +90,8 @@ func newNodeCmd(g *globals) *cobra.Command {
 	g.addJSON(list)
 
 	remove := &cobra.Command{
-		Use:   "remove NODE...",
-		Short: "Remove compute nodes (all names must exist, else nothing is removed)",
+		Use:   "remove NODERANGE",
+		Short: "Remove compute nodes (every name must exist, else nothing is removed)",
 		Args:  cobra.MinimumNArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			s, err := g.open(cmd.Context())
@@ -246,30 +246,12 @@ func readNodeCSV(r io.Reader) ([]pool.Node, []int, error) {
 	return nodes, rows, nil
 }
 
-// selectNodes picks nodes by name; no names means all. Unknown names are
-// an error that lists them all.
-func selectNodes(st *pool.State, names []string) ([]pool.Node, error) {
-	if len(names) == 0 {
+// selectNodes picks nodes by xCAT noderange; each argument is a noderange
+// and the union is returned in natural order. No arguments means all.
+// Unknown names are an error that lists them all.
+func selectNodes(st *pool.State, args []string) ([]pool.Node, error) {
+	if len(args) == 0 {
 		return st.Nodes, nil
 	}
-	byName := make(map[string]int, len(st.Nodes))
-	for i, n := range st.Nodes {
-		byName[n.Name] = i
-	}
-	var out []pool.Node
-	var unknown []string
-	for _, arg := range names {
-		for _, name := range splitField(arg, ",") {
-			i, ok := byName[name]
-			if !ok {
-				unknown = append(unknown, name)
-				continue
-			}
-			out = append(out, st.Nodes[i])
-		}
-	}
-	if len(unknown) > 0 {
-		return nil, fmt.Errorf("%w: unknown nodes: %s", pool.ErrNotFound, strings.Join(unknown, ", "))
-	}
-	return out, nil
+	return st.Select(strings.Join(args, ","))
 }

@@ -140,6 +140,7 @@ The pool database is given with --db, $MNPOOL_DB or /etc/mnpool/db:
 		newSiteCmd(g),
 		newStatusCmd(g),
 		newAuditCmd(g),
+		newSSHKeysCmd(g),
 	)
 	return root
 }
