@@ -32,17 +32,17 @@ type env struct {
 // the local Galera cluster (skipped without MNPOOL_TEST_DSNS).
 func backends() []struct {
 	name string
-	open func(t *testing.T) env
+	open func(t testing.TB) env
 } {
 	return []struct {
 		name string
-		open func(t *testing.T) env
+		open func(t testing.TB) env
 	}{
-		{"sqlite", func(t *testing.T) env {
+		{"sqlite", func(t testing.TB) env {
 			dsn := "sqlite:" + filepath.Join(t.TempDir(), "pool.db")
 			return env{name: "sqlite", dsn: func(int) string { return dsn }}
 		}},
-		{"galera", func(t *testing.T) env {
+		{"galera", func(t testing.TB) env {
 			g := testgalera.Open(t)
 			return env{name: "galera", dsn: galeraDSN(g)}
 		}},

@@ -69,6 +69,17 @@ type InstallLock struct {
 // holds a larger token means the lock's token history was lost; Install
 // then fails with ErrStaleToken rather than go backwards.
 func (lk *Locker) Install(ctx context.Context, dir string, opts ...Option) (*InstallLock, error) {
+	return lk.install(ctx, dir, false, opts)
+}
+
+// TryInstall is Install without waiting: it fails with an error wrapping
+// ErrLocked when the lease is held (see TryLock) or the flock is held by
+// another process.
+func (lk *Locker) TryInstall(ctx context.Context, dir string, opts ...Option) (*InstallLock, error) {
+	return lk.install(ctx, dir, true, opts)
+}
+
+func (lk *Locker) install(ctx context.Context, dir string, try bool, opts []Option) (*InstallLock, error) {
 	name, err := InstallName(dir)
 	if err != nil {
 		return nil, err
@@ -77,12 +88,12 @@ func (lk *Locker) Install(ctx context.Context, dir string, opts ...Option) (*Ins
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return nil, fmt.Errorf("locking: creating install directory: %w", err)
 	}
-	l, err := lk.Lock(ctx, name, opts...)
+	l, err := lk.acquire(ctx, name, try, opts)
 	if err != nil {
 		return nil, err
 	}
 	il := &InstallLock{Lock: l, dir: dir}
-	if err := il.lockFile(ctx); err != nil {
+	if err := il.lockFile(ctx, try); err != nil {
 		il.close()
 		return nil, errors.Join(err, ignoreNotHeld(l.Unlock(context.WithoutCancel(ctx))))
 	}
@@ -96,7 +107,7 @@ func ignoreNotHeld(err error) error {
 	return err
 }
 
-func (il *InstallLock) lockFile(ctx context.Context) error {
+func (il *InstallLock) lockFile(ctx context.Context, try bool) error {
 	path := filepath.Join(il.dir, LockFileName)
 	f, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE, 0o644)
 	if err != nil {
@@ -112,6 +123,9 @@ func (il *InstallLock) lockFile(ctx context.Context) error {
 		}
 		if !errors.Is(err, syscall.EWOULDBLOCK) && !errors.Is(err, syscall.EINTR) {
 			return fmt.Errorf("locking: flock %s: %w", path, err)
+		}
+		if try && errors.Is(err, syscall.EWOULDBLOCK) {
+			return fmt.Errorf("%w: %s is flocked by another process", ErrLocked, path)
 		}
 		select {
 		case <-ctx.Done():

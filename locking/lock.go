@@ -75,7 +75,9 @@ func newLock(lk *Locker, w *waitState, token int64, start time.Time) *Lock {
 		validUntil: start.Add(w.o.ttl - w.o.margin),
 	}
 	l.stopCtx, l.stop = context.WithCancel(context.Background())
+	l.mu.Lock() // expire may run before AfterFunc returns
 	l.deadline = time.AfterFunc(time.Until(l.validUntil), l.expire)
+	l.mu.Unlock()
 	go l.renew()
 	return l
 }
@@ -87,6 +89,13 @@ func (l *Lock) Name() string { return l.name }
 // every earlier holding of the same name, never reused, never derived from
 // an auto-increment value. Pass it to whatever the lock protects.
 func (l *Lock) Token() int64 { return l.token }
+
+// TTL is the lease time of this holding.
+func (l *Lock) TTL() time.Duration { return l.ttl }
+
+// Margin is the safety margin: Done closes at least this long before a
+// contender can take the lock over. Work must stop within it.
+func (l *Lock) Margin() time.Duration { return l.margin }
 
 // Session is the random id recorded as holder in the lock row.
 func (l *Lock) Session() string { return l.session }

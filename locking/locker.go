@@ -17,6 +17,9 @@ import (
 	"github.com/mnpool/mnpool/pool"
 )
 
+// minPoll is the shortest poll interval.
+const minPoll = 5 * time.Millisecond
+
 // cleanupTimeout bounds the database calls that tidy up after the
 // caller's context ended (leaving the queue, releasing a claim whose
 // outcome was unknown).
@@ -194,9 +197,10 @@ func (lk *Locker) waitErr(ctx context.Context, w *waitState, err error) error {
 // stale). It keeps the waiter's own queue entry alive and removes dead
 // waiters ahead of it.
 func (lk *Locker) waitTurn(ctx context.Context, w *waitState, pause bool) (*leaseState, error) {
+	near := false // first or second in the queue
 	for {
 		if pause {
-			if err := lk.sleep(ctx, w); err != nil {
+			if err := lk.sleep(ctx, w, near); err != nil {
 				return nil, err
 			}
 		}
@@ -251,7 +255,7 @@ func (lk *Locker) waitTurn(ctx context.Context, w *waitState, pause bool) (*leas
 		} else {
 			w.holder = observer{}
 		}
-		if ahead > 0 {
+		if near = ahead <= 1; ahead > 0 {
 			continue
 		}
 		if !held || row.Holder == "" {
@@ -264,10 +268,16 @@ func (lk *Locker) waitTurn(ctx context.Context, w *waitState, pause bool) (*leas
 	}
 }
 
-// sleep waits one jittered poll interval, or until Unlock in this process
-// wakes the lock's waiters.
-func (lk *Locker) sleep(ctx context.Context, w *waitState) error {
-	d := time.Duration(float64(w.o.poll) * (0.75 + 0.5*mrand.Float64()))
+// sleep waits one jittered poll interval, or until Unlock in this
+// process wakes the lock's waiters. The first two in the queue wait a
+// quarter of it: the first is the one to notice a release, the second the
+// one to notice that the first got the lock; the rest only move up.
+func (lk *Locker) sleep(ctx context.Context, w *waitState, near bool) error {
+	d := w.o.poll
+	if near {
+		d = max(d/4, minPoll)
+	}
+	d = time.Duration(float64(d) * (0.75 + 0.5*mrand.Float64()))
 	t := time.NewTimer(d)
 	defer t.Stop()
 	select {

@@ -15,7 +15,7 @@ const (
 	// DefaultTTL is the lease time: a holder that stops renewing loses the
 	// lock to a waiter that has seen its lease stand still this long. It
 	// must be well above Galera's failure detection time (docs/LOCKING.md).
-	DefaultTTL = 30 * time.Second
+	DefaultTTL = 60 * time.Second
 	// MinTTL and MaxTTL bound WithTTL.
 	MinTTL = 200 * time.Millisecond
 	MaxTTL = 24 * time.Hour
@@ -27,8 +27,9 @@ const (
 	// which leaves two attempts before TTL - margin.
 	DefaultRenewDivisor = 3
 	// DefaultPollInterval is how often a waiter reads the lock row and its
-	// place in the queue (jittered by ±25%). Waiters in the same process
-	// as the holder are woken at once by Unlock.
+	// place in the queue (jittered by ±25%); the first two in the queue
+	// read four times as often. Waiters in the same process as the holder are
+	// woken at once by Unlock.
 	DefaultPollInterval = 250 * time.Millisecond
 	// MaxNameLen is the longest lock name in bytes.
 	MaxNameLen = 255
@@ -84,7 +85,8 @@ func WithMargin(d time.Duration) Option { return func(o *options) { o.margin = d
 func WithRenewInterval(d time.Duration) Option { return func(o *options) { o.renewEvery = d } }
 
 // WithPollInterval sets how often a waiter looks at the lock (default
-// DefaultPollInterval, at least 5ms).
+// DefaultPollInterval, at least 5ms); the first two in the queue look
+// four times as often.
 func WithPollInterval(d time.Duration) Option { return func(o *options) { o.poll = d } }
 
 // WithInfo sets a description of the holder shown by List (mnpool lock
@@ -109,8 +111,8 @@ func (o options) resolve() (options, error) {
 	if o.renewEvery <= 0 || o.renewEvery >= o.ttl-o.margin {
 		return o, fmt.Errorf("%w: renew interval %v (allowed above 0 and below TTL - margin = %v)", ErrInvalid, o.renewEvery, o.ttl-o.margin)
 	}
-	if o.poll < 5*time.Millisecond {
-		return o, fmt.Errorf("%w: poll interval %v (allowed 5ms or more)", ErrInvalid, o.poll)
+	if o.poll < minPoll {
+		return o, fmt.Errorf("%w: poll interval %v (allowed %v or more)", ErrInvalid, o.poll, minPoll)
 	}
 	return o, nil
 }

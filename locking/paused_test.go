@@ -152,4 +152,3 @@ func TestPausedHolder(t *testing.T) {
 		mustUnlock(t, l)
 	})
 }
-

@@ -141,6 +141,7 @@ The pool database is given with --db, $MNPOOL_DB or /etc/mnpool/db:
 		newStatusCmd(g),
 		newAuditCmd(g),
 		newSSHKeysCmd(g),
+		newLockCmd(g),
 	)
 	return root
 }
