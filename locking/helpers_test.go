@@ -3,8 +3,11 @@ package locking_test
 import (
 	"context"
 	"fmt"
+	"io"
+	"net"
 	"path/filepath"
 	"sort"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -24,8 +27,9 @@ const (
 // env is one database under test; store opens another client of it, as a
 // separate member would.
 type env struct {
-	name string
-	dsn  func(i int) string // DSN of client i (Galera: preferring node i%3)
+	name   string
+	dsn    func(i int) string // DSN of client i (Galera: preferring node i%3+1)
+	galera *testgalera.Env    // nil for SQLite
 }
 
 // backends lists the databases every lock test runs against: SQLite and
@@ -44,7 +48,7 @@ func backends() []struct {
 		}},
 		{"galera", func(t testing.TB) env {
 			g := testgalera.Open(t)
-			return env{name: "galera", dsn: galeraDSN(g)}
+			return env{name: "galera", dsn: galeraDSN(g), galera: g}
 		}},
 	}
 }
@@ -176,6 +180,13 @@ func (r *resource) enter(client string, token int64) int {
 	return len(r.sections) - 1
 }
 
+// count is the number of critical sections entered so far.
+func (r *resource) count() int {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return len(r.sections)
+}
+
 func (r *resource) exit(i int, lost bool) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
@@ -202,5 +213,91 @@ func (r *resource) check(t testing.TB) {
 		if s[i-1].exit.IsZero() || s[i].enter.Before(s[i-1].exit) {
 			t.Errorf("section %d (%s, token %d) began before section %d (%s, token %d) ended", i, s[i].client, s[i].token, i-1, s[i-1].client, s[i-1].token)
 		}
+	}
+}
+
+// cutStore opens client i of e through a link that cut breaks, as a
+// member whose network to the database fails: SQLite closes the store,
+// Galera goes through a loopback TCP proxy to node i%N+1 that cut closes
+// (with every connection) and that refuses connections afterwards.
+func (e env) cutStore(t testing.TB, i int) (s *pool.Store, cut func()) {
+	t.Helper()
+	if e.galera == nil {
+		s = e.store(t, i)
+		return s, func() { s.Close() }
+	}
+	n := i%e.galera.N() + 1
+	p := newProxy(t, e.galera.Addr(n))
+	dsn := strings.Replace(e.galera.NodeDSN(n), "tcp("+e.galera.Addr(n)+")", "tcp("+p.addr()+")", 1)
+	s, err := pool.Open(context.Background(), dsn, pool.WithMigrate(), pool.WithSelf(fmt.Sprintf("m%d", i)),
+		pool.WithHealthInterval(500*time.Millisecond, 2*time.Second))
+	if err != nil {
+		t.Fatalf("open store through proxy: %v", err)
+	}
+	t.Cleanup(func() { s.Close() })
+	return s, p.cut
+}
+
+// proxy forwards loopback TCP connections to target; setCut breaks every
+// connection and refuses new ones until it is called again with false.
+type proxy struct {
+	ln     net.Listener
+	target string
+	mu     sync.Mutex
+	conns  []net.Conn
+	isCut  bool
+}
+
+func newProxy(t testing.TB, target string) *proxy {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	p := &proxy{ln: ln, target: target}
+	t.Cleanup(func() { ln.Close(); p.setCut(true) })
+	go p.serve()
+	return p
+}
+
+func (p *proxy) addr() string { return p.ln.Addr().String() }
+
+func (p *proxy) serve() {
+	for {
+		c, err := p.ln.Accept()
+		if err != nil {
+			return
+		}
+		p.mu.Lock()
+		cut := p.isCut
+		p.mu.Unlock()
+		if cut {
+			c.Close()
+			continue
+		}
+		u, err := net.DialTimeout("tcp", p.target, 5*time.Second)
+		if err != nil {
+			c.Close()
+			continue
+		}
+		p.mu.Lock()
+		p.conns = append(p.conns, c, u)
+		p.mu.Unlock()
+		go func() { io.Copy(u, c); u.Close() }()
+		go func() { io.Copy(c, u); c.Close() }()
+	}
+}
+
+func (p *proxy) cut() { p.setCut(true) }
+
+func (p *proxy) setCut(on bool) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.isCut = on
+	if on {
+		for _, c := range p.conns {
+			c.Close()
+		}
+		p.conns = nil
 	}
 }

@@ -53,6 +53,7 @@ type Lock struct {
 	ttl        time.Duration
 	margin     time.Duration
 	renewEvery time.Duration
+	opTimeout  time.Duration
 
 	done    chan struct{}
 	stop    context.CancelFunc // ends the renewer
@@ -70,7 +71,7 @@ type Lock struct {
 func newLock(lk *Locker, w *waitState, token int64, start time.Time) *Lock {
 	l := &Lock{
 		lk: lk, name: w.name, session: w.session, token: token,
-		ttl: w.o.ttl, margin: w.o.margin, renewEvery: w.o.renewEvery,
+		ttl: w.o.ttl, margin: w.o.margin, renewEvery: w.o.renewEvery, opTimeout: w.o.opTimeout(),
 		done: make(chan struct{}), exited: make(chan struct{}),
 		validUntil: start.Add(w.o.ttl - w.o.margin),
 	}
@@ -160,10 +161,19 @@ func (l *Lock) Unlock(ctx context.Context) error {
 	<-l.exited
 
 	var n int64
-	err := l.lk.s.Tx(ctx, func(tx *sqlx.Tx) error {
+	err := l.lk.retryTx(ctx, l.opTimeout, func(ctx context.Context, tx *sqlx.Tx) error {
 		var err error
 		n, err = affected(tx.ExecContext(ctx, `UPDATE locks SET holder = '', member = '', info = '', lease = lease + 1
 			WHERE name = ? AND holder = ? AND token = ?`, l.name, l.session, l.token))
+		if err != nil || n == 1 {
+			return err
+		}
+		// An earlier attempt may have committed before its connection
+		// failed: then the row is free with this token.
+		row, ok, err := getLock(ctx, tx, l.name)
+		if err == nil && ok && row.Holder == "" && row.Token == l.token {
+			n = 1
+		}
 		return err
 	})
 	l.lk.wakeWaiters(l.name)
@@ -194,8 +204,13 @@ func (l *Lock) renew() {
 		case <-t.C:
 		}
 		start := time.Now()
-		// A renewal that ends after the lease has no use: bound it there.
-		ctx, cancel := context.WithDeadline(l.stopCtx, l.ValidUntil())
+		// One attempt gets opTimeout (a node that hangs, such as a paused
+		// one, is left for another), and none outlives the lease.
+		end := start.Add(l.opTimeout)
+		if until := l.ValidUntil(); until.Before(end) {
+			end = until
+		}
+		ctx, cancel := context.WithDeadline(l.stopCtx, end)
 		var n int64
 		err := l.lk.s.Tx(ctx, func(tx *sqlx.Tx) error {
 			var err error
@@ -220,7 +235,7 @@ func (l *Lock) renew() {
 			l.mu.Lock()
 			l.renewErr = err
 			l.mu.Unlock()
-			next = max(l.renewEvery/4, time.Millisecond)
+			next = min(l.renewEvery/4, 500*time.Millisecond)
 		}
 		t.Reset(next)
 	}

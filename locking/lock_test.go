@@ -111,8 +111,8 @@ func TestContention(t *testing.T) {
 			t.Error(err)
 		}
 		r.check(t)
-		if len(r.sections) != clients*rounds {
-			t.Errorf("%d critical sections, want %d", len(r.sections), clients*rounds)
+		if r.count() != clients*rounds {
+			t.Errorf("%d critical sections, want %d", r.count(), clients*rounds)
 		}
 	})
 }
@@ -288,16 +288,24 @@ func TestRowDeletedUnderHolder(t *testing.T) {
 // after it saw the lease counter last move.
 func TestHolderCutOff(t *testing.T) {
 	eachBackend(t, func(t *testing.T, e env) {
-		hs := e.store(t, 1)
+		hs, cut := e.cutStore(t, 1)
 		holder := newLocker(t, hs)
 		contender := e.locker(t, 2)
 		l := mustLock(t, holder, "cutoff")
 		lastMove := time.Now()
 		lease := lockInfo(t, contender, "cutoff").Lease
-		hs.Close() // the holder's database is gone: renewals fail
+		cut() // the holder's database is gone: renewals fail
 		// Observe the lease like a contender does, to know when it last moved.
 		stopWatch := make(chan struct{})
 		watched := make(chan struct{})
+		defer func() {
+			select {
+			case <-stopWatch:
+			default:
+				close(stopWatch)
+			}
+			<-watched
+		}()
 		go func() {
 			defer close(watched)
 			for {

@@ -23,7 +23,7 @@ const minPoll = 5 * time.Millisecond
 // cleanupTimeout bounds the database calls that tidy up after the
 // caller's context ended (leaving the queue, releasing a claim whose
 // outcome was unknown).
-const cleanupTimeout = 5 * time.Second
+const cleanupTimeout = 10 * time.Second
 
 // Locker hands out cluster-wide locks kept in the pool database. It is
 // safe for concurrent use; one per process is enough. Locks are named by
@@ -87,8 +87,14 @@ func (lk *Locker) Stats() Stats {
 // process's monotonic clock, is taken over (the takeover is audited as
 // "lock.takeover").
 //
-// When ctx ends first, Lock leaves the queue and returns an error that
-// wraps ctx.Err(); it never returns a nil lock without an error.
+// A database error on the first attempt is returned at once, so an
+// unreachable or misconfigured database is reported rather than waited
+// out; once queued, Lock waits through database errors (the store fails
+// over to another Galera node) until ctx ends. When ctx ends first, Lock
+// leaves the queue and returns an error that wraps ctx.Err(); it never
+// returns a nil lock without an error. A lock whose lease ran out while
+// it was being acquired (a commit slower than TTL - margin) is given back
+// and waited for again.
 //
 // See Lock (the type) for when it is safe to assume the lock is held.
 func (lk *Locker) Lock(ctx context.Context, name string, opts ...Option) (*Lock, error) {
@@ -154,34 +160,54 @@ func (lk *Locker) acquire(ctx context.Context, name string, try bool, opts []Opt
 		}
 	}()
 	// First attempt without reading first: one transaction when the lock
-	// is free and nobody waits.
+	// is free and nobody waits. A database error here is returned (a
+	// misconfigured store fails fast); later ones are waited out.
 	l, err := lk.claim(ctx, w, nil)
+	var he *heldError
+	switch {
+	case err == nil:
+		return l, nil
+	case try && errors.Is(err, errRace):
+		return nil, fmt.Errorf("%w: %q was taken by another session at the same moment", ErrLocked, name)
+	case try, ctx.Err() != nil:
+		return nil, lk.waitErr(ctx, w, err)
+	case errors.As(err, &he):
+		w.holder.see(he.row.lease(), time.Now())
+	case errors.Is(err, errQueued), errors.Is(err, errRace):
+	default:
+		return nil, lk.waitErr(ctx, w, err)
+	}
 	for {
-		if err == nil {
-			return l, nil
-		}
-		var he *heldError
-		switch {
-		case errors.As(err, &he):
-			if try {
-				return nil, err
-			}
-			w.holder.see(he.row.lease(), time.Now())
-		case errors.Is(err, errQueued), errors.Is(err, errRace):
-		default:
-			return nil, lk.waitErr(ctx, w, err)
-		}
-		pause := w.registered // look again at once after queueing, else after a poll interval
+		pause := true // after a failed claim, look again after a poll interval
 		if !w.registered {
 			if err := lk.register(ctx, w); err != nil {
-				return nil, lk.waitErr(ctx, w, err)
+				if ctx.Err() != nil {
+					return nil, lk.waitErr(ctx, w, err)
+				}
+				lk.log.Warn("locking: queueing failed; trying again", "lock", name, "err", err)
+				if err := lk.sleep(ctx, w, false); err != nil {
+					return nil, lk.waitErr(ctx, w, err)
+				}
+				continue
 			}
+			pause = false // look at once after queueing
 		}
-		var stale *leaseState
-		if stale, err = lk.waitTurn(ctx, w, pause); err != nil {
+		stale, err := lk.waitTurn(ctx, w, pause)
+		if err != nil {
 			return nil, lk.waitErr(ctx, w, err)
 		}
-		l, err = lk.claim(ctx, w, stale)
+		l, err := lk.claim(ctx, w, stale)
+		switch {
+		case err == nil:
+			return l, nil
+		case errors.As(err, &he):
+			w.holder.see(he.row.lease(), time.Now())
+		case errors.Is(err, errQueued), errors.Is(err, errRace):
+		case ctx.Err() != nil:
+			return nil, lk.waitErr(ctx, w, err)
+		default:
+			lk.log.Warn("locking: claim failed; trying again", "lock", name, "err", err)
+		}
 	}
 }
 
@@ -195,7 +221,9 @@ func (lk *Locker) waitErr(ctx context.Context, w *waitState, err error) error {
 // waitTurn polls until this waiter is first in the queue and the lock is
 // free, or held by a lease that has stood still for its TTL (returned as
 // stale). It keeps the waiter's own queue entry alive and removes dead
-// waiters ahead of it.
+// waiters ahead of it. Database errors are logged and waited out (the
+// store fails over to another node meanwhile); only the end of ctx ends
+// the wait.
 func (lk *Locker) waitTurn(ctx context.Context, w *waitState, pause bool) (*leaseState, error) {
 	near := false // first or second in the queue
 	for {
@@ -206,12 +234,16 @@ func (lk *Locker) waitTurn(ctx context.Context, w *waitState, pause bool) (*leas
 		}
 		pause = true
 		if err := lk.heartbeat(ctx, w); err != nil {
-			return nil, err
+			if ctx.Err() != nil {
+				return nil, ctx.Err()
+			}
+			lk.log.Warn("locking: renewing the queue entry failed", "lock", w.name, "err", err)
+			continue
 		}
 		var row lockRow
 		var held bool
 		var queue []waiterRow
-		err := lk.read(ctx, w, func(tx *sqlx.Tx) error {
+		err := lk.read(ctx, w, func(ctx context.Context, tx *sqlx.Tx) error {
 			var err error
 			if row, held, err = getLock(ctx, tx, w.name); err != nil {
 				return err
@@ -220,7 +252,11 @@ func (lk *Locker) waitTurn(ctx context.Context, w *waitState, pause bool) (*leas
 			return tx.SelectContext(ctx, &queue, selectWaiters, w.name)
 		})
 		if err != nil {
-			return nil, err
+			if ctx.Err() != nil {
+				return nil, ctx.Err()
+			}
+			lk.log.Warn("locking: reading the lock failed", "lock", w.name, "err", err)
+			continue
 		}
 		now := time.Now()
 		ahead := 0
@@ -237,11 +273,12 @@ func (lk *Locker) waitTurn(ctx context.Context, w *waitState, pause bool) (*leas
 			}
 			ob.see(leaseState{q.Session, q.Ticket, q.Lease}, now)
 			if ob.stale(q.ttl(), now) {
-				if err := lk.reap(ctx, w, q); err != nil {
-					return nil, err
+				if err := lk.reap(ctx, w, q); err == nil {
+					delete(w.waiters, q.Session)
+					continue
+				} else if ctx.Err() != nil {
+					return nil, ctx.Err()
 				}
-				delete(w.waiters, q.Session)
-				continue
 			}
 			ahead++
 		}
@@ -310,22 +347,46 @@ func (lk *Locker) wakeWaiters(name string) {
 	}
 }
 
-// opCtx bounds one database call made while waiting by the TTL, so a hung
-// node cannot stall a waiter beyond what the store's failover handles.
+// opTimeout bounds one database attempt: half the renew interval, from
+// 1s to 5s. A node that hangs (a paused one) then holds an operation up
+// only that long; the next attempt finds the node unhealthy (the store's
+// health check) and uses another one.
+func (o options) opTimeout() time.Duration {
+	return min(max(o.renewEvery/2, time.Second), 5*time.Second)
+}
+
 func opCtx(ctx context.Context, o options) (context.Context, context.CancelFunc) {
-	return context.WithTimeout(ctx, max(o.ttl, 5*time.Second))
+	return context.WithTimeout(ctx, o.opTimeout())
 }
 
-func (lk *Locker) read(ctx context.Context, w *waitState, fn func(tx *sqlx.Tx) error) error {
-	c, cancel := opCtx(ctx, w.o)
-	defer cancel()
-	return lk.s.Read(c, fn)
+// retryTx runs fn in a transaction, each attempt bounded by opTimeout,
+// until it succeeds, fails otherwise than by that timeout, or ctx ends.
+// fn must be safe to run again after an attempt whose commit had an
+// unknown outcome.
+func (lk *Locker) retryTx(ctx context.Context, attempt time.Duration, fn func(ctx context.Context, tx *sqlx.Tx) error) error {
+	for {
+		c, cancel := context.WithTimeout(ctx, attempt)
+		err := lk.s.Tx(c, func(tx *sqlx.Tx) error { return fn(c, tx) })
+		cancel()
+		if err == nil || ctx.Err() != nil || !errors.Is(err, context.DeadlineExceeded) {
+			return err
+		}
+		lk.log.Debug("locking: database attempt timed out; trying again", "err", err)
+	}
 }
 
-func (lk *Locker) tx(ctx context.Context, w *waitState, fn func(tx *sqlx.Tx) error) error {
+// read and tx run fn with a context bounded by opTimeout, which fn must
+// use for its statements.
+func (lk *Locker) read(ctx context.Context, w *waitState, fn func(ctx context.Context, tx *sqlx.Tx) error) error {
 	c, cancel := opCtx(ctx, w.o)
 	defer cancel()
-	return lk.s.Tx(c, fn)
+	return lk.s.Read(c, func(tx *sqlx.Tx) error { return fn(c, tx) })
+}
+
+func (lk *Locker) tx(ctx context.Context, w *waitState, fn func(ctx context.Context, tx *sqlx.Tx) error) error {
+	c, cancel := opCtx(ctx, w.o)
+	defer cancel()
+	return lk.s.Tx(c, func(tx *sqlx.Tx) error { return fn(c, tx) })
 }
 
 // register puts the waiter at the end of the queue. The ticket is one
@@ -333,7 +394,7 @@ func (lk *Locker) tx(ctx context.Context, w *waitState, fn func(tx *sqlx.Tx) err
 // Galera nodes may draw the same ticket and are then ordered by session
 // id. The order only serves fairness; exclusion rests on the lock row.
 func (lk *Locker) register(ctx context.Context, w *waitState) error {
-	err := lk.tx(ctx, w, func(tx *sqlx.Tx) error {
+	err := lk.tx(ctx, w, func(ctx context.Context, tx *sqlx.Tx) error {
 		_, err := tx.ExecContext(ctx, `INSERT INTO lock_waiters (name, session_id, ticket, member, info, lease, ttl_ms, since_us)
 			SELECT ?, ?, COALESCE(MAX(ticket), 0) + 1, ?, ?, 0, ?, ? FROM lock_waiters WHERE name = ?`,
 			w.name, w.session, lk.member, w.o.info, w.o.ttl.Milliseconds(), time.Now().UnixMicro(), w.name)
@@ -359,7 +420,7 @@ func (lk *Locker) heartbeat(ctx context.Context, w *waitState) error {
 	}
 	start := time.Now()
 	var n int64
-	err := lk.tx(ctx, w, func(tx *sqlx.Tx) error {
+	err := lk.tx(ctx, w, func(ctx context.Context, tx *sqlx.Tx) error {
 		var err error
 		n, err = affected(tx.ExecContext(ctx, `UPDATE lock_waiters SET lease = lease + 1 WHERE name = ? AND session_id = ?`, w.name, w.session))
 		return err
@@ -380,7 +441,7 @@ func (lk *Locker) heartbeat(ctx context.Context, w *waitState) error {
 // conditionally on that lease so a waiter that just beat survives.
 func (lk *Locker) reap(ctx context.Context, w *waitState, q waiterRow) error {
 	var n int64
-	err := lk.tx(ctx, w, func(tx *sqlx.Tx) error {
+	err := lk.tx(ctx, w, func(ctx context.Context, tx *sqlx.Tx) error {
 		var err error
 		n, err = affected(tx.ExecContext(ctx, `DELETE FROM lock_waiters WHERE name = ? AND session_id = ? AND lease = ?`, w.name, q.Session, q.Lease))
 		return err
@@ -396,7 +457,7 @@ func (lk *Locker) reap(ctx context.Context, w *waitState, q waiterRow) error {
 func (lk *Locker) leaveQueue(ctx context.Context, w *waitState) {
 	c, cancel := context.WithTimeout(context.WithoutCancel(ctx), cleanupTimeout)
 	defer cancel()
-	err := lk.s.Tx(c, func(tx *sqlx.Tx) error {
+	err := lk.retryTx(c, w.o.opTimeout(), func(c context.Context, tx *sqlx.Tx) error {
 		_, err := tx.ExecContext(c, `DELETE FROM lock_waiters WHERE name = ? AND session_id = ?`, w.name, w.session)
 		return err
 	})
@@ -412,6 +473,7 @@ const (
 	claimInsert   claimMode = iota // no row yet
 	claimFree                      // row with holder ''
 	claimTakeover                  // row whose lease stood still for its TTL
+	claimMine                      // row taken by an earlier run of the same claim
 )
 
 // claim tries to take the lock in one transaction: it draws the next
@@ -427,7 +489,7 @@ func (lk *Locker) claim(ctx context.Context, w *waitState, stale *leaseState) (*
 		prev  lockRow
 	)
 	start := time.Now()
-	err := lk.tx(ctx, w, func(tx *sqlx.Tx) error {
+	err := lk.tx(ctx, w, func(ctx context.Context, tx *sqlx.Tx) error {
 		row, ok, err := getLock(ctx, tx, w.name)
 		if err != nil {
 			return err
@@ -436,12 +498,29 @@ func (lk *Locker) claim(ctx context.Context, w *waitState, stale *leaseState) (*
 		switch {
 		case !ok:
 			mode = claimInsert
+		case row.Holder == w.session:
+			// An earlier run of this transaction committed before its
+			// connection failed (the store ran it again elsewhere).
+			mode, token = claimMine, row.Token
 		case row.Holder == "":
 			mode = claimFree
 		case stale != nil && row.lease() == *stale:
 			mode = claimTakeover
 		default:
 			return &heldError{name: w.name, row: row}
+		}
+		if mode == claimMine {
+			// Move the lease so contenders start watching it anew: the
+			// validity counted from this claim's start is then safe even
+			// if the earlier commit happened long before.
+			if _, err := tx.ExecContext(ctx, `UPDATE locks SET lease = lease + 1 WHERE name = ? AND holder = ? AND token = ?`, w.name, w.session, token); err != nil {
+				return err
+			}
+			if w.registered {
+				_, err := tx.ExecContext(ctx, `DELETE FROM lock_waiters WHERE name = ? AND session_id = ?`, w.name, w.session)
+				return err
+			}
+			return nil
 		}
 		if !w.try && !w.registered {
 			var n int
@@ -501,10 +580,10 @@ func (lk *Locker) claim(ctx context.Context, w *waitState, stale *leaseState) (*
 			lk.stats.races.Add(1)
 			return nil, err
 		}
-		if ctx.Err() != nil || errors.Is(err, context.DeadlineExceeded) {
-			// The commit may have happened: release what we may hold.
-			lk.releaseUnknown(ctx, w)
-		}
+		// A commit may have happened before the error (a context that
+		// ended during COMMIT, a lost connection): release what this
+		// session may hold. A no-op when it holds nothing.
+		lk.releaseUnknown(ctx, w)
 		return nil, err
 	}
 	if w.registered {
@@ -517,7 +596,18 @@ func (lk *Locker) claim(ctx context.Context, w *waitState, stale *leaseState) (*
 			"from_member", prev.Member, "from_token", prev.Token, "token", token)
 	}
 	lk.log.Debug("locking: acquired", "lock", w.name, "token", token, "session", shortID(w.session))
-	return newLock(lk, w, token, start), nil
+	l := newLock(lk, w, token, start)
+	if !l.Held() {
+		// The claim took longer than TTL - margin (retries, a slow
+		// commit): the lease may already be running out. Give it back
+		// and wait again rather than hand out a lock that is not held.
+		c, cancel := context.WithTimeout(context.WithoutCancel(ctx), cleanupTimeout)
+		defer cancel()
+		l.Unlock(c)
+		lk.log.Warn("locking: lease ran out while it was being acquired", "lock", w.name, "took", time.Since(start))
+		return nil, errRace
+	}
+	return l, nil
 }
 
 // nextToken increments and returns the lock's fencing token. The token
@@ -543,11 +633,12 @@ func (lk *Locker) nextToken(ctx context.Context, tx *sqlx.Tx, name string, floor
 }
 
 // releaseUnknown frees the lock if a claim whose outcome is unknown took
-// it (the caller's context ended during the commit).
+// it (the caller's context ended during the commit, the connection was
+// lost).
 func (lk *Locker) releaseUnknown(ctx context.Context, w *waitState) {
 	c, cancel := context.WithTimeout(context.WithoutCancel(ctx), cleanupTimeout)
 	defer cancel()
-	err := lk.s.Tx(c, func(tx *sqlx.Tx) error {
+	err := lk.retryTx(c, w.o.opTimeout(), func(c context.Context, tx *sqlx.Tx) error {
 		_, err := tx.ExecContext(c, `UPDATE locks SET holder = '', member = '', info = '', lease = lease + 1 WHERE name = ? AND holder = ?`, w.name, w.session)
 		return err
 	})

@@ -123,16 +123,25 @@ type lockRunArgs struct {
 	nonblock  bool
 }
 
-func lockRun(ctx context.Context, g *globals, a lockRunArgs) error {
+// openLocker opens the store and a Locker on it; close closes the store.
+func openLocker(ctx context.Context, g *globals) (lk *locking.Locker, close func() error, err error) {
 	s, err := g.open(ctx)
 	if err != nil {
-		return err
+		return nil, nil, err
 	}
-	defer s.Close()
-	lk, err := locking.New(s, locking.WithLogger(g.logger()))
+	if lk, err = locking.New(s, locking.WithLogger(g.logger())); err != nil {
+		s.Close()
+		return nil, nil, err
+	}
+	return lk, s.Close, nil
+}
+
+func lockRun(ctx context.Context, g *globals, a lockRunArgs) error {
+	lk, closeStore, err := openLocker(ctx, g)
 	if err != nil {
 		return err
 	}
+	defer closeStore()
 	opts := []locking.Option{
 		locking.WithTTL(a.ttl),
 		locking.WithInfo(fmt.Sprintf("pid %d: %s", os.Getpid(), strings.Join(a.command, " "))),
@@ -265,15 +274,11 @@ for reading only. A free lock shows the token of its last holding.`,
   mnpool lock list --held --json`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			s, err := g.open(cmd.Context())
+			lk, closeStore, err := openLocker(cmd.Context(), g)
 			if err != nil {
 				return err
 			}
-			defer s.Close()
-			lk, err := locking.New(s, locking.WithLogger(g.logger()))
-			if err != nil {
-				return err
-			}
+			defer closeStore()
 			all, err := lk.List(cmd.Context())
 			if err != nil {
 				return err
