@@ -187,7 +187,7 @@ func TestSafetyUnderFaults(t *testing.T) {
 					i := r.enter(name, l.Token())
 					holderIndex.Store(int32(c + 1))
 					hold := time.Duration(rand.IntN(10)) * time.Millisecond
-					if rand.IntN(100) == 0 { // sometimes across a renewal (every TTL/3)
+					if i%100 == 99 { // every 100th section across a renewal (every TTL/3)
 						hold = safetyTTL/3 + time.Second
 						longHolds.Add(1)
 					}
@@ -267,8 +267,15 @@ func TestSafetyUnderFaults(t *testing.T) {
 		g.WaitSynced(t, n, 2*time.Minute)
 	}
 	faultTime := time.Since(start)
+	// After the faults the lock must work again: a new section within a
+	// long hold plus a TTL (the holder may just have lost its network).
 	before := r.count()
-	time.Sleep(3 * time.Second) // a quiet spell: the lock must work again
+	for end := time.Now().Add(2 * safetyTTL); r.count() == before && time.Now().Before(end); {
+		time.Sleep(50 * time.Millisecond)
+	}
+	if r.count() == before {
+		t.Errorf("no critical section within %v after the faults", 2*safetyTTL)
+	}
 	stop()
 	wg.Wait()
 
@@ -291,8 +298,5 @@ func TestSafetyUnderFaults(t *testing.T) {
 	if total < 3 || r.count() < 50 || faults["cut"] > 0 && (st.Takeovers == 0 || lostInside.Load() == 0) {
 		t.Errorf("too little exercised: %d faults, %d critical sections, %d takeovers, %d leases lost inside a section; want at least 3, 50, 1 and 1",
 			total, r.count(), st.Takeovers, lostInside.Load())
-	}
-	if r.count() == before {
-		t.Error("no critical section in the quiet spell after the faults")
 	}
 }
