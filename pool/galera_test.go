@@ -34,6 +34,8 @@ func TestMain(m *testing.M) {
 
 func runHelper(mode string) int {
 	switch mode {
+	case "heartbeat": // liveness_galera_test.go
+		return heartbeatHelper()
 	case "migrate":
 		// Wait for the start signal so that both processes migrate at the
 		// same moment, then apply the schema through one Galera node.
@@ -146,8 +148,10 @@ func TestGaleraStoreRefusesIsolatedNode(t *testing.T) {
 	}, 30*time.Second, 100*time.Millisecond, "isolated node keeps serving reads")
 
 	// A store that knows only node 1 refuses to use it.
-	only1 := openStore(t, env.NodeDSN(1), pool.WithRetry(2, 10*time.Millisecond, 50*time.Millisecond), pool.WithHealthInterval(0, 0))
-	_, err := only1.Nodes(ctx)
+	only1, err := pool.Open(ctx, env.NodeDSN(1), pool.WithRetry(2, 10*time.Millisecond, 50*time.Millisecond), pool.WithHealthInterval(0, 0))
+	require.NoError(t, err)
+	defer only1.Close()
+	_, err = only1.Nodes(ctx)
 	require.ErrorIs(t, err, pool.ErrUnavailable)
 	require.Contains(t, err.Error(), "Primary")
 

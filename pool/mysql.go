@@ -36,6 +36,7 @@ type galeraNode struct {
 	label    string // host:port
 	cfg      *mysql.Config
 	db       *sqlx.DB // opened lazily
+	hdb      *sqlx.DB // health checks: wsrep_sync_wait=0, so a non-Primary node answers
 	badUntil time.Time
 	lastErr  string
 }
@@ -94,20 +95,35 @@ func (b *mysqlBackend) kind() Kind                 { return KindMySQL }
 func (b *mysqlBackend) dialect() Dialect           { return mysqlDialect{} }
 func (b *mysqlBackend) isDuplicate(err error) bool { return mysqlErrNo(err) == erDupEntry }
 
+// handle opens the node's pools lazily and returns the health-check pool.
 func (n *galeraNode) handle(maxConns int) (*sqlx.DB, error) {
 	if n.db != nil {
-		return n.db, nil
+		return n.hdb, nil
 	}
-	conn, err := mysql.NewConnector(n.cfg)
+	open := func(cfg *mysql.Config, conns int) (*sqlx.DB, error) {
+		conn, err := mysql.NewConnector(cfg)
+		if err != nil {
+			return nil, err
+		}
+		db := sqlx.NewDb(sqlOpenDB(conn), "mysql")
+		db.SetMaxOpenConns(conns)
+		db.SetMaxIdleConns(conns)
+		db.SetConnMaxLifetime(10 * time.Minute)
+		return db, nil
+	}
+	db, err := open(n.cfg, maxConns)
 	if err != nil {
 		return nil, err
 	}
-	db := sqlx.NewDb(sqlOpenDB(conn), "mysql")
-	db.SetMaxOpenConns(maxConns)
-	db.SetMaxIdleConns(maxConns)
-	db.SetConnMaxLifetime(10 * time.Minute)
-	n.db = db
-	return db, nil
+	hcfg := n.cfg.Clone()
+	hcfg.Params["wsrep_sync_wait"] = "0"
+	hdb, err := open(hcfg, 2)
+	if err != nil {
+		db.Close()
+		return nil, err
+	}
+	n.db, n.hdb = db, hdb
+	return hdb, nil
 }
 
 // db returns the node in use, checking its health when the last check is
@@ -294,8 +310,8 @@ func (b *mysqlBackend) close() error {
 	var errs []error
 	for _, n := range b.nodes {
 		if n.db != nil {
-			errs = append(errs, n.db.Close())
-			n.db = nil
+			errs = append(errs, n.db.Close(), n.hdb.Close())
+			n.db, n.hdb = nil, nil
 		}
 	}
 	return errors.Join(errs...)

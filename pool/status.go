@@ -13,6 +13,9 @@ type MemberStatus struct {
 	// this member; Listed is the number that list it anywhere.
 	Primary int `json:"primary_nodes"`
 	Listed  int `json:"listed_nodes"`
+	// Liveness is the member's liveness as published by the observing
+	// members (Store.PublishedView); nil in Summarize.
+	Liveness *Liveness `json:"liveness,omitempty"`
 }
 
 // Status is the summary `mnpool status` prints.
@@ -66,6 +69,17 @@ func (s *Store) Status(ctx context.Context) (Status, error) {
 		return Status{}, err
 	}
 	out := Summarize(st)
+	live, err := s.PublishedView(ctx)
+	if err != nil {
+		return Status{}, err
+	}
+	for i := range out.Members {
+		l, ok := live[out.Members[i].Name]
+		if !ok {
+			l = Liveness{Member: out.Members[i].Name, State: LiveUnknown}
+		}
+		out.Members[i].Liveness = &l
+	}
 	out.DB, err = s.Health(ctx)
 	return out, err
 }

@@ -70,22 +70,21 @@ func run(ctx context.Context, n int, keep bool) error {
 			return err
 		}
 	}
-	members := []string{"mn1", "sn1", "sn2"}
 	batch := make([]pool.Node, n)
 	for i := range batch {
-		ip := netip.AddrFrom4([4]byte{10, 0, byte(1 + i/250), byte(1 + i%250)})
-		// Spread the first entries evenly; the second is the next member.
-		first := members[i%len(members)]
-		second := members[(i+1)%len(members)]
 		batch[i] = pool.Node{
-			Name:         fmt.Sprintf("cn%04d", i+1),
-			Groups:       []string{"compute", fmt.Sprintf("rack%02d", i/40+1)},
-			MACs:         []string{fmt.Sprintf("02:00:00:00:%02x:%02x", byte(i>>8), byte(i))},
-			IP:           ip,
-			ServiceNodes: []string{first, second},
+			Name:   fmt.Sprintf("cn%04d", i+1),
+			Groups: []string{"compute", fmt.Sprintf("rack%02d", i/40+1)},
+			MACs:   []string{fmt.Sprintf("02:00:00:00:%02x:%02x", byte(i>>8), byte(i))},
+			IP:     netip.AddrFrom4([4]byte{10, 0, byte(1 + i/250), byte(1 + i%250)}),
 		}
 	}
 	if err := s.AddNodes(ctx, batch, pool.AddOptions{}); err != nil {
+		return err
+	}
+	// Give every node an ordered servicenode list of two members, the
+	// first entries spread evenly over the MN and the SNs.
+	if _, err := s.Assign(ctx, pool.AssignOptions{Width: 2}); err != nil {
 		return err
 	}
 	built := time.Since(start)

@@ -10,6 +10,8 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/mnpool/mnpool/gateway"
+	"github.com/mnpool/mnpool/ntp"
 	"github.com/mnpool/mnpool/pool"
 )
 
@@ -429,11 +431,35 @@ func newSiteCmd(g *globals) *cobra.Command {
 	return cmd
 }
 
+// statusReport is what `mnpool status` prints: the pool's status plus the
+// warnings that need more than the database (clock skew, gateways).
+type statusReport struct {
+	pool.Status
+	Clock    *clockReport `json:"clock,omitempty"`
+	Warnings []string     `json:"warnings"`
+}
+
+type clockReport struct {
+	Answered      int     `json:"answered"`
+	SpreadSeconds float64 `json:"spread_seconds"`
+	Earliest      string  `json:"earliest,omitempty"`
+	Latest        string  `json:"latest,omitempty"`
+}
+
 func newStatusCmd(g *globals) *cobra.Command {
+	var lf livenessFlags
+	var checkNTP bool
+	var maxSkew time.Duration
 	cmd := &cobra.Command{
 		Use:   "status",
 		Short: "Show the MN and epoch, the members, node counts and database health",
-		Args:  cobra.NoArgs,
+		Long: `status shows the MN and its epoch, every member with its liveness and node
+counts, where the database replicas are and how each Galera node is doing.
+With --ntp it also asks every member's NTP server for the time and warns when
+their clocks disagree by more than --max-skew (each answer is measured
+against this host's clock in the same round; no two hosts' timestamps are
+compared).`,
+		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			s, err := g.open(cmd.Context())
 			if err != nil {
@@ -444,17 +470,47 @@ func newStatusCmd(g *globals) *cobra.Command {
 			if err != nil {
 				return err
 			}
-			if g.json {
-				return printJSON(g.io.Out, st)
+			if lf.sample > 0 {
+				v, _, err := lf.view(cmd.Context(), s)
+				if err != nil {
+					return err
+				}
+				applyLiveness(&st, v)
 			}
-			return printStatus(g, st)
+			rep := statusReport{Status: st, Warnings: []string{}}
+			snap, err := s.LoadState(cmd.Context())
+			if err != nil {
+				return err
+			}
+			for _, w := range gateway.Warnings(snap) {
+				rep.Warnings = append(rep.Warnings, "gateway: "+w.Error())
+			}
+			if checkNTP {
+				_, _, a, err := ntp.CheckMembers(cmd.Context(), snap, g.selfName(), ntp.CheckOptions{}, maxSkew)
+				if err != nil {
+					rep.Warnings = append(rep.Warnings, "ntp: "+err.Error())
+				} else {
+					rep.Clock = &clockReport{Answered: a.Answered, SpreadSeconds: a.Spread.Seconds(), Earliest: a.Earliest, Latest: a.Latest}
+					for _, w := range a.Warnings {
+						rep.Warnings = append(rep.Warnings, "ntp: "+w.String())
+					}
+				}
+			}
+			if g.json {
+				return printJSON(g.io.Out, rep)
+			}
+			return printStatus(g, rep)
 		},
 	}
+	cmd.Flags().BoolVar(&checkNTP, "ntp", false, "query every member's NTP server and warn about clock skew")
+	cmd.Flags().DurationVar(&maxSkew, "max-skew", ntp.DefaultMaxSkew, "clock difference between members that --ntp warns about")
+	lf.add(cmd)
 	g.addJSON(cmd)
 	return cmd
 }
 
-func printStatus(g *globals, st pool.Status) error {
+func printStatus(g *globals, rep statusReport) error {
+	st := rep.Status
 	w := g.io.Out
 	mn := st.Master.Member
 	if mn == "" {
@@ -473,7 +529,7 @@ func printStatus(g *globals, st pool.Status) error {
 		fmt.Fprintf(w, "Replicas:  %s\n", strings.Join(st.DB.Replicas, ", "))
 	}
 	fmt.Fprintf(w, "Nodes:     %d (%d without servicenodes), %d networks\n\n", st.Nodes, st.Unassigned, st.Networks)
-	t := newTable(w, "member", "role", "state", "primary", "listed", "services")
+	t := newTable(w, "member", "role", "state", "liveness", "primary", "listed", "services")
 	for _, m := range st.Members {
 		role, state := "SN", "enabled"
 		if m.IsMN {
@@ -482,7 +538,7 @@ func printStatus(g *globals, st pool.Status) error {
 		if m.Disabled {
 			state = "disabled"
 		}
-		t.row(m.Name, role, state, strconv.Itoa(m.Primary), strconv.Itoa(m.Listed), servicesText(m.Services))
+		t.row(m.Name, role, state, livenessText(m.Liveness), strconv.Itoa(m.Primary), strconv.Itoa(m.Listed), servicesText(m.Services))
 	}
 	if err := t.flush(); err != nil {
 		return err
@@ -497,7 +553,18 @@ func printStatus(g *globals, st pool.Status) error {
 			}
 			t.row(n.Node, strconv.FormatBool(n.Healthy), n.ClusterStatus, n.State, size, n.Problem)
 		}
-		return t.flush()
+		if err := t.flush(); err != nil {
+			return err
+		}
+	}
+	if rep.Clock != nil {
+		fmt.Fprintf(w, "\nClocks:    %d members answered, spread %v\n", rep.Clock.Answered, time.Duration(rep.Clock.SpreadSeconds*float64(time.Second)).Round(time.Microsecond))
+	}
+	if len(rep.Warnings) > 0 {
+		fmt.Fprintln(w)
+		for _, x := range rep.Warnings {
+			fmt.Fprintln(w, "WARNING:", x)
+		}
 	}
 	return nil
 }

@@ -141,8 +141,15 @@ The pool database is given with --db, $MNPOOL_DB or /etc/mnpool/db:
 		newStatusCmd(g),
 		newAuditCmd(g),
 		newSSHKeysCmd(g),
+		newDNSCmd(g),
+		newNTPCmd(g),
+		newGatewayCmd(g),
+		newImportXCATCmd(g),
+		newSyncCmd(g),
+		newConsoleCmd(g),
 		newLockCmd(g),
 	)
+	root.AddCommand(newMembershipCmds(g)...)
 	return root
 }
 

@@ -1,0 +1,108 @@
+package console_test
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"testing"
+	"time"
+
+	"github.com/mnpool/mnpool/console"
+)
+
+// BenchmarkLeaseRenew measures one renewal round of a member holding n
+// console leases: one UPDATE for all of them plus the check of which are
+// still its own.
+func BenchmarkLeaseRenew(b *testing.B) {
+	for _, be := range backends() {
+		for _, n := range []int{1, 100, 1000} {
+			b.Run(fmt.Sprintf("%s/leases=%d", be.name, n), func(b *testing.B) {
+				ctx := context.Background()
+				lt, err := console.NewLeaseTable(openStore(b, be.dsns(b, 1)[0], "sn1"), "sn1", time.Hour, nil)
+				if err != nil {
+					b.Fatal(err)
+				}
+				defer lt.Close(ctx)
+				for i := range n {
+					if _, err := lt.TryAcquire(ctx, fmt.Sprintf("cn%05d", i)); err != nil {
+						b.Fatal(err)
+					}
+				}
+				b.ResetTimer()
+				for b.Loop() {
+					console.Renew(lt)
+				}
+				b.StopTimer()
+				if got := len(lt.Leases()); got != n {
+					b.Fatalf("%d leases held after renewing, want %d", got, n)
+				}
+			})
+		}
+	}
+}
+
+// BenchmarkLeaseAcquireRelease measures taking a free lease and giving it
+// back (two transactions).
+func BenchmarkLeaseAcquireRelease(b *testing.B) {
+	for _, be := range backends() {
+		b.Run(be.name, func(b *testing.B) {
+			ctx := context.Background()
+			lt, err := console.NewLeaseTable(openStore(b, be.dsns(b, 1)[0], "sn1"), "sn1", time.Hour, nil)
+			if err != nil {
+				b.Fatal(err)
+			}
+			defer lt.Close(ctx)
+			for b.Loop() {
+				l, err := lt.TryAcquire(ctx, "cn001")
+				if err != nil {
+					b.Fatal(err)
+				}
+				if err := l.Release(ctx); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
+	}
+}
+
+// BenchmarkKeystrokeEcho measures a keystroke's round trip: client to
+// broker to console endpoint and the echo back, attached to the holding
+// member directly and through a proxying member.
+func BenchmarkKeystrokeEcho(b *testing.B) {
+	ep1, ep2 := newFakeEndpoint(b, "cn001"), newFakeEndpoint(b, "cn002")
+	dsns := backends()[0].dsns(b, 3)
+	seedPool(b, openStore(b, dsns[0], "mn1"), ep1.Addr(), ep2.Addr())
+	c := startCluster(b, dsns, members3)
+	for _, via := range []string{"sn1", "mn1"} {
+		name := "direct"
+		if via == "mn1" {
+			name = "proxied"
+		}
+		b.Run(name, func(b *testing.B) {
+			ctx := context.Background()
+			conn, _, err := console.Dial(ctx, nil, c.addrs[via], console.Hello{Node: "cn001", Mode: console.ModeWrite, Force: true}, nil)
+			if err != nil {
+				b.Fatal(err)
+			}
+			defer conn.Close()
+			buf := make([]byte, 64<<10)
+			// Drain the replay and the banner.
+			conn.SetReadDeadline(time.Now().Add(200 * time.Millisecond))
+			for {
+				if _, err := conn.Read(buf); err != nil {
+					break
+				}
+			}
+			conn.SetReadDeadline(time.Time{})
+			key := []byte{'k'}
+			for b.Loop() {
+				if _, err := conn.Write(key); err != nil {
+					b.Fatal(err)
+				}
+				if _, err := io.ReadFull(conn, buf[:1]); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
+	}
+}

@@ -1,0 +1,699 @@
+package console
+
+import (
+	"bufio"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/netip"
+	"slices"
+	"sort"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/mnpool/mnpool/pool"
+)
+
+// Broker is the console broker one member runs. A user connects to any
+// member's broker and asks for a node's console; the broker either holds
+// the console itself (it holds, or can take, the node's console lease) or
+// proxies to the member that does. See the package documentation for the
+// protocol and the rules.
+type Broker struct {
+	store *pool.Store
+	self  string
+	o     options
+	log   *slog.Logger
+
+	leases    Leaser
+	ownLeases *LeaseTable
+
+	mu        sync.Mutex
+	started   bool
+	stopping  bool
+	crashed   bool
+	ctx       context.Context
+	cancel    context.CancelFunc
+	v         *view
+	sessions  map[string]*session
+	nodeLocks map[string]*sync.Mutex
+	conns     map[net.Conn]struct{}
+	wg        sync.WaitGroup
+}
+
+// view is what the broker knows of the pool, reloaded when the change
+// counter moves.
+type view struct {
+	version   int64
+	st        *pool.State
+	nodes     map[string]pool.Node
+	specs     map[string]Spec
+	memberIPs map[netip.Addr]bool
+}
+
+// NewBroker returns the broker of member self on store s. Run it with
+// Serve.
+func NewBroker(s *pool.Store, self string, opts ...Option) (*Broker, error) {
+	if err := pool.ValidateName("member", self); err != nil {
+		return nil, fmt.Errorf("%w: %v", ErrInvalid, err)
+	}
+	b := &Broker{store: s, self: self, sessions: map[string]*session{}, nodeLocks: map[string]*sync.Mutex{}, conns: map[net.Conn]struct{}{}}
+	for _, f := range opts {
+		f(&b.o)
+	}
+	if err := b.o.setDefaults(); err != nil {
+		return nil, err
+	}
+	b.log = b.o.log.With("member", self)
+	return b, nil
+}
+
+// Self is the member this broker runs on.
+func (b *Broker) Self() string { return b.self }
+
+// ListenAndServe listens on addr (HOST:PORT) and serves.
+func (b *Broker) ListenAndServe(ctx context.Context, addr string) error {
+	var lc net.ListenConfig
+	ln, err := lc.Listen(ctx, "tcp", addr)
+	if err != nil {
+		return fmt.Errorf("console: broker listening on %s: %w", addr, err)
+	}
+	return b.Serve(ctx, ln)
+}
+
+// Serve accepts connections on ln until ctx ends, then closes every
+// console it holds (releasing their leases, so the next member need not
+// wait for the TTL), disconnects its clients and returns ctx's error.
+// Serve may be called once.
+func (b *Broker) Serve(ctx context.Context, ln net.Listener) error {
+	b.mu.Lock()
+	if b.started {
+		b.mu.Unlock()
+		return fmt.Errorf("%w: Serve called twice", ErrInvalid)
+	}
+	b.started = true
+	ctx, cancel := context.WithCancel(ctx)
+	b.ctx, b.cancel = ctx, cancel
+	b.mu.Unlock()
+	defer cancel()
+	defer ln.Close()
+
+	if b.o.leaser == nil {
+		lt, err := NewLeaseTable(b.store, b.self, b.o.ttl, b.log)
+		if err != nil {
+			return err
+		}
+		b.leases, b.ownLeases = lt, lt
+	} else {
+		b.leases = b.o.leaser
+	}
+	v, err := b.loadView(ctx)
+	if err != nil {
+		b.shutdown()
+		return fmt.Errorf("console: loading the pool: %w", err)
+	}
+	b.mu.Lock()
+	b.v = v
+	b.mu.Unlock()
+	b.wg.Add(1)
+	go b.follow(ctx)
+	context.AfterFunc(ctx, func() { ln.Close() })
+	b.log.Info("console: broker serving", "addr", ln.Addr().String())
+
+	var acceptErr error
+	for {
+		conn, err := ln.Accept()
+		if err != nil {
+			if ctx.Err() != nil {
+				break
+			}
+			var ne net.Error
+			if errors.As(err, &ne) && ne.Timeout() {
+				time.Sleep(50 * time.Millisecond)
+				continue
+			}
+			acceptErr = err
+			break
+		}
+		if !b.track(conn) {
+			conn.Close()
+			break
+		}
+		b.wg.Add(1)
+		go func() {
+			defer b.wg.Done()
+			defer b.untrack(conn)
+			b.handle(ctx, conn)
+		}()
+	}
+	cancel()
+	b.shutdown()
+	if acceptErr != nil {
+		return fmt.Errorf("console: accepting: %w", acceptErr)
+	}
+	return ctx.Err()
+}
+
+// shutdown stops every session (releasing leases unless crashed), closes
+// every connection and waits for the handlers.
+func (b *Broker) shutdown() {
+	b.mu.Lock()
+	b.stopping = true
+	crashed := b.crashed
+	sessions := make([]*session, 0, len(b.sessions))
+	for _, s := range b.sessions {
+		sessions = append(sessions, s)
+	}
+	b.mu.Unlock()
+	var wg sync.WaitGroup
+	for _, s := range sessions {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			s.stop("broker on "+b.self+" stopping", !crashed)
+		}()
+	}
+	wg.Wait()
+	// Clients of the stopped consoles get their last notice flushed and
+	// their connection closed by their writers; wait a moment for that,
+	// then close whatever is left.
+	handlers := make(chan struct{})
+	go func() {
+		b.wg.Wait()
+		close(handlers)
+	}()
+	select {
+	case <-handlers:
+	case <-time.After(2 * time.Second):
+		b.mu.Lock()
+		for c := range b.conns {
+			c.Close()
+		}
+		b.mu.Unlock()
+		<-handlers
+	}
+	if b.ownLeases != nil {
+		if crashed {
+			b.ownLeases.abandon()
+		} else {
+			ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+			if err := b.ownLeases.Close(ctx); err != nil {
+				b.log.Warn("console: releasing leases", "err", err)
+			}
+			cancel()
+		}
+	}
+	b.log.Info("console: broker stopped", "crashed", crashed)
+}
+
+// crash stops the broker as a process death would: leases are neither
+// renewed nor released, connections and consoles are dropped.
+func (b *Broker) crash() {
+	b.mu.Lock()
+	b.crashed = true
+	cancel := b.cancel
+	b.mu.Unlock()
+	if b.ownLeases != nil {
+		b.ownLeases.abandon()
+	}
+	if cancel != nil {
+		cancel()
+	}
+}
+
+func (b *Broker) track(c net.Conn) bool {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if b.stopping {
+		return false
+	}
+	b.conns[c] = struct{}{}
+	return true
+}
+
+func (b *Broker) untrack(c net.Conn) {
+	b.mu.Lock()
+	delete(b.conns, c)
+	b.mu.Unlock()
+}
+
+func (b *Broker) loadView(ctx context.Context) (*view, error) {
+	ver, err := b.store.Version(ctx)
+	if err != nil {
+		return nil, err
+	}
+	st, err := b.store.LoadState(ctx)
+	if err != nil {
+		return nil, err
+	}
+	specs, err := Specs(ctx, b.store)
+	if err != nil {
+		return nil, err
+	}
+	v := &view{version: ver, st: st, nodes: make(map[string]pool.Node, len(st.Nodes)), specs: make(map[string]Spec, len(specs)), memberIPs: map[netip.Addr]bool{}}
+	for _, n := range st.Nodes {
+		v.nodes[n.Name] = n
+	}
+	for _, sp := range specs {
+		v.specs[sp.Node] = sp
+	}
+	for _, m := range st.Members {
+		for _, a := range m.Addresses {
+			v.memberIPs[a] = true
+		}
+	}
+	return v, nil
+}
+
+func (b *Broker) view() *view {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.v
+}
+
+// follow reloads the view when the pool's change counter moves and closes
+// consoles whose configuration changed or that this member may no longer
+// serve (their clients reconnect and find the new server).
+func (b *Broker) follow(ctx context.Context) {
+	defer b.wg.Done()
+	for ver := range b.store.Watch(ctx, b.o.watchEvery) {
+		if ver == b.view().version {
+			continue
+		}
+		for {
+			v, err := b.loadView(ctx)
+			if err == nil {
+				b.mu.Lock()
+				b.v = v
+				sessions := make([]*session, 0, len(b.sessions))
+				for _, s := range b.sessions {
+					sessions = append(sessions, s)
+				}
+				b.mu.Unlock()
+				for _, s := range sessions {
+					if reason := b.stillServes(v, s); reason != "" {
+						go s.stop(reason, true)
+					}
+				}
+				break
+			}
+			if ctx.Err() != nil {
+				return
+			}
+			b.log.Warn("console: reloading the pool", "err", err)
+			if !sleepCtx(ctx, b.o.watchEvery) {
+				return
+			}
+		}
+	}
+}
+
+func (b *Broker) stillServes(v *view, s *session) string {
+	n, ok := v.nodes[s.node]
+	if !ok {
+		return "node removed from the pool"
+	}
+	sp, ok := v.specs[s.node]
+	if !ok {
+		return "console configuration removed"
+	}
+	if sp.Kind != s.spec.Kind || sp.Address != s.spec.Address || !slices.Equal(sp.Argv, s.spec.Argv) {
+		return "console configuration changed; reconnect"
+	}
+	if !slices.Contains(Allowed(v.st, n, sp), b.self) {
+		return b.self + " may no longer serve this console; reconnect"
+	}
+	return ""
+}
+
+func (b *Broker) sessionOf(node string) *session {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.sessions[node]
+}
+
+func (b *Broker) dropSession(s *session) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if b.sessions[s.node] == s {
+		delete(b.sessions, s.node)
+	}
+}
+
+func (b *Broker) nodeLock(node string) *sync.Mutex {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	l := b.nodeLocks[node]
+	if l == nil {
+		l = &sync.Mutex{}
+		b.nodeLocks[node] = l
+	}
+	return l
+}
+
+// Consoles describes the consoles this broker holds now, by node.
+func (b *Broker) Consoles() []Info {
+	b.mu.Lock()
+	sessions := make([]*session, 0, len(b.sessions))
+	for _, s := range b.sessions {
+		sessions = append(sessions, s)
+	}
+	b.mu.Unlock()
+	out := make([]Info, 0, len(sessions))
+	for _, s := range sessions {
+		out = append(out, s.info())
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].Node < out[j].Node })
+	return out
+}
+
+// acquire takes node's lease and starts its session (or returns the
+// session that exists).
+func (b *Broker) acquire(ctx context.Context, node string, spec Spec) (*session, error) {
+	lk := b.nodeLock(node)
+	lk.Lock()
+	defer lk.Unlock()
+	if s := b.sessionOf(node); s != nil {
+		return s, nil
+	}
+	l, err := b.leases.TryAcquire(ctx, node)
+	if err != nil {
+		return nil, err
+	}
+	b.mu.Lock()
+	if b.stopping {
+		b.mu.Unlock()
+		l.Release(context.WithoutCancel(ctx))
+		return nil, ErrClosed
+	}
+	s := b.newSession(node, spec, l)
+	b.sessions[node] = s
+	b.mu.Unlock()
+	s.start()
+	return s, nil
+}
+
+// trusted reports whether a peer may use the broker: loopback, a pool
+// member's address, or a WithTrusted network.
+func (b *Broker) trusted(addr net.Addr) bool {
+	ta, ok := addr.(*net.TCPAddr)
+	if !ok {
+		return false
+	}
+	ip, ok := netip.AddrFromSlice(ta.IP)
+	if !ok {
+		return false
+	}
+	ip = ip.Unmap()
+	if ip.IsLoopback() {
+		return true
+	}
+	for _, p := range b.o.trusted {
+		if p.Contains(ip) {
+			return true
+		}
+	}
+	v := b.view()
+	return v != nil && v.memberIPs[ip]
+}
+
+func (b *Broker) send(conn net.Conn, r Reply) error {
+	conn.SetWriteDeadline(time.Now().Add(b.o.writeTimeout))
+	defer conn.SetWriteDeadline(time.Time{})
+	return writeLine(conn, r)
+}
+
+func (b *Broker) refuse(conn net.Conn, code, format string, args ...any) {
+	msg := fmt.Sprintf(format, args...)
+	b.log.Debug("console: refusing", "code", code, "reason", msg, "peer", conn.RemoteAddr().String())
+	b.send(conn, Reply{Code: code, Error: msg})
+}
+
+func (b *Broker) handle(ctx context.Context, conn net.Conn) {
+	defer conn.Close()
+	if !b.trusted(conn.RemoteAddr()) {
+		b.refuse(conn, CodeForbidden, "%s is neither loopback nor a pool member's address", conn.RemoteAddr())
+		return
+	}
+	conn.SetReadDeadline(time.Now().Add(b.o.helloTimeout))
+	br := bufio.NewReaderSize(conn, 4096)
+	line, err := readLine(br)
+	if err != nil {
+		b.refuse(conn, CodeBadRequest, "reading hello: %v", err)
+		return
+	}
+	var h Hello
+	if err := decodeLine(line, &h); err != nil {
+		b.refuse(conn, CodeBadRequest, "%v", err)
+		return
+	}
+	if err := h.Validate(); err != nil {
+		b.refuse(conn, CodeBadRequest, "%v", err)
+		return
+	}
+	conn.SetReadDeadline(time.Time{})
+	b.serveRequest(ctx, conn, br, h)
+}
+
+// pollEvery is how often a waiting request looks at a held lease again.
+func (b *Broker) pollEvery() time.Duration {
+	return min(max(b.o.ttl/6, 20*time.Millisecond), time.Second)
+}
+
+type proxyResult int
+
+const (
+	proxyDone        proxyResult = iota // the request was served (or refused for good) upstream
+	proxyUnreachable                    // the member's broker did not answer
+	proxyRetry                          // the member refused for now
+)
+
+// serveRequest finds who serves h.Node and attaches conn to it: the
+// session here, the holder's broker (proxy), or, when nobody usable holds
+// the lease, the first usable allowed member, which takes the lease
+// (waiting until a dead holder's lease is stale).
+func (b *Broker) serveRequest(ctx context.Context, conn net.Conn, r io.Reader, h Hello) {
+	deadline := time.Now().Add(b.o.waitLimit)
+	unreachable := map[string]bool{}
+	told := map[string]bool{}
+	tell := func(msg string) {
+		if !told[msg] {
+			told[msg] = true
+			b.send(conn, Reply{Notice: msg})
+		}
+	}
+	canProxy := h.Hops+1 < MaxHops
+	for {
+		if ctx.Err() != nil {
+			b.refuse(conn, CodeUnavailable, "the broker on %s is stopping", b.self)
+			return
+		}
+		if time.Now().After(deadline) {
+			b.refuse(conn, CodeUnavailable, "no member could open the console of %s within %s", h.Node, b.o.waitLimit)
+			return
+		}
+		if s := b.sessionOf(h.Node); s != nil {
+			if b.attachLocal(s, conn, r, h) {
+				return
+			}
+			select {
+			case <-s.done:
+			case <-ctx.Done():
+			}
+			continue
+		}
+		v := b.view()
+		node, ok := v.nodes[h.Node]
+		if !ok {
+			b.refuse(conn, CodeNotFound, "%s is not a node of the pool", h.Node)
+			return
+		}
+		spec, ok := v.specs[h.Node]
+		if !ok {
+			b.refuse(conn, CodeNotFound, "node %s has no console configured (mnpool console set)", h.Node)
+			return
+		}
+		allowed := Allowed(v.st, node, spec)
+		if len(allowed) == 0 {
+			list := node.ServiceNodes
+			if len(spec.Servers) > 0 {
+				list = spec.Servers
+			}
+			b.refuse(conn, CodeNoServer, "no member may serve the console of %s: none of %s is enabled and runs the console service", h.Node, strings.Join(list, ","))
+			return
+		}
+		holders, err := b.leases.Holders(ctx, []string{h.Node})
+		if err != nil {
+			tell(fmt.Sprintf("cannot read the console lease of %s: %v; retrying", h.Node, err))
+			sleepCtx(ctx, b.pollEvery())
+			continue
+		}
+		holder := holders[h.Node]
+		if holder.Member != "" && holder.Member != b.self && !unreachable[holder.Member] {
+			if b.o.live.LiveState(holder.Member) == pool.LiveDead {
+				unreachable[holder.Member] = true
+			} else if canProxy {
+				switch b.proxy(ctx, conn, r, holder.Member, h) {
+				case proxyDone:
+					return
+				case proxyUnreachable:
+					unreachable[holder.Member] = true
+					tell(fmt.Sprintf("%s holds the console of %s but its broker does not answer", holder.Member, h.Node))
+				case proxyRetry:
+					sleepCtx(ctx, b.pollEvery())
+				}
+				continue
+			} else {
+				b.refuse(conn, CodeHops, "the console of %s is held by %s and this request went through %d brokers already", h.Node, holder.Member, h.Hops+1)
+				return
+			}
+		}
+		// Nobody usable holds the lease: the first usable allowed member
+		// takes it.
+		skip := make([]string, 0, len(unreachable))
+		for m := range unreachable {
+			skip = append(skip, m)
+		}
+		cands := usable(allowed, b.o.live, skip...)
+		tried := false
+	cands:
+		for _, cand := range cands {
+			if cand == b.self {
+				tried = true
+				s, err := b.acquire(ctx, h.Node, spec)
+				if err == nil {
+					if b.attachLocal(s, conn, r, h) {
+						return
+					}
+					break cands
+				}
+				if he, ok := isHeld(err); ok {
+					tell(fmt.Sprintf("waiting for the console lease of %s held by %s (token %d) to expire; TTL %s", h.Node, he.Holder, he.Token, b.o.ttl))
+				} else if !errors.Is(err, ErrClosed) {
+					tell(fmt.Sprintf("cannot take the console lease of %s: %v", h.Node, err))
+				}
+				break cands
+			}
+			if !canProxy {
+				continue
+			}
+			tried = true
+			switch b.proxy(ctx, conn, r, cand, h) {
+			case proxyDone:
+				return
+			case proxyUnreachable:
+				unreachable[cand] = true
+				tell(fmt.Sprintf("%s should serve the console of %s but its broker does not answer", cand, h.Node))
+				continue
+			case proxyRetry:
+				break cands
+			}
+		}
+		if !tried && !canProxy {
+			b.refuse(conn, CodeHops, "the console of %s must be served by %s and this request went through %d brokers already", h.Node, strings.Join(cands, " or "), h.Hops+1)
+			return
+		}
+		if len(cands) == 0 {
+			// Every allowed member is unreachable or dead: look again
+			// from scratch after a pause, until the deadline.
+			tell(fmt.Sprintf("no member allowed to serve the console of %s (%s) answers; retrying", h.Node, strings.Join(allowed, ",")))
+			clear(unreachable)
+		}
+		sleepCtx(ctx, b.pollEvery())
+	}
+}
+
+// attachLocal attaches conn to s and relays until either side ends. It
+// returns false when s has ended before conn could attach.
+func (b *Broker) attachLocal(s *session, conn net.Conn, r io.Reader, h Hello) bool {
+	c := newClient(conn, h.User, b.o.queue, b.o.writeTimeout)
+	reply, ok := s.attach(c, h)
+	if !ok {
+		return false
+	}
+	b.log.Debug("console: client attached", "node", h.Node, "client", c.user, "mode", reply.Mode, "hops", h.Hops)
+	go c.writeLoop()
+	buf := make([]byte, 4096)
+	for {
+		n, err := r.Read(buf)
+		if n > 0 {
+			s.input(c, buf[:n])
+		}
+		if err != nil {
+			break
+		}
+	}
+	s.detach(c)
+	c.close()
+	return true
+}
+
+// addrOf returns a member's broker address.
+func (b *Broker) addrOf(member string) (string, error) {
+	if a, ok := b.o.addrs[member]; ok {
+		return a, nil
+	}
+	return BrokerAddr(b.view().st, member)
+}
+
+// proxy forwards the request to member's broker and, once that broker
+// accepts, relays bytes both ways until either side ends.
+func (b *Broker) proxy(ctx context.Context, conn net.Conn, r io.Reader, member string, h Hello) proxyResult {
+	addr, err := b.addrOf(member)
+	if err != nil {
+		b.log.Warn("console: no broker address", "member", member, "err", err)
+		return proxyUnreachable
+	}
+	up := h
+	up.Hops++
+	uc, reply, err := Dial(ctx, b.o.dial, addr, up, func(n string) { b.send(conn, Reply{Notice: n}) })
+	if err != nil {
+		var re *RejectError
+		if errors.As(err, &re) {
+			if re.Retryable() {
+				return proxyRetry
+			}
+			b.send(conn, reply)
+			return proxyDone
+		}
+		b.log.Info("console: member's broker unreachable", "member", member, "addr", addr, "err", err)
+		return proxyUnreachable
+	}
+	if !b.track(uc) {
+		uc.Close()
+		b.refuse(conn, CodeUnavailable, "the broker on %s is stopping", b.self)
+		return proxyDone
+	}
+	defer b.untrack(uc)
+	b.log.Debug("console: proxying", "node", h.Node, "to", member, "token", reply.Token)
+	if err := b.send(conn, reply); err != nil {
+		uc.Close()
+		return proxyDone
+	}
+	stop := context.AfterFunc(ctx, func() {
+		conn.Close()
+		uc.Close()
+	})
+	defer stop()
+	upDone := make(chan struct{})
+	go func() {
+		io.Copy(uc, r)
+		uc.Close()
+	}()
+	go func() {
+		io.Copy(conn, uc)
+		close(upDone)
+	}()
+	<-upDone
+	if ctx.Err() == nil {
+		conn.SetWriteDeadline(time.Now().Add(b.o.writeTimeout))
+		conn.Write(noticeBytes("connection to " + member + " lost"))
+	}
+	conn.Close()
+	uc.Close()
+	return proxyDone
+}

@@ -1,0 +1,372 @@
+package console_test
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"io"
+	"net"
+	"net/netip"
+	"path/filepath"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/require"
+
+	"github.com/mnpool/mnpool/console"
+	"github.com/mnpool/mnpool/internal/testgalera"
+	"github.com/mnpool/mnpool/pool"
+)
+
+// backend is a store backend under test: dsns returns n DSNs of one
+// database (for Galera, one per cluster node, so members talk to
+// different nodes).
+type backend struct {
+	name string
+	dsns func(t testing.TB, n int) []string
+}
+
+func backends() []backend {
+	return []backend{
+		{"sqlite", func(t testing.TB, n int) []string {
+			dsn := "sqlite:" + filepath.Join(t.TempDir(), "pool.db")
+			out := make([]string, n)
+			for i := range out {
+				out[i] = dsn
+			}
+			return out
+		}},
+		{"galera", func(t testing.TB, n int) []string {
+			env := testgalera.Open(t)
+			out := make([]string, n)
+			for i := range out {
+				out[i] = env.NodeDSN(i%env.N() + 1)
+			}
+			return out
+		}},
+	}
+}
+
+func eachBackend(t *testing.T, n int, f func(t *testing.T, dsns []string)) {
+	for _, b := range backends() {
+		t.Run(b.name, func(t *testing.T) { f(t, b.dsns(t, n)) })
+	}
+}
+
+func openStore(t testing.TB, dsn, self string) *pool.Store {
+	t.Helper()
+	s, err := pool.Open(context.Background(), dsn, pool.WithMigrate(), pool.WithSelf(self))
+	require.NoError(t, err)
+	t.Cleanup(func() { s.Close() })
+	return s
+}
+
+// seedPool creates network mgmt, MN mn1, SNs sn1 and sn2 (all services),
+// nodes cn001 (servicenodes sn1,sn2) and cn002 (sn2,sn1), and tcp
+// consoles for both at the given endpoint addresses.
+func seedPool(t testing.TB, s *pool.Store, cn001, cn002 string) {
+	t.Helper()
+	ctx := context.Background()
+	require.NoError(t, s.AddNetwork(ctx, pool.Network{Name: "mgmt", Prefix: netip.MustParsePrefix("10.0.0.0/16")}, false))
+	addr := func(ip string) map[string]netip.Addr { return map[string]netip.Addr{"mgmt": netip.MustParseAddr(ip)} }
+	_, err := s.Init(ctx, pool.InitOptions{MN: pool.Member{Name: "mn1", Addresses: addr("10.0.0.1"), Services: pool.AllServices()}})
+	require.NoError(t, err)
+	require.NoError(t, s.AddMember(ctx, pool.Member{Name: "sn1", Addresses: addr("10.0.0.2"), Services: pool.AllServices()}, false))
+	require.NoError(t, s.AddMember(ctx, pool.Member{Name: "sn2", Addresses: addr("10.0.0.3"), Services: pool.AllServices()}, false))
+	require.NoError(t, s.AddNodes(ctx, []pool.Node{
+		{Name: "cn001", IP: netip.MustParseAddr("10.0.1.1"), Network: "mgmt", ServiceNodes: []string{"sn1", "sn2"}},
+		{Name: "cn002", IP: netip.MustParseAddr("10.0.1.2"), Network: "mgmt", ServiceNodes: []string{"sn2", "sn1"}},
+	}, pool.AddOptions{}))
+	require.NoError(t, console.SetSpecs(ctx, s, []console.Spec{
+		{Node: "cn001", Kind: console.KindTCP, Address: cn001},
+		{Node: "cn002", Kind: console.KindTCP, Address: cn002},
+	}))
+}
+
+// fakeEndpoint is a console endpoint: a TCP server that prints a banner
+// naming itself and the connection number, then echoes what it gets.
+// Sending "flood" makes it write floodBytes bytes.
+type fakeEndpoint struct {
+	name       string
+	ln         net.Listener
+	floodBytes int
+
+	mu        sync.Mutex
+	conns     int
+	active    int
+	maxActive int
+	received  bytes.Buffer
+}
+
+func newFakeEndpoint(t testing.TB, name string) *fakeEndpoint {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	require.NoError(t, err)
+	e := &fakeEndpoint{name: name, ln: ln, floodBytes: 8 << 20}
+	var wg sync.WaitGroup
+	var mu sync.Mutex
+	var open []net.Conn
+	go func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			mu.Lock()
+			open = append(open, c)
+			mu.Unlock()
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				e.serve(c)
+			}()
+		}
+	}()
+	t.Cleanup(func() {
+		ln.Close()
+		mu.Lock()
+		for _, c := range open {
+			c.Close()
+		}
+		mu.Unlock()
+		wg.Wait()
+	})
+	return e
+}
+
+func (e *fakeEndpoint) Addr() string { return e.ln.Addr().String() }
+
+func (e *fakeEndpoint) serve(c net.Conn) {
+	defer c.Close()
+	e.mu.Lock()
+	e.conns++
+	n := e.conns
+	e.active++
+	e.maxActive = max(e.maxActive, e.active)
+	e.mu.Unlock()
+	defer func() {
+		e.mu.Lock()
+		e.active--
+		e.mu.Unlock()
+	}()
+	fmt.Fprintf(c, "banner %s #%d\r\n", e.name, n)
+	buf := make([]byte, 4096)
+	for {
+		k, err := c.Read(buf)
+		if k > 0 {
+			e.mu.Lock()
+			e.received.Write(buf[:k])
+			e.mu.Unlock()
+			if bytes.Contains(buf[:k], []byte("flood")) {
+				// About 16 MB/s: far faster than a serial console, slower
+				// than a reader that keeps up.
+				chunk := bytes.Repeat([]byte("x"), 16<<10)
+				for sent := 0; sent < e.floodBytes; sent += len(chunk) {
+					if _, err := c.Write(chunk); err != nil {
+						return
+					}
+					time.Sleep(time.Millisecond)
+				}
+				c.Write([]byte("FLOOD-END\r\n"))
+				continue
+			}
+			if _, err := c.Write(buf[:k]); err != nil {
+				return
+			}
+		}
+		if err != nil {
+			return
+		}
+	}
+}
+
+func (e *fakeEndpoint) stats() (conns, active, maxActive int, received string) {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	return e.conns, e.active, e.maxActive, e.received.String()
+}
+
+// member is one pool member's broker under test.
+type member struct {
+	name   string
+	addr   string
+	store  *pool.Store
+	broker *console.Broker
+	cancel context.CancelFunc
+	done   chan error
+}
+
+// cluster runs brokers for the named members on 127.0.0.2, .3, ... with
+// ephemeral ports, each with its own store handle on dsns[i].
+type cluster struct {
+	t       testing.TB
+	members map[string]*member
+	addrs   map[string]string
+}
+
+func startCluster(t testing.TB, dsns []string, names []string, opts ...console.Option) *cluster {
+	t.Helper()
+	c := &cluster{t: t, members: map[string]*member{}, addrs: map[string]string{}}
+	lns := map[string]net.Listener{}
+	for i, name := range names {
+		ln, err := net.Listen("tcp", fmt.Sprintf("127.0.0.%d:0", i+2))
+		require.NoError(t, err)
+		lns[name] = ln
+		c.addrs[name] = ln.Addr().String()
+	}
+	for i, name := range names {
+		s := openStore(t, dsns[i], name)
+		b, err := console.NewBroker(s, name, append([]console.Option{console.WithBrokerAddrs(c.addrs), console.WithWatchInterval(100 * time.Millisecond)}, opts...)...)
+		require.NoError(t, err)
+		ctx, cancel := context.WithCancel(context.Background())
+		m := &member{name: name, addr: c.addrs[name], store: s, broker: b, cancel: cancel, done: make(chan error, 1)}
+		go func() { m.done <- b.Serve(ctx, lns[name]) }()
+		c.members[name] = m
+	}
+	t.Cleanup(func() {
+		for _, m := range c.members {
+			m.cancel()
+		}
+		for _, m := range c.members {
+			select {
+			case <-m.done:
+			case <-time.After(20 * time.Second):
+				t.Errorf("broker %s did not stop", m.name)
+			}
+		}
+	})
+	return c
+}
+
+// stop stops a member's broker gracefully and waits for Serve to return.
+func (c *cluster) stop(name string) {
+	m := c.members[name]
+	m.cancel()
+	select {
+	case err := <-m.done:
+		require.ErrorIs(c.t, err, context.Canceled)
+	case <-time.After(20 * time.Second):
+		c.t.Fatalf("broker %s did not stop", name)
+	}
+	m.done <- context.Canceled // for the cleanup
+}
+
+// crash kills a member's broker without releasing its leases.
+func (c *cluster) crash(name string) {
+	m := c.members[name]
+	m.broker.Crash()
+	select {
+	case <-m.done:
+	case <-time.After(20 * time.Second):
+		c.t.Fatalf("broker %s did not stop", name)
+	}
+	m.done <- context.Canceled
+}
+
+// conn is a test client connection to a broker, reading in the background.
+type conn struct {
+	t     testing.TB
+	c     net.Conn
+	reply console.Reply
+	mu    sync.Mutex
+	buf   bytes.Buffer
+	done  chan struct{}
+}
+
+func dialConsole(t testing.TB, addr string, h console.Hello) *conn {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	c, r, err := console.Dial(ctx, nil, addr, h, nil)
+	require.NoError(t, err, "dial %s for %+v", addr, h)
+	tc := &conn{t: t, c: c, reply: r, done: make(chan struct{})}
+	go func() {
+		defer close(tc.done)
+		b := make([]byte, 32<<10)
+		for {
+			n, err := c.Read(b)
+			tc.mu.Lock()
+			tc.buf.Write(b[:n])
+			tc.mu.Unlock()
+			if err != nil {
+				return
+			}
+		}
+	}()
+	t.Cleanup(func() { c.Close() })
+	return tc
+}
+
+func (c *conn) text() string {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.buf.String()
+}
+
+func (c *conn) write(s string) {
+	_, err := io.WriteString(c.c, s)
+	require.NoError(c.t, err)
+}
+
+func (c *conn) contains(want string) bool {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return bytes.Contains(c.buf.Bytes(), []byte(want))
+}
+
+func (c *conn) size() int {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.buf.Len()
+}
+
+// expect waits until the output contains want.
+func (c *conn) expect(want string) {
+	c.t.Helper()
+	waitFor(c.t, 20*time.Second, func() bool { return c.contains(want) }, "output to contain %q; have %q", want, tail(c.text()))
+}
+
+func (c *conn) closed() bool {
+	select {
+	case <-c.done:
+		return true
+	default:
+		return false
+	}
+}
+
+func tail(s string) string {
+	if len(s) > 400 {
+		return "..." + s[len(s)-400:]
+	}
+	return s
+}
+
+func waitFor(t testing.TB, d time.Duration, cond func() bool, format string, args ...any) {
+	t.Helper()
+	deadline := time.Now().Add(d)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out after %s waiting for "+format, append([]any{d}, args...)...)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}
+
+// syncBuffer is a bytes.Buffer safe for one writer and concurrent readers.
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
+}

@@ -1,0 +1,354 @@
+package dns
+
+import (
+	"fmt"
+	"math/big"
+	"net/netip"
+	"slices"
+	"sort"
+	"strings"
+
+	mdns "github.com/miekg/dns"
+
+	"github.com/mnpool/mnpool/pool"
+)
+
+// Zone timing defaults, in seconds. The record TTL is short so that
+// caches follow the pool (new nodes, snmove) within a minute; the negative
+// TTL shorter still, so that a name queried before its node was added is
+// found soon after.
+const (
+	DefaultTTL         uint32 = 60
+	DefaultNegativeTTL uint32 = 30
+	DefaultRefresh     uint32 = 3600
+	DefaultRetry       uint32 = 600
+	DefaultExpire      uint32 = 604800
+)
+
+// ZoneOptions tune BuildZones; zero values take the defaults.
+type ZoneOptions struct {
+	// TTL of every record (DefaultTTL).
+	TTL uint32
+	// NegativeTTL is the SOA minimum: how long a resolver caches "no such
+	// name" (DefaultNegativeTTL).
+	NegativeTTL uint32
+}
+
+func (o ZoneOptions) withDefaults() ZoneOptions {
+	if o.TTL == 0 {
+		o.TTL = DefaultTTL
+	}
+	if o.NegativeTTL == 0 {
+		o.NegativeTTL = DefaultNegativeTTL
+	}
+	return o
+}
+
+// Zone is one zone the pool is authoritative for.
+type Zone struct {
+	// Origin is the zone's apex: lower case, fully qualified ("cluster.").
+	Origin string
+	// Reverse is set for in-addr.arpa and ip6.arpa zones.
+	Reverse bool
+	SOA     *mdns.SOA
+	NS      []mdns.RR
+	// Records are the A and AAAA records (forward zones) or PTR records
+	// (reverse zones), in a stable order.
+	Records []mdns.RR
+}
+
+// Zones is the pool's DNS data: forward zones for site.domain and every
+// network domain, reverse zones covering every network.
+type Zones struct {
+	// Serial is the SOA serial of every zone: the pool's change counter
+	// (modulo 2^32, which RFC 1982 serial arithmetic tolerates).
+	Serial uint32
+	// List is sorted by origin.
+	List []*Zone
+}
+
+// Zone returns the zone with the given origin ("cluster" or "cluster.").
+func (z *Zones) Zone(origin string) (*Zone, bool) {
+	origin = mdns.CanonicalName(origin)
+	for _, zn := range z.List {
+		if zn.Origin == origin {
+			return zn, true
+		}
+	}
+	return nil, false
+}
+
+// fqdn joins a host label and a domain into a lower-case FQDN.
+func fqdn(name, domain string) string {
+	return mdns.CanonicalName(name + "." + domain)
+}
+
+type rec struct {
+	owner string
+	addr  netip.Addr
+}
+
+// keyed is a record with its sort key.
+type keyed struct {
+	owner string
+	addr  netip.Addr
+	rr    mdns.RR
+}
+
+// BuildZones computes the pool's zones from a state snapshot. Nodes are
+// named NODE.DOMAIN where DOMAIN is their network's domain (else
+// site.domain); members are named MEMBER.DOMAIN for each network they have
+// an address on. Every member that runs dns is a name server of every
+// zone; the SOA names the MN when it runs dns.
+func BuildZones(st *pool.State, serial uint32, o ZoneOptions) (*Zones, error) {
+	o = o.withDefaults()
+	zones := map[string]*Zone{}
+	addZone := func(origin string, reverse bool) {
+		if _, ok := zones[origin]; !ok {
+			zones[origin] = &Zone{Origin: origin, Reverse: reverse}
+		}
+	}
+	if d := st.Site[pool.SiteDomain]; d != "" {
+		if err := pool.ValidateDomain(d); err != nil {
+			return nil, fmt.Errorf("%w: site.domain: %v", ErrInvalid, err)
+		}
+		addZone(mdns.CanonicalName(d), false)
+	}
+	for _, n := range st.Networks {
+		if d := Domain(st, n.Name); d != "" {
+			addZone(mdns.CanonicalName(d), false)
+		}
+		for _, r := range ReverseZones(n.Prefix) {
+			addZone(r, true)
+		}
+	}
+	if len(zones) == 0 {
+		return nil, fmt.Errorf("%w: the pool has no domain (set site.domain) and no network", ErrInvalid)
+	}
+
+	// Name servers: every member that runs dns, by its first name.
+	var nsNames []string
+	mnNS := ""
+	for _, m := range st.Members {
+		if !m.Runs(pool.ServiceDNS) {
+			continue
+		}
+		name := memberFQDN(st, m)
+		if name == "" {
+			continue
+		}
+		nsNames = append(nsNames, name)
+		if st.IsMN(m.Name) {
+			mnNS = name
+		}
+	}
+	if len(nsNames) == 0 {
+		return nil, fmt.Errorf("%w: no member with an address runs dns (mnpool member add NAME --services dns,...)", ErrNoServers)
+	}
+	sort.Strings(nsNames)
+	primary := mnNS
+	if primary == "" {
+		primary = nsNames[0]
+	}
+
+	var recs []rec
+	add := func(owner string, a netip.Addr) {
+		recs = append(recs, rec{owner: owner, addr: a})
+	}
+	for _, n := range st.Nodes {
+		if !n.IP.IsValid() {
+			continue
+		}
+		if d := Domain(st, n.Network); d != "" {
+			add(fqdn(n.Name, d), n.IP)
+		}
+	}
+	for _, m := range st.Members {
+		for _, net := range MemberNetworks(st, m) {
+			if d := Domain(st, net); d != "" {
+				add(fqdn(m.Name, d), m.Addresses[net])
+			}
+		}
+	}
+
+	origins := make([]string, 0, len(zones))
+	for o := range zones {
+		origins = append(origins, o)
+	}
+	// Longest origin first so that the first match is the closest zone.
+	byLen := append([]string(nil), origins...)
+	sort.Slice(byLen, func(i, j int) bool {
+		if len(byLen[i]) != len(byLen[j]) {
+			return len(byLen[i]) > len(byLen[j])
+		}
+		return byLen[i] < byLen[j]
+	})
+	zoneOf := func(name string) *Zone {
+		for _, o := range byLen {
+			if mdns.IsSubDomain(o, name) {
+				return zones[o]
+			}
+		}
+		return nil
+	}
+
+	// Records with their sort key: forward records by owner then address,
+	// PTR records by the address they name (owner key "").
+	pending := map[*Zone][]keyed{}
+	type dupKey struct {
+		owner string
+		addr  netip.Addr
+		ptr   bool
+	}
+	seen := map[dupKey]bool{}
+	for _, r := range recs {
+		a := r.addr.Unmap()
+		if z := zoneOf(r.owner); z != nil && !seen[dupKey{r.owner, a, false}] {
+			seen[dupKey{r.owner, a, false}] = true
+			hdr := mdns.RR_Header{Name: r.owner, Class: mdns.ClassINET, Ttl: o.TTL}
+			var fwd mdns.RR
+			if a.Is4() {
+				hdr.Rrtype = mdns.TypeA
+				fwd = &mdns.A{Hdr: hdr, A: a.AsSlice()}
+			} else {
+				hdr.Rrtype = mdns.TypeAAAA
+				fwd = &mdns.AAAA{Hdr: hdr, AAAA: a.AsSlice()}
+			}
+			pending[z] = append(pending[z], keyed{owner: r.owner, addr: a, rr: fwd})
+		}
+		arpa, err := mdns.ReverseAddr(a.String())
+		if err != nil {
+			return nil, fmt.Errorf("%w: address %s of %s: %v", ErrInvalid, a, r.owner, err)
+		}
+		if z := zoneOf(arpa); z != nil && !seen[dupKey{r.owner, a, true}] {
+			seen[dupKey{r.owner, a, true}] = true
+			ptr := &mdns.PTR{Hdr: mdns.RR_Header{Name: arpa, Rrtype: mdns.TypePTR, Class: mdns.ClassINET, Ttl: o.TTL}, Ptr: r.owner}
+			pending[z] = append(pending[z], keyed{addr: a, rr: ptr})
+		}
+	}
+
+	sort.Strings(origins)
+	out := &Zones{Serial: serial}
+	mbox := "hostmaster."
+	if d := st.Site[pool.SiteDomain]; d != "" {
+		mbox += mdns.CanonicalName(d)
+	}
+	for _, origin := range origins {
+		z := zones[origin]
+		zm := mbox
+		if zm == "hostmaster." {
+			zm += origin
+		}
+		z.SOA = &mdns.SOA{
+			Hdr:     mdns.RR_Header{Name: origin, Rrtype: mdns.TypeSOA, Class: mdns.ClassINET, Ttl: o.TTL},
+			Ns:      primary,
+			Mbox:    zm,
+			Serial:  serial,
+			Refresh: DefaultRefresh,
+			Retry:   DefaultRetry,
+			Expire:  DefaultExpire,
+			Minttl:  o.NegativeTTL,
+		}
+		for _, ns := range nsNames {
+			z.NS = append(z.NS, &mdns.NS{Hdr: mdns.RR_Header{Name: origin, Rrtype: mdns.TypeNS, Class: mdns.ClassINET, Ttl: o.TTL}, Ns: ns})
+		}
+		// A forward zone inside another (ib.cluster inside cluster) is
+		// delegated from its parent, so that BIND and resolvers walking
+		// down from the parent find it.
+		if !z.Reverse {
+			for _, child := range origins {
+				if child != origin && !zones[child].Reverse && zoneOf(child) == zones[child] && parentZone(child, byLen) == origin {
+					for _, ns := range nsNames {
+						pending[z] = append(pending[z], keyed{owner: child, rr: &mdns.NS{Hdr: mdns.RR_Header{Name: child, Rrtype: mdns.TypeNS, Class: mdns.ClassINET, Ttl: o.TTL}, Ns: ns}})
+					}
+				}
+			}
+		}
+		list := pending[z]
+		slices.SortStableFunc(list, func(a, b keyed) int {
+			if c := strings.Compare(a.owner, b.owner); c != 0 {
+				return c
+			}
+			return a.addr.Compare(b.addr)
+		})
+		z.Records = make([]mdns.RR, len(list))
+		for i, k := range list {
+			z.Records[i] = k.rr
+		}
+		out.List = append(out.List, z)
+	}
+	return out, nil
+}
+
+// parentZone returns the closest origin in byLen (longest first) strictly
+// above child, "" when none.
+func parentZone(child string, byLen []string) string {
+	for _, o := range byLen {
+		if o != child && mdns.IsSubDomain(o, child) {
+			return o
+		}
+	}
+	return ""
+}
+
+// memberFQDN is a member's main name: on its first network (in
+// MemberNetworks order) that has a domain. "" when none has.
+func memberFQDN(st *pool.State, m pool.Member) string {
+	for _, n := range MemberNetworks(st, m) {
+		if d := Domain(st, n); d != "" {
+			return fqdn(m.Name, d)
+		}
+	}
+	return ""
+}
+
+// ReverseZones returns the reverse zones that cover prefix, on label
+// boundaries (octets for IPv4, nibbles for IPv6): 10.0.0.0/16 gives
+// 0.10.in-addr.arpa., 10.0.0.0/12 gives the sixteen zones 0.10 to
+// 15.10.in-addr.arpa., and a prefix longer than /24 (IPv4) or /124 (IPv6)
+// gives the one zone that contains it.
+func ReverseZones(p netip.Prefix) []string {
+	p = p.Masked()
+	unit, suffix := 8, "in-addr.arpa."
+	if p.Addr().Is6() {
+		unit, suffix = 4, "ip6.arpa."
+	}
+	bitLen := p.Addr().BitLen()
+	zbits := (p.Bits() + unit - 1) / unit * unit
+	if zbits == 0 {
+		zbits = unit
+	}
+	if zbits > bitLen-unit {
+		zbits = bitLen - unit
+	}
+	count := 1
+	if zbits > p.Bits() {
+		count = 1 << (zbits - p.Bits())
+	}
+	base := new(big.Int).SetBytes(p.Addr().AsSlice())
+	step := new(big.Int).Lsh(big.NewInt(1), uint(bitLen-zbits))
+	out := make([]string, 0, count)
+	for i := 0; i < count; i++ {
+		v := new(big.Int).Add(base, new(big.Int).Mul(step, big.NewInt(int64(i))))
+		b := v.FillBytes(make([]byte, bitLen/8))
+		var labels []string
+		if unit == 8 {
+			for j := 0; j < zbits/8; j++ {
+				labels = append(labels, fmt.Sprint(b[j]))
+			}
+		} else {
+			for j := 0; j < zbits/4; j++ {
+				nib := b[j/2] >> 4
+				if j%2 == 1 {
+					nib = b[j/2] & 0xf
+				}
+				labels = append(labels, fmt.Sprintf("%x", nib))
+			}
+		}
+		for l, r := 0, len(labels)-1; l < r; l, r = l+1, r-1 {
+			labels[l], labels[r] = labels[r], labels[l]
+		}
+		out = append(out, strings.Join(labels, ".")+"."+suffix)
+	}
+	return out
+}

@@ -1,0 +1,367 @@
+package cli
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"os/signal"
+	"strconv"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"github.com/mnpool/mnpool/noderange"
+	"github.com/mnpool/mnpool/pool"
+)
+
+// Membership commands: assign, route, heartbeat, rolefiles. Every one of
+// them works the same from any member (--self only names who runs it).
+
+// newMembershipCmds returns the membership commands for the root.
+func newMembershipCmds(g *globals) []*cobra.Command {
+	return []*cobra.Command{newAssignCmd(g), newRouteCmd(g), newHeartbeatCmd(g), newRoleFilesCmd(g)}
+}
+
+// livenessFlags are the observation options of status and route.
+type livenessFlags struct {
+	sample   time.Duration
+	interval time.Duration
+	suspect  time.Duration
+	dead     time.Duration
+}
+
+func (l *livenessFlags) add(cmd *cobra.Command) {
+	f := cmd.Flags()
+	f.DurationVar(&l.sample, "sample", 0, "watch the heartbeat counters for this long (e.g. 5s) and judge liveness here, instead of reading what the members' agents published")
+	f.DurationVar(&l.interval, "sample-interval", 0, "how often to read the counters while sampling (default: a tenth of --sample, at most 1s)")
+	f.DurationVar(&l.suspect, "suspect", pool.DefaultSuspectAfter, "silence after which a member is suspect (with --sample)")
+	f.DurationVar(&l.dead, "dead", pool.DefaultDeadAfter, "silence after which a member is dead (with --sample)")
+}
+
+// view returns the liveness view: sampled here with --sample, else the
+// published one. local says which.
+func (l *livenessFlags) view(ctx context.Context, s *pool.Store) (v pool.View, local bool, err error) {
+	if l.sample <= 0 {
+		v, err = s.PublishedView(ctx)
+		return v, false, err
+	}
+	o, err := pool.NewObserver(pool.LivenessConfig{SuspectAfter: l.suspect, DeadAfter: l.dead})
+	if err != nil {
+		return nil, false, usagef("%v", err)
+	}
+	iv := l.interval
+	if iv <= 0 {
+		iv = min(l.sample/10, time.Second)
+	}
+	v, err = o.Watch(ctx, s, l.sample, iv)
+	return v, true, err
+}
+
+// livenessText renders one member's liveness for a table.
+func livenessText(l *pool.Liveness) string {
+	if l == nil {
+		return ""
+	}
+	s := string(l.State)
+	if l.State != pool.LiveUnknown && l.State != pool.LiveAlive {
+		s += " " + l.Silent.Round(100*time.Millisecond).String()
+	}
+	return s
+}
+
+// applyLiveness puts a view into a status (used by status --sample).
+func applyLiveness(st *pool.Status, v pool.View) {
+	for i := range st.Members {
+		l, ok := v[st.Members[i].Name]
+		if !ok {
+			l = pool.Liveness{Member: st.Members[i].Name, State: pool.LiveUnknown}
+		}
+		st.Members[i].Liveness = &l
+	}
+}
+
+// expandNodes turns the command line's noderange into node names; none
+// means every node (nil).
+func expandNodes(st *pool.State, args []string) ([]string, error) {
+	if len(args) == 0 {
+		return nil, nil
+	}
+	nodes, err := selectNodes(st, args)
+	if err != nil {
+		return nil, err
+	}
+	names := make([]string, len(nodes))
+	for i, n := range nodes {
+		names[i] = n.Name
+	}
+	return names, nil
+}
+
+// openSelected opens the store, loads the pool and expands the command
+// line's noderange. The caller closes the store.
+func openSelected(ctx context.Context, g *globals, args []string) (*pool.Store, *pool.State, []string, error) {
+	s, err := g.open(ctx)
+	if err != nil {
+		return nil, nil, nil, err
+	}
+	st, err := s.LoadState(ctx)
+	if err == nil {
+		var names []string
+		if names, err = expandNodes(st, args); err == nil {
+			return s, st, names, nil
+		}
+	}
+	s.Close()
+	return nil, nil, nil, err
+}
+
+func newAssignCmd(g *globals) *cobra.Command {
+	var width int
+	var rebalance, dryRun bool
+	cmd := &cobra.Command{
+		Use:   "assign [NODERANGE] [--width N] [--rebalance] [--dry-run]",
+		Short: "Give nodes balanced servicenode lists (noderes.servicenode)",
+		Long: `assign gives every selected node (all without a NODERANGE) an ordered list of
+--width members (default 2) that are enabled, run dhcp and tftp, and have an
+address on the node's network. The first entries are spread evenly over those
+members (largest minus smallest share at most 1 per network), and so are the
+second entries of the nodes sharing a first member, so a dead member's nodes
+fail over evenly. The MN is listed like any SN.
+
+Running it again changes nothing. After adding a member, only the nodes it must
+take move to it; after disabling one, only its nodes move. Lists set by hand
+(node add --servicenodes, an xCAT import) are kept and count as load, unless
+--rebalance. Lists are written with conditional updates: a node changed
+meanwhile by another member is planned again.`,
+		Example: `  mnpool assign                      # every node, lists of 2
+  mnpool assign compute --width 3
+  mnpool member set sn3 --disable && mnpool assign   # drain sn3
+  mnpool assign rack1 --rebalance --dry-run`,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			if width != 0 && width < pool.MinWidth {
+				return usagef("--width %d: want %d or more", width, pool.MinWidth)
+			}
+			ctx := cmd.Context()
+			s, st, names, err := openSelected(ctx, g, args)
+			if err != nil {
+				return err
+			}
+			defer s.Close()
+			o := pool.AssignOptions{Nodes: names, Width: width, Rebalance: rebalance}
+			var res pool.AssignResult
+			if dryRun {
+				p, err := pool.PlanAssignment(st, o)
+				if err != nil {
+					return err
+				}
+				res.AssignPlan = *p
+			} else {
+				res, err = s.Assign(ctx, o)
+				if err != nil && len(res.Conflicts) == 0 {
+					return err
+				}
+			}
+			if g.json {
+				if res.Changes == nil {
+					res.Changes = []pool.NodeAssignment{}
+				}
+				if perr := printJSON(g.io.Out, res); perr != nil {
+					return perr
+				}
+				return err
+			}
+			printAssign(g, st, res, dryRun)
+			return err
+		},
+	}
+	cmd.Flags().IntVar(&width, "width", 0, fmt.Sprintf("members per list (default %d)", pool.DefaultWidth))
+	cmd.Flags().BoolVar(&rebalance, "rebalance", false, "replace lists set by hand too")
+	cmd.Flags().BoolVar(&dryRun, "dry-run", false, "show what would change, write nothing")
+	g.addJSON(cmd)
+	return cmd
+}
+
+func printAssign(g *globals, st *pool.State, res pool.AssignResult, dryRun bool) {
+	w := g.io.Out
+	verb := "written"
+	n := res.Written
+	if dryRun {
+		verb, n = "to write (dry run)", len(res.Changes)
+	}
+	fmt.Fprintf(w, "%d nodes selected, width %d: %d lists %s, %d first entries moved, %d manual lists kept\n",
+		res.Selected, res.Width, n, verb, res.FirstMoved, res.KeptManual)
+	if dryRun && len(res.Changes) > 0 {
+		t := newTable(w, "node", "old", "new")
+		for i, c := range res.Changes {
+			if i == 50 {
+				t.row(fmt.Sprintf("(%d more)", len(res.Changes)-50), "", "")
+				break
+			}
+			t.row(c.Node, strings.Join(c.Old, ","), strings.Join(c.New, ","))
+		}
+		t.flush()
+	}
+	t := newTable(w, "member", "first for")
+	for _, m := range st.Members {
+		t.row(m.Name, strconv.Itoa(res.Load[m.Name]))
+	}
+	t.flush()
+	for _, warn := range res.Warnings {
+		fmt.Fprintf(g.io.Err, "warning: %s\n", warn)
+	}
+	if len(res.Conflicts) > 0 {
+		fmt.Fprintf(g.io.Err, "conflict: %d nodes were changed by another member meanwhile and kept as they are: %s\n", len(res.Conflicts), noderange.Compress(res.Conflicts))
+	}
+}
+
+func newRouteCmd(g *globals) *cobra.Command {
+	var lf livenessFlags
+	cmd := &cobra.Command{
+		Use:   "route [NODERANGE] [--sample D]",
+		Short: "Show which member serves each node now (first reachable member of its list)",
+		Long: `route groups nodes by the first member of their servicenode list that is not
+suspect or dead: the member a command for the node (a parallel shell, a power
+command) should be sent to. It works the same on every member. Liveness is what
+the members' agents published, or what this command sees itself with --sample.
+Nodes none of whose members is reachable are listed as down, not dropped.`,
+		Example: `  mnpool route compute
+  mnpool route cn[001-100] --sample 5s --json`,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			ctx := cmd.Context()
+			s, _, names, err := openSelected(ctx, g, args)
+			if err != nil {
+				return err
+			}
+			defer s.Close()
+			v, _, err := lf.view(ctx, s)
+			if err != nil {
+				return err
+			}
+			r, err := s.Route(ctx, names, v)
+			if err != nil {
+				return err
+			}
+			if g.json {
+				return printJSON(g.io.Out, r)
+			}
+			t := newTable(g.io.Out, "member", "liveness", "nodes", "noderange")
+			for _, m := range r.Members() {
+				l := v[m]
+				t.row(m, livenessText(&l), strconv.Itoa(len(r.ByMember[m])), noderange.Compress(r.ByMember[m]))
+			}
+			if len(r.Down) > 0 {
+				t.row("(no reachable member)", "", strconv.Itoa(len(r.Down)), noderange.Compress(r.Down))
+			}
+			if len(r.Unassigned) > 0 {
+				t.row("(no servicenodes)", "", strconv.Itoa(len(r.Unassigned)), noderange.Compress(r.Unassigned))
+			}
+			return t.flush()
+		},
+	}
+	lf.add(cmd)
+	g.addJSON(cmd)
+	return cmd
+}
+
+func newHeartbeatCmd(g *globals) *cobra.Command {
+	var interval, suspect, dead time.Duration
+	var count int
+	var publish bool
+	cmd := &cobra.Command{
+		Use:   "heartbeat [--interval D] [--count N] [--publish]",
+		Short: "Keep this member's heartbeat counter moving (what the agent does)",
+		Long: `heartbeat increments the heartbeat counter of --self every --interval until
+interrupted (or --count times). With --publish it also watches the other
+members' counters on this host's monotonic clock and publishes its judgement,
+which mnpool status and mnpool route show. The mnpool agent does this; the
+command is for members without one and for tests.`,
+		Example: `  mnpool --self sn1 heartbeat --publish`,
+		Args:    cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			if interval <= 0 {
+				return usagef("--interval %s: want a positive duration", interval)
+			}
+			ctx, stop := signal.NotifyContext(cmd.Context(), os.Interrupt, syscall.SIGTERM)
+			defer stop()
+			s, err := g.open(ctx)
+			if err != nil {
+				return err
+			}
+			defer s.Close()
+			h := &pool.Heartbeater{Store: s, Member: g.selfName(), Interval: interval, Log: g.logger()}
+			if publish {
+				if h.Observer, err = pool.NewObserver(pool.LivenessConfig{SuspectAfter: suspect, DeadAfter: dead}); err != nil {
+					return usagef("%v", err)
+				}
+			}
+			if count <= 0 {
+				err := h.Run(ctx)
+				if ctx.Err() != nil && cmd.Context().Err() == nil {
+					return nil // interrupted: a normal end
+				}
+				return err
+			}
+			t := time.NewTicker(interval)
+			defer t.Stop()
+			var v int64
+			for i := 0; i < count; i++ {
+				if i > 0 {
+					select {
+					case <-ctx.Done():
+						return ctx.Err()
+					case <-t.C:
+					}
+				}
+				if v, err = h.Beat(ctx); err != nil {
+					return err
+				}
+			}
+			fmt.Fprintf(g.io.Out, "%s: heartbeat %d\n", h.Member, v)
+			return nil
+		},
+	}
+	cmd.Flags().DurationVar(&interval, "interval", pool.DefaultHeartbeatInterval, "time between beats")
+	cmd.Flags().IntVar(&count, "count", 0, "beat this many times and exit (default: until interrupted)")
+	cmd.Flags().BoolVar(&publish, "publish", false, "also observe the other members and publish the judgements")
+	cmd.Flags().DurationVar(&suspect, "suspect", pool.DefaultSuspectAfter, "silence after which a member is suspect (with --publish)")
+	cmd.Flags().DurationVar(&dead, "dead", pool.DefaultDeadAfter, "silence after which a member is dead (with --publish)")
+	return cmd
+}
+
+func newRoleFilesCmd(g *globals) *cobra.Command {
+	var root string
+	cmd := &cobra.Command{
+		Use:   "rolefiles [--root DIR]",
+		Short: "Make /etc/xCATMN and /etc/xCATSN on this host match the master record",
+		Long: `rolefiles creates ROOT/etc/xCATMN when --self is the MN of the master record,
+ROOT/etc/xCATSN when it is another member, and removes the other file (both
+when --self is not a member), for xCAT tools that still test them.`,
+		Example: `  mnpool --self sn1 rolefiles`,
+		Args:    cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			s, err := g.open(cmd.Context())
+			if err != nil {
+				return err
+			}
+			defer s.Close()
+			rf, err := pool.SyncRoleFiles(cmd.Context(), s, g.selfName(), root)
+			if err != nil {
+				return err
+			}
+			if g.json {
+				return printJSON(g.io.Out, rf)
+			}
+			state := "unchanged"
+			if rf.Changed {
+				state = "updated"
+			}
+			fmt.Fprintf(g.io.Out, "%s: role %s (epoch %d), role files %s\n", g.selfName(), rf.Role, rf.Epoch, state)
+			return nil
+		},
+	}
+	cmd.Flags().StringVar(&root, "root", "/", "root directory the role files are under")
+	g.addJSON(cmd)
+	return cmd
+}

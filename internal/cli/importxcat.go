@@ -1,0 +1,115 @@
+package cli
+
+import (
+	"fmt"
+	"os"
+	"strconv"
+	"strings"
+
+	"github.com/spf13/cobra"
+
+	"github.com/mnpool/mnpool/pool"
+)
+
+func newImportXCATCmd(g *globals) *cobra.Command {
+	var mn string
+	var dryRun bool
+	cmd := &cobra.Command{
+		Use:   "import-xcat DIR [--mn NAME] [--dry-run]",
+		Short: "Create the pool from xCAT tables dumped with tabdump",
+		Long: `import-xcat reads DIR/site.csv, networks.csv and nodelist.csv (required) and
+servicenode.csv, hosts.csv, noderes.csv and mac.csv (optional), as xCAT's
+tabdump (or dumpxCATdb) writes them, and creates the pool:
+
+  site             site settings (master becomes the MN)
+  networks         networks: net/mask, gateway, dynamicrange, domain, mgtifname
+  servicenode      the SNs and their services (dhcp, dns, ntp, tftp, console);
+                   group rows (e.g. "service") apply to the group's nodes
+  hosts            node and member addresses (otherinterfaces for members)
+  nodelist         compute nodes and their groups
+  noderes          servicenode lists (node rows, else the first group's row)
+  mac              MACs ("|" separated; MAC!HOST for another host is left out)
+
+Whatever has no place in the pool or cannot be mapped without guessing
+(regular-expression rows such as |\D+(\d+)|10.0.0.($1+0)|, a gateway of
+<xcatmaster>, per-network DHCP servers, unknown columns and tables) is reported
+and left out. Wrong values (bad addresses, invalid names, two nodes with one MAC)
+stop the import before anything is written: the whole pool is first built in a
+scratch database. The target pool must be new, or have the same MN (running the
+import again finishes an interrupted one). Run mnpool assign afterwards to give
+nodes without a complete list their servicenodes.`,
+		Example: `  mkdir /tmp/xcat && cd /tmp/xcat
+  for t in site networks nodelist noderes servicenode mac hosts; do tabdump $t > $t.csv; done
+  mnpool --db mysql:... import-xcat /tmp/xcat --dry-run
+  mnpool --db mysql:... import-xcat /tmp/xcat && mnpool assign`,
+		Args: cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			info, err := os.Stat(args[0])
+			if err != nil {
+				return err
+			}
+			if !info.IsDir() {
+				return usagef("%s is not a directory; give the directory holding the *.csv files", args[0])
+			}
+			x, err := pool.PlanXCATImport(os.DirFS(args[0]), pool.XCATOptions{MN: mn})
+			if err != nil {
+				return err
+			}
+			ctx := cmd.Context()
+			if dryRun {
+				err = pool.ValidateXCATImport(ctx, x)
+			} else {
+				var s *pool.Store
+				if s, err = g.open(ctx); err != nil {
+					return err
+				}
+				defer s.Close()
+				err = pool.ImportXCAT(ctx, s, x)
+			}
+			if err != nil {
+				return err
+			}
+			if g.json {
+				return printJSON(g.io.Out, x)
+			}
+			return printXCATImport(g, x, dryRun)
+		},
+	}
+	cmd.Flags().StringVar(&mn, "mn", "", "name of the MN (default: site.master, resolved through the hosts table)")
+	cmd.Flags().BoolVar(&dryRun, "dry-run", false, "check and report, write nothing")
+	g.addJSON(cmd)
+	return cmd
+}
+
+func printXCATImport(g *globals, x *pool.XCATImport, dryRun bool) error {
+	w := g.io.Out
+	var sns []string
+	for _, m := range x.Members {
+		sns = append(sns, m.Name)
+	}
+	manual := 0
+	for _, n := range x.Nodes {
+		if n.Manual {
+			manual++
+		}
+	}
+	verb := "imported"
+	if dryRun {
+		verb = "would be imported (dry run: nothing written)"
+	}
+	fmt.Fprintf(w, "%s: MN %s, %d SNs (%s), %d networks, %d nodes (%d with their xCAT servicenode list), %d site settings\n",
+		verb, x.MN.Name, len(sns), strings.Join(sns, ","), len(x.Networks), len(x.Nodes), manual, len(x.Site))
+	if len(x.Issues) == 0 {
+		return nil
+	}
+	fmt.Fprintf(w, "\nnot imported (%d kinds):\n", len(x.Issues))
+	t := newTable(w, "attribute", "rows", "examples", "why")
+	for _, is := range x.Issues {
+		attr := is.Table
+		if is.Column != "" {
+			attr += "." + is.Column
+		}
+		t.row(attr, strconv.Itoa(is.Count), strings.Join(is.Keys, ","), is.Reason)
+	}
+	return t.flush()
+}

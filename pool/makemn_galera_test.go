@@ -1,0 +1,380 @@
+package pool_test
+
+import (
+	"context"
+	"net/netip"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/require"
+
+	"github.com/mnpool/mnpool/internal/testgalera"
+	"github.com/mnpool/mnpool/pool"
+)
+
+// The local test cluster runs Galera node N on 127.0.0.(10+N). The pool
+// below puts member i's database address on network "db" accordingly:
+// mn1 on node 1, sn1 on node 2, sn2 on node 3 (sn3 has no database).
+var galeraMembers = []struct {
+	name string
+	node int // 0: no database replica
+	mgmt string
+}{
+	{"mn1", 1, "10.0.0.1"},
+	{"sn1", 2, "10.0.0.2"},
+	{"sn2", 3, "10.0.0.3"},
+	{"sn3", 0, "10.0.0.4"},
+}
+
+func galeraMemberNode(name string) int {
+	for _, m := range galeraMembers {
+		if m.name == name {
+			return m.node
+		}
+	}
+	return 0
+}
+
+// galeraPool seeds the pool in env's database and returns a store that
+// knows every node.
+func galeraPool(t testing.TB, env *testgalera.Env) *pool.Store {
+	t.Helper()
+	ctx := context.Background()
+	s := openStore(t, env.DSN())
+	seed(t, s, 30)
+	require.NoError(t, s.AddNetwork(ctx, pool.Network{Name: "db", Prefix: netip.MustParsePrefix("127.0.0.0/24")}, false))
+	for _, gm := range galeraMembers {
+		m := pool.Member{Name: gm.name, Services: pool.AllServices(), Addresses: map[string]netip.Addr{"mgmt": netip.MustParseAddr(gm.mgmt)}}
+		if gm.node > 0 {
+			m.Addresses["db"] = netip.AddrFrom4([4]byte{127, 0, 0, byte(10 + gm.node)})
+		}
+		_, err := s.Member(ctx, gm.name)
+		require.NoError(t, s.AddMember(ctx, m, err == nil))
+	}
+	return s
+}
+
+// memberDSN is the DSN member would use: its own database node first,
+// then the others (DESIGN.md rule 10).
+func memberDSN(t testing.TB, env *testgalera.Env, member string) string {
+	t.Helper()
+	local := galeraMemberNode(member)
+	dsns := []string{}
+	if local > 0 {
+		dsns = append(dsns, env.NodeDSN(local))
+	}
+	for n := 1; n <= env.N(); n++ {
+		if n != local {
+			dsns = append(dsns, env.NodeDSN(n))
+		}
+	}
+	return strings.Join(dsns, ",")
+}
+
+// memberStore opens the store member would use.
+func memberStore(t testing.TB, env *testgalera.Env, member string, opts ...pool.Option) *pool.Store {
+	t.Helper()
+	return openMemberStore(t, memberDSN(t, env, member), member, opts...)
+}
+
+func openMemberStore(t testing.TB, dsn, member string, opts ...pool.Option) *pool.Store {
+	t.Helper()
+	s, err := pool.Open(context.Background(), dsn, append([]pool.Option{pool.WithSelf(member), pool.WithHealthInterval(200*time.Millisecond, time.Second)}, opts...)...)
+	require.NoError(t, err)
+	t.Cleanup(func() { s.Close() })
+	return s
+}
+
+// galeraGuard is guard timing for the test cluster, whose Galera failure
+// detection is 6 s (docs/GALERA.md); hold >= validFor.
+func galeraGuard() []pool.GuardOption {
+	return []pool.GuardOption{pool.WithGuardTiming(250*time.Millisecond, 1500*time.Millisecond), pool.WithGuardHold(2 * time.Second)}
+}
+
+// masterOnEveryNode reads the master record through each node alone.
+func masterOnEveryNode(t *testing.T, env *testgalera.Env, skip ...int) []pool.Master {
+	t.Helper()
+	var out []pool.Master
+	for n := 1; n <= env.N(); n++ {
+		if hasInt(skip, n) {
+			continue
+		}
+		s := openMemberStore(t, env.NodeDSN(n), "reader")
+		m, err := s.Master(context.Background())
+		require.NoError(t, err, "node %d", n)
+		out = append(out, m)
+	}
+	return out
+}
+
+func hasInt(list []int, n int) bool {
+	for _, v := range list {
+		if v == n {
+			return true
+		}
+	}
+	return false
+}
+
+func TestGaleraMakeMNWithOldMNKilled(t *testing.T) {
+	env := testgalera.Open(t, testgalera.WithFaults())
+	ctx := context.Background()
+	galeraPool(t, env)
+	env.Kill(t, 1) // mn1's host is gone, with its database node
+
+	s := memberStore(t, env, "sn1")
+	root, probe := t.TempDir(), &dhcpProbe{}
+	rep, err := pool.MakeMN(ctx, s, pool.MakeMNOptions{
+		Target:   "sn1",
+		Liveness: pool.StaticLiveness{"mn1": pool.LiveDead, "sn1": pool.LiveAlive},
+		Guard:    galeraGuard(),
+		Sync:     pool.SyncOptions{Steps: []pool.SyncStep{pool.RoleFilesStep(root), probe.step()}},
+	})
+	require.NoError(t, err, "%v", stepSummary(rep.Steps))
+	require.Equal(t, []string{
+		"db ok", "target ok", "replica ok", "old-mn info", "promote ok", "hold ok", "sync info", "sync/role-files ok", "sync/dhcp ok",
+	}, stepSummary(rep.Steps))
+	require.Contains(t, stepMessage(t, rep, "db"), "local Galera node "+env.Addr(2)+" is Primary and Synced (cluster size ") // 3 until node 1 is dropped, then 2
+	require.Contains(t, stepMessage(t, rep, "replica"), "Synced replica at "+env.Addr(2))
+	require.Contains(t, stepMessage(t, rep, "old-mn"), "mn1 (MN of epoch 1) is dead")
+	require.Equal(t, pool.Master{Member: "sn1", Epoch: 2}, rep.Master)
+	require.Equal(t, []pool.Master{{Member: "sn1", Epoch: 2}, {Member: "sn1", Epoch: 2}}, masterOnEveryNode(t, env, 1))
+	require.True(t, probe.last(t).ServeDynamic)
+	require.Equal(t, []string{"etc/xCATMN"}, roleFiles(t, root))
+
+	// The old MN comes back: it reads the new master record and stays an SN.
+	env.Start(t, 1)
+	old := openMemberStore(t, env.NodeDSN(1), "mn1")
+	oldRoot, oldProbe := t.TempDir(), &dhcpProbe{}
+	writeRoleFilesFor(t, oldRoot, "etc/xCATMN") // what it had when it died
+	g, err := pool.NewMNGuard(old, "mn1", galeraGuard()...)
+	require.NoError(t, err)
+	m, err := g.Confirm(ctx)
+	require.NoError(t, err)
+	require.Equal(t, pool.Master{Member: "sn1", Epoch: 2}, m)
+	_, ok := g.ServeDynamic()
+	require.False(t, ok)
+	srep, err := pool.Sync(ctx, old, "mn1", pool.SyncOptions{Steps: []pool.SyncStep{pool.RoleFilesStep(oldRoot), oldProbe.step()}, Gate: g})
+	require.NoError(t, err)
+	require.Equal(t, pool.RoleSN, srep.Role)
+	require.False(t, oldProbe.last(t).ServeDynamic)
+	require.Equal(t, []string{"etc/xCATSN"}, roleFiles(t, oldRoot))
+}
+
+func writeRoleFilesFor(t *testing.T, root string, files ...string) {
+	t.Helper()
+	for _, f := range files {
+		path := filepath.Join(root, f)
+		require.NoError(t, os.MkdirAll(filepath.Dir(path), 0o755))
+		require.NoError(t, os.WriteFile(path, nil, 0o644))
+	}
+}
+
+// transitions records when a guard's ServeDynamic answer changed.
+type transitions struct {
+	mu  sync.Mutex
+	log []transition
+}
+
+type transition struct {
+	at    time.Time
+	serve bool
+	epoch int64
+}
+
+func (tr *transitions) watch(ctx context.Context, g *pool.MNGuard) {
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-g.Changed():
+			e, ok := g.ServeDynamic()
+			tr.mu.Lock()
+			tr.log = append(tr.log, transition{at: time.Now(), serve: ok, epoch: e})
+			tr.mu.Unlock()
+		}
+	}
+}
+
+func (tr *transitions) snapshot() []transition {
+	tr.mu.Lock()
+	defer tr.mu.Unlock()
+	return append([]transition(nil), tr.log...)
+}
+
+// firstWith returns the first transition to serve, or the zero value.
+func (tr *transitions) firstWith(serve bool) transition {
+	for _, x := range tr.snapshot() {
+		if x.serve == serve {
+			return x
+		}
+	}
+	return transition{}
+}
+
+// timedProbe is a DHCP step that records when it was first told to serve
+// the dynamic range.
+type timedProbe struct {
+	mu    sync.Mutex
+	first time.Time
+}
+
+func (p *timedProbe) step() pool.SyncStep {
+	return pool.SyncStepFunc("dhcp", func(_ context.Context, in *pool.SyncInput) (pool.SyncChange, error) {
+		p.mu.Lock()
+		defer p.mu.Unlock()
+		if in.ServeDynamic && p.first.IsZero() {
+			p.first = time.Now()
+		}
+		return pool.SyncChange{Changed: true}, nil
+	})
+}
+
+// TestGaleraOldMNIsolated cuts the MN's database node off while the MN's
+// guard runs, promotes an SN at the same time, and heals. The old MN must
+// stop serving the dynamic range before the new MN starts, and after the
+// partition heals it must see it is an SN and stay one.
+func TestGaleraOldMNIsolated(t *testing.T) {
+	env := testgalera.Open(t, testgalera.WithFaults())
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	galeraPool(t, env)
+
+	// mn1 reaches only its own database node: its host is the one cut off.
+	old := openMemberStore(t, env.NodeDSN(1), "mn1", pool.WithRetry(3, 10*time.Millisecond, 100*time.Millisecond))
+	g, err := pool.NewMNGuard(old, "mn1", pool.WithGuardTiming(250*time.Millisecond, 1500*time.Millisecond), pool.WithGuardHold(0))
+	require.NoError(t, err)
+	var tr transitions
+	go tr.watch(ctx, g)
+	runDone := make(chan error, 1)
+	go func() { runDone <- g.Run(ctx) }()
+	require.Eventually(t, func() bool { _, ok := g.ServeDynamic(); return ok }, 10*time.Second, 20*time.Millisecond, "mn1 serves before the fault")
+
+	isolated := time.Now()
+	env.Isolate(t, 1)
+
+	// At the same time an administrator runs makemn on sn1.
+	s := memberStore(t, env, "sn1")
+	probe := &timedProbe{}
+	rep, err := pool.MakeMN(ctx, s, pool.MakeMNOptions{
+		Target:   "sn1",
+		Liveness: pool.StaticLiveness{"mn1": pool.LiveSuspect, "sn1": pool.LiveAlive},
+		Guard:    galeraGuard(),
+		Sync:     pool.SyncOptions{Steps: []pool.SyncStep{probe.step()}},
+	})
+	require.NoError(t, err, "%v", stepSummary(rep.Steps))
+	require.Equal(t, pool.Master{Member: "sn1", Epoch: 2}, rep.Master)
+	require.Contains(t, stepMessage(t, rep, "old-mn"), "mn1 (MN of epoch 1) is suspect")
+
+	require.Eventually(t, func() bool { _, ok := g.ServeDynamic(); return !ok }, 30*time.Second, 20*time.Millisecond, "the isolated MN stops serving")
+	off := tr.firstWith(false)
+	require.False(t, off.at.IsZero(), "the stop was signalled on Changed")
+	require.False(t, probe.first.IsZero(), "the new MN serves the dynamic range")
+	t.Logf("isolated at 0; old MN stopped serving at %v; new MN rendered the range at %v",
+		off.at.Sub(isolated).Round(time.Millisecond), probe.first.Sub(isolated).Round(time.Millisecond))
+	require.True(t, off.at.Before(probe.first), "never two dynamic ranges: the old MN stopped (%v) before the new one started (%v)",
+		off.at.Sub(isolated), probe.first.Sub(isolated))
+
+	// Heal. The old MN's guard reads the new master record and stays an SN.
+	env.Heal(t, 1)
+	env.WaitSynced(t, 1, 60*time.Second)
+	require.Eventually(t, func() bool {
+		st := g.Status()
+		return st.Master == pool.Master{Member: "sn1", Epoch: 2} && !st.IsMN
+	}, 30*time.Second, 50*time.Millisecond, "the old MN sees the new master after healing")
+	oldRoot, oldProbe := t.TempDir(), &dhcpProbe{}
+	writeRoleFilesFor(t, oldRoot, "etc/xCATMN")
+	srep, err := pool.Sync(ctx, old, "mn1", pool.SyncOptions{Steps: []pool.SyncStep{pool.RoleFilesStep(oldRoot), oldProbe.step()}, Gate: g})
+	require.NoError(t, err)
+	require.Equal(t, pool.RoleSN, srep.Role)
+	require.False(t, oldProbe.last(t).ServeDynamic)
+	require.Equal(t, []string{"etc/xCATSN"}, roleFiles(t, oldRoot))
+
+	// It keeps confirming and stays an SN; nobody promoted it back.
+	confirms := g.Status().Confirms
+	require.Eventually(t, func() bool { return g.Status().Confirms >= confirms+4 }, 10*time.Second, 50*time.Millisecond)
+	for _, x := range tr.snapshot() {
+		require.False(t, x.serve && x.at.After(off.at), "the old MN never served again")
+	}
+	require.Equal(t, []pool.Master{{Member: "sn1", Epoch: 2}, {Member: "sn1", Epoch: 2}, {Member: "sn1", Epoch: 2}}, masterOnEveryNode(t, env))
+	cancel()
+	require.ErrorIs(t, <-runDone, context.Canceled)
+}
+
+// TestGaleraThreeConcurrentPromotions races three members, each through
+// its own Galera node, from the same epoch, for several rounds.
+func TestGaleraThreeConcurrentPromotions(t *testing.T) {
+	env := testgalera.Open(t)
+	ctx := context.Background()
+	s := galeraPool(t, env)
+	stores := map[string]*pool.Store{}
+	for i, gm := range galeraMembers {
+		// sn3 has no database node of its own; it uses node 1.
+		stores[gm.name] = openMemberStore(t, env.NodeDSN(i%env.N()+1), gm.name)
+	}
+	cur, err := s.Master(ctx)
+	require.NoError(t, err)
+	for round := 1; round <= 4; round++ {
+		var racers []string
+		for _, gm := range galeraMembers {
+			if gm.name != cur.Member {
+				racers = append(racers, gm.name)
+			}
+		}
+		errs := promoteAtOnce(t, ctx, racers, func(i int) *pool.Store { return stores[racers[i]] }, cur.Epoch)
+		winner := checkOneWinner(t, racers, errs, cur)
+		require.Equal(t, []pool.Master{winner, winner, winner}, masterOnEveryNode(t, env), "round %d: every node has epoch+1", round)
+		site, err := s.Site(ctx)
+		require.NoError(t, err)
+		require.Equal(t, winner.Member, site[pool.SiteMaster])
+		cur = winner
+	}
+	epochs, err := s.Epochs(ctx, 0)
+	require.NoError(t, err)
+	require.Len(t, epochs, 5, "one row per epoch: 1 (closed by the first promotion) and 2..5")
+	require.Len(t, promoteAudits(t, s), 4, "one audit record per round")
+}
+
+// TestGaleraMakeMNReplicaHook: sn2's database node is down, so makemn
+// refuses; with a replica hook that starts it, makemn waits for it to be
+// Synced and goes on.
+func TestGaleraMakeMNReplicaHook(t *testing.T) {
+	env := testgalera.Open(t, testgalera.WithFaults())
+	ctx := context.Background()
+	galeraPool(t, env)
+	env.Kill(t, 3)
+
+	s := memberStore(t, env, "sn2")
+	o := pool.MakeMNOptions{Target: "sn2", Guard: galeraGuard(), Force: false}
+	rep, err := pool.MakeMN(ctx, s, o)
+	require.ErrorIs(t, err, pool.ErrPreflight)
+	msg := stepMessage(t, rep, "replica")
+	// Right after the kill the cluster may still list the node (it is
+	// dropped after the failure detection time); either way it is refused.
+	require.Contains(t, msg, "127.0.0.13")
+	require.Contains(t, msg, "--replica-hook CMD")
+	require.Contains(t, stepMessage(t, rep, "db"), "local Galera node "+env.Addr(3)+" is not Primary and Synced", "sn2's own node is down too")
+
+	var hooked []string
+	o.Force = false
+	o.ReplicaPoll = 200 * time.Millisecond
+	o.ReplicaWait = 60 * time.Second
+	o.ReplicaHook = func(ctx context.Context, member string) error {
+		hooked = append(hooked, member)
+		env.Start(t, 3)
+		return nil
+	}
+	// The db check still fails (its local node is down when it runs), so
+	// force past it; the hook then starts the replica.
+	o.Force = true
+	rep, err = pool.MakeMN(ctx, s, o)
+	require.NoError(t, err, "%v", stepSummary(rep.Steps))
+	require.Equal(t, []string{"sn2"}, hooked)
+	require.Equal(t, "db forced", stepSummary(rep.Steps)[0])
+	require.Contains(t, stepMessage(t, rep, "replica"), "replica hook ran; Synced replica at "+env.Addr(3))
+	require.Equal(t, pool.Master{Member: "sn2", Epoch: 2}, rep.Master)
+}

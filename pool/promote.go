@@ -1,0 +1,281 @@
+package pool
+
+import (
+	"context"
+	"crypto/rand"
+	"database/sql"
+	"encoding/hex"
+	"errors"
+	"fmt"
+
+	"github.com/jmoiron/sqlx"
+)
+
+// ErrStaleEpoch: a write guarded by an MN epoch (TxAsMN, CheckMN) was
+// refused because the master record has moved on, or names another
+// member: whoever held that token is no longer the MN.
+var ErrStaleEpoch = errors.New("pool: stale MN epoch")
+
+// PromoteOptions are the arguments of Promote.
+type PromoteOptions struct {
+	// Epoch, when not zero, is the epoch the caller saw (in its preflight):
+	// the promotion succeeds only from that epoch. Zero takes the epoch
+	// Promote reads first. Either way the epoch is fixed for the whole
+	// call: a transaction re-run after a conflict never promotes over
+	// another member's win.
+	Epoch int64
+	// AllowDisabled promotes a member that is disabled (makemn --force).
+	AllowDisabled bool
+	// Reason is recorded in the audit log (for example "makemn").
+	Reason string
+}
+
+// Promotion is the outcome of Promote.
+type Promotion struct {
+	// Previous is the master record the promotion started from.
+	Previous Master `json:"previous"`
+	// Master is the master record now.
+	Master Master `json:"master"`
+	// Unchanged is true when the member was already the MN of Previous;
+	// nothing was written.
+	Unchanged bool `json:"unchanged,omitempty"`
+}
+
+// PromoteConflictError is the error of a promotion that lost: another
+// member (the Winner) holds the epoch it wanted, or the master record moved
+// on from the epoch the caller saw. It wraps ErrConflict.
+type PromoteConflictError struct {
+	// Member is who was to be promoted; From is the epoch it started from.
+	Member string
+	From   int64
+	// Winner is the master record found instead.
+	Winner Master
+}
+
+func (e *PromoteConflictError) Error() string {
+	return fmt.Sprintf("%v: promotion of %s from epoch %d lost: %s is the MN of epoch %d",
+		ErrConflict, e.Member, e.From, e.Winner.Member, e.Winner.Epoch)
+}
+
+// Unwrap makes errors.Is(err, ErrConflict) true.
+func (e *PromoteConflictError) Unwrap() error { return ErrConflict }
+
+// Promote makes member the MN: one transaction that increments the epoch
+// of the master record with a conditional update (DESIGN.md rule 3: WHERE
+// epoch = the epoch read), sets site.master, closes the fencing row of the
+// old epoch, opens the row of the new one and writes an audit record.
+//
+// Of several promotions from the same epoch exactly one commits; the others
+// fail with a *PromoteConflictError (errors.Is ErrConflict) that names the
+// winner and its epoch. Promoting the member that is already the MN of the
+// epoch changes nothing and returns Unchanged.
+//
+// When a commit's outcome is unknown (Galera 1180, a lost connection) the
+// store runs the transaction again on another node; Promote then finds the
+// epoch row carrying this call's token and reports its own success instead
+// of a conflict with itself.
+func (s *Store) Promote(ctx context.Context, member string, o PromoteOptions) (Promotion, error) {
+	if err := ValidateName("member", member); err != nil {
+		return Promotion{}, err
+	}
+	if o.Epoch < 0 {
+		return Promotion{}, fmt.Errorf("%w: epoch %d (want 0 for the current epoch, or the epoch read before)", ErrInvalid, o.Epoch)
+	}
+	var raw [16]byte
+	if _, err := rand.Read(raw[:]); err != nil {
+		return Promotion{}, err
+	}
+	token := hex.EncodeToString(raw[:])
+	base := o.Epoch
+	ran := false
+	var out Promotion
+	err := s.Tx(ctx, func(tx *sqlx.Tx) error {
+		cur, err := readMaster(ctx, tx)
+		if err != nil {
+			return err
+		}
+		if ran {
+			// An earlier run may have committed (unknown outcome): its
+			// token names the epoch it opened.
+			var tok string
+			err := tx.GetContext(ctx, &tok, "SELECT token FROM mn_epochs WHERE epoch = ?", base+1)
+			switch {
+			case err == nil && tok == token:
+				out = Promotion{Previous: out.Previous, Master: Master{Member: member, Epoch: base + 1}}
+				return nil
+			case err != nil && !errors.Is(err, sql.ErrNoRows):
+				return err
+			}
+		}
+		ran = true
+		if cur.Member == "" {
+			return fmt.Errorf("%w: there is no MN to replace; run `mnpool init --mn NAME`", ErrNotInitialized)
+		}
+		if base == 0 {
+			base = cur.Epoch
+		}
+		if cur.Epoch != base {
+			return &PromoteConflictError{Member: member, From: base, Winner: cur}
+		}
+		out = Promotion{Previous: cur, Master: cur}
+		if cur.Member == member {
+			out.Unchanged = true
+			return nil
+		}
+		var disabled bool
+		err = tx.GetContext(ctx, &disabled, "SELECT disabled FROM members WHERE name = ?", member)
+		if errors.Is(err, sql.ErrNoRows) {
+			return fmt.Errorf("%w: member %s (only a member of the pool can become the MN; add it with `mnpool member add`)", ErrNotFound, member)
+		}
+		if err != nil {
+			return err
+		}
+		if disabled && !o.AllowDisabled {
+			return fmt.Errorf("%w: member %s is disabled; enable it first (or force)", ErrConflict, member)
+		}
+		res, err := tx.ExecContext(ctx, "UPDATE master SET member = ?, epoch = epoch + 1 WHERE id = 1 AND epoch = ?", member, base)
+		if err != nil {
+			return err
+		}
+		if n, err := res.RowsAffected(); err != nil {
+			return err
+		} else if n != 1 {
+			// A concurrent promotion committed after this transaction's
+			// snapshot: the UPDATE (a current read) missed, while a SELECT
+			// here would still show the snapshot. The winner is read after
+			// the transaction.
+			return errLostPromotion
+		}
+		if err := s.closeEpoch(ctx, tx, cur); err != nil {
+			return err
+		}
+		next := Master{Member: member, Epoch: base + 1}
+		_, err = tx.ExecContext(ctx, "INSERT INTO mn_epochs (epoch, member, prev_member, token, closed, fenced_writes) VALUES (?,?,?,?,0,0)",
+			next.Epoch, next.Member, cur.Member, token)
+		if err != nil {
+			if s.IsDuplicate(err) {
+				// The master row said the epoch was free, the epoch table
+				// says it is taken: a second line of defence against a
+				// lost update (DESIGN.md rule 8).
+				return fmt.Errorf("%w: epoch %d is already recorded in mn_epochs; promotion refused", ErrConflict, next.Epoch)
+			}
+			return err
+		}
+		up := s.Dialect().Upsert("site", []string{"name"}, []string{"name", "value"})
+		if _, err := tx.ExecContext(ctx, up, SiteMaster, member); err != nil {
+			return err
+		}
+		out.Master = next
+		return s.Audit(ctx, tx, "pool.promote", member, map[string]any{
+			"from": cur.Member, "from_epoch": cur.Epoch, "epoch": next.Epoch, "reason": o.Reason,
+		})
+	})
+	if errors.Is(err, errLostPromotion) {
+		now, rerr := s.Master(ctx)
+		if rerr != nil {
+			return Promotion{}, fmt.Errorf("%w: promotion of %s from epoch %d lost; reading the winner: %w", ErrConflict, member, base, rerr)
+		}
+		return Promotion{}, &PromoteConflictError{Member: member, From: base, Winner: now}
+	}
+	if err != nil {
+		return Promotion{}, err
+	}
+	return out, nil
+}
+
+// errLostPromotion: the conditional update of the master record matched no
+// row; Promote turns it into a PromoteConflictError.
+var errLostPromotion = errors.New("pool: promotion lost")
+
+// closeEpoch closes the fencing row of epoch m (creating it when it
+// predates the mn_epochs table), so that writes guarded by it conflict with
+// the promotion and then fail.
+func (s *Store) closeEpoch(ctx context.Context, tx *sqlx.Tx, m Master) error {
+	if err := ensureEpochRow(ctx, tx, s.Dialect(), m); err != nil {
+		return err
+	}
+	_, err := tx.ExecContext(ctx, "UPDATE mn_epochs SET closed = 1 WHERE epoch = ?", m.Epoch)
+	return err
+}
+
+func ensureEpochRow(ctx context.Context, tx *sqlx.Tx, d Dialect, m Master) error {
+	q := d.InsertIgnore("mn_epochs", []string{"epoch", "member", "prev_member", "token", "closed", "fenced_writes"})
+	_, err := tx.ExecContext(ctx, q, m.Epoch, m.Member, "", "", 0, 0)
+	return err
+}
+
+// CheckMN is the fencing check of the MN role inside a transaction: it
+// fails with ErrStaleEpoch unless token is the current master record, and
+// it writes the fencing row of token's epoch, which Promote also writes.
+// On Galera the two transactions therefore certify against each other:
+// when a promotion commits first, a transaction that called CheckMN fails
+// (and, re-run by Store.Tx, then finds the epoch closed); when the guarded
+// transaction commits first, its writes belong to the old epoch and the
+// promotion is re-run after them. Reading the master record alone would
+// not give that: a read adds nothing to a Galera write set.
+func (s *Store) CheckMN(ctx context.Context, tx *sqlx.Tx, token Master) error {
+	if token.Member == "" || token.Epoch <= 0 {
+		return fmt.Errorf("%w: token %s@%d is not an MN token", ErrStaleEpoch, token.Member, token.Epoch)
+	}
+	if err := ensureEpochRow(ctx, tx, s.Dialect(), token); err != nil {
+		return err
+	}
+	res, err := tx.ExecContext(ctx, "UPDATE mn_epochs SET fenced_writes = fenced_writes + 1 WHERE epoch = ? AND member = ? AND closed = 0", token.Epoch, token.Member)
+	if err != nil {
+		return err
+	}
+	n, err := res.RowsAffected()
+	if err != nil {
+		return err
+	}
+	cur, err := readMaster(ctx, tx)
+	if err != nil {
+		return err
+	}
+	if n != 1 || cur != token {
+		return fmt.Errorf("%w: token %s@%d, but the MN is %s of epoch %d", ErrStaleEpoch, token.Member, token.Epoch, cur.Member, cur.Epoch)
+	}
+	return nil
+}
+
+// TxAsMN runs fn in a transaction (see Tx) that commits only while token
+// is the MN's current epoch: the epoch as a fencing token for pool changes
+// made on the MN's behalf. It fails with ErrStaleEpoch (and nothing of fn
+// is committed) once a promotion has moved the epoch on. Things outside the
+// database (a DHCP dynamic range) are fenced by MNGuard instead.
+func (s *Store) TxAsMN(ctx context.Context, token Master, fn func(tx *sqlx.Tx) error) error {
+	return s.Tx(ctx, func(tx *sqlx.Tx) error {
+		if err := s.CheckMN(ctx, tx, token); err != nil {
+			return err
+		}
+		return fn(tx)
+	})
+}
+
+// EpochRecord is one row of the MN epoch history.
+type EpochRecord struct {
+	Epoch  int64  `json:"epoch" db:"epoch"`
+	Member string `json:"member" db:"member"`
+	// Previous is the MN before this epoch ("" for an epoch recorded
+	// after the fact, such as the one of `mnpool init`).
+	Previous string `json:"previous,omitempty" db:"prev_member"`
+	// Closed is true once a later promotion ended the epoch.
+	Closed bool `json:"closed" db:"closed"`
+	// FencedWrites counts the transactions committed with TxAsMN.
+	FencedWrites int64 `json:"fenced_writes" db:"fenced_writes"`
+}
+
+// Epochs returns the MN epoch history, newest first, at most limit rows
+// (all when limit <= 0).
+func (s *Store) Epochs(ctx context.Context, limit int) ([]EpochRecord, error) {
+	var out []EpochRecord
+	err := s.Read(ctx, func(tx *sqlx.Tx) error {
+		out = out[:0]
+		q := "SELECT epoch, member, prev_member, closed, fenced_writes FROM mn_epochs ORDER BY epoch DESC"
+		if limit > 0 {
+			return tx.SelectContext(ctx, &out, q+" LIMIT ?", limit)
+		}
+		return tx.SelectContext(ctx, &out, q)
+	})
+	return out, err
+}

@@ -1,0 +1,92 @@
+package pool_test
+
+import (
+	"context"
+	"testing"
+
+	"github.com/google/go-cmp/cmp"
+	"github.com/google/go-cmp/cmp/cmpopts"
+	"github.com/stretchr/testify/require"
+
+	"github.com/mnpool/mnpool/pool"
+)
+
+func view(states map[string]pool.LiveState) pool.StaticLiveness {
+	return pool.StaticLiveness(states)
+}
+
+func TestRouteNodesFollowsFailoverOrder(t *testing.T) {
+	nodes := []pool.Node{
+		{Name: "cn1", ServiceNodes: []string{"sn1", "sn2"}},
+		{Name: "cn2", ServiceNodes: []string{"sn2", "mn1"}},
+		{Name: "cn3", ServiceNodes: []string{"mn1", "sn1"}},
+		{Name: "cn4"},
+		{Name: "cn5", ServiceNodes: []string{"gone", "sn2"}},
+	}
+	all := func(s pool.LiveState) map[string]pool.LiveState {
+		return map[string]pool.LiveState{"mn1": s, "sn1": s, "sn2": s}
+	}
+	cases := map[string]struct {
+		live map[string]pool.LiveState
+		want pool.Routing
+	}{
+		"all alive": {all(pool.LiveAlive), pool.Routing{
+			ByMember:   map[string][]string{"sn1": {"cn1"}, "sn2": {"cn2", "cn5"}, "mn1": {"cn3"}},
+			Unassigned: []string{"cn4"}, FailedOver: 1}},
+		"nothing known yet: list order": {all(pool.LiveUnknown), pool.Routing{
+			ByMember:   map[string][]string{"sn1": {"cn1"}, "sn2": {"cn2", "cn5"}, "mn1": {"cn3"}},
+			Unassigned: []string{"cn4"}, FailedOver: 1}},
+		"sn1 dead": {map[string]pool.LiveState{"mn1": pool.LiveAlive, "sn1": pool.LiveDead, "sn2": pool.LiveAlive}, pool.Routing{
+			ByMember:   map[string][]string{"sn2": {"cn1", "cn2", "cn5"}, "mn1": {"cn3"}},
+			Unassigned: []string{"cn4"}, FailedOver: 2}},
+		"sn2 suspect, the MN dead": {map[string]pool.LiveState{"mn1": pool.LiveDead, "sn1": pool.LiveAlive, "sn2": pool.LiveSuspect}, pool.Routing{
+			ByMember: map[string][]string{"sn1": {"cn1", "cn3"}},
+			Down:     []string{"cn2", "cn5"}, Unassigned: []string{"cn4"}, FailedOver: 1}},
+		"all dead": {all(pool.LiveDead), pool.Routing{
+			ByMember: map[string][]string{},
+			Down:     []string{"cn1", "cn2", "cn3", "cn5"}, Unassigned: []string{"cn4"}}},
+	}
+	for name, c := range cases {
+		t.Run(name, func(t *testing.T) {
+			isMember := func(m string) bool { return m != "gone" }
+			got := pool.RouteNodes(nodes, view(c.live), isMember)
+			require.Empty(t, cmp.Diff(c.want, got, cmpopts.EquateEmpty()))
+		})
+	}
+}
+
+// TestStoreRouteFromAnyMember routes the same nodes from stores opened as
+// different members: the answer does not depend on who asks.
+func TestStoreRouteFromAnyMember(t *testing.T) {
+	for _, b := range backends() {
+		t.Run(b.name, func(t *testing.T) {
+			ctx := context.Background()
+			dsn := b.dsn(t)
+			s := openStore(t, dsn)
+			seed(t, s, 9)
+			live := view(map[string]pool.LiveState{"mn1": pool.LiveAlive, "sn1": pool.LiveDead, "sn2": pool.LiveAlive})
+			var first pool.Routing
+			for i, self := range []string{"mn1", "sn1", "sn2"} {
+				as := openStore(t, dsn, pool.WithSelf(self))
+				r, err := as.Route(ctx, nil, live)
+				require.NoError(t, err)
+				if i == 0 {
+					first = r
+					continue
+				}
+				require.Equal(t, first, r, "routing as %s differs", self)
+			}
+			// makeNodes lists: cn1 sn1,sn2; cn2 sn2,mn1; cn3 mn1,sn1; ...
+			require.Equal(t, []string{"cn00001", "cn00002", "cn00004", "cn00005", "cn00007", "cn00008"}, first.ByMember["sn2"])
+			require.Equal(t, []string{"cn00003", "cn00006", "cn00009"}, first.ByMember["mn1"])
+			require.Equal(t, 3, first.FailedOver)
+
+			r, err := s.Route(ctx, []string{"cn00003", "cn00003", "cn00001"}, live)
+			require.NoError(t, err)
+			require.Equal(t, map[string][]string{"mn1": {"cn00003"}, "sn2": {"cn00001"}}, r.ByMember)
+			_, err = s.Route(ctx, []string{"cn00001", "x1", "x2"}, live)
+			require.ErrorIs(t, err, pool.ErrNotFound)
+			require.ErrorContains(t, err, "x1, x2")
+		})
+	}
+}

@@ -1,0 +1,181 @@
+package pool
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"path/filepath"
+)
+
+// SyncInput is what a sync step is given: a fresh snapshot of the pool,
+// read through a healthy database node, and what it means for this member.
+type SyncInput struct {
+	Self  string
+	State *State
+	// Role is RoleMN, RoleSN or RoleNone (self is not a member).
+	Role Role
+	// ServeDynamic is true only when Self is the MN of the snapshot and the
+	// sync's DynamicGate (the MN guard) allows it; DynamicEpoch is then the
+	// epoch (the fencing token) under which the range is served. A step
+	// that renders DHCP renders the dynamic range only when ServeDynamic
+	// is true.
+	ServeDynamic bool
+	DynamicEpoch int64
+}
+
+// SyncChange is what a step did.
+type SyncChange struct {
+	Changed bool
+	// Detail is one line for a person ("created /etc/xCATMN").
+	Detail string
+}
+
+// SyncStep is one part of bringing a member's local state in line with
+// the database: role files, DHCP configuration, ... Steps must be
+// idempotent; Sync runs them in order, every time.
+type SyncStep interface {
+	Name() string
+	Sync(ctx context.Context, in *SyncInput) (SyncChange, error)
+}
+
+// SyncStepFunc adapts a function to a SyncStep. The dhcp package fills one
+// in to re-render its configuration.
+func SyncStepFunc(name string, fn func(ctx context.Context, in *SyncInput) (SyncChange, error)) SyncStep {
+	return syncFunc{name: name, fn: fn}
+}
+
+type syncFunc struct {
+	name string
+	fn   func(ctx context.Context, in *SyncInput) (SyncChange, error)
+}
+
+func (f syncFunc) Name() string { return f.name }
+func (f syncFunc) Sync(ctx context.Context, in *SyncInput) (SyncChange, error) {
+	return f.fn(ctx, in)
+}
+
+// DynamicGate says whether this member may serve the DHCP dynamic range
+// now, and under which epoch. *MNGuard implements it.
+type DynamicGate interface {
+	ServeDynamic() (epoch int64, ok bool)
+}
+
+// SyncOptions are the arguments of Sync.
+type SyncOptions struct {
+	// Steps run in order.
+	Steps []SyncStep
+	// Gate, when set, must agree before the dynamic range is served (the
+	// MN guard of a long-running agent). Without a gate the fresh read of
+	// the master record decides, which suits a one-shot sync.
+	Gate DynamicGate
+}
+
+// SyncStepResult is the outcome of one step.
+type SyncStepResult struct {
+	Step    string `json:"step"`
+	Changed bool   `json:"changed"`
+	Detail  string `json:"detail,omitempty"`
+	Error   string `json:"error,omitempty"`
+	Err     error  `json:"-"`
+}
+
+// SyncReport is what Sync found and did.
+type SyncReport struct {
+	Self         string           `json:"self"`
+	Role         Role             `json:"role"`
+	Master       Master           `json:"master"`
+	ServeDynamic bool             `json:"serve_dynamic"`
+	DynamicEpoch int64            `json:"dynamic_epoch,omitempty"`
+	Steps        []SyncStepResult `json:"steps"`
+}
+
+// Failed returns the names of the steps that failed.
+func (r SyncReport) Failed() []string {
+	var out []string
+	for _, st := range r.Steps {
+		if st.Err != nil {
+			out = append(out, st.Step)
+		}
+	}
+	return out
+}
+
+// Sync brings the local state of member self in line with the database:
+// it loads one snapshot of the pool, derives self's role and whether it
+// may serve the dynamic range, and runs every step in order. A failing
+// step does not stop the others (they are independent); the returned
+// error joins the failures, each naming its step. When the snapshot
+// cannot be read no step runs.
+//
+// The new MN runs Sync at the end of makemn; every member runs it when
+// the pool changes (the agent) or by hand (`mnpool sync`).
+func Sync(ctx context.Context, s *Store, self string, o SyncOptions) (SyncReport, error) {
+	if err := ValidateName("member", self); err != nil {
+		return SyncReport{}, err
+	}
+	seen := map[string]bool{}
+	for i, st := range o.Steps {
+		if st == nil || st.Name() == "" {
+			return SyncReport{}, fmt.Errorf("%w: sync step %d has no name", ErrInvalid, i+1)
+		}
+		if seen[st.Name()] {
+			return SyncReport{}, fmt.Errorf("%w: sync step %q given twice", ErrInvalid, st.Name())
+		}
+		seen[st.Name()] = true
+	}
+	st, err := s.LoadState(ctx)
+	if err != nil {
+		return SyncReport{}, fmt.Errorf("pool: sync of %s: reading the pool: %w", self, err)
+	}
+	in := &SyncInput{Self: self, State: st, Role: RoleOf(st, self)}
+	if in.Role == RoleMN {
+		in.ServeDynamic, in.DynamicEpoch = true, st.Master.Epoch
+		if o.Gate != nil {
+			e, ok := o.Gate.ServeDynamic()
+			in.ServeDynamic = ok && e == st.Master.Epoch
+			if !in.ServeDynamic {
+				in.DynamicEpoch = 0
+			}
+		}
+	}
+	rep := SyncReport{Self: self, Role: in.Role, Master: st.Master, ServeDynamic: in.ServeDynamic, DynamicEpoch: in.DynamicEpoch}
+	var errs []error
+	for _, step := range o.Steps {
+		if err := ctx.Err(); err != nil {
+			errs = append(errs, err)
+			break
+		}
+		ch, err := step.Sync(ctx, in)
+		r := SyncStepResult{Step: step.Name(), Changed: ch.Changed, Detail: ch.Detail}
+		if err != nil {
+			r.Err, r.Error = err, err.Error()
+			errs = append(errs, fmt.Errorf("pool: sync step %s: %w", step.Name(), err))
+		}
+		rep.Steps = append(rep.Steps, r)
+	}
+	return rep, errors.Join(errs...)
+}
+
+// RoleFilesStep keeps the xCAT role files under root ("/" in production)
+// in step with the snapshot's master record (WriteRoleFiles): root/etc/xCATMN
+// only on the MN, root/etc/xCATSN only on the other members, neither on a
+// host that is not a member.
+func RoleFilesStep(root string) SyncStep {
+	return SyncStepFunc("role-files", func(_ context.Context, in *SyncInput) (SyncChange, error) {
+		changed, err := WriteRoleFiles(root, in.Role)
+		if err != nil {
+			return SyncChange{Changed: changed}, err
+		}
+		what := "no role file (not a member)"
+		switch in.Role {
+		case RoleMN:
+			what = filepath.Join(root, RoleFileMN)
+		case RoleSN:
+			what = filepath.Join(root, RoleFileSN)
+		}
+		if changed {
+			return SyncChange{Changed: true, Detail: fmt.Sprintf("set for %s: %s", in.Role, what)}, nil
+		}
+		return SyncChange{Detail: fmt.Sprintf("already set for %s: %s", in.Role, what)}, nil
+	})
+}

@@ -1,0 +1,768 @@
+package pool
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io/fs"
+	"net/netip"
+	"os"
+	"path/filepath"
+	"sort"
+	"strings"
+)
+
+// Importing from xCAT: `mnpool import-xcat DIR` reads the CSV files that
+// xCAT's `tabdump` writes (DIR/site.csv, networks.csv, nodelist.csv,
+// noderes.csv, servicenode.csv, mac.csv, hosts.csv, as dumpxCATdb names
+// them) and creates the pool from them. What has no place in the pool, or
+// cannot be mapped without guessing (regular-expression attributes, a
+// gateway of <xcatmaster>, per-network DHCP servers, ...), is reported as
+// an XCATIssue and left out. Values that are wrong (a bad IP, an invalid
+// name, two nodes with one MAC) stop the import before anything is
+// written.
+
+// XCATTables are the tables import reads, in reading order. site,
+// networks and nodelist are required.
+func XCATTables() []string {
+	return []string{"site", "networks", "nodelist", "servicenode", "hosts", "noderes", "mac"}
+}
+
+func xcatRequired(table string) bool {
+	return table == "site" || table == "networks" || table == "nodelist"
+}
+
+// XCATIssue is something import left out, with how often it happened.
+type XCATIssue struct {
+	Table  string `json:"table"`
+	Column string `json:"column,omitempty"`
+	Reason string `json:"reason"`
+	// Count is how many rows had it; Keys names the first of them (node,
+	// group, network or site key).
+	Count int      `json:"count"`
+	Keys  []string `json:"keys"`
+}
+
+// maxIssueKeys is how many keys an issue names.
+const maxIssueKeys = 5
+
+// XCATImport is a pool built from an xCAT dump: what Import would write,
+// and what it leaves out.
+type XCATImport struct {
+	Site     map[string]string `json:"site"`
+	MN       Member            `json:"mn"`
+	Members  []Member          `json:"members"` // the SNs
+	Networks []Network         `json:"networks"`
+	Nodes    []Node            `json:"nodes"`
+	Issues   []XCATIssue       `json:"issues"`
+	issueIdx map[string]int
+}
+
+func (x *XCATImport) issue(table, column, key, reason string) {
+	if x.issueIdx == nil {
+		x.issueIdx = map[string]int{}
+	}
+	k := table + "\x00" + column + "\x00" + reason
+	i, ok := x.issueIdx[k]
+	if !ok {
+		i = len(x.Issues)
+		x.issueIdx[k] = i
+		x.Issues = append(x.Issues, XCATIssue{Table: table, Column: column, Reason: reason})
+	}
+	is := &x.Issues[i]
+	is.Count++
+	if len(is.Keys) < maxIssueKeys && key != "" && !contains(is.Keys, key) {
+		is.Keys = append(is.Keys, key)
+	}
+}
+
+// XCATOptions tune PlanXCATImport.
+type XCATOptions struct {
+	// MN names the management node when site.master is an address that
+	// the hosts table does not resolve, or to override it.
+	MN string
+}
+
+// xcatProblems collects the errors that stop an import.
+type xcatProblems []string
+
+func (p *xcatProblems) add(format string, args ...any) {
+	*p = append(*p, fmt.Sprintf(format, args...))
+}
+
+func (p xcatProblems) err() error {
+	if len(p) == 0 {
+		return nil
+	}
+	const show = 20
+	msg := strings.Join(p[:min(len(p), show)], "; ")
+	if len(p) > show {
+		msg += fmt.Sprintf("; and %d more", len(p)-show)
+	}
+	return fmt.Errorf("%w: xCAT import: %s", ErrInvalid, msg)
+}
+
+// xcatColumns lists, per table, the columns import maps and the columns it
+// knowingly ignores (they have no meaning in the pool and are not worth a
+// report). Any other column with a value is reported.
+func xcatMapped(table string) (mapped, quiet []string) {
+	quiet = []string{"comments", "disable"}
+	switch table {
+	case "site":
+		return []string{"key", "value"}, quiet
+	case "networks":
+		return []string{"netname", "net", "mask", "mgtifname", "gateway", "dynamicrange", "domain"}, quiet
+	case "nodelist":
+		return []string{"node", "groups", "hidden"}, append(quiet, "status", "statustime", "appstatus", "appstatustime", "updatestatus", "updatestatustime", "primarysn")
+	case "servicenode":
+		return []string{"node", "nameserver", "dhcpserver", "tftpserver", "conserver", "ntpserver"}, quiet
+	case "hosts":
+		return []string{"node", "ip", "otherinterfaces"}, quiet
+	case "noderes":
+		return []string{"node", "servicenode", "xcatmaster"}, quiet
+	case "mac":
+		return []string{"node", "mac"}, quiet
+	}
+	return nil, quiet
+}
+
+// xcatRegex reports whether an xCAT attribute value is a regular
+// expression (/pattern/replacement/ or |pattern|expression|).
+func xcatRegex(v string) bool {
+	return len(v) > 2 && (v[0] == '/' || v[0] == '|') && strings.Count(v, string(v[0])) >= 3
+}
+
+func xcatNo(v string) bool {
+	switch strings.ToLower(strings.TrimSpace(v)) {
+	case "0", "no", "n":
+		return true
+	}
+	return false
+}
+
+func xcatYes(v string) bool {
+	switch strings.ToLower(strings.TrimSpace(v)) {
+	case "1", "2", "yes", "y":
+		return true
+	}
+	return false
+}
+
+// PlanXCATImport reads the tables from fsys (DIR/TABLE.csv) and builds the
+// pool they describe, without touching any database.
+func PlanXCATImport(fsys fs.FS, o XCATOptions) (*XCATImport, error) {
+	tabs := map[string]*Tabdump{}
+	x := &XCATImport{Site: map[string]string{}}
+	var probs xcatProblems
+	for _, name := range XCATTables() {
+		f, err := fsys.Open(name + ".csv")
+		if err != nil {
+			if errors.Is(err, fs.ErrNotExist) {
+				if xcatRequired(name) {
+					probs.add("%s.csv is missing (write it with `tabdump %s > %s.csv`)", name, name, name)
+				} else {
+					x.issue(name, "", "", "table not found ("+name+".csv); nothing imported from it")
+				}
+				continue
+			}
+			return nil, fmt.Errorf("pool: xCAT import: %w", err)
+		}
+		t, err := ReadTabdump(f)
+		f.Close()
+		if err != nil {
+			probs.add("%s.csv: %v", name, strings.TrimPrefix(err.Error(), ErrInvalid.Error()+": "))
+			continue
+		}
+		mapped, quiet := xcatMapped(name)
+		if !t.Has(mapped[0]) {
+			probs.add("%s.csv has no %s column (columns: %s)", name, mapped[0], strings.Join(t.Columns, ","))
+			continue
+		}
+		tabs[name] = t
+		for _, c := range t.Columns {
+			if contains(mapped, c) || contains(quiet, c) {
+				continue
+			}
+			for _, r := range t.Rows {
+				v := t.Get(r, c)
+				if name == "servicenode" && xcatNo(v) {
+					continue // a service flag that is off: nothing lost
+				}
+				if v != "" && !t.Disabled(r) {
+					x.issue(name, c, t.Get(r, mapped[0]), "not imported: the pool has no such attribute")
+				}
+			}
+		}
+	}
+	if others, err := fs.Glob(fsys, "*.csv"); err == nil {
+		for _, f := range others {
+			name := strings.TrimSuffix(f, ".csv")
+			if !contains(XCATTables(), name) {
+				x.issue(name, "", "", "table not imported: the pool does not use it")
+			}
+		}
+	}
+	if err := probs.err(); err != nil {
+		return nil, err
+	}
+	b := &xcatBuilder{x: x, t: tabs, probs: &probs}
+	b.nodelist()
+	b.hosts()
+	b.networks()
+	b.site(o.MN)
+	b.members()
+	b.nodes()
+	if err := probs.err(); err != nil {
+		return nil, err
+	}
+	sort.SliceStable(x.Issues, func(i, j int) bool {
+		if x.Issues[i].Table != x.Issues[j].Table {
+			return x.Issues[i].Table < x.Issues[j].Table
+		}
+		return x.Issues[i].Column < x.Issues[j].Column
+	})
+	return x, nil
+}
+
+type xcatBuilder struct {
+	x     *XCATImport
+	t     map[string]*Tabdump
+	probs *xcatProblems
+
+	nodeOrder []string            // nodelist order
+	groups    map[string][]string // node -> groups, in order
+	inGroup   map[string][]string // group -> nodes
+	hidden    map[string]bool
+	hostIP    map[string]netip.Addr // node -> hosts.ip
+	ipHost    map[netip.Addr]string // hosts.ip -> node
+	otherIPs  map[string][]netip.Addr
+	isMember  map[string]map[string]netip.Addr // member -> its addresses
+}
+
+// rows calls fn for every enabled row of table, reporting disabled ones.
+func (b *xcatBuilder) rows(table string, fn func(t *Tabdump, key string, r TabdumpRow)) {
+	t := b.t[table]
+	if t == nil {
+		return
+	}
+	mapped, _ := xcatMapped(table)
+	for _, r := range t.Rows {
+		key := strings.TrimSpace(t.Get(r, mapped[0]))
+		if t.Disabled(r) {
+			b.x.issue(table, "disable", key, "row is disabled; skipped")
+			continue
+		}
+		if key == "" {
+			b.probs.add("%s.csv line %d: empty %s", table, r.Line, mapped[0])
+			continue
+		}
+		fn(t, key, r)
+	}
+}
+
+func (b *xcatBuilder) nodelist() {
+	b.groups, b.inGroup, b.hidden = map[string][]string{}, map[string][]string{}, map[string]bool{}
+	b.rows("nodelist", func(t *Tabdump, node string, r TabdumpRow) {
+		if _, dup := b.groups[node]; dup {
+			b.probs.add("nodelist.csv line %d: node %s is listed twice", r.Line, node)
+			return
+		}
+		b.nodeOrder = append(b.nodeOrder, node)
+		var gs []string
+		for _, g := range strings.Split(t.Get(r, "groups"), ",") {
+			if g = strings.TrimSpace(g); g != "" && !contains(gs, g) {
+				gs = append(gs, g)
+				b.inGroup[g] = append(b.inGroup[g], node)
+			}
+		}
+		b.groups[node] = gs
+		if xcatYes(t.Get(r, "hidden")) {
+			b.hidden[node] = true
+		}
+	})
+}
+
+// isGroup reports whether key names a group rather than a node.
+func (b *xcatBuilder) isGroup(key string) bool {
+	_, node := b.groups[key]
+	_, group := b.inGroup[key]
+	return group && !node
+}
+
+func (b *xcatBuilder) hosts() {
+	b.hostIP, b.ipHost, b.otherIPs = map[string]netip.Addr{}, map[netip.Addr]string{}, map[string][]netip.Addr{}
+	b.rows("hosts", func(t *Tabdump, key string, r TabdumpRow) {
+		ipS := strings.TrimSpace(t.Get(r, "ip"))
+		if b.isGroup(key) {
+			if ipS != "" {
+				reason := "group-level address is the same for every node of the group; not imported"
+				if xcatRegex(ipS) {
+					reason = "group-level regular expression not imported (give each node its address)"
+				}
+				b.x.issue("hosts", "ip", key, reason)
+			}
+			if t.Get(r, "otherinterfaces") != "" {
+				b.x.issue("hosts", "otherinterfaces", key, "group-level value not imported")
+			}
+			return
+		}
+		if _, ok := b.groups[key]; !ok {
+			b.x.issue("hosts", "node", key, "not a node or group of nodelist; row skipped")
+			return
+		}
+		if ipS != "" {
+			ip, err := netip.ParseAddr(ipS)
+			if err != nil {
+				b.probs.add("hosts.csv line %d: node %s: ip %q is not an IP address", r.Line, key, clip(ipS))
+				return
+			}
+			ip = ip.Unmap()
+			if other, dup := b.ipHost[ip]; dup {
+				b.probs.add("hosts.csv line %d: %s has the address %s of %s", r.Line, key, ip, other)
+				return
+			}
+			b.hostIP[key] = ip
+			b.ipHost[ip] = key
+		}
+		// otherinterfaces: "name:ip,name:ip" (or '|' separated).
+		for _, part := range strings.FieldsFunc(t.Get(r, "otherinterfaces"), func(c rune) bool { return c == ',' || c == '|' }) {
+			_, ipPart, ok := strings.Cut(strings.TrimSpace(part), ":")
+			ip, err := netip.ParseAddr(strings.TrimSpace(ipPart))
+			if !ok || err != nil {
+				b.x.issue("hosts", "otherinterfaces", key, "entry is not NAME:IP; not imported")
+				continue
+			}
+			b.otherIPs[key] = append(b.otherIPs[key], ip.Unmap())
+		}
+	})
+}
+
+func maskBits(mask string) (int, bool) {
+	m, err := netip.ParseAddr(strings.TrimSpace(mask))
+	if err != nil || !m.Is4() {
+		return 0, false
+	}
+	b := m.As4()
+	v := uint32(b[0])<<24 | uint32(b[1])<<16 | uint32(b[2])<<8 | uint32(b[3])
+	bits := 0
+	for v&0x80000000 != 0 {
+		bits++
+		v <<= 1
+	}
+	return bits, v == 0
+}
+
+func (b *xcatBuilder) networks() {
+	seen := map[string]bool{}
+	b.rows("networks", func(t *Tabdump, name string, r TabdumpRow) {
+		if seen[name] {
+			b.probs.add("networks.csv line %d: network %s is listed twice", r.Line, name)
+			return
+		}
+		seen[name] = true
+		n := Network{Name: name, Domain: strings.TrimSpace(t.Get(r, "domain"))}
+		addr, err := netip.ParseAddr(strings.TrimSpace(t.Get(r, "net")))
+		bits, ok := maskBits(t.Get(r, "mask"))
+		if err != nil || !addr.Is4() || !ok {
+			b.probs.add("networks.csv line %d: network %s: net %q / mask %q is not an IPv4 network and contiguous mask", r.Line, name, clip(t.Get(r, "net")), clip(t.Get(r, "mask")))
+			return
+		}
+		n.Prefix = netip.PrefixFrom(addr, bits)
+		switch gw := strings.TrimSpace(t.Get(r, "gateway")); {
+		case gw == "":
+		case strings.EqualFold(gw, "<xcatmaster>"):
+			b.x.issue("networks", "gateway", name, "<xcatmaster> (each member its nodes' gateway) is not imported; give the network its real gateways with `mnpool network add NAME CIDR --replace --gateway IP`")
+		default:
+			for _, g := range strings.Split(gw, ",") {
+				a, err := netip.ParseAddr(strings.TrimSpace(g))
+				if err != nil {
+					b.probs.add("networks.csv line %d: network %s: gateway %q is not an IP address", r.Line, name, clip(g))
+					return
+				}
+				n.Gateways = append(n.Gateways, a.Unmap())
+			}
+		}
+		if dr := strings.TrimSpace(t.Get(r, "dynamicrange")); dr != "" {
+			s, e, err := ParseRange(dr)
+			if err != nil {
+				b.x.issue("networks", "dynamicrange", name, "not one START-END range; not imported")
+			} else {
+				n.DynamicStart, n.DynamicEnd = s, e
+			}
+		}
+		if ifn := strings.TrimSpace(t.Get(r, "mgtifname")); ifn != "" {
+			if ifNameRE.MatchString(ifn) {
+				n.MgtIfName = ifn
+			} else {
+				b.x.issue("networks", "mgtifname", name, "not an interface name (e.g. !remote! relays); not imported")
+			}
+		}
+		if err := ValidateNetwork(&n); err != nil {
+			b.probs.add("networks.csv line %d: %v", r.Line, strings.TrimPrefix(err.Error(), ErrInvalid.Error()+": "))
+			return
+		}
+		b.x.Networks = append(b.x.Networks, n)
+	})
+	sort.Slice(b.x.Networks, func(i, j int) bool { return b.x.Networks[i].Name < b.x.Networks[j].Name })
+}
+
+func (b *xcatBuilder) networkOf(ip netip.Addr) (string, bool) {
+	for _, n := range b.x.Networks {
+		if n.Prefix.Contains(ip) {
+			return n.Name, true
+		}
+	}
+	return "", false
+}
+
+func (b *xcatBuilder) site(mnOverride string) {
+	var master string
+	b.rows("site", func(t *Tabdump, key string, r TabdumpRow) {
+		v := t.Get(r, "value")
+		if key == SiteMaster {
+			master = strings.TrimSpace(v)
+			return
+		}
+		if err := ValidateSiteKey(key); err != nil {
+			b.x.issue("site", "key", key, "not a valid site key; not imported")
+			return
+		}
+		if err := ValidateSiteValue(key, v); err != nil {
+			b.x.issue("site", "value", key, "value not valid in the pool; not imported")
+			return
+		}
+		switch {
+		case key == SiteDisjointDHCPs && v == "1":
+			b.x.issue("site", "value", key, "disjointdhcps=1: a pool wants 0 (every member serves every node of its network); imported as it is, change it with `mnpool site set disjointdhcps=0`")
+		case key == SiteSharedTFTP && v == "1":
+			b.x.issue("site", "value", key, "sharedtftp=1: a pool wants 0; imported as it is, change it with `mnpool site set sharedtftp=0`")
+		}
+		b.x.Site[key] = v
+	})
+	mn := mnOverride
+	if mn == "" {
+		switch ip, err := netip.ParseAddr(master); {
+		case master == "":
+			b.probs.add("site.master is not set; name the MN with --mn")
+			return
+		case err == nil:
+			host, ok := b.ipHost[ip.Unmap()]
+			if !ok {
+				b.probs.add("site.master is the address %s, which no hosts row has; name the MN with --mn", ip)
+				return
+			}
+			mn = host
+		default:
+			mn, _, _ = strings.Cut(master, ".")
+		}
+	}
+	if err := ValidateName("member", mn); err != nil {
+		b.probs.add("MN: %v", strings.TrimPrefix(err.Error(), ErrInvalid.Error()+": "))
+		return
+	}
+	b.x.MN = Member{Name: mn}
+	if ip, err := netip.ParseAddr(master); err == nil {
+		if _, ok := b.hostIP[mn]; !ok {
+			b.hostIP[mn] = ip.Unmap()
+		}
+	}
+}
+
+// lookup returns the row of table for node: its own row, else the row of
+// its first group that has one (xCAT's precedence), and the key used.
+func (b *xcatBuilder) lookup(rows map[string]TabdumpRow, node string) (TabdumpRow, string, bool) {
+	if r, ok := rows[node]; ok {
+		return r, node, true
+	}
+	for _, g := range b.groups[node] {
+		if r, ok := rows[g]; ok {
+			return r, g, true
+		}
+	}
+	return TabdumpRow{}, "", false
+}
+
+func (b *xcatBuilder) keyed(table string) map[string]TabdumpRow {
+	out := map[string]TabdumpRow{}
+	b.rows(table, func(t *Tabdump, key string, r TabdumpRow) {
+		if _, dup := out[key]; dup {
+			b.probs.add("%s.csv line %d: %s has a second row", table, r.Line, key)
+			return
+		}
+		out[key] = r
+	})
+	return out
+}
+
+func (b *xcatBuilder) memberAddrs(name string) map[string]netip.Addr {
+	addrs := map[string]netip.Addr{}
+	ips := append([]netip.Addr(nil), b.otherIPs[name]...)
+	if ip, ok := b.hostIP[name]; ok {
+		ips = append([]netip.Addr{ip}, ips...)
+	}
+	for _, ip := range ips {
+		net, ok := b.networkOf(ip)
+		if !ok {
+			b.x.issue("hosts", "ip", name, "member address is in no network of the pool; not imported")
+			continue
+		}
+		if _, dup := addrs[net]; dup {
+			b.x.issue("hosts", "otherinterfaces", name, "a second member address on one network; not imported")
+			continue
+		}
+		addrs[net] = ip
+	}
+	if len(addrs) == 0 {
+		b.x.issue("hosts", "ip", name, "member has no address on any network; it gets no nodes until `mnpool member set NAME --ip NETWORK=IP`")
+	}
+	return addrs
+}
+
+func (b *xcatBuilder) members() {
+	if b.x.MN.Name == "" {
+		return
+	}
+	b.isMember = map[string]map[string]netip.Addr{b.x.MN.Name: nil}
+	sn := b.keyed("servicenode")
+	t := b.t["servicenode"]
+	services := func(r TabdumpRow) []Service {
+		var out []Service
+		for _, c := range []struct {
+			col string
+			svc Service
+		}{{"dhcpserver", ServiceDHCP}, {"nameserver", ServiceDNS}, {"ntpserver", ServiceNTP}, {"tftpserver", ServiceTFTP}, {"conserver", ServiceConsole}} {
+			if xcatYes(t.Get(r, c.col)) {
+				out = append(out, c.svc)
+			}
+		}
+		return out
+	}
+	var names []string
+	for _, key := range sortedKeys(sn) {
+		if b.isGroup(key) {
+			names = append(names, b.inGroup[key]...)
+			continue
+		}
+		names = append(names, key)
+	}
+	sort.Strings(names)
+	for _, name := range names {
+		if _, ok := b.isMember[name]; ok {
+			continue
+		}
+		if err := ValidateName("member", name); err != nil {
+			b.probs.add("servicenode: %v", strings.TrimPrefix(err.Error(), ErrInvalid.Error()+": "))
+			continue
+		}
+		r, _, _ := b.lookup(sn, name)
+		m := Member{Name: name, Services: services(r), Addresses: b.memberAddrs(name)}
+		b.isMember[name] = m.Addresses
+		b.x.Members = append(b.x.Members, m)
+	}
+	mn := &b.x.MN
+	mn.Addresses = b.memberAddrs(mn.Name)
+	b.isMember[mn.Name] = mn.Addresses
+	if r, _, ok := b.lookup(sn, mn.Name); ok {
+		mn.Services = append(services(r), ServiceDB)
+	} else {
+		mn.Services = AllServices()
+	}
+	if len(b.x.Members) > 0 {
+		b.x.issue("servicenode", "", "", "service db: xCAT has no servicenode column for it; the MN gets it, give it to the SNs holding a database replica with `mnpool member set NAME --services ...`")
+	}
+}
+
+func (b *xcatBuilder) nodes() {
+	if b.x.MN.Name == "" {
+		return
+	}
+	noderes := b.keyed("noderes")
+	macs := b.keyed("mac")
+	nr, mt := b.t["noderes"], b.t["mac"]
+	// Group-level rows that cannot apply.
+	for _, key := range sortedKeys(macs) {
+		r := macs[key]
+		if b.isGroup(key) {
+			b.x.issue("mac", "mac", key, "group-level MAC not imported")
+			continue
+		}
+		if _, ok := b.isMember[key]; ok && r.Line > 0 {
+			b.x.issue("mac", "mac", key, "MAC of a member not imported (members have none in the pool)")
+		}
+	}
+	for _, key := range sortedKeys(noderes) {
+		if _, ok := b.groups[key]; !ok && !b.isGroup(key) {
+			b.x.issue("noderes", "node", key, "not a node or group of nodelist; row skipped")
+		}
+	}
+	for _, name := range b.nodeOrder {
+		if _, ok := b.isMember[name]; ok {
+			continue
+		}
+		if b.hidden[name] {
+			b.x.issue("nodelist", "hidden", name, "hidden node (hardware control point) not imported")
+			continue
+		}
+		if err := ValidateName("node", name); err != nil {
+			b.probs.add("nodelist: %v", strings.TrimPrefix(err.Error(), ErrInvalid.Error()+": "))
+			continue
+		}
+		n := Node{Name: name}
+		for _, g := range b.groups[name] {
+			if ValidateGroup(g) != nil {
+				b.x.issue("nodelist", "groups", name, fmt.Sprintf("group %q is not a valid pool group name; dropped", clip(g)))
+				continue
+			}
+			n.Groups = append(n.Groups, g)
+		}
+		if ip, ok := b.hostIP[name]; ok {
+			n.IP = ip
+			if net, ok := b.networkOf(ip); ok {
+				n.Network = net
+			} else {
+				b.probs.add("node %s: address %s is in no network of networks.csv", name, ip)
+				continue
+			}
+		}
+		if len(b.otherIPs[name]) > 0 {
+			b.x.issue("hosts", "otherinterfaces", name, "node interfaces other than the install one are not imported")
+		}
+		if r, ok := macs[name]; ok {
+			for _, part := range strings.Split(mt.Get(r, "mac"), "|") {
+				mac, host, _ := strings.Cut(strings.TrimSpace(part), "!")
+				if mac == "" {
+					continue
+				}
+				if host != "" && host != name {
+					b.x.issue("mac", "mac", name, "MAC bound to another host name (MAC!HOST) not imported")
+					continue
+				}
+				m, err := NormalizeMAC(mac)
+				if err != nil {
+					b.probs.add("mac.csv line %d: node %s: %q is not a MAC address", r.Line, name, clip(mac))
+					break
+				}
+				if !contains(n.MACs, m) {
+					n.MACs = append(n.MACs, m)
+				}
+			}
+		}
+		if r, key, ok := b.lookup(noderes, name); ok {
+			if v := strings.TrimSpace(nr.Get(r, "xcatmaster")); v != "" {
+				b.x.issue("noderes", "xcatmaster", key, "not imported: in a pool it stays blank (the servicenode list decides)")
+			}
+			sns := strings.TrimSpace(nr.Get(r, "servicenode"))
+			switch {
+			case sns == "":
+			case xcatRegex(sns):
+				b.x.issue("noderes", "servicenode", name, fmt.Sprintf("regular expression of %s not imported; the node has no list until `mnpool assign`", key))
+			default:
+				for _, s := range strings.Split(sns, ",") {
+					s = strings.TrimSpace(s)
+					if ip, err := netip.ParseAddr(s); err == nil {
+						if h, ok := b.ipHost[ip.Unmap()]; ok {
+							s = h
+						}
+					}
+					addrs, ok := b.isMember[s]
+					if !ok {
+						b.x.issue("noderes", "servicenode", name, fmt.Sprintf("%q is not a member (not the MN, not in the servicenode table); dropped from the list", clip(s)))
+						continue
+					}
+					if _, on := addrs[n.Network]; n.Network != "" && !on {
+						b.x.issue("noderes", "servicenode", name, fmt.Sprintf("member %s has no address on the node's network; dropped from the list", s))
+						continue
+					}
+					if !contains(n.ServiceNodes, s) {
+						n.ServiceNodes = append(n.ServiceNodes, s)
+					}
+				}
+				if len(n.ServiceNodes) >= MinWidth {
+					n.Manual = true
+				} else if len(n.ServiceNodes) > 0 {
+					b.x.issue("noderes", "servicenode", name, "fewer than 2 servicenodes: imported as an automatic list; `mnpool assign` completes it")
+				}
+			}
+		}
+		b.x.Nodes = append(b.x.Nodes, n)
+	}
+	sort.Slice(b.x.Nodes, func(i, j int) bool { return b.x.Nodes[i].Name < b.x.Nodes[j].Name })
+}
+
+// ImportXCAT creates the pool described by x in s. The pool must be new
+// (no MN yet) or already have x's MN (an interrupted import is finished
+// by running it again: networks, members and nodes are then replaced).
+// Everything is first applied to a scratch SQLite database, so invalid
+// data stops the import before s is written.
+func ImportXCAT(ctx context.Context, s *Store, x *XCATImport) error {
+	m, err := s.Master(ctx)
+	if err != nil {
+		if isNoTable(err) {
+			m = Master{}
+		} else {
+			return err
+		}
+	}
+	if m.Member != "" && m.Member != x.MN.Name {
+		return fmt.Errorf("%w: the pool exists already with MN %s (epoch %d); import-xcat creates a new pool (the dump's MN is %s)", ErrConflict, m.Member, m.Epoch, x.MN.Name)
+	}
+	if err := ValidateXCATImport(ctx, x); err != nil {
+		return err
+	}
+	return applyXCAT(ctx, s, x)
+}
+
+// ValidateXCATImport applies x to a scratch SQLite database in a temporary
+// directory and reports the first error. Nothing else is written.
+func ValidateXCATImport(ctx context.Context, x *XCATImport) error {
+	dir, err := os.MkdirTemp("", "mnpool-import-")
+	if err != nil {
+		return err
+	}
+	defer os.RemoveAll(dir)
+	scratch, err := Open(ctx, "sqlite:"+filepath.Join(dir, "check.db"), WithMigrate())
+	if err != nil {
+		return err
+	}
+	defer scratch.Close()
+	if err := applyXCAT(ctx, scratch, x); err != nil {
+		return fmt.Errorf("xCAT import: nothing was written: %w", err)
+	}
+	return nil
+}
+
+func applyXCAT(ctx context.Context, s *Store, x *XCATImport) error {
+	for _, n := range x.Networks {
+		if err := s.AddNetwork(ctx, n, true); err != nil {
+			return err
+		}
+	}
+	if _, err := s.Init(ctx, InitOptions{MN: x.MN, Site: x.Site}); err != nil {
+		return fmt.Errorf("MN %s: %w", x.MN.Name, err)
+	}
+	if err := s.AddMember(ctx, x.MN, true); err != nil {
+		return err
+	}
+	for _, m := range x.Members {
+		if err := s.AddMember(ctx, m, true); err != nil {
+			return err
+		}
+	}
+	if err := s.AddNodes(ctx, x.Nodes, AddOptions{Replace: true}); err != nil {
+		var ne *NodeError
+		if errors.As(err, &ne) {
+			return fmt.Errorf("node %s: %w", ne.Node, ne.Err)
+		}
+		return err
+	}
+	return nil
+}
+
+func sortedKeys(m map[string]TabdumpRow) []string {
+	out := make([]string, 0, len(m))
+	for k := range m {
+		out = append(out, k)
+	}
+	sort.Strings(out)
+	return out
+}
