@@ -147,6 +147,7 @@ The pool database is given with --db, $MNPOOL_DB or /etc/mnpool/db:
 		newImportXCATCmd(g),
 		newSyncCmd(g),
 		newConsoleCmd(g),
+		newLockCmd(g),
 	)
 	root.AddCommand(newMembershipCmds(g)...)
 	return root

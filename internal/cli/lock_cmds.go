@@ -1,0 +1,315 @@
+package cli
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"os/exec"
+	"strconv"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"github.com/mnpool/mnpool/locking"
+)
+
+// Environment of a command run by `mnpool lock run`.
+const (
+	EnvLockName  = "MNPOOL_LOCK_NAME"
+	EnvLockToken = "MNPOOL_LOCK_TOKEN"
+	EnvLockDir   = "MNPOOL_LOCK_DIR"
+)
+
+// unlockTimeout bounds the release after the command ended.
+const unlockTimeout = 10 * time.Second
+
+// exitStatus is the exit status of a command run under a lock. Its
+// ExitCode is the status mnpool should exit with.
+type exitStatus struct {
+	code int
+	msg  string
+}
+
+func (e exitStatus) Error() string { return e.msg }
+func (e exitStatus) ExitCode() int { return e.code }
+
+func newLockCmd(g *globals) *cobra.Command {
+	cmd := &cobra.Command{
+		Use:   "lock",
+		Short: "Cluster-wide locks: run a command while holding one, list them",
+		Long: `Locks are leases in the pool database with a fencing token that only grows
+per lock name. A holder renews its lease every TTL/3; a member waiting for the
+lock takes it over only after seeing the lease stand still for the TTL on its
+own clock. A NAME that is an absolute path locks that directory of the shared
+install tree: the lease plus an flock(2) on DIR/.mnpool.lock, with the token
+written to DIR/.mnpool.lock.token. See docs/LOCKING.md.`,
+	}
+	cmd.AddCommand(newLockRunCmd(g), newLockListCmd(g))
+	return cmd
+}
+
+func newLockRunCmd(g *globals) *cobra.Command {
+	var (
+		ttl      time.Duration
+		wait     time.Duration
+		nonblock bool
+	)
+	cmd := &cobra.Command{
+		Use:   "run [--ttl D] [--wait D | --nonblock] NAME -- COMMAND [ARGS...]",
+		Short: "Run a command while holding a cluster-wide lock",
+		Long: `run takes the lock NAME (waiting in line behind other members), runs COMMAND
+with $MNPOOL_LOCK_NAME and $MNPOOL_LOCK_TOKEN (and $MNPOOL_LOCK_DIR for a
+directory lock) in its environment, and releases the lock when COMMAND ends.
+It exits with COMMAND's exit status (128+N when killed by signal N).
+
+COMMAND runs in its own process group. If the lease is lost while it runs
+(the database is unreachable for TTL minus the safety margin of TTL/5, or an
+administrator deleted the lock), run says so on stderr, sends SIGTERM to the
+process group and SIGKILL after half the margin, before another member can
+take the lock over. Writers that must never overlap check the token: with
+'mnpool lock' for a directory, compare $MNPOOL_LOCK_TOKEN with the content of
+$MNPOOL_LOCK_DIR/.mnpool.lock.token before each step.
+
+The TTL must be well above the Galera failure detection time (see
+docs/LOCKING.md); the default suits MariaDB's defaults.`,
+		Example: `  mnpool lock run /install/netboot/rhels9/x86_64 -- copycds /tmp/rhel-9.4-x86_64-dvd.iso
+  mnpool lock run --wait 10m --ttl 2m repo-sync -- reposync -p /install/post/otherpkgs
+  mnpool lock run --nonblock nightly -- /usr/local/sbin/nightly.sh`,
+		Args: cobra.ArbitraryArgs,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			// Flag parsing stops at NAME, so the "--" after it is still here.
+			if len(args) > 1 && args[1] == "--" {
+				args = append(args[:1:1], args[2:]...)
+			}
+			if len(args) < 2 {
+				return usagef("want NAME -- COMMAND [ARGS...], got %d argument(s)", len(args))
+			}
+			if nonblock && cmd.Flags().Changed("wait") {
+				return usagef("--nonblock and --wait exclude each other")
+			}
+			if wait < 0 {
+				return usagef("--wait %v: want a positive duration, or 0 to wait as long as it takes", wait)
+			}
+			name, command := args[0], args[1:]
+			dir := ""
+			if strings.HasPrefix(name, "/") {
+				dir = name
+				if _, err := locking.InstallName(dir); err != nil {
+					return usagef("%v", err)
+				}
+			} else if err := locking.ValidateName(name); err != nil {
+				return usagef("%v", err)
+			}
+			if _, err := exec.LookPath(command[0]); err != nil {
+				return usagef("command %q: %v", command[0], err)
+			}
+			return lockRun(cmd.Context(), g, lockRunArgs{name: name, dir: dir, command: command, ttl: ttl, wait: wait, nonblock: nonblock})
+		},
+	}
+	cmd.Flags().SetInterspersed(false) // flags after NAME belong to COMMAND
+	cmd.Flags().DurationVar(&ttl, "ttl", locking.DefaultTTL, "lease time: how long the lock survives this process without renewal")
+	cmd.Flags().DurationVarP(&wait, "wait", "w", 0, "give up when the lock is not free after this long (0: wait as long as it takes)")
+	cmd.Flags().BoolVarP(&nonblock, "nonblock", "n", false, "fail at once if the lock is held")
+	return cmd
+}
+
+type lockRunArgs struct {
+	name, dir string
+	command   []string
+	ttl, wait time.Duration
+	nonblock  bool
+}
+
+// openLocker opens the store and a Locker on it; close closes the store.
+func openLocker(ctx context.Context, g *globals) (lk *locking.Locker, close func() error, err error) {
+	s, err := g.open(ctx)
+	if err != nil {
+		return nil, nil, err
+	}
+	if lk, err = locking.New(s, locking.WithLogger(g.logger())); err != nil {
+		s.Close()
+		return nil, nil, err
+	}
+	return lk, s.Close, nil
+}
+
+func lockRun(ctx context.Context, g *globals, a lockRunArgs) error {
+	lk, closeStore, err := openLocker(ctx, g)
+	if err != nil {
+		return err
+	}
+	defer closeStore()
+	opts := []locking.Option{
+		locking.WithTTL(a.ttl),
+		locking.WithInfo(fmt.Sprintf("pid %d: %s", os.Getpid(), strings.Join(a.command, " "))),
+	}
+	actx := ctx
+	if a.wait > 0 {
+		var cancel context.CancelFunc
+		actx, cancel = context.WithTimeout(ctx, a.wait)
+		defer cancel()
+	}
+	var (
+		l      *locking.Lock
+		unlock func(context.Context) error
+	)
+	switch {
+	case a.dir != "" && a.nonblock:
+		il, err := lk.TryInstall(actx, a.dir, opts...)
+		if err != nil {
+			return lockFailed(err, a)
+		}
+		l, unlock = il.Lock, il.Unlock
+	case a.dir != "":
+		il, err := lk.Install(actx, a.dir, opts...)
+		if err != nil {
+			return lockFailed(err, a)
+		}
+		l, unlock = il.Lock, il.Unlock
+	case a.nonblock:
+		if l, err = lk.TryLock(actx, a.name, opts...); err != nil {
+			return lockFailed(err, a)
+		}
+		unlock = l.Unlock
+	default:
+		if l, err = lk.Lock(actx, a.name, opts...); err != nil {
+			return lockFailed(err, a)
+		}
+		unlock = l.Unlock
+	}
+	g.logger().Debug("lock acquired", "lock", l.Name(), "token", l.Token())
+
+	c := exec.Command(a.command[0], a.command[1:]...)
+	c.Stdin, c.Stdout, c.Stderr = g.io.In, g.io.Out, g.io.Err
+	c.Env = append(os.Environ(), EnvLockName+"="+l.Name(), EnvLockToken+"="+strconv.FormatInt(l.Token(), 10))
+	if a.dir != "" {
+		c.Env = append(c.Env, EnvLockDir+"="+a.dir)
+	}
+	c.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+	if err := c.Start(); err != nil {
+		uerr := unlock(context.WithoutCancel(ctx))
+		return errors.Join(fmt.Errorf("starting %s: %w", a.command[0], err), uerr)
+	}
+	waited := make(chan error, 1)
+	go func() { waited <- c.Wait() }()
+
+	var werr error
+	lost := false
+	select {
+	case werr = <-waited:
+	case <-l.Done():
+		lost = true
+		fmt.Fprintf(g.io.Err, "mnpool: lock %q lost: %v; killing %s (process group %d)\n", l.Name(), l.Err(), a.command[0], c.Process.Pid)
+		werr = stopGroup(c, waited, l.Margin()/2)
+	case <-ctx.Done():
+		fmt.Fprintf(g.io.Err, "mnpool: interrupted; stopping %s (process group %d)\n", a.command[0], c.Process.Pid)
+		werr = stopGroup(c, waited, l.Margin()/2)
+	}
+
+	uctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), unlockTimeout)
+	defer cancel()
+	if err := unlock(uctx); err != nil && !lost {
+		fmt.Fprintf(g.io.Err, "mnpool: %v\n", err)
+	}
+	return commandStatus(a.command[0], werr)
+}
+
+// stopGroup sends SIGTERM to the command's process group, SIGKILL after
+// grace (half the lock's safety margin, so the command is gone before
+// another member can take the lock over), and returns the command's wait
+// error.
+func stopGroup(c *exec.Cmd, waited <-chan error, grace time.Duration) error {
+	pgid := c.Process.Pid
+	syscall.Kill(-pgid, syscall.SIGTERM)
+	t := time.NewTimer(grace)
+	defer t.Stop()
+	select {
+	case err := <-waited:
+		syscall.Kill(-pgid, syscall.SIGKILL) // what is left of the group
+		return err
+	case <-t.C:
+	}
+	syscall.Kill(-pgid, syscall.SIGKILL)
+	return <-waited
+}
+
+// commandStatus turns the command's wait error into mnpool's result.
+func commandStatus(name string, err error) error {
+	if err == nil {
+		return nil
+	}
+	var ee *exec.ExitError
+	if !errors.As(err, &ee) {
+		return fmt.Errorf("running %s: %w", name, err)
+	}
+	if ws, ok := ee.Sys().(syscall.WaitStatus); ok && ws.Signaled() {
+		return exitStatus{code: 128 + int(ws.Signal()), msg: fmt.Sprintf("%s killed by signal %v", name, ws.Signal())}
+	}
+	return exitStatus{code: ee.ExitCode(), msg: fmt.Sprintf("%s exited with status %d", name, ee.ExitCode())}
+}
+
+// lockFailed explains why the lock was not taken.
+func lockFailed(err error, a lockRunArgs) error {
+	switch {
+	case errors.Is(err, context.DeadlineExceeded) && a.wait > 0:
+		return fmt.Errorf("lock %q not acquired within --wait %v: %w", a.name, a.wait, err)
+	case errors.Is(err, locking.ErrLocked):
+		return fmt.Errorf("lock %q not acquired (--nonblock): %w", a.name, err)
+	}
+	return err
+}
+
+func newLockListCmd(g *globals) *cobra.Command {
+	var heldOnly bool
+	cmd := &cobra.Command{
+		Use:   "list [--held] [--json]",
+		Short: "List locks: holder member and session, fencing token, lease counter, waiters",
+		Long: `list shows every lock the pool database knows. LEASE is the renewal counter:
+it moves every TTL/3 while the holder is alive. SINCE is the holder's clock,
+for reading only. A free lock shows the token of its last holding.`,
+		Example: `  mnpool lock list
+  mnpool lock list --held --json`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			lk, closeStore, err := openLocker(cmd.Context(), g)
+			if err != nil {
+				return err
+			}
+			defer closeStore()
+			all, err := lk.List(cmd.Context())
+			if err != nil {
+				return err
+			}
+			list := all[:0]
+			for _, in := range all {
+				if in.Held || !heldOnly {
+					list = append(list, in)
+				}
+			}
+			if g.json {
+				return printJSON(g.io.Out, list)
+			}
+			t := newTable(g.io.Out, "name", "held", "token", "member", "session", "lease", "ttl", "waiters", "since", "info")
+			for _, in := range list {
+				held, ttl, since, session := "no", "", "", in.Session
+				if in.Held {
+					held = "yes"
+					ttl = (time.Duration(in.TTL) * time.Millisecond).String()
+					since = in.Since.Format(time.RFC3339)
+				}
+				if len(session) > 8 {
+					session = session[:8]
+				}
+				t.row(in.Name, held, strconv.FormatInt(in.Token, 10), in.Member, session, strconv.FormatInt(in.Lease, 10),
+					ttl, strconv.Itoa(in.Waiters), since, in.Info)
+			}
+			return t.flush()
+		},
+	}
+	g.addJSON(cmd)
+	cmd.Flags().BoolVar(&heldOnly, "held", false, "only locks that are held")
+	return cmd
+}
