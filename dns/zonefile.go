@@ -3,12 +3,13 @@ package dns
 import (
 	"bytes"
 	"context"
+	"errors"
 	"fmt"
-	"os"
-	"os/exec"
 	"path/filepath"
 	"regexp"
 	"strings"
+
+	"github.com/mnpool/mnpool/internal/confcheck"
 )
 
 // FileName is the zone's file name in a zone directory: "db." and the
@@ -55,24 +56,16 @@ func NamedConf(zs *Zones, dir string) ([]byte, error) {
 // wrapping ErrInvalid.
 func CheckZone(ctx context.Context, checker string, z *Zone) error {
 	if checker == "" {
-		p, err := exec.LookPath("named-checkzone")
-		if err != nil {
-			return fmt.Errorf("dns: named-checkzone not found (Debian package bind9-utils): %w", err)
-		}
-		checker = p
+		checker = "named-checkzone"
 	}
-	dir, err := os.MkdirTemp("", "mnpool-zone-")
+	c := confcheck.Checker{Program: checker, Package: "bind9-utils", FileName: z.FileName(),
+		Args: func(f string) []string { return []string{"-k", "fail", "-n", "fail", "-i", "full", z.Origin, f} }}
+	err := c.Run(ctx, z.Render())
+	if errors.Is(err, confcheck.ErrRejected) {
+		return fmt.Errorf("%w: zone %s: %v", ErrInvalid, z.Origin, err)
+	}
 	if err != nil {
-		return err
-	}
-	defer os.RemoveAll(dir)
-	f := filepath.Join(dir, z.FileName())
-	if err := os.WriteFile(f, z.Render(), 0o600); err != nil {
-		return err
-	}
-	out, err := exec.CommandContext(ctx, checker, "-k", "fail", "-n", "fail", "-i", "full", z.Origin, f).CombinedOutput()
-	if err != nil {
-		return fmt.Errorf("%w: zone %s: named-checkzone: %v: %s", ErrInvalid, z.Origin, err, bytes.TrimSpace(out))
+		return fmt.Errorf("dns: %w", err)
 	}
 	return nil
 }

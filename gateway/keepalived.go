@@ -3,15 +3,14 @@ package gateway
 import (
 	"bytes"
 	"context"
+	"errors"
 	"fmt"
 	"net"
 	"net/netip"
-	"os"
-	"os/exec"
-	"path/filepath"
 	"regexp"
 	"strings"
 
+	"github.com/mnpool/mnpool/internal/confcheck"
 	"github.com/mnpool/mnpool/pool"
 )
 
@@ -170,24 +169,16 @@ func (c KeepalivedConf) Render() ([]byte, error) {
 // wrapping ErrInvalid.
 func CheckConfig(ctx context.Context, keepalived string, data []byte) error {
 	if keepalived == "" {
-		p, err := exec.LookPath("keepalived")
-		if err != nil {
-			return fmt.Errorf("gateway: keepalived not found (Debian package keepalived): %w", err)
-		}
-		keepalived = p
+		keepalived = "keepalived"
 	}
-	dir, err := os.MkdirTemp("", "mnpool-keepalived-")
+	c := confcheck.Checker{Program: keepalived, Package: "keepalived", FileName: "keepalived.conf",
+		Args: func(f string) []string { return []string{"-t", "-f", f} }}
+	err := c.Run(ctx, data)
+	if errors.Is(err, confcheck.ErrRejected) {
+		return fmt.Errorf("%w: %v", ErrInvalid, err)
+	}
 	if err != nil {
-		return err
-	}
-	defer os.RemoveAll(dir)
-	f := filepath.Join(dir, "keepalived.conf")
-	if err := os.WriteFile(f, data, 0o600); err != nil {
-		return err
-	}
-	out, err := exec.CommandContext(ctx, keepalived, "-t", "-f", f).CombinedOutput()
-	if err != nil {
-		return fmt.Errorf("%w: keepalived -t: %v: %s", ErrInvalid, err, bytes.TrimSpace(out))
+		return fmt.Errorf("gateway: %w", err)
 	}
 	return nil
 }

@@ -3,15 +3,14 @@ package ntp
 import (
 	"bytes"
 	"context"
+	"errors"
 	"fmt"
 	"net/netip"
-	"os"
-	"os/exec"
-	"path/filepath"
 	"regexp"
 	"strings"
 
 	"github.com/mnpool/mnpool/dns"
+	"github.com/mnpool/mnpool/internal/confcheck"
 	"github.com/mnpool/mnpool/pool"
 )
 
@@ -275,24 +274,16 @@ func MemberConf(st *pool.State, member string, o MemberOptions) (Conf, error) {
 // wrapping ErrInvalid.
 func CheckConfig(ctx context.Context, chronyd string, data []byte) error {
 	if chronyd == "" {
-		p, err := exec.LookPath("chronyd")
-		if err != nil {
-			return fmt.Errorf("ntp: chronyd not found (Debian package chrony): %w", err)
-		}
-		chronyd = p
+		chronyd = "chronyd"
 	}
-	dir, err := os.MkdirTemp("", "mnpool-chrony-")
+	c := confcheck.Checker{Program: chronyd, Package: "chrony", FileName: "chrony.conf",
+		Args: func(f string) []string { return []string{"-p", "-f", f} }}
+	err := c.Run(ctx, data)
+	if errors.Is(err, confcheck.ErrRejected) {
+		return fmt.Errorf("%w: %v", ErrInvalid, err)
+	}
 	if err != nil {
-		return err
-	}
-	defer os.RemoveAll(dir)
-	f := filepath.Join(dir, "chrony.conf")
-	if err := os.WriteFile(f, data, 0o600); err != nil {
-		return err
-	}
-	out, err := exec.CommandContext(ctx, chronyd, "-p", "-f", f).CombinedOutput()
-	if err != nil {
-		return fmt.Errorf("%w: chronyd -p: %v: %s", ErrInvalid, err, bytes.TrimSpace(out))
+		return fmt.Errorf("ntp: %w", err)
 	}
 	return nil
 }

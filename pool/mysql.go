@@ -52,6 +52,7 @@ type mysqlBackend struct {
 
 	mu        sync.Mutex
 	nodes     []*galeraNode
+	closed    bool
 	cur       int       // index of the node in use, -1 when none
 	checkedAt time.Time // monotonic time of the last health check of cur
 }
@@ -133,6 +134,9 @@ func (b *mysqlBackend) db(ctx context.Context, _ bool) (*sqlx.DB, string, error)
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	now := time.Now()
+	if b.closed {
+		return nil, "", fmt.Errorf("%w: the store is closed", ErrUnavailable)
+	}
 	if b.cur >= 0 && now.Sub(b.checkedAt) < b.healthEvery {
 		n := b.nodes[b.cur]
 		return n.db, n.label, nil
@@ -168,10 +172,18 @@ func (b *mysqlBackend) markBad(node string, err error) {
 	defer b.mu.Unlock()
 	for i, n := range b.nodes {
 		if n.label == node {
-			n.badUntil, n.lastErr = time.Now().Add(b.badFor), err.Error()
 			if b.cur == i {
 				b.cur = -1
 			}
+			if mysqlErrNo(err) == 0 {
+				// A broken connection (stale after a network outage, killed
+				// by the server) says nothing yet about the node: the next
+				// call checks its health on a fresh connection and only
+				// then decides.
+				b.log.Warn("pool: database connection failed; checking the node again", "node", node, "err", err)
+				continue
+			}
+			n.badUntil, n.lastErr = time.Now().Add(b.badFor), err.Error()
 			b.log.Warn("pool: database node marked unhealthy", "node", node, "err", err)
 		}
 	}
@@ -190,11 +202,15 @@ func (b *mysqlBackend) checkNode(ctx context.Context, n *galeraNode) NodeHealth 
 	cctx, cancel := context.WithTimeout(ctx, b.checkTO)
 	defer cancel()
 	var on sqlNullString
-	if err := db.QueryRowxContext(cctx, "SELECT @@global.wsrep_on").Scan(&on); err != nil {
-		if mysqlErrNo(err) != erUnknownSysVar {
-			nh.Problem = shortErr(err)
-			return nh
-		}
+	err = db.QueryRowxContext(cctx, "SELECT @@global.wsrep_on").Scan(&on)
+	if err != nil && mysqlErrNo(err) == 0 && cctx.Err() == nil {
+		// Pooled connections may be stale after an outage; database/sql
+		// drops the broken one, so one more try runs on a fresh one.
+		err = db.QueryRowxContext(cctx, "SELECT @@global.wsrep_on").Scan(&on)
+	}
+	if err != nil && mysqlErrNo(err) != erUnknownSysVar {
+		nh.Problem = shortErr(err)
+		return nh
 	}
 	if !on.Valid || (on.String != "1" && !strings.EqualFold(on.String, "ON")) {
 		nh.Galera, nh.Healthy, nh.State = false, true, "mysql (no wsrep)"
@@ -307,6 +323,7 @@ func (b *mysqlBackend) classify(err error) errClass {
 func (b *mysqlBackend) close() error {
 	b.mu.Lock()
 	defer b.mu.Unlock()
+	b.closed, b.cur = true, -1
 	var errs []error
 	for _, n := range b.nodes {
 		if n.db != nil {

@@ -175,3 +175,12 @@ func TestLockRunUsage(t *testing.T) {
 		})
 	}
 }
+
+// The mnpool program itself exits with the status of the command it ran.
+func TestLockRunExitStatusThroughMain(t *testing.T) {
+	db := "sqlite:" + t.TempDir() + "/pool.db"
+	var out, errb syncBuffer
+	code := cli.Mnpool(context.Background(), []string{"--db", db, "--self", "mn1", "lock", "run", "x", "--", "sh", "-c", "exit 7"}, cli.IO{In: strings.NewReader(""), Out: &out, Err: &errb})
+	require.Equal(t, 7, code, errb.String())
+	require.Contains(t, errb.String(), "sh exited with status 7")
+}

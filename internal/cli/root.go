@@ -171,6 +171,12 @@ func Run(ctx context.Context, cmd *cobra.Command, args []string, errOut io.Write
 		return 2
 	}
 	fmt.Fprintf(errOut, "%s: %v\n", name, err)
+	// A command that ran another program (mnpool lock run) exits with
+	// that program's status.
+	var ec interface{ ExitCode() int }
+	if errors.As(err, &ec) && ec.ExitCode() > 0 {
+		return ec.ExitCode()
+	}
 	return 1
 }
 
