@@ -31,6 +31,9 @@ func (e *NodeError) Unwrap() error { return e.Err }
 type AddOptions struct {
 	// Replace updates nodes that exist already instead of failing.
 	Replace bool
+	// Progress, when set, is called after each committed batch with the
+	// number of nodes written so far and the total.
+	Progress func(done, total int)
 }
 
 // poolIndex is what node validation checks against.
@@ -275,6 +278,9 @@ func (s *Store) AddNodes(ctx context.Context, nodes []Node, o AddOptions) error 
 			if _, existed := ix.nodeExists[n.Name]; !existed {
 				done = append(done, n.Name)
 			}
+		}
+		if o.Progress != nil {
+			o.Progress(start+len(batch), len(nodes))
 		}
 	}
 	return nil

@@ -325,3 +325,14 @@ func TestWatchFollowsChanges(t *testing.T) {
 		}
 	})
 }
+
+func TestAddNodesReportsProgressPerBatch(t *testing.T) {
+	s := openStore(t, "sqlite:"+t.TempDir()+"/p.db", pool.WithBatchSize(100))
+	seed(t, s, 0)
+	var got []int
+	require.NoError(t, s.AddNodes(context.Background(), makeNodes(250), pool.AddOptions{Progress: func(done, total int) {
+		require.Equal(t, 250, total)
+		got = append(got, done)
+	}}))
+	require.Equal(t, []int{100, 200, 250}, got)
+}

@@ -150,7 +150,16 @@ number and nothing is written. Use - for standard input.`,
 				return err
 			}
 			defer s.Close()
-			if err := s.AddNodes(cmd.Context(), nodes, pool.AddOptions{Replace: replace}); err != nil {
+			bar := progress(g, len(nodes), "importing")
+			opts := pool.AddOptions{Replace: replace}
+			if bar != nil {
+				opts.Progress = func(done, _ int) { bar.Set(done) }
+			}
+			err = s.AddNodes(cmd.Context(), nodes, opts)
+			if bar != nil {
+				bar.Finish()
+			}
+			if err != nil {
 				var ne *pool.NodeError
 				if errors.As(err, &ne) {
 					return fmt.Errorf("%s row %d (%s): %w; nothing was imported", args[0], rows[ne.Index], ne.Node, ne.Err)
