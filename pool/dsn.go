@@ -174,3 +174,13 @@ func ResolveDSN(flag, file string) (dsn, source string, err error) {
 	}
 	return "", "", fmt.Errorf("%w: DSN file %s is empty", ErrInvalid, file)
 }
+
+// MaskDSN returns dsn with passwords masked, for messages; an unparsable
+// DSN comes back as "(bad DSN)".
+func MaskDSN(dsn string) string {
+	d, err := ParseDSN(dsn)
+	if err != nil {
+		return "(bad DSN)"
+	}
+	return d.String()
+}

@@ -109,6 +109,12 @@ func validateMember(ctx context.Context, tx *sqlx.Tx, m *Member) error {
 		if n.InRange(ip) {
 			return fmt.Errorf("%w: member %s: address %s is inside the dynamic range %s-%s of network %s", ErrInvalid, m.Name, ip, n.DynamicStart, n.DynamicEnd, n.Name)
 		}
+		if ip == n.Prefix.Addr() && n.Prefix.Bits() < ip.BitLen()-1 {
+			return fmt.Errorf("%w: member %s: address %s is the network address of %s", ErrInvalid, m.Name, ip, n.Prefix)
+		}
+		if ip.Is4() && n.Prefix.Bits() < 31 && ip == lastAddr(n.Prefix) {
+			return fmt.Errorf("%w: member %s: address %s is the broadcast address of %s", ErrInvalid, m.Name, ip, n.Prefix)
+		}
 		var owner string
 		err := tx.GetContext(ctx, &owner, "SELECT name FROM nodes WHERE ip = ?", ip.String())
 		if err == nil {

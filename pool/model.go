@@ -53,13 +53,13 @@ type Network struct {
 	// Prefix is the subnet, canonical (host bits zero).
 	Prefix netip.Prefix `json:"cidr"`
 	// Gateways in order of preference; several give an HA way out.
-	Gateways []netip.Addr `json:"gateways,omitempty"`
+	Gateways []netip.Addr `json:"gateways"`
 	// DynamicStart..DynamicEnd is the dynamic range; both zero when none.
 	// Only the MN hands it out.
-	DynamicStart netip.Addr `json:"dynamic_start,omitzero"`
-	DynamicEnd   netip.Addr `json:"dynamic_end,omitzero"`
-	Domain       string     `json:"domain,omitempty"`
-	MgtIfName    string     `json:"mgtifname,omitempty"`
+	DynamicStart netip.Addr `json:"dynamic_start"`
+	DynamicEnd   netip.Addr `json:"dynamic_end"`
+	Domain       string     `json:"domain"`
+	MgtIfName    string     `json:"mgtifname"`
 }
 
 // HasDynamicRange reports whether the network has a dynamic range.
@@ -73,7 +73,7 @@ type Member struct {
 	// Services the member runs, sorted in AllServices order.
 	Services []Service `json:"services"`
 	// Disabled members get no new nodes and are never a move target.
-	Disabled bool `json:"disabled,omitempty"`
+	Disabled bool `json:"disabled"`
 	// Heartbeat is the member's liveness counter (see the membership
 	// code); only its movement matters, never its value.
 	Heartbeat int64 `json:"heartbeat"`
@@ -100,16 +100,16 @@ type Master struct {
 // Node is a compute node.
 type Node struct {
 	Name    string     `json:"name"`
-	Groups  []string   `json:"groups,omitempty"`
-	MACs    []string   `json:"macs,omitempty"` // lower case, colon separated, first is primary
-	IP      netip.Addr `json:"ip,omitzero"`
-	Network string     `json:"network,omitempty"`
+	Groups  []string   `json:"groups"`
+	MACs    []string   `json:"macs"` // lower case, colon separated, first is primary
+	IP      netip.Addr `json:"ip"`
+	Network string     `json:"network"`
 	// ServiceNodes is the ordered servicenode list (noderes.servicenode):
 	// the first alive member serves the node.
-	ServiceNodes []string `json:"servicenodes,omitempty"`
+	ServiceNodes []string `json:"servicenodes"`
 	// Manual is set when an administrator chose ServiceNodes by hand;
 	// automatic assignment keeps such lists unless asked to rebalance.
-	Manual bool `json:"manual,omitempty"`
+	Manual bool `json:"manual"`
 	// Revision grows with every change of the node's row; conditional
 	// updates compare it.
 	Revision int64 `json:"revision"`

@@ -88,7 +88,7 @@ func (s *Store) AddNetwork(ctx context.Context, n Network, replace bool) error {
 		for _, o := range nets {
 			if o.Name == n.Name {
 				if !replace {
-					return fmt.Errorf("%w: network %s (use replace to change it)", ErrExists, n.Name)
+					return fmt.Errorf("%w: network %s (use --replace to change it)", ErrExists, n.Name)
 				}
 				continue
 			}

@@ -124,6 +124,12 @@ func (ix *poolIndex) normalizeNode(n *Node) error {
 		if err := ValidateGroup(g); err != nil {
 			return err
 		}
+		if _, clash := ix.members[g]; clash {
+			return fmt.Errorf("%w: group name %q is the name of a member; noderanges could not tell them apart", ErrInvalid, g)
+		}
+		if _, clash := ix.nodeExists[g]; clash {
+			return fmt.Errorf("%w: group name %q is the name of a node; noderanges could not tell them apart", ErrInvalid, g)
+		}
 		seenG[g] = true
 		groups = append(groups, g)
 	}
@@ -325,11 +331,12 @@ func (ix *poolIndex) checkBatch(nodes []Node, replace bool) error {
 			}
 		}
 	}
-	if replace {
-		// An IP or MAC moving from one node of the batch to another is fine
-		// only when its old owner is replaced too; otherwise it is caught
-		// above. Nothing more to check.
-		_ = ips
+	for i := range nodes {
+		for _, g := range nodes[i].Groups {
+			if j, clash := names[g]; clash {
+				return &NodeError{Index: i, Node: nodes[i].Name, Err: fmt.Errorf("%w: group name %q is also a node (node %d); noderanges could not tell them apart", ErrInvalid, g, j+1)}
+			}
+		}
 	}
 	return nil
 }

@@ -32,6 +32,9 @@ func ValidateGroup(name string) error {
 	if !labelRE.MatchString(name) {
 		return fmt.Errorf("%w: group name %q: want letters, digits and '-' (1-63 characters)", ErrInvalid, name)
 	}
+	if name == "all" {
+		return fmt.Errorf("%w: group name %q is reserved: the noderange all means every node", ErrInvalid, name)
+	}
 	return nil
 }
 

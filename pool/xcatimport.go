@@ -609,6 +609,11 @@ func (b *xcatBuilder) nodes() {
 		}
 		n := Node{Name: name}
 		for _, g := range b.groups[name] {
+			if g == "all" {
+				// xCAT puts every node in group all by convention; in a
+				// noderange all already means every node.
+				continue
+			}
 			if ValidateGroup(g) != nil {
 				b.x.issue("nodelist", "groups", name, fmt.Sprintf("group %q is not a valid pool group name; dropped", clip(g)))
 				continue

@@ -174,31 +174,31 @@ func TestPlanXCATImportMapsTheDump(t *testing.T) {
 	require.NotContains(t, byName, "sn1", "members are not nodes")
 	cases := map[string]pool.Node{
 		// Group row compute -> sn1,sn2.
-		"cn001": {Name: "cn001", Groups: []string{"compute", "rack1", "all"}, IP: netip.MustParseAddr("10.0.1.1"), Network: "10_0_0_0-255_255_0_0",
+		"cn001": {Name: "cn001", Groups: []string{"compute", "rack1"}, IP: netip.MustParseAddr("10.0.1.1"), Network: "10_0_0_0-255_255_0_0",
 			MACs: []string{"42:00:0a:00:01:01"}, ServiceNodes: []string{"sn1", "sn2"}, Manual: true},
 		// MAC!otherhost dropped.
-		"cn002": {Name: "cn002", Groups: []string{"compute", "rack1", "all"}, IP: netip.MustParseAddr("10.0.1.2"), Network: "10_0_0_0-255_255_0_0",
+		"cn002": {Name: "cn002", Groups: []string{"compute", "rack1"}, IP: netip.MustParseAddr("10.0.1.2"), Network: "10_0_0_0-255_255_0_0",
 			MACs: []string{"42:00:0a:00:01:02"}, ServiceNodes: []string{"sn1", "sn2"}, Manual: true},
 		// Own row; an SN given by address.
-		"cn003": {Name: "cn003", Groups: []string{"compute", "rack1", "all"}, IP: netip.MustParseAddr("10.0.1.3"), Network: "10_0_0_0-255_255_0_0",
+		"cn003": {Name: "cn003", Groups: []string{"compute", "rack1"}, IP: netip.MustParseAddr("10.0.1.3"), Network: "10_0_0_0-255_255_0_0",
 			MACs: []string{"42:00:0a:00:01:03"}, ServiceNodes: []string{"sn2", "sn3", "mn1"}, Manual: true},
 		// One servicenode: automatic, for assign to complete.
-		"cn004": {Name: "cn004", Groups: []string{"compute", "rack1", "all"}, IP: netip.MustParseAddr("10.0.1.4"), Network: "10_0_0_0-255_255_0_0",
+		"cn004": {Name: "cn004", Groups: []string{"compute", "rack1"}, IP: netip.MustParseAddr("10.0.1.4"), Network: "10_0_0_0-255_255_0_0",
 			MACs: []string{"42:00:0a:00:01:04"}, ServiceNodes: []string{"sn3"}},
 		// Unknown sn9 dropped.
-		"cn005": {Name: "cn005", Groups: []string{"compute", "rack1", "all"}, IP: netip.MustParseAddr("10.0.1.5"), Network: "10_0_0_0-255_255_0_0",
+		"cn005": {Name: "cn005", Groups: []string{"compute", "rack1"}, IP: netip.MustParseAddr("10.0.1.5"), Network: "10_0_0_0-255_255_0_0",
 			MACs: []string{"42:00:0a:00:01:05", "42:00:0a:00:01:15"}, ServiceNodes: []string{"sn1"}},
 		// rack2's regex comes first in xCAT's group order? No: compute is
 		// the node's first group, so its row applies.
-		"cn007": {Name: "cn007", Groups: []string{"compute", "rack2", "all"}, IP: netip.MustParseAddr("10.0.1.7"), Network: "10_0_0_0-255_255_0_0",
+		"cn007": {Name: "cn007", Groups: []string{"compute", "rack2"}, IP: netip.MustParseAddr("10.0.1.7"), Network: "10_0_0_0-255_255_0_0",
 			MACs: []string{"42:00:0a:00:01:07"}, ServiceNodes: []string{"sn1", "sn2"}, Manual: true},
 		// rack2 is its first group: the regular expression is not
 		// evaluated, the node has no list.
-		"cn009": {Name: "cn009", Groups: []string{"rack2", "compute", "all"}, IP: netip.MustParseAddr("10.0.1.9"), Network: "10_0_0_0-255_255_0_0",
+		"cn009": {Name: "cn009", Groups: []string{"rack2", "compute"}, IP: netip.MustParseAddr("10.0.1.9"), Network: "10_0_0_0-255_255_0_0",
 			MACs: []string{"42:00:0a:00:01:09"}},
 		// Internal group __Unmanaged dropped; no hosts row (the group
 		// regex is not evaluated).
-		"cn011": {Name: "cn011", Groups: []string{"compute", "all"}, MACs: []string{"42:00:0a:00:01:0b"}, ServiceNodes: []string{"sn1", "sn2"}, Manual: true},
+		"cn011": {Name: "cn011", Groups: []string{"compute"}, MACs: []string{"42:00:0a:00:01:0b"}, ServiceNodes: []string{"sn1", "sn2"}, Manual: true},
 	}
 	for name, want := range cases {
 		require.Empty(t, cmp.Diff(want, byName[name], cmpopts.EquateComparable(netip.Addr{}), cmpopts.EquateEmpty()), name)

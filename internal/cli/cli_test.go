@@ -160,3 +160,35 @@ func TestNoderangeSelection(t *testing.T) {
 	mustRun(t, db, "node", "remove", "/cn00[12]")
 	require.Equal(t, 1, strings.Count(mustRun(t, db, "node", "list", "--json"), `"name"`))
 }
+
+func TestMistakesAtThreeAM(t *testing.T) {
+	db := newPool(t)
+	cases := []struct {
+		name    string
+		db      string
+		args    []string
+		code    int
+		mention string
+	}{
+		{"typo in the database path creates nothing", "sqlite:" + filepath.Join(t.TempDir(), "typo.db"), []string{"status"}, 1, "mnpool init"},
+		{"unknown subcommand of a group", db, []string{"node", "lst"}, 2, `did you mean list`},
+		{"group all is reserved", db, []string{"node", "add", "cn9", "--groups", "all"}, 1, "reserved"},
+		{"group named like a member", db, []string{"node", "add", "cn9", "--groups", "sn1"}, 1, "name of a member"},
+		{"member on the network address", db, []string{"member", "add", "sn4", "--ip", "mgmt=10.0.0.0"}, 1, "network address"},
+		{"member on the broadcast address", db, []string{"member", "add", "sn4", "--ip", "mgmt=10.0.255.255"}, 1, "broadcast"},
+		{"missing argument names the usage", db, []string{"member", "add"}, 2, "Usage: mnpool member add NAME"},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			code, _, errs := mnpool(t, c.db, c.args...)
+			require.Equal(t, c.code, code, errs)
+			require.Contains(t, errs, c.mention)
+			require.NotContains(t, errs, " pool: ", "library package tags are left out for people")
+		})
+	}
+	_, err := os.Stat(strings.TrimPrefix(cases[0].db, "sqlite:"))
+	require.ErrorIs(t, err, os.ErrNotExist, "a typo in --db must not create a database")
+	code, out, _ := mnpool(t, db, "--version")
+	require.Equal(t, 0, code)
+	require.Contains(t, out, "mnpool version")
+}

@@ -60,7 +60,7 @@ nodes without a complete list their servicenodes.`,
 				err = pool.ValidateXCATImport(ctx, x)
 			} else {
 				var s *pool.Store
-				if s, err = g.open(ctx); err != nil {
+				if s, err = g.openPool(ctx, true); err != nil {
 					return err
 				}
 				defer s.Close()

@@ -68,6 +68,7 @@ func openLocker(t *testing.T, db, self string) (*pool.Store, *locking.Locker) {
 
 func TestLockRun(t *testing.T) {
 	db := "sqlite:" + filepath.Join(t.TempDir(), "pool.db")
+	openLocker(t, db, "mn1") // creates the pool schema
 	code, out, errs := lockRun(t, db, "--ttl", "2s", "nightly", "--", "sh", "-c", `echo "$MNPOOL_LOCK_NAME $MNPOOL_LOCK_TOKEN"; exit 3`)
 	require.Equal(t, 3, code, errs)
 	require.Equal(t, "nightly 1\n", out)
@@ -179,6 +180,7 @@ func TestLockRunUsage(t *testing.T) {
 // The mnpool program itself exits with the status of the command it ran.
 func TestLockRunExitStatusThroughMain(t *testing.T) {
 	db := "sqlite:" + t.TempDir() + "/pool.db"
+	openLocker(t, db, "mn1") // creates the pool schema
 	var out, errb syncBuffer
 	code := cli.Mnpool(context.Background(), []string{"--db", db, "--self", "mn1", "lock", "run", "x", "--", "sh", "-c", "exit 7"}, cli.IO{In: strings.NewReader(""), Out: &out, Err: &errb})
 	require.Equal(t, 7, code, errb.String())

@@ -94,7 +94,7 @@ to change the MN later use makemn.`,
 			if err != nil {
 				return err
 			}
-			s, err := g.open(cmd.Context())
+			s, err := g.openPool(cmd.Context(), true)
 			if err != nil {
 				return err
 			}
@@ -306,7 +306,10 @@ func newNetworkCmd(g *globals) *cobra.Command {
 			if n.DynamicStart, n.DynamicEnd, err = pool.ParseRange(dyn); err != nil {
 				return err
 			}
-			s, err := g.open(cmd.Context())
+			// Setting up a pool may start with its networks (so that init
+			// can give the MN its addresses): network add creates the
+			// database like init does.
+			s, err := g.openPool(cmd.Context(), true)
 			if err != nil {
 				return err
 			}
@@ -424,7 +427,16 @@ func newSiteCmd(g *globals) *cobra.Command {
 				return err
 			}
 			defer s.Close()
-			return s.SetSite(cmd.Context(), kv)
+			if err := s.SetSite(cmd.Context(), kv); err != nil {
+				return err
+			}
+			keys := make([]string, 0, len(kv))
+			for k := range kv {
+				keys = append(keys, k+"="+kv[k])
+			}
+			sort.Strings(keys)
+			fmt.Fprintf(g.io.Out, "site updated: %s\n", strings.Join(keys, " "))
+			return nil
 		},
 	}
 	cmd.AddCommand(list, set)

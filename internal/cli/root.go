@@ -10,6 +10,9 @@ import (
 	"io"
 	"log/slog"
 	"os"
+	"os/user"
+	"regexp"
+	"runtime/debug"
 	"strings"
 
 	"github.com/spf13/cobra"
@@ -69,19 +72,46 @@ func actor() string {
 			return v
 		}
 	}
+	if u, err := user.Current(); err == nil {
+		return u.Username
+	}
 	return ""
 }
 
-// open opens the store and brings its schema up to date (a no-op read when
-// it is current).
+// open opens an existing pool and brings its schema up to date (a no-op
+// read when it is current). It creates nothing: a missing SQLite file or a
+// database without the pool schema is an error that says to run
+// `mnpool init` (a typo in --db must not create a new, empty pool).
 func (g *globals) open(ctx context.Context) (*pool.Store, error) {
-	dsn, _, err := pool.ResolveDSN(g.db, g.dbFile)
+	return g.openPool(ctx, false)
+}
+
+// openPool is open; with create it makes the database and schema (init).
+func (g *globals) openPool(ctx context.Context, create bool) (*pool.Store, error) {
+	dsn, src, err := pool.ResolveDSN(g.db, g.dbFile)
 	if err != nil {
 		return nil, err
+	}
+	if !create {
+		if d, err := pool.ParseDSN(dsn); err == nil && d.Kind == pool.KindSQLite {
+			if _, err := os.Stat(d.Path); err != nil {
+				return nil, fmt.Errorf("%w: no pool database at %s (from %s); create one with `mnpool init`", pool.ErrNotInitialized, d.Path, src)
+			}
+		}
 	}
 	s, err := pool.Open(ctx, dsn, pool.WithSelf(g.selfName()), pool.WithActor(actor()), pool.WithLogger(g.logger()))
 	if err != nil {
 		return nil, err
+	}
+	if !create {
+		v, err := s.SchemaVersion(ctx)
+		if err == nil && v == 0 {
+			err = fmt.Errorf("%w: %s has no pool yet; run `mnpool init --mn NAME` first", pool.ErrNotInitialized, pool.MaskDSN(dsn))
+		}
+		if err != nil {
+			s.Close()
+			return nil, err
+		}
 	}
 	if err := s.Migrate(ctx); err != nil {
 		s.Close()
@@ -154,23 +184,33 @@ The pool database is given with --db, $MNPOOL_DB or /etc/mnpool/db:
 }
 
 // Run executes cmd with args and returns the process exit status: 0 on
-// success, 2 for a bad command line, 1 for any other error.
+// success, 2 for a bad command line, the status of the program a command
+// ran (mnpool lock run), 1 for any other error. Errors are printed as
+// "PROGRAM: message" with the library's package tags left out.
 func Run(ctx context.Context, cmd *cobra.Command, args []string, errOut io.Writer) int {
 	cmd.SetArgs(args)
+	if cmd.Version == "" {
+		cmd.Version = version()
+	}
 	cmd.SetFlagErrorFunc(func(c *cobra.Command, err error) error {
 		return usageError{fmt.Errorf("%w\nSee '%s --help'.", err, c.CommandPath())}
 	})
-	err := cmd.ExecuteContext(ctx)
+	requireSubcommands(cmd)
+	failed, err := cmd.ExecuteContextC(ctx)
 	if err == nil {
 		return 0
 	}
 	name := cmd.Name()
+	msg := cleanError(err.Error())
 	var ue usageError
 	if errors.As(err, &ue) || strings.HasPrefix(err.Error(), "unknown command") || strings.Contains(err.Error(), "arg(s)") {
-		fmt.Fprintf(errOut, "%s: %v\n", name, err)
+		if failed != nil && strings.Contains(err.Error(), "arg(s)") {
+			msg += "\nUsage: " + failed.UseLine()
+		}
+		fmt.Fprintf(errOut, "%s: %s\n", name, msg)
 		return 2
 	}
-	fmt.Fprintf(errOut, "%s: %v\n", name, err)
+	fmt.Fprintf(errOut, "%s: %s\n", name, msg)
 	// A command that ran another program (mnpool lock run) exits with
 	// that program's status.
 	var ec interface{ ExitCode() int }
@@ -178,6 +218,57 @@ func Run(ctx context.Context, cmd *cobra.Command, args []string, errOut io.Write
 		return ec.ExitCode()
 	}
 	return 1
+}
+
+// pkgTag matches the package prefixes of library errors ("pool: ",
+// "dhcp: "), which embedders match with errors.Is and a person at a
+// terminal does not need.
+var pkgTag = regexp.MustCompile(`\b(pool|dhcp|console|locking|sshkeys|dns|ntp|gateway|noderange|atomicfile|confcheck|agent|nodecfg): `)
+
+func cleanError(s string) string {
+	return pkgTag.ReplaceAllString(s, "")
+}
+
+// requireSubcommands makes a command that only groups others (mnpool
+// member) refuse an unknown subcommand with exit status 2 and a
+// suggestion, instead of printing its help and exiting 0.
+func requireSubcommands(cmd *cobra.Command) {
+	for _, c := range cmd.Commands() {
+		requireSubcommands(c)
+	}
+	if !cmd.HasSubCommands() || cmd.Run != nil || cmd.RunE != nil || !cmd.HasParent() {
+		return
+	}
+	cmd.Args = cobra.ArbitraryArgs
+	cmd.RunE = func(c *cobra.Command, args []string) error {
+		if len(args) == 0 {
+			return c.Help()
+		}
+		msg := fmt.Sprintf("unknown command %q for %q", args[0], c.CommandPath())
+		if c.SuggestionsMinimumDistance <= 0 {
+			c.SuggestionsMinimumDistance = 2
+		}
+		if sug := c.SuggestionsFor(args[0]); len(sug) > 0 {
+			msg += "; did you mean " + strings.Join(sug, " or ") + "?"
+		}
+		return usagef("%s\nRun '%s --help' for its subcommands.", msg, c.CommandPath())
+	}
+}
+
+// version is the module version and VCS revision the binary was built
+// from, for --version.
+func version() string {
+	bi, ok := debug.ReadBuildInfo()
+	if !ok {
+		return "unknown"
+	}
+	v := bi.Main.Version
+	for _, st := range bi.Settings {
+		if st.Key == "vcs.revision" && len(st.Value) >= 12 {
+			v += " (" + st.Value[:12] + ")"
+		}
+	}
+	return v
 }
 
 // Mnpool is the main function of cmd/mnpool.
