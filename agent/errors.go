@@ -13,6 +13,9 @@ var (
 	ErrUnsafeTiming = errors.New("agent: unsafe timing")
 	// ErrNotMember: the agent's member is not a member of the pool.
 	ErrNotMember = errors.New("agent: not a pool member")
+	// ErrMemberAlive: a member being failed over beat again; the failover
+	// stopped (it was only paused or slow).
+	ErrMemberAlive = errors.New("agent: member is alive")
 	// ErrRunning: Run was called while the agent runs already.
 	ErrRunning = errors.New("agent: already running")
 )

@@ -377,7 +377,7 @@ func (a *Agent) failOver(ctx context.Context, ld *leader, c candidate, v pool.Vi
 	start := time.Now()
 	rep := &FailoverReport{Member: c.member, Leader: a.self, Token: ld.l.Token(), Counter: c.live.Counter, Silent: c.live.Silent, Retry: c.retry}
 	a.log.Warn("agent: failing over a dead member", "of", c.member, "silent", c.live.Silent.Round(time.Millisecond), "counter", c.live.Counter, "token", rep.Token)
-	res, err := a.move(ctx, ld.l, pool.MoveRequest{Source: c.member, Liveness: v})
+	res, err := a.move(ctx, ld.l, pool.MoveRequest{Source: c.member, Liveness: v}, c.member, c.live.Counter)
 	if res != nil {
 		rep.Nodes = len(res.Nodes) - res.Counts.Unchanged
 		rep.Moved, rep.NoTarget, rep.Failed = res.Counts.Moved, res.Counts.NoTarget, res.Counts.Failed
@@ -432,6 +432,6 @@ func (a *Agent) failOver(ctx context.Context, ld *leader, c candidate, v pool.Vi
 }
 
 // move runs the move fenced by the lease (see guardMove).
-func (a *Agent) move(ctx context.Context, l lease, req pool.MoveRequest) (*pool.MoveResult, error) {
-	return a.s.Move(ctx, guardMove(req, l))
+func (a *Agent) move(ctx context.Context, l lease, req pool.MoveRequest, member string, counter int64) (*pool.MoveResult, error) {
+	return a.s.Move(ctx, guardMove(req, l, member, counter))
 }

@@ -64,7 +64,7 @@ func TestFailoverMoveIsFenced(t *testing.T) {
 	defer cur.Unlock(ctx)
 	req := pool.MoveRequest{Source: "sn1", Liveness: pool.StaticLiveness{"sn1": pool.LiveDead}}
 
-	res, err := a.move(ctx, old, req)
+	res, err := a.move(ctx, old, req, "sn1", 0)
 	if !errors.Is(err, locking.ErrStaleToken) {
 		t.Fatalf("move under the released lease (token %d; current %d) = %v, want ErrStaleToken", old.Token(), cur.Token(), err)
 	}
@@ -81,7 +81,19 @@ func TestFailoverMoveIsFenced(t *testing.T) {
 		}
 	}
 
-	res, err = a.move(ctx, cur, req)
+	// A member that beats again after it was judged dead keeps its nodes.
+	if _, err := s.Heartbeat(ctx, "sn1"); err != nil {
+		t.Fatal(err)
+	}
+	res, err = a.move(ctx, cur, req, "sn1", 0)
+	if !errors.Is(err, ErrMemberAlive) {
+		t.Fatalf("move of a member that beat again = %v, want ErrMemberAlive", err)
+	}
+	if res != nil && res.Counts.Moved != 0 {
+		t.Fatalf("%d nodes moved off a member that is alive again", res.Counts.Moved)
+	}
+
+	res, err = a.move(ctx, cur, req, "sn1", 1)
 	if err != nil || res.Counts.Moved != 4 {
 		t.Fatalf("move under the current lease = %v, %+v; want 4 moved", err, res.Counts)
 	}

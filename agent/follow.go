@@ -100,6 +100,14 @@ func (t timedStep) Sync(ctx context.Context, in *pool.SyncInput) (pool.SyncChang
 // as the gate of the dynamic range) and records the snapshot they saw.
 func (a *Agent) syncOnce(ctx context.Context, version int64, reason string) error {
 	start := time.Now()
+	// The MN fail-safe first, without touching the database: if the guard
+	// has withdrawn the dynamic range that the files still hold, take it
+	// out from the last snapshot now. Reading the pool may hang (a paused
+	// local Galera node) for longer than another member needs to become
+	// the MN and start serving the range.
+	if _, ok := a.guard.ServeDynamic(); !ok && a.servedDynamic() {
+		a.applyCached(ctx, "the MN guard withdrew the dynamic range")
+	}
 	var seen *pool.State
 	steps := make([]pool.SyncStep, len(a.o.steps))
 	for i, st := range a.o.steps {

@@ -188,8 +188,24 @@ func (t *LeaseTable) TryAcquire(ctx context.Context, node string) (Lease, error)
 			return err
 		}
 		if r.Session == t.session {
-			// A second run after a commit whose outcome was unknown:
-			// the first run took it.
+			// Still ours (a second run after a commit whose outcome was
+			// unknown, or a lease whose renewals failed here for a while).
+			// Renew it before trusting it: a contender that watched the
+			// counter since our last renewal may be about to take over,
+			// and only a successful conditional bump proves it has not.
+			res, err := tx.ExecContext(ctx, "UPDATE console_leases SET counter = counter + 1 WHERE node = ? AND session = ? AND token = ? AND counter = ?",
+				node, t.session, r.Token, r.Counter)
+			if err != nil {
+				return err
+			}
+			if n, err := res.RowsAffected(); err != nil || n != 1 {
+				if err != nil {
+					return err
+				}
+				held = &HeldError{Node: node, Holder: r.Holder, Token: r.Token}
+				return nil
+			}
+			r.Counter++
 			got = &r
 			return nil
 		}

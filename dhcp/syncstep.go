@@ -21,6 +21,10 @@ func SyncStep(a *Applier, o Options) pool.SyncStep {
 		ro := o
 		ro.Format = a.Format
 		ro.ServeDynamic = in.ServeDynamic
+		if ro.ServeDynamic && in.StillServe != nil && !in.StillServe() {
+			// The MN guard's confirmation expired while the sync ran.
+			ro.ServeDynamic = false
+		}
 		cfg, err := Render(in.State, in.Self, ro)
 		if errors.Is(err, ErrNotServer) {
 			return pool.SyncChange{Detail: "not a DHCP server: " + err.Error()}, nil

@@ -175,7 +175,12 @@ func (g *MNGuard) Confirm(ctx context.Context) (Master, error) {
 		}
 		g.first, g.last = time.Time{}, time.Time{}
 	case !g.isMN || m.Epoch != g.master.Epoch:
-		g.first, g.last = start, start
+		// The hold counts from when the read returned, not when it
+		// started: with wsrep_sync_wait the read may see a promotion that
+		// committed after it started, and the old MN's last confirmation
+		// can be that late too. Validity (last) counts from the start,
+		// the conservative end for the old MN.
+		g.first, g.last = g.o.now(), start
 	default:
 		g.last = start
 	}

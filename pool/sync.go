@@ -21,6 +21,12 @@ type SyncInput struct {
 	// is true.
 	ServeDynamic bool
 	DynamicEpoch int64
+	// StillServe, when set, asks the gate again whether the dynamic range
+	// may still be served under DynamicEpoch. A step that publishes the
+	// range (writes and reloads a DHCP file) calls it just before doing
+	// so: a slow sync must not publish a range whose confirmation expired
+	// while it ran.
+	StillServe func() bool `json:"-"`
 }
 
 // SyncChange is what a step did.
@@ -135,6 +141,11 @@ func Sync(ctx context.Context, s *Store, self string, o SyncOptions) (SyncReport
 			in.ServeDynamic = ok && e == st.Master.Epoch
 			if !in.ServeDynamic {
 				in.DynamicEpoch = 0
+			}
+			epoch := st.Master.Epoch
+			in.StillServe = func() bool {
+				e, ok := o.Gate.ServeDynamic()
+				return ok && e == epoch
 			}
 		}
 	}
