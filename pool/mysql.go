@@ -15,6 +15,7 @@ import (
 
 	"github.com/go-sql-driver/mysql"
 	"github.com/jmoiron/sqlx"
+	"golang.org/x/sync/singleflight"
 )
 
 // MySQL server error numbers the store reacts to.
@@ -51,8 +52,9 @@ type mysqlBackend struct {
 	maxConns    int
 
 	mu        sync.Mutex
-	nodes     []*galeraNode
+	nodes     []*galeraNode // fixed after open; fields guarded by mu
 	closed    bool
+	sf        singleflight.Group
 	cur       int       // index of the node in use, -1 when none
 	checkedAt time.Time // monotonic time of the last health check of cur
 }
@@ -129,42 +131,78 @@ func (n *galeraNode) handle(maxConns int) (*sqlx.DB, error) {
 
 // db returns the node in use, checking its health when the last check is
 // older than healthEvery, and otherwise walks the nodes in preference
-// order and takes the first healthy one.
+// order and takes the first healthy one. The checks run without holding
+// the backend's mutex and once for all concurrent callers (singleflight),
+// and each caller waits only as long as its own context allows: a paused
+// node must not stall every transaction of the process.
 func (b *mysqlBackend) db(ctx context.Context, _ bool) (*sqlx.DB, string, error) {
 	b.mu.Lock()
-	defer b.mu.Unlock()
-	now := time.Now()
 	if b.closed {
+		b.mu.Unlock()
 		return nil, "", fmt.Errorf("%w: the store is closed", ErrUnavailable)
 	}
-	if b.cur >= 0 && now.Sub(b.checkedAt) < b.healthEvery {
+	if b.cur >= 0 && time.Since(b.checkedAt) < b.healthEvery {
 		n := b.nodes[b.cur]
+		b.mu.Unlock()
 		return n.db, n.label, nil
 	}
+	b.mu.Unlock()
+	ch := b.sf.DoChan("pick", func() (any, error) {
+		// Not the caller's context: other callers share this pick. Each
+		// check is bounded by the check timeout.
+		return b.pick(context.WithoutCancel(ctx))
+	})
+	select {
+	case <-ctx.Done():
+		return nil, "", ctx.Err()
+	case r := <-ch:
+		if r.Err != nil {
+			return nil, "", r.Err
+		}
+		n := r.Val.(*galeraNode)
+		return n.db, n.label, nil
+	}
+}
+
+// pick checks the nodes in preference order and makes the first healthy
+// one current.
+func (b *mysqlBackend) pick(ctx context.Context) (*galeraNode, error) {
 	var problems []string
+	b.mu.Lock()
+	cur := b.cur
+	b.mu.Unlock()
 	for i, n := range b.nodes {
 		// A better-preferred node is tried again once its bad period ends;
 		// the current node is checked again every healthEvery.
-		if i != b.cur && now.Before(n.badUntil) {
-			problems = append(problems, n.label+": "+n.lastErr)
+		b.mu.Lock()
+		skip, lastErr := i != cur && time.Now().Before(n.badUntil), n.lastErr
+		b.mu.Unlock()
+		if skip {
+			problems = append(problems, n.label+": "+lastErr)
 			continue
 		}
 		nh := b.checkNode(ctx, n)
-		if ctx.Err() != nil {
-			return nil, "", ctx.Err()
+		b.mu.Lock()
+		if b.closed {
+			b.mu.Unlock()
+			return nil, fmt.Errorf("%w: the store is closed", ErrUnavailable)
 		}
 		if nh.Healthy {
 			if b.cur != i && b.cur >= 0 {
 				b.log.Warn("pool: switching database node", "from", b.nodes[b.cur].label, "to", n.label)
 			}
 			b.cur, b.checkedAt = i, time.Now()
-			return n.db, n.label, nil
+			b.mu.Unlock()
+			return n, nil
 		}
 		n.badUntil, n.lastErr = time.Now().Add(b.badFor), nh.Problem
+		b.mu.Unlock()
 		problems = append(problems, n.label+": "+nh.Problem)
 	}
+	b.mu.Lock()
 	b.cur = -1
-	return nil, "", fmt.Errorf("%w: no healthy Galera node (%s)", ErrUnavailable, strings.Join(problems, "; "))
+	b.mu.Unlock()
+	return nil, fmt.Errorf("%w: no healthy Galera node (%s)", ErrUnavailable, strings.Join(problems, "; "))
 }
 
 func (b *mysqlBackend) markBad(node string, err error) {
@@ -194,7 +232,14 @@ func (b *mysqlBackend) markBad(node string, err error) {
 // without wsrep that answers.
 func (b *mysqlBackend) checkNode(ctx context.Context, n *galeraNode) NodeHealth {
 	nh := NodeHealth{Node: n.label}
+	b.mu.Lock()
+	if b.closed {
+		b.mu.Unlock()
+		nh.Problem = "the store is closed"
+		return nh
+	}
 	db, err := n.handle(b.maxConns)
+	b.mu.Unlock()
 	if err != nil {
 		nh.Problem = err.Error()
 		return nh
@@ -273,8 +318,6 @@ func (b *mysqlBackend) health(ctx context.Context) (Health, error) {
 		return h, ctx.Err()
 	}
 	h.Node = label
-	b.mu.Lock()
-	defer b.mu.Unlock()
 	for _, n := range b.nodes {
 		nh := b.checkNode(ctx, n)
 		if nh.Galera {

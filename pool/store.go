@@ -215,6 +215,11 @@ func (s *Store) run(ctx context.Context, write bool, fn func(tx *sqlx.Tx) error)
 			return nil
 		}
 		if isContextErr(ctx, err) {
+			if errors.Is(err, context.DeadlineExceeded) {
+				// The node may be hung (paused): have the next call check
+				// it again instead of going straight back to it.
+				s.b.markBad(node, err)
+			}
 			return err
 		}
 		switch s.b.classify(err) {
