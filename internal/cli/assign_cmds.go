@@ -340,12 +340,7 @@ ROOT/etc/xCATSN when it is another member, and removes the other file (both
 when --self is not a member), for xCAT tools that still test them.`,
 		Example: `  mnpool --self sn1 rolefiles`,
 		Args:    cobra.NoArgs,
-		RunE: func(cmd *cobra.Command, _ []string) error {
-			s, err := g.open(cmd.Context())
-			if err != nil {
-				return err
-			}
-			defer s.Close()
+		RunE: g.withStore(func(cmd *cobra.Command, _ []string, s *pool.Store) error {
 			rf, err := pool.SyncRoleFiles(cmd.Context(), s, g.selfName(), root)
 			if err != nil {
 				return err
@@ -359,7 +354,7 @@ when --self is not a member), for xCAT tools that still test them.`,
 			}
 			fmt.Fprintf(g.io.Out, "%s: role %s (epoch %d), role files %s\n", g.selfName(), rf.Role, rf.Epoch, state)
 			return nil
-		},
+		}),
 	}
 	cmd.Flags().StringVar(&root, "root", "/", "root directory the role files are under")
 	g.addJSON(cmd)

@@ -52,12 +52,7 @@ func newNodeCmd(g *globals) *cobra.Command {
 	list := &cobra.Command{
 		Use:   "list [NODERANGE]",
 		Short: "List compute nodes with their servicenode lists",
-		RunE: func(cmd *cobra.Command, args []string) error {
-			s, err := g.open(cmd.Context())
-			if err != nil {
-				return err
-			}
-			defer s.Close()
+		RunE: g.withStore(func(cmd *cobra.Command, args []string, s *pool.Store) error {
 			st, err := s.LoadState(cmd.Context())
 			if err != nil {
 				return err
@@ -85,7 +80,7 @@ func newNodeCmd(g *globals) *cobra.Command {
 				t.row(n.Name, ipS, n.Network, strings.Join(n.MACs, "|"), strings.Join(n.Groups, ","), snl)
 			}
 			return t.flush()
-		},
+		}),
 	}
 	g.addJSON(list)
 
@@ -93,12 +88,7 @@ func newNodeCmd(g *globals) *cobra.Command {
 		Use:   "remove NODERANGE",
 		Short: "Remove compute nodes (every name must exist, else nothing is removed)",
 		Args:  cobra.MinimumNArgs(1),
-		RunE: func(cmd *cobra.Command, args []string) error {
-			s, err := g.open(cmd.Context())
-			if err != nil {
-				return err
-			}
-			defer s.Close()
+		RunE: g.withStore(func(cmd *cobra.Command, args []string, s *pool.Store) error {
 			st, err := s.LoadState(cmd.Context())
 			if err != nil {
 				return err
@@ -116,7 +106,7 @@ func newNodeCmd(g *globals) *cobra.Command {
 			}
 			fmt.Fprintf(g.io.Out, "%d nodes removed\n", len(names))
 			return nil
-		},
+		}),
 	}
 
 	var replace bool

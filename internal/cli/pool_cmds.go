@@ -206,12 +206,7 @@ func newMemberCmd(g *globals) *cobra.Command {
 		Use:   "list",
 		Short: "List the members",
 		Args:  cobra.NoArgs,
-		RunE: func(cmd *cobra.Command, _ []string) error {
-			s, err := g.open(cmd.Context())
-			if err != nil {
-				return err
-			}
-			defer s.Close()
+		RunE: g.withStore(func(cmd *cobra.Command, _ []string, s *pool.Store) error {
 			st, err := s.LoadState(cmd.Context())
 			if err != nil {
 				return err
@@ -232,7 +227,7 @@ func newMemberCmd(g *globals) *cobra.Command {
 				t.row(m.Name, role, state, formatAddrs(m.Addresses), servicesText(m.Services), strconv.Itoa(m.Primary), strconv.Itoa(m.Listed))
 			}
 			return t.flush()
-		},
+		}),
 	}
 	g.addJSON(list)
 
@@ -240,18 +235,13 @@ func newMemberCmd(g *globals) *cobra.Command {
 		Use:   "remove NAME",
 		Short: "Remove a member that is not the MN and serves no node",
 		Args:  cobra.ExactArgs(1),
-		RunE: func(cmd *cobra.Command, args []string) error {
-			s, err := g.open(cmd.Context())
-			if err != nil {
-				return err
-			}
-			defer s.Close()
+		RunE: g.withStore(func(cmd *cobra.Command, args []string, s *pool.Store) error {
 			if err := s.RemoveMember(cmd.Context(), args[0]); err != nil {
 				return err
 			}
 			fmt.Fprintf(g.io.Out, "member %s removed\n", args[0])
 			return nil
-		},
+		}),
 	}
 	cmd.AddCommand(add, set, list, remove)
 	return cmd
@@ -330,12 +320,7 @@ func newNetworkCmd(g *globals) *cobra.Command {
 		Use:   "list",
 		Short: "List the networks",
 		Args:  cobra.NoArgs,
-		RunE: func(cmd *cobra.Command, _ []string) error {
-			s, err := g.open(cmd.Context())
-			if err != nil {
-				return err
-			}
-			defer s.Close()
+		RunE: g.withStore(func(cmd *cobra.Command, _ []string, s *pool.Store) error {
 			nets, err := s.Networks(cmd.Context())
 			if err != nil {
 				return err
@@ -356,25 +341,20 @@ func newNetworkCmd(g *globals) *cobra.Command {
 				t.row(n.Name, n.Prefix.String(), strings.Join(gw, ","), dr, n.Domain)
 			}
 			return t.flush()
-		},
+		}),
 	}
 	g.addJSON(list)
 	remove := &cobra.Command{
 		Use:   "remove NAME",
 		Short: "Remove a network no node or member uses",
 		Args:  cobra.ExactArgs(1),
-		RunE: func(cmd *cobra.Command, args []string) error {
-			s, err := g.open(cmd.Context())
-			if err != nil {
-				return err
-			}
-			defer s.Close()
+		RunE: g.withStore(func(cmd *cobra.Command, args []string, s *pool.Store) error {
 			if err := s.RemoveNetwork(cmd.Context(), args[0]); err != nil {
 				return err
 			}
 			fmt.Fprintf(g.io.Out, "network %s removed\n", args[0])
 			return nil
-		},
+		}),
 	}
 	cmd.AddCommand(add, list, remove)
 	return cmd
@@ -386,12 +366,7 @@ func newSiteCmd(g *globals) *cobra.Command {
 		Use:   "list",
 		Short: "Show every site setting",
 		Args:  cobra.NoArgs,
-		RunE: func(cmd *cobra.Command, _ []string) error {
-			s, err := g.open(cmd.Context())
-			if err != nil {
-				return err
-			}
-			defer s.Close()
+		RunE: g.withStore(func(cmd *cobra.Command, _ []string, s *pool.Store) error {
 			site, err := s.Site(cmd.Context())
 			if err != nil {
 				return err
@@ -409,7 +384,7 @@ func newSiteCmd(g *globals) *cobra.Command {
 				t.row(k, site[k])
 			}
 			return t.flush()
-		},
+		}),
 	}
 	g.addJSON(list)
 	set := &cobra.Command{
@@ -472,12 +447,7 @@ their clocks disagree by more than --max-skew (each answer is measured
 against this host's clock in the same round; no two hosts' timestamps are
 compared).`,
 		Args: cobra.NoArgs,
-		RunE: func(cmd *cobra.Command, _ []string) error {
-			s, err := g.open(cmd.Context())
-			if err != nil {
-				return err
-			}
-			defer s.Close()
+		RunE: g.withStore(func(cmd *cobra.Command, _ []string, s *pool.Store) error {
 			st, err := s.Status(cmd.Context())
 			if err != nil {
 				return err
@@ -512,7 +482,7 @@ compared).`,
 				return printJSON(g.io.Out, rep)
 			}
 			return printStatus(g, rep)
-		},
+		}),
 	}
 	cmd.Flags().BoolVar(&checkNTP, "ntp", false, "query every member's NTP server and warn about clock skew")
 	cmd.Flags().DurationVar(&maxSkew, "max-skew", ntp.DefaultMaxSkew, "clock difference between members that --ntp warns about")
@@ -587,12 +557,7 @@ func newAuditCmd(g *globals) *cobra.Command {
 		Use:   "audit [--limit N]",
 		Short: "Show the newest records of the audit log",
 		Args:  cobra.NoArgs,
-		RunE: func(cmd *cobra.Command, _ []string) error {
-			s, err := g.open(cmd.Context())
-			if err != nil {
-				return err
-			}
-			defer s.Close()
+		RunE: g.withStore(func(cmd *cobra.Command, _ []string, s *pool.Store) error {
 			log, err := s.AuditLog(cmd.Context(), limit)
 			if err != nil {
 				return err
@@ -605,7 +570,7 @@ func newAuditCmd(g *globals) *cobra.Command {
 				t.row(e.At.Local().Format(time.DateTime), e.Member, e.Actor, e.Action, e.Target)
 			}
 			return t.flush()
-		},
+		}),
 	}
 	cmd.Flags().IntVar(&limit, "limit", 50, "how many records")
 	g.addJSON(cmd)

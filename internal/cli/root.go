@@ -275,3 +275,16 @@ func version() string {
 func Mnpool(ctx context.Context, args []string, io IO) int {
 	return Run(ctx, NewMnpool(io), args, io.Err)
 }
+
+// withStore adapts a command body that works on the pool: it opens the
+// store (see open) before fn and closes it after.
+func (g *globals) withStore(fn func(cmd *cobra.Command, args []string, s *pool.Store) error) func(*cobra.Command, []string) error {
+	return func(cmd *cobra.Command, args []string) error {
+		s, err := g.open(cmd.Context())
+		if err != nil {
+			return err
+		}
+		defer s.Close()
+		return fn(cmd, args, s)
+	}
+}
