@@ -1,0 +1,193 @@
+package mnpool_test
+
+import (
+	"bufio"
+	"go/ast"
+	"go/parser"
+	"go/token"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"sort"
+	"strings"
+	"testing"
+)
+
+// The repository stands alone: a clone has nothing beside it, so no doc or
+// comment may point outside it, and design rules are cited by the names
+// docs/DESIGN.md gives them, never by number.
+
+// maxFuncLines is the longest a non-test function may be.
+const maxFuncLines = 80
+
+// repoFiles lists the files git tracks (and, in a work tree, the new ones
+// not yet added), relative to the repository root.
+func repoFiles(t *testing.T, suffixes ...string) []string {
+	t.Helper()
+	out, err := exec.Command("git", "ls-files", "--cached", "--others", "--exclude-standard").Output()
+	if err != nil {
+		t.Fatalf("git ls-files: %v", err)
+	}
+	var files []string
+	for _, f := range strings.Split(strings.TrimSpace(string(out)), "\n") {
+		for _, s := range suffixes {
+			if strings.HasSuffix(f, s) {
+				if _, err := os.Stat(f); err == nil {
+					files = append(files, f)
+				}
+				break
+			}
+		}
+	}
+	return files
+}
+
+var (
+	outsideRef   = regexp.MustCompile(`\.\./shared|shared/(DESIGN|STYLE)\.md|shared/seed`)
+	ruleByNumber = regexp.MustCompile(`DESIGN\.md,? rules? [0-9]`)
+	mdLink       = regexp.MustCompile(`\]\(([^)#\s]+)(#[^)\s]*)?\)`)
+	ruleName     = regexp.MustCompile(`\*\*([a-z0-9-]+)\*\*`)
+	ruleCite     = regexp.MustCompile(`DESIGN\.md, \*([a-z0-9-]+)\*`)
+)
+
+func TestNoReferenceOutsideTheRepository(t *testing.T) {
+	design, err := os.ReadFile("docs/DESIGN.md")
+	if err != nil {
+		t.Fatalf("docs/DESIGN.md: %v", err)
+	}
+	rules := map[string]bool{}
+	for _, m := range ruleName.FindAllStringSubmatch(string(design), -1) {
+		rules[m[1]] = true
+	}
+	for _, f := range repoFiles(t, ".go", ".md") {
+		if f == "repo_test.go" {
+			continue
+		}
+		checkFileRefs(t, f, rules)
+	}
+}
+
+func checkFileRefs(t *testing.T, f string, rules map[string]bool) {
+	t.Helper()
+	fh, err := os.Open(f)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer fh.Close()
+	sc := bufio.NewScanner(fh)
+	sc.Buffer(make([]byte, 1<<20), 1<<20)
+	for n := 1; sc.Scan(); n++ {
+		line := sc.Text()
+		if outsideRef.MatchString(line) {
+			t.Errorf("%s:%d points outside the repository: %q", f, n, strings.TrimSpace(line))
+		}
+		if ruleByNumber.MatchString(line) {
+			t.Errorf("%s:%d cites a design rule by number; cite it by its name in docs/DESIGN.md: %q", f, n, strings.TrimSpace(line))
+		}
+		for _, m := range ruleCite.FindAllStringSubmatch(line, -1) {
+			if !rules[m[1]] {
+				t.Errorf("%s:%d cites design rule %q, which docs/DESIGN.md does not name", f, n, m[1])
+			}
+		}
+		if strings.HasSuffix(f, ".md") {
+			checkLinks(t, f, n, line)
+		}
+	}
+}
+
+func checkLinks(t *testing.T, f string, n int, line string) {
+	t.Helper()
+	for _, m := range mdLink.FindAllStringSubmatch(line, -1) {
+		target := m[1]
+		if strings.Contains(target, "://") || strings.HasPrefix(target, "mailto:") {
+			continue
+		}
+		p := filepath.Clean(filepath.Join(filepath.Dir(f), target))
+		if strings.HasPrefix(p, "..") {
+			t.Errorf("%s:%d links outside the repository: %s", f, n, target)
+			continue
+		}
+		if _, err := os.Stat(p); err != nil {
+			t.Errorf("%s:%d links to %s, which does not exist", f, n, target)
+		}
+	}
+}
+
+// TestNoLongFunctions fails on a non-test function longer than
+// maxFuncLines. testdata/long-functions.txt lists the functions that were
+// longer when the check was added; each is to be split, and the list only
+// shrinks: a function on it that is now short enough must be taken off.
+func TestNoLongFunctions(t *testing.T) {
+	known := readKnownLong(t)
+	seen := map[string]bool{}
+	fset := token.NewFileSet()
+	for _, f := range repoFiles(t, ".go") {
+		if strings.HasSuffix(f, "_test.go") {
+			continue
+		}
+		file, err := parser.ParseFile(fset, f, nil, parser.SkipObjectResolution)
+		if err != nil {
+			t.Fatalf("%s: %v", f, err)
+		}
+		for _, d := range file.Decls {
+			fd, ok := d.(*ast.FuncDecl)
+			if !ok || fd.Body == nil {
+				continue
+			}
+			lines := fset.Position(fd.End()).Line - fset.Position(fd.Pos()).Line + 1
+			key := filepath.ToSlash(filepath.Dir(f)) + " " + funcName(fd)
+			if lines <= maxFuncLines {
+				continue
+			}
+			seen[key] = true
+			if !known[key] {
+				t.Errorf("%s: %s is %d lines; split it (at most %d)", f, funcName(fd), lines, maxFuncLines)
+			}
+		}
+	}
+	var gone []string
+	for k := range known {
+		if !seen[k] {
+			gone = append(gone, k)
+		}
+	}
+	sort.Strings(gone)
+	for _, k := range gone {
+		t.Errorf("testdata/long-functions.txt lists %q, which is no longer over %d lines (or no longer exists): take it off", k, maxFuncLines)
+	}
+}
+
+func funcName(fd *ast.FuncDecl) string {
+	if fd.Recv == nil || len(fd.Recv.List) == 0 {
+		return fd.Name.Name
+	}
+	typ := fd.Recv.List[0].Type
+	if st, ok := typ.(*ast.StarExpr); ok {
+		typ = st.X
+	}
+	if ix, ok := typ.(*ast.IndexExpr); ok {
+		typ = ix.X
+	}
+	if id, ok := typ.(*ast.Ident); ok {
+		return id.Name + "." + fd.Name.Name
+	}
+	return fd.Name.Name
+}
+
+func readKnownLong(t *testing.T) map[string]bool {
+	t.Helper()
+	b, err := os.ReadFile("testdata/long-functions.txt")
+	if err != nil {
+		t.Fatalf("testdata/long-functions.txt: %v", err)
+	}
+	known := map[string]bool{}
+	for _, l := range strings.Split(string(b), "\n") {
+		l = strings.TrimSpace(l)
+		if l == "" || strings.HasPrefix(l, "#") {
+			continue
+		}
+		known[l] = true
+	}
+	return known
+}
