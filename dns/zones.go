@@ -183,11 +183,18 @@ func BuildZones(st *pool.State, serial uint32, o ZoneOptions) (*Zones, error) {
 		}
 		return byLen[i] < byLen[j]
 	})
+	// The closest zone: the longest suffix of name (canonical) on a
+	// label boundary that is an origin.
 	zoneOf := func(name string) *Zone {
-		for _, o := range byLen {
-			if mdns.IsSubDomain(o, name) {
-				return zones[o]
+		for off := 0; off < len(name); {
+			if z, ok := zones[name[off:]]; ok {
+				return z
 			}
+			i := strings.IndexByte(name[off:], '.')
+			if i < 0 {
+				return nil
+			}
+			off += i + 1
 		}
 		return nil
 	}
