@@ -132,7 +132,22 @@ func BenchmarkUDPHotPath(b *testing.B) {
 		}
 	}()
 	to := sink.LocalAddr().(*net.UDPAddr).AddrPort()
+	w, err := net.ListenUDP("udp", &net.UDPAddr{})
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer w.Close()
 	r := &udpReader{h: h, c: c}
+	// A wildcard socket answers with the source address set.
+	rw := &udpReader{h: h, c: w, pktinfo: enablePktinfo(w)}
+	rw.reply = srcOOB(rw.replyB[:], netip.MustParseAddr("127.0.0.1"))
+	b.Run("A-wildcard", func(b *testing.B) {
+		pkt, _ := new(mdns.Msg).SetQuestion("cn04321.cluster.", mdns.TypeA).Pack()
+		b.ReportAllocs()
+		for b.Loop() {
+			rw.serve(pkt, to)
+		}
+	})
 	for _, q := range []struct {
 		name  string
 		qname string

@@ -28,6 +28,7 @@ import (
 func TestServerRefusesOutsiders(t *testing.T) {
 	lab := netns.New(t, "srv", "in", "out")
 	lab.IP("srv", "addr", "add", "10.0.0.1/16", "dev", "eth0")
+	lab.IP("srv", "addr", "add", "10.0.0.53/16", "dev", "eth0") // a second address on mgmt
 	lab.IP("srv", "addr", "add", "192.168.77.1/24", "dev", "eth0")
 	lab.IP("in", "addr", "add", "10.0.1.1/16", "dev", "eth0")
 	lab.IP("out", "addr", "add", "192.168.77.2/24", "dev", "eth0")
@@ -102,6 +103,9 @@ func TestServerRefusesOutsiders(t *testing.T) {
 		}
 	}
 	expect("in", "10.0.0.1", mdns.RcodeSuccess)
+	// The answer leaves from the address asked, not the primary one
+	// (the client's connected socket takes nothing else).
+	expect("in", "10.0.0.53", mdns.RcodeSuccess)
 	expect("out", "192.168.77.1", mdns.RcodeRefused)
 
 	// site.dnsallow replaces the pool's networks (loopback stays).

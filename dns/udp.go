@@ -21,6 +21,12 @@ type udpReader struct {
 	out  [maxUDPOut]byte
 	key  [258]byte
 	rkey [16 + 4 + 258]byte
+	// With a wildcard socket: the control messages received and the
+	// one that sends the answer from the address the query went to.
+	pktinfo bool
+	oob     [oobSize]byte
+	reply   []byte
+	replyB  [64]byte
 }
 
 // ServeUDP answers queries on c until c is closed (it then returns nil,
@@ -30,13 +36,22 @@ type udpReader struct {
 func (h *Handler) ServeUDP(c *net.UDPConn) error {
 	var wg sync.WaitGroup
 	defer wg.Wait()
-	r := &udpReader{h: h, c: c, wg: &wg}
+	r := &udpReader{h: h, c: c, wg: &wg, pktinfo: enablePktinfo(c)}
 	return r.loop()
 }
 
 func (r *udpReader) loop() error {
 	for {
-		n, from, err := r.c.ReadFromUDPAddrPort(r.in[:])
+		var n int
+		var from netip.AddrPort
+		var err error
+		if r.pktinfo {
+			var oobn int
+			n, oobn, _, from, err = r.c.ReadMsgUDPAddrPort(r.in[:], r.oob[:])
+			r.reply = srcOOB(r.replyB[:], dstFromOOB(r.oob[:oobn]))
+		} else {
+			n, from, err = r.c.ReadFromUDPAddrPort(r.in[:])
+		}
 		if err != nil {
 			if errors.Is(err, net.ErrClosed) {
 				return nil
@@ -90,8 +105,18 @@ func (r *udpReader) serve(q []byte, from netip.AddrPort) {
 }
 
 func (r *udpReader) send(b []byte, to netip.AddrPort) {
-	if _, err := r.c.WriteToUDPAddrPort(b, to); err != nil {
-		r.h.log.Debug("dns: writing answer", "client", to, "err", err)
+	writeUDP(r.h, r.c, b, r.reply, to)
+}
+
+func writeUDP(h *Handler, c *net.UDPConn, b, oob []byte, to netip.AddrPort) {
+	var err error
+	if oob != nil {
+		_, _, err = c.WriteMsgUDPAddrPort(b, oob, to)
+	} else {
+		_, err = c.WriteToUDPAddrPort(b, to)
+	}
+	if err != nil {
+		h.log.Debug("dns: writing answer", "client", to, "err", err)
 	}
 }
 
@@ -117,12 +142,16 @@ func (r *udpReader) slow(q []byte, from netip.AddrPort) {
 		r.finish(new(mdns.Msg).SetRcode(req, mdns.RcodeServerFailure), req, from)
 		return
 	}
+	oob := append([]byte(nil), r.reply...)
+	if r.reply == nil {
+		oob = nil
+	}
 	r.wg.Add(1)
 	go func() {
 		defer r.wg.Done()
 		m := h.ask(req, false, s.forwarders)
 		<-h.fwdSlots
-		r.finishAsync(m, req, from)
+		r.finishAsync(m, req, from, oob)
 	}()
 }
 
@@ -144,7 +173,7 @@ func (r *udpReader) finish(m, req *mdns.Msg, from netip.AddrPort) {
 }
 
 // finishAsync is finish for a forwarding goroutine (its own buffer).
-func (r *udpReader) finishAsync(m, req *mdns.Msg, from netip.AddrPort) {
+func (r *udpReader) finishAsync(m, req *mdns.Msg, from netip.AddrPort, oob []byte) {
 	r.h.finish(m, req, false)
 	switch r.h.limit(m, from.Addr().Unmap()) {
 	case rrlDrop:
@@ -157,9 +186,7 @@ func (r *udpReader) finishAsync(m, req *mdns.Msg, from netip.AddrPort) {
 		r.h.log.Debug("dns: packing answer", "client", from, "err", err)
 		return
 	}
-	if _, err := r.c.WriteToUDPAddrPort(b, from); err != nil {
-		r.h.log.Debug("dns: writing answer", "client", from, "err", err)
-	}
+	writeUDP(r.h, r.c, b, oob, from)
 }
 
 // formErr answers a query that does not parse with FORMERR (header
