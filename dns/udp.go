@@ -27,6 +27,9 @@ type udpReader struct {
 	oob     [oobSize]byte
 	reply   []byte
 	replyB  [64]byte
+	// batch, when set, collects the answers of one recvmmsg for one
+	// sendmmsg.
+	batch *batch
 }
 
 // ServeUDP answers queries on c until c is closed (it then returns nil,
@@ -37,6 +40,9 @@ func (h *Handler) ServeUDP(c *net.UDPConn) error {
 	var wg sync.WaitGroup
 	defer wg.Wait()
 	r := &udpReader{h: h, c: c, wg: &wg, pktinfo: enablePktinfo(c)}
+	if ok, err := r.batchLoop(); ok {
+		return err
+	}
 	return r.loop()
 }
 
@@ -105,6 +111,10 @@ func (r *udpReader) serve(q []byte, from netip.AddrPort) {
 }
 
 func (r *udpReader) send(b []byte, to netip.AddrPort) {
+	if r.batch != nil {
+		r.batch.queue(b, to, r.reply)
+		return
+	}
 	writeUDP(r.h, r.c, b, r.reply, to)
 }
 
