@@ -2,6 +2,7 @@ package dns
 
 import (
 	"encoding/binary"
+	"strings"
 
 	mdns "github.com/miekg/dns"
 )
@@ -40,23 +41,24 @@ type wireZone struct {
 }
 
 // wireIndex is the fast path's view of a snapshot. Keys are names in
-// wire format, lower case; answers are keyed by name and type (two bytes
-// appended, big endian).
+// wire format, lower case.
 type wireIndex struct {
-	answers map[string]*wireAnswer
-	names   map[string]*wireZone // every name that exists
-	zones   map[string]*wireZone // by origin
-	ra      bool
+	names map[string]*wireNameSet // every name that exists
+	zones map[string]*wireZone    // by origin
+	ra    bool
 }
 
-// wireName returns name (canonical, fully qualified) in wire format.
-func wireName(name string) []byte {
-	buf := make([]byte, 256)
-	n, err := mdns.PackDomainName(name, buf, 0, nil, false)
-	if err != nil {
-		return nil
-	}
-	return buf[:n]
+// wireTypes is how many types of one name the fast path serves (names
+// have one to three: A, AAAA, PTR; SOA and NS at an apex); more go to the
+// general path.
+const wireTypes = 4
+
+// wireNameSet is the packed answers of one name, by type.
+type wireNameSet struct {
+	zone    *wireZone
+	n       int
+	types   [wireTypes]uint16
+	answers [wireTypes]*wireAnswer
 }
 
 // buildWire packs every answer of the snapshot that the fast path
@@ -64,10 +66,9 @@ func wireName(name string) []byte {
 // the negative answers of each zone.
 func buildWire(s *snapshot) *wireIndex {
 	w := &wireIndex{
-		answers: make(map[string]*wireAnswer, len(s.names)),
-		names:   make(map[string]*wireZone, len(s.names)),
-		zones:   make(map[string]*wireZone, len(s.zones)),
-		ra:      len(s.forwarders) > 0,
+		names: make(map[string]*wireNameSet, len(s.names)),
+		zones: make(map[string]*wireZone, len(s.zones)),
+		ra:    len(s.forwarders) > 0,
 	}
 	byOrigin := map[string]*wireZone{}
 	for i := range s.zones {
@@ -82,47 +83,84 @@ func buildWire(s *snapshot) *wireIndex {
 			nx:     &wireAnswer{aa: true, rcode: mdns.RcodeNameError, ns: 1, body: soa[:n:n]},
 		}
 		byOrigin[z.Origin] = wz
-		w.zones[string(wireName(z.Origin))] = wz
+		if wn, ok := packName(make([]byte, 256), z.Origin); ok {
+			w.zones[string(wn)] = wz
+		}
 	}
 	m := new(mdns.Msg)
 	buf := make([]byte, 0, 4096)
-	key := make([]byte, 0, 258)
+	key := make([]byte, 256)
 	arena := newArena()
+	sets := make([]wireNameSet, len(s.names))
+	i := 0
 	for name, set := range s.names {
-		n, err := mdns.PackDomainName(name, key[:cap(key)], 0, nil, false)
-		if err != nil {
+		wn, ok := packName(key, name)
+		if !ok {
 			continue
 		}
-		wn := key[:n]
-		w.names[string(wn)] = byOrigin[set.zone.Origin]
+		ws := &sets[i]
+		i++
+		ws.zone = byOrigin[set.zone.Origin]
+		w.names[string(wn)] = ws
 		for _, ts := range set.types {
-			key = append(key[:n], byte(ts.t>>8), byte(ts.t))
-			if a, ok := packSimple(arena, ts.t, ts.rrs); ok {
-				w.answers[string(key)] = a
-				continue
+			if ws.n == wireTypes {
+				break
 			}
-			*m = mdns.Msg{}
-			m.SetQuestion(name, ts.t)
-			m.Response = true
-			m.Compress = true
-			s.authoritative(m, set.zone, name, ts.t)
-			if m.Rcode != mdns.RcodeSuccess || len(m.Answer) == 0 {
-				continue
+			a, ok := packSimple(arena, ts.t, ts.rrs)
+			if !ok {
+				*m = mdns.Msg{}
+				m.SetQuestion(name, ts.t)
+				m.Response = true
+				m.Compress = true
+				s.authoritative(m, set.zone, name, ts.t)
+				if m.Rcode != mdns.RcodeSuccess || len(m.Answer) == 0 {
+					continue
+				}
+				packed, err := m.PackBuffer(buf)
+				if err != nil {
+					continue
+				}
+				a = arena.answer()
+				*a = wireAnswer{
+					aa: true, rcode: uint8(m.Rcode),
+					an:   binary.BigEndian.Uint16(packed[6:]),
+					ns:   binary.BigEndian.Uint16(packed[8:]),
+					ar:   binary.BigEndian.Uint16(packed[10:]),
+					body: arena.copy(packed[12+len(wn)+4:]),
+				}
 			}
-			packed, err := m.PackBuffer(buf)
-			if err != nil {
-				continue
-			}
-			w.answers[string(key)] = &wireAnswer{
-				aa: true, rcode: uint8(m.Rcode),
-				an:   binary.BigEndian.Uint16(packed[6:]),
-				ns:   binary.BigEndian.Uint16(packed[8:]),
-				ar:   binary.BigEndian.Uint16(packed[10:]),
-				body: arena.copy(packed[12+n+4:]),
-			}
+			ws.types[ws.n], ws.answers[ws.n] = ts.t, a
+			ws.n++
 		}
 	}
 	return w
+}
+
+// packName writes name (canonical, fully qualified, without escapes)
+// in wire format into buf (256 bytes); names with escapes take
+// miekg/dns's packer.
+func packName(buf []byte, name string) ([]byte, bool) {
+	if name == "." {
+		buf[0] = 0
+		return buf[:1], true
+	}
+	if strings.IndexByte(name, '\\') >= 0 || len(name) > 254 || !strings.HasSuffix(name, ".") {
+		n, err := mdns.PackDomainName(name, buf, 0, nil, false)
+		return buf[:n], err == nil
+	}
+	n := 0
+	for len(name) > 0 {
+		i := strings.IndexByte(name, '.')
+		if i <= 0 || i > 63 {
+			return nil, false
+		}
+		buf[n] = byte(i)
+		copy(buf[n+1:], name[:i])
+		n += 1 + i
+		name = name[i+1:]
+	}
+	buf[n] = 0
+	return buf[:n+1], true
 }
 
 // arena hands out wireAnswers and byte slices from large blocks: a
@@ -181,10 +219,11 @@ func packSimple(ar *arena, t uint16, rrs []mdns.RR) (*wireAnswer, bool) {
 				return nil, false
 			}
 		case *mdns.PTR:
-			var err error
-			if l, err = mdns.PackDomainName(rr.Ptr, rd[:256], 0, nil, false); err != nil {
+			wn, ok := packName(rd[:256], rr.Ptr)
+			if !ok {
 				return nil, false
 			}
+			l = len(wn)
 		default:
 			return nil, false
 		}
@@ -269,12 +308,14 @@ func parseFast(q []byte, key []byte) (f fastQuery, ok bool) {
 // kind is the rate limit account kind; nil when the name is in none of
 // the zones.
 func (w *wireIndex) lookup(key []byte, f fastQuery) (a *wireAnswer, kind byte) {
-	if a := w.answers[string(key[:f.nameLen+2])]; a != nil {
-		return a, rrlAnswer
-	}
 	name := key[:f.nameLen]
-	if z := w.names[string(name)]; z != nil {
-		return z.nodata, rrlAnswer
+	if ws := w.names[string(name)]; ws != nil {
+		for i := 0; i < ws.n; i++ {
+			if ws.types[i] == f.qtype {
+				return ws.answers[i], rrlAnswer
+			}
+		}
+		return ws.zone.nodata, rrlAnswer
 	}
 	for off := 0; name[off] != 0; off += 1 + int(name[off]) {
 		if z := w.zones[string(name[off:])]; z != nil {

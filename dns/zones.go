@@ -151,7 +151,7 @@ func BuildZones(st *pool.State, serial uint32, o ZoneOptions) (*Zones, error) {
 		primary = nsNames[0]
 	}
 
-	var recs []rec
+	recs := make([]rec, 0, len(st.Nodes)+2*len(st.Members))
 	add := func(owner string, a netip.Addr) {
 		recs = append(recs, rec{owner: owner, addr: a})
 	}
@@ -207,7 +207,7 @@ func BuildZones(st *pool.State, serial uint32, o ZoneOptions) (*Zones, error) {
 		addr  netip.Addr
 		ptr   bool
 	}
-	seen := map[dupKey]bool{}
+	seen := make(map[dupKey]bool, 2*len(recs))
 	for _, r := range recs {
 		a := r.addr.Unmap()
 		if z := zoneOf(r.owner); z != nil && !seen[dupKey{r.owner, a, false}] {
