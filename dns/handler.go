@@ -140,6 +140,9 @@ func (h *Handler) Stats() Stats {
 type nameSet struct {
 	zone  *zoneIndex
 	types []typeSet
+	// inline holds the first types, so that most names need no
+	// allocation of their own.
+	inline [2]typeSet
 }
 
 type typeSet struct {
@@ -156,15 +159,28 @@ func (n *nameSet) get(t uint16) []mdns.RR {
 	return nil
 }
 
-func (n *nameSet) add(rr mdns.RR) {
+// add adds record i of recs (a zone's records, where the records of one
+// name and type are usually next to each other: then the set is a part of
+// recs, not a copy).
+func (n *nameSet) add(recs []mdns.RR, i int) {
+	rr := recs[i]
 	t := rr.Header().Rrtype
-	for i := range n.types {
-		if n.types[i].t == t {
-			n.types[i].rrs = append(n.types[i].rrs, rr)
-			return
+	for j := range n.types {
+		ts := &n.types[j]
+		if ts.t != t {
+			continue
 		}
+		if l := len(ts.rrs); i >= l && &recs[i-1] == &ts.rrs[l-1] && &recs[i-l] == &ts.rrs[0] {
+			ts.rrs = recs[i-l : i+1 : i+1]
+		} else {
+			ts.rrs = append(ts.rrs, rr)
+		}
+		return
 	}
-	n.types = append(n.types, typeSet{t: t, rrs: []mdns.RR{rr}})
+	if n.types == nil {
+		n.types = n.inline[:0]
+	}
+	n.types = append(n.types, typeSet{t: t, rrs: recs[i : i+1 : i+1]})
 }
 
 type zoneIndex struct {
@@ -215,15 +231,18 @@ func (h *Handler) Update(d Data) {
 	for i := range s.zones {
 		z := &s.zones[i]
 		apex := set(z.Origin, z)
+		if apex.types == nil {
+			apex.types = apex.inline[:0]
+		}
 		apex.types = append(apex.types, typeSet{t: mdns.TypeSOA, rrs: []mdns.RR{z.SOA}}, typeSet{t: mdns.TypeNS, rrs: z.NS})
-		for _, rr := range z.Records {
+		for i, rr := range z.Records {
 			if rr.Header().Rrtype == mdns.TypeNS {
 				// A delegation to a child zone this server also serves:
 				// the child's apex answers.
 				continue
 			}
 			name := rr.Header().Name
-			set(name, z).add(rr)
+			set(name, z).add(z.Records, i)
 			// Names between the record and the apex exist (empty
 			// non-terminals): NODATA there, not NXDOMAIN.
 			for off, end := mdns.NextLabel(name, 0); !end; off, end = mdns.NextLabel(name, off) {

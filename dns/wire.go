@@ -181,6 +181,23 @@ func (a *arena) copy(b []byte) []byte {
 	return a.bytes[start:len(a.bytes):len(a.bytes)]
 }
 
+// reserve returns room for n bytes at the end of the arena (not yet
+// part of it; commit takes what was used).
+func (a *arena) reserve(n int) []byte {
+	if len(a.bytes)+n > cap(a.bytes) {
+		a.bytes = make([]byte, 0, max(64<<10, n))
+	}
+	return a.bytes[len(a.bytes) : len(a.bytes)+n]
+}
+
+// commit makes the first n reserved bytes part of the arena and returns
+// them.
+func (a *arena) commit(n int) []byte {
+	start := len(a.bytes)
+	a.bytes = a.bytes[:start+n]
+	return a.bytes[start : start+n : start+n]
+}
+
 func (a *arena) answer() *wireAnswer {
 	if len(a.answers) == cap(a.answers) {
 		a.answers = make([]wireAnswer, 0, 1024)
@@ -190,14 +207,14 @@ func (a *arena) answer() *wireAnswer {
 }
 
 // packSimple packs the answer for A, AAAA and PTR records without
-// miekg/dns's message packing: each record is the owner as a pointer to
-// the question (offset 12), type, class, TTL and data (a PTR target
-// uncompressed).
+// miekg/dns's message packing, straight into the arena: each record is
+// the owner as a pointer to the question (offset 12), type, class, TTL
+// and data (a PTR target uncompressed).
 func packSimple(ar *arena, t uint16, rrs []mdns.RR) (*wireAnswer, bool) {
 	if t != mdns.TypeA && t != mdns.TypeAAAA && t != mdns.TypePTR || len(rrs) == 0 || len(rrs) > 16 {
 		return nil, false
 	}
-	var b [16 * (12 + 256)]byte
+	b := ar.reserve(len(rrs) * (12 + 256))
 	n := 0
 	for _, rr := range rrs {
 		h := rr.Header()
@@ -231,7 +248,7 @@ func packSimple(ar *arena, t uint16, rrs []mdns.RR) (*wireAnswer, bool) {
 		n += 12 + l
 	}
 	a := ar.answer()
-	*a = wireAnswer{aa: true, rcode: mdns.RcodeSuccess, an: uint16(len(rrs)), body: ar.copy(b[:n])}
+	*a = wireAnswer{aa: true, rcode: mdns.RcodeSuccess, an: uint16(len(rrs)), body: ar.commit(n)}
 	return a, true
 }
 
