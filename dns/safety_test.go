@@ -67,41 +67,8 @@ func TestServerRefusesOutsiders(t *testing.T) {
 	case err := <-done:
 		t.Fatal(err)
 	}
-	ask := func(host, network, server, name string, rd bool) *mdns.Msg {
-		t.Helper()
-		var r *mdns.Msg
-		err := lab.Do(host, func() error {
-			m := new(mdns.Msg).SetQuestion(name, mdns.TypeA)
-			m.RecursionDesired = rd
-			var err error
-			r, _, err = (&mdns.Client{Net: network, Timeout: 5 * time.Second}).Exchange(m, net.JoinHostPort(server, "53"))
-			return err
-		})
-		if err != nil {
-			t.Fatalf("%s: %s query for %s to %s: %v", host, network, name, server, err)
-		}
-		return r
-	}
-	expect := func(host, server string, wantRcode int) {
-		t.Helper()
-		for _, network := range []string{"udp", "tcp"} {
-			r := ask(host, network, server, "cn001.cluster.", true)
-			if r.Rcode != wantRcode {
-				t.Errorf("%s (%s): cn001.cluster: %s, want %s", host, network, mdns.RcodeToString[r.Rcode], mdns.RcodeToString[wantRcode])
-			}
-			if wantRcode == mdns.RcodeSuccess && (len(r.Answer) != 1 || !strings.HasSuffix(r.Answer[0].String(), "10.0.1.1")) {
-				t.Errorf("%s (%s): cn001.cluster answer %v", host, network, r.Answer)
-			}
-			if wantRcode == mdns.RcodeRefused {
-				if len(r.Answer)+len(r.Ns) != 0 || r.RecursionAvailable {
-					t.Errorf("%s (%s): REFUSED with data or RA: %v", host, network, r)
-				}
-				if r := ask(host, network, server, "www.example.org.", true); r.Rcode != mdns.RcodeRefused {
-					t.Errorf("%s (%s): recursion for www.example.org: %s, want REFUSED", host, network, mdns.RcodeToString[r.Rcode])
-				}
-			}
-		}
-	}
+	c := &labClient{t: t, lab: lab}
+	expect := c.expect
 	expect("in", "10.0.0.1", mdns.RcodeSuccess)
 	// The answer leaves from the address asked, not the primary one
 	// (the client's connected socket takes nothing else).
@@ -123,6 +90,52 @@ func TestServerRefusesOutsiders(t *testing.T) {
 	}
 	expect("out", "192.168.77.1", mdns.RcodeSuccess)
 	expect("in", "10.0.0.1", mdns.RcodeRefused)
+}
+
+// labClient asks the server from the lab's hosts.
+type labClient struct {
+	t   *testing.T
+	lab *netns.Lab
+}
+
+func (c *labClient) ask(host, network, server, name string, rd bool) *mdns.Msg {
+	c.t.Helper()
+	var r *mdns.Msg
+	err := c.lab.Do(host, func() error {
+		m := new(mdns.Msg).SetQuestion(name, mdns.TypeA)
+		m.RecursionDesired = rd
+		var err error
+		r, _, err = (&mdns.Client{Net: network, Timeout: 5 * time.Second}).Exchange(m, net.JoinHostPort(server, "53"))
+		return err
+	})
+	if err != nil {
+		c.t.Fatalf("%s: %s query for %s to %s: %v", host, network, name, server, err)
+	}
+	return r
+}
+
+// expect checks the answer host gets from server for cn001.cluster over
+// UDP and TCP, and for recursion when it must be REFUSED.
+func (c *labClient) expect(host, server string, wantRcode int) {
+	t := c.t
+	t.Helper()
+	for _, network := range []string{"udp", "tcp"} {
+		r := c.ask(host, network, server, "cn001.cluster.", true)
+		if r.Rcode != wantRcode {
+			t.Errorf("%s (%s): cn001.cluster: %s, want %s", host, network, mdns.RcodeToString[r.Rcode], mdns.RcodeToString[wantRcode])
+		}
+		if wantRcode == mdns.RcodeSuccess && (len(r.Answer) != 1 || !strings.HasSuffix(r.Answer[0].String(), "10.0.1.1")) {
+			t.Errorf("%s (%s): cn001.cluster answer %v", host, network, r.Answer)
+		}
+		if wantRcode == mdns.RcodeRefused {
+			if len(r.Answer)+len(r.Ns) != 0 || r.RecursionAvailable {
+				t.Errorf("%s (%s): REFUSED with data or RA: %v", host, network, r)
+			}
+			if r := c.ask(host, network, server, "www.example.org.", true); r.Rcode != mdns.RcodeRefused {
+				t.Errorf("%s (%s): recursion for www.example.org: %s, want REFUSED", host, network, mdns.RcodeToString[r.Rcode])
+			}
+		}
+	}
 }
 
 // TestServerBadVers: a query with EDNS version 1 gets BADVERS, with an
