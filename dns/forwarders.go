@@ -1,10 +1,13 @@
 package dns
 
 import (
+	"context"
 	"fmt"
 	"net/netip"
 	"strconv"
 	"strings"
+
+	mdns "github.com/miekg/dns"
 )
 
 // DefaultDNSPort is the port a forwarder is asked on when none is given.
@@ -67,4 +70,109 @@ func valid(ap netip.AddrPort, bad func(string) (netip.AddrPort, error)) (netip.A
 		return bad("is not a unicast address")
 	}
 	return ap, nil
+}
+
+// forward asks the forwarders in order and returns the first answer that
+// is not SERVFAIL or REFUSED (else the last such answer, else SERVFAIL).
+// A truncated UDP answer is asked again over TCP. The query carries the
+// loop mark (LoopMarkOption) so that a pool server never forwards it
+// again. Each exchange is bounded in time (the forward timeout) and the
+// exchanges in flight are bounded in number, in all and per forwarder:
+// a forwarder whose bound is full is skipped, and a query that finds the
+// overall bound full gets SERVFAIL at once.
+func (h *Handler) forward(r *mdns.Msg, tcp bool, fwd []netip.AddrPort) *mdns.Msg {
+	select {
+	case h.fwdSlots <- struct{}{}:
+		defer func() { <-h.fwdSlots }()
+	default:
+		h.stats.forwardsRefusedBusy.Add(1)
+		return new(mdns.Msg).SetRcode(r, mdns.RcodeServerFailure)
+	}
+	return h.ask(r, tcp, fwd)
+}
+
+// ask is forward once the overall bound is taken.
+func (h *Handler) ask(r *mdns.Msg, tcp bool, fwd []netip.AddrPort) *mdns.Msg {
+	q := markedCopy(r)
+	ups := h.upstreams.Load()
+	var last *mdns.Msg
+	for _, f := range fwd {
+		var slot chan struct{}
+		if ups != nil {
+			slot = (*ups)[f]
+		}
+		if slot != nil {
+			select {
+			case slot <- struct{}{}:
+			default:
+				h.log.Debug("dns: forwarder busy, skipped", "forwarder", f)
+				continue
+			}
+		}
+		h.stats.forwards.Add(1)
+		resp, err := h.exchange(q, f, tcp)
+		if slot != nil {
+			<-slot
+		}
+		if err != nil {
+			h.log.Debug("dns: forwarder did not answer", "forwarder", f, "name", q.Question[0].Name, "err", err)
+			continue
+		}
+		resp.Id = r.Id
+		stripMark(resp)
+		if resp.Rcode == mdns.RcodeServerFailure || resp.Rcode == mdns.RcodeRefused {
+			last = resp
+			continue
+		}
+		return resp
+	}
+	if last != nil {
+		return last
+	}
+	return new(mdns.Msg).SetRcode(r, mdns.RcodeServerFailure)
+}
+
+// markedCopy returns a copy of r with the loop mark in its OPT record
+// (added when r has none).
+func markedCopy(r *mdns.Msg) *mdns.Msg {
+	q := r.Copy()
+	opt := q.IsEdns0()
+	if opt == nil {
+		q.SetEdns0(DefaultUDPSize, false)
+		opt = q.IsEdns0()
+	}
+	opt.Option = append(opt.Option, &mdns.EDNS0_LOCAL{Code: LoopMarkOption, Data: []byte("mnpool")})
+	return q
+}
+
+// stripMark removes the loop mark from an answer (an upstream may echo
+// unknown options).
+func stripMark(m *mdns.Msg) {
+	opt := m.IsEdns0()
+	if opt == nil {
+		return
+	}
+	out := opt.Option[:0]
+	for _, o := range opt.Option {
+		if o.Option() != LoopMarkOption {
+			out = append(out, o)
+		}
+	}
+	opt.Option = out
+}
+
+func (h *Handler) exchange(q *mdns.Msg, f netip.AddrPort, tcp bool) (*mdns.Msg, error) {
+	ctx, cancel := context.WithTimeout(context.Background(), h.timeout)
+	defer cancel()
+	network := "udp"
+	if tcp {
+		network = "tcp"
+	}
+	c := &mdns.Client{Net: network, Timeout: h.timeout, UDPSize: DefaultUDPSize}
+	resp, _, err := c.ExchangeContext(ctx, q, f.String())
+	if err == nil && resp.Truncated && !tcp {
+		c.Net = "tcp"
+		resp, _, err = c.ExchangeContext(ctx, q, f.String())
+	}
+	return resp, err
 }

@@ -8,6 +8,8 @@ import (
 	"log/slog"
 	"net"
 	"net/netip"
+	"runtime"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -89,6 +91,10 @@ type options struct {
 	zone            ZoneOptions
 	forwardTimeout  time.Duration
 	shutdownTimeout time.Duration
+	rateLimit       RateLimit
+	maxForwards     int
+	maxPerUpstream  int
+	udpSockets      int
 	onReload        func(Reload)
 }
 
@@ -129,6 +135,20 @@ func WithZoneOptions(z ZoneOptions) Option { return func(o *options) { o.zone = 
 // (DefaultForwardTimeout).
 func WithForwardTimeout(d time.Duration) Option { return func(o *options) { o.forwardTimeout = d } }
 
+// WithRateLimit configures response rate limiting of UDP answers (see
+// RateLimit; the zero value takes the defaults).
+func WithRateLimit(r RateLimit) Option { return func(o *options) { o.rateLimit = r } }
+
+// WithMaxForwards bounds the queries being forwarded at once, in all and
+// per forwarder (DefaultMaxForwards, DefaultMaxForwardsPerUpstream).
+func WithMaxForwards(total, perUpstream int) Option {
+	return func(o *options) { o.maxForwards, o.maxPerUpstream = total, perUpstream }
+}
+
+// WithUDPSockets sets how many UDP sockets (each with its own read loop)
+// are opened per listen address (default: one per CPU, GOMAXPROCS).
+func WithUDPSockets(n int) Option { return func(o *options) { o.udpSockets = n } }
+
 // WithShutdownTimeout bounds the wait for queries in flight at shutdown
 // (DefaultShutdownTimeout).
 func WithShutdownTimeout(d time.Duration) Option {
@@ -166,7 +186,8 @@ func NewServer(src Source, opts ...Option) *Server {
 	if len(s.o.listen) == 0 && len(s.o.packetConns) == 0 && len(s.o.listeners) == 0 {
 		s.o.listen = []string{DefaultListen}
 	}
-	s.h = NewHandler(HandlerOptions{Logger: s.o.log, ForwardTimeout: s.o.forwardTimeout})
+	s.h = NewHandler(HandlerOptions{Logger: s.o.log, ForwardTimeout: s.o.forwardTimeout, RateLimit: s.o.rateLimit,
+		MaxForwards: s.o.maxForwards, MaxForwardsPerUpstream: s.o.maxPerUpstream})
 	return s
 }
 
@@ -212,37 +233,27 @@ func (s *Server) Serve(ctx context.Context) error {
 		}
 		v = first
 	}
-	servers, err := s.listen()
+	ls, err := s.listen()
 	if err != nil {
 		return err
 	}
 	if err := s.reload(ctx, v); err != nil {
-		closeAll(servers)
+		ls.close()
 		return err
 	}
-	errc := make(chan error, len(servers))
-	started := make(chan struct{}, len(servers))
-	for _, srv := range servers {
-		srv.NotifyStartedFunc = func() { started <- struct{}{} }
-		go func() { errc <- srv.ActivateAndServe() }()
-	}
-	for range servers {
-		select {
-		case <-started:
-		case err := <-errc:
-			s.shutdown(servers)
-			return fmt.Errorf("dns: starting to serve: %w", err)
-		}
+	errc := make(chan error, len(ls.servers)+len(ls.udp))
+	if err := s.start(ls, errc); err != nil {
+		return err
 	}
 	close(s.ready)
-	s.o.log.Info("dns: serving", "addrs", fmt.Sprint(s.addrs), "version", s.h.Version())
+	s.o.log.Info("dns: serving", "addrs", fmt.Sprint(s.addrs), "udp_sockets", len(ls.udp), "version", s.h.Version())
 	for {
 		select {
 		case <-ctx.Done():
-			s.shutdown(servers)
+			s.shutdown(ls)
 			return ctx.Err()
 		case err := <-errc:
-			s.shutdown(servers)
+			s.shutdown(ls)
 			if err == nil {
 				err = errors.New("listener closed")
 			}
@@ -260,6 +271,33 @@ func (s *Server) Serve(ctx context.Context) error {
 			}
 		}
 	}
+}
+
+// start starts the read loops of the UDP sockets and the miekg/dns
+// servers (TCP, and packet conns that are not UDP sockets), and waits
+// until the latter have started.
+func (s *Server) start(ls *listeners, errc chan error) error {
+	for _, c := range ls.udp {
+		ls.loops.Add(1)
+		go func() {
+			defer ls.loops.Done()
+			errc <- s.h.ServeUDP(c)
+		}()
+	}
+	started := make(chan struct{}, len(ls.servers))
+	for _, srv := range ls.servers {
+		srv.NotifyStartedFunc = func() { started <- struct{}{} }
+		go func() { errc <- srv.ActivateAndServe() }()
+	}
+	for range ls.servers {
+		select {
+		case <-started:
+		case err := <-errc:
+			s.shutdown(ls)
+			return fmt.Errorf("dns: starting to serve: %w", err)
+		}
+	}
+	return nil
 }
 
 // reload reads the pool (at version v or later, see Load) and replaces
@@ -287,10 +325,15 @@ func (s *Server) reload(ctx context.Context, v int64) (err error) {
 		return err
 	}
 	fwd = s.dropLocal(fwd)
+	fwd = s.dropMembers(fwd, memberAddrs(st))
+	allow, err := AllowList(st)
+	if err != nil {
+		return err
+	}
 	if zs, err = BuildZones(st, uint32(v), s.o.zone); err != nil {
 		return err
 	}
-	s.h.Update(zs, fwd, v)
+	s.h.Update(Data{Zones: zs, Forwarders: fwd, Allow: allow, Version: v})
 	s.o.log.Debug("dns: loaded the pool", "version", v, "zones", len(zs.List), "forwarders", fmt.Sprint(fwd))
 	return nil
 }
@@ -323,6 +366,21 @@ next:
 	return out
 }
 
+// dropMembers removes forwarders that are pool members (any address of
+// any member, on any network): every pool server forwards to
+// site.forwarders, so forwarding to a member would only come back.
+func (s *Server) dropMembers(fwd []netip.AddrPort, members map[netip.Addr]bool) []netip.AddrPort {
+	out := fwd[:0:0]
+	for _, f := range fwd {
+		if members[f.Addr().Unmap()] {
+			s.o.log.Warn("dns: ignoring a forwarder that is a pool member (it would loop)", "forwarder", f)
+			continue
+		}
+		out = append(out, f)
+	}
+	return out
+}
+
 func isLocalAddr(a netip.Addr) bool {
 	if a.IsLoopback() {
 		return true
@@ -339,55 +397,15 @@ func isLocalAddr(a netip.Addr) bool {
 	return false
 }
 
-// listen opens the configured addresses and wraps every socket in a
-// miekg/dns server.
-func (s *Server) listen() ([]*mdns.Server, error) {
-	var servers []*mdns.Server
-	fail := func(err error) ([]*mdns.Server, error) {
-		closeAll(servers)
-		s.closeInjected()
-		return nil, err
-	}
-	for _, pc := range s.o.packetConns {
-		servers = append(servers, &mdns.Server{PacketConn: pc, Handler: s.h, UDPSize: DefaultUDPSize})
-	}
-	for _, l := range s.o.listeners {
-		servers = append(servers, &mdns.Server{Listener: l, Handler: s.h})
-	}
-	s.o.packetConns, s.o.listeners = nil, nil
-	for _, addr := range s.o.listen {
-		pc, err := net.ListenPacket("udp", addr)
-		if err != nil {
-			return fail(fmt.Errorf("dns: listening on udp %s: %w", addr, err))
-		}
-		if u, ok := pc.(*net.UDPConn); ok {
-			// Bursts (a rack booting) overflow the default buffer;
-			// the kernel caps this at net.core.rmem_max.
-			_ = u.SetReadBuffer(UDPReadBuffer)
-		}
-		servers = append(servers, &mdns.Server{PacketConn: pc, Handler: s.h, UDPSize: DefaultUDPSize})
-		// Port 0: TCP on the port UDP got.
-		host, _, _ := net.SplitHostPort(addr)
-		_, port, _ := net.SplitHostPort(pc.LocalAddr().String())
-		l, err := net.Listen("tcp", net.JoinHostPort(host, port))
-		if err != nil {
-			return fail(fmt.Errorf("dns: listening on tcp %s: %w", addr, err))
-		}
-		servers = append(servers, &mdns.Server{Listener: l, Handler: s.h})
-	}
-	for _, srv := range servers {
-		if srv.PacketConn != nil {
-			s.addrs = append(s.addrs, srv.PacketConn.LocalAddr())
-		} else {
-			s.addrs = append(s.addrs, srv.Listener.Addr())
-		}
-	}
-	return servers, nil
+// listeners are the sockets a Server serves on.
+type listeners struct {
+	servers []*mdns.Server // TCP, and packet conns that are not UDP sockets
+	udp     []*net.UDPConn // served by Handler.ServeUDP
+	loops   sync.WaitGroup
 }
 
-// closeAll closes the sockets of servers that never started.
-func closeAll(servers []*mdns.Server) {
-	for _, srv := range servers {
+func (ls *listeners) close() {
+	for _, srv := range ls.servers {
 		if srv.PacketConn != nil {
 			srv.PacketConn.Close()
 		}
@@ -395,6 +413,75 @@ func closeAll(servers []*mdns.Server) {
 			srv.Listener.Close()
 		}
 	}
+	for _, c := range ls.udp {
+		c.Close()
+	}
+}
+
+// listen opens the configured addresses: per address, one UDP socket
+// per CPU (SO_REUSEPORT, so that the kernel spreads the queries over
+// them) and one TCP listener on the same port.
+func (s *Server) listen() (*listeners, error) {
+	ls := &listeners{}
+	fail := func(err error) (*listeners, error) {
+		ls.close()
+		s.closeInjected()
+		return nil, err
+	}
+	for _, pc := range s.o.packetConns {
+		if u, ok := pc.(*net.UDPConn); ok {
+			ls.udp = append(ls.udp, u)
+			continue
+		}
+		ls.servers = append(ls.servers, &mdns.Server{PacketConn: pc, Handler: s.h, UDPSize: DefaultUDPSize})
+	}
+	for _, l := range s.o.listeners {
+		ls.servers = append(ls.servers, &mdns.Server{Listener: l, Handler: s.h})
+	}
+	s.o.packetConns, s.o.listeners = nil, nil
+	sockets := s.o.udpSockets
+	if sockets <= 0 {
+		sockets = runtime.GOMAXPROCS(0)
+	}
+	for _, addr := range s.o.listen {
+		conns, err := listenUDP(addr, sockets)
+		if err != nil {
+			return fail(fmt.Errorf("dns: listening on udp %s: %w", addr, err))
+		}
+		for _, c := range conns {
+			// Bursts (a rack booting) overflow the default buffer;
+			// the kernel caps this at net.core.rmem_max.
+			_ = c.SetReadBuffer(UDPReadBuffer)
+			_ = c.SetWriteBuffer(UDPReadBuffer)
+		}
+		ls.udp = append(ls.udp, conns...)
+		// Port 0: TCP on the port UDP got.
+		host, _, _ := net.SplitHostPort(addr)
+		_, port, _ := net.SplitHostPort(conns[0].LocalAddr().String())
+		l, err := net.Listen("tcp", net.JoinHostPort(host, port))
+		if err != nil {
+			return fail(fmt.Errorf("dns: listening on tcp %s: %w", addr, err))
+		}
+		ls.servers = append(ls.servers, &mdns.Server{Listener: l, Handler: s.h})
+	}
+	seen := map[string]bool{}
+	addAddr := func(a net.Addr) {
+		if k := a.Network() + " " + a.String(); !seen[k] {
+			seen[k] = true
+			s.addrs = append(s.addrs, a)
+		}
+	}
+	for _, c := range ls.udp {
+		addAddr(c.LocalAddr())
+	}
+	for _, srv := range ls.servers {
+		if srv.PacketConn != nil {
+			addAddr(srv.PacketConn.LocalAddr())
+		} else {
+			addAddr(srv.Listener.Addr())
+		}
+	}
+	return ls, nil
 }
 
 func (s *Server) closeInjected() {
@@ -406,12 +493,24 @@ func (s *Server) closeInjected() {
 	}
 }
 
-func (s *Server) shutdown(servers []*mdns.Server) {
+// shutdown closes the UDP sockets and stops the miekg/dns servers, then
+// waits (bounded) for the queries in flight.
+func (s *Server) shutdown(ls *listeners) {
 	ctx, cancel := context.WithTimeout(context.Background(), s.o.shutdownTimeout)
 	defer cancel()
-	for _, srv := range servers {
+	for _, c := range ls.udp {
+		c.Close()
+	}
+	for _, srv := range ls.servers {
 		if err := srv.ShutdownContext(ctx); err != nil {
 			s.o.log.Warn("dns: shutting down a listener", "addr", fmt.Sprint(s.addrs), "err", err)
 		}
+	}
+	done := make(chan struct{})
+	go func() { ls.loops.Wait(); close(done) }()
+	select {
+	case <-done:
+	case <-ctx.Done():
+		s.o.log.Warn("dns: forwarded queries still in flight at shutdown", "addr", fmt.Sprint(s.addrs))
 	}
 }

@@ -319,6 +319,11 @@ func TestServerDig(t *testing.T) {
 		{[]string{"+noall", "+comments", "nosuch.cluster"}, "status: NXDOMAIN"},
 		{[]string{"+noall", "+comments", "+tcp", "nosuch.ib.cluster"}, "status: NXDOMAIN"},
 		{[]string{"+noall", "+comments", "cn001.cluster"}, "flags: qr aa rd ra"},
+		// Without EDNS options (no cookie) and without EDNS: the fast path.
+		{[]string{"+short", "+nocookie", "cn002.cluster"}, "10.0.1.2"},
+		{[]string{"+short", "+noedns", "-x", "10.0.1.2"}, "cn002.cluster."},
+		{[]string{"+noall", "+comments", "+noedns", "nosuch.cluster"}, "status: NXDOMAIN"},
+		{[]string{"+noall", "+comments", "+edns=1", "+noednsneg", "cn001.cluster"}, "status: BADVERS"},
 	} {
 		if got := run(tc.args...); !strings.Contains(got, tc.want) {
 			t.Errorf("dig %v:\n%s\nwant it to contain %q", tc.args, got, tc.want)

@@ -6,7 +6,9 @@ import (
 	"net/netip"
 	"slices"
 	"sort"
+	"strconv"
 	"strings"
+	"unsafe"
 
 	mdns "github.com/miekg/dns"
 
@@ -151,7 +153,7 @@ func BuildZones(st *pool.State, serial uint32, o ZoneOptions) (*Zones, error) {
 		primary = nsNames[0]
 	}
 
-	var recs []rec
+	recs := make([]rec, 0, len(st.Nodes)+2*len(st.Members))
 	add := func(owner string, a netip.Addr) {
 		recs = append(recs, rec{owner: owner, addr: a})
 	}
@@ -183,11 +185,18 @@ func BuildZones(st *pool.State, serial uint32, o ZoneOptions) (*Zones, error) {
 		}
 		return byLen[i] < byLen[j]
 	})
+	// The closest zone: the longest suffix of name (canonical) on a
+	// label boundary that is an origin.
 	zoneOf := func(name string) *Zone {
-		for _, o := range byLen {
-			if mdns.IsSubDomain(o, name) {
-				return zones[o]
+		for off := 0; off < len(name); {
+			if z, ok := zones[name[off:]]; ok {
+				return z
 			}
+			i := strings.IndexByte(name[off:], '.')
+			if i < 0 {
+				return nil
+			}
+			off += i + 1
 		}
 		return nil
 	}
@@ -198,33 +207,43 @@ func BuildZones(st *pool.State, serial uint32, o ZoneOptions) (*Zones, error) {
 	type dupKey struct {
 		owner string
 		addr  netip.Addr
-		ptr   bool
 	}
-	seen := map[dupKey]bool{}
+	const seenFwd, seenPTR = 1, 2
+	seen := make(map[dupKey]uint8, len(recs))
+	var ip4 []byte // A record data, carved from one block
 	for _, r := range recs {
 		a := r.addr.Unmap()
-		if z := zoneOf(r.owner); z != nil && !seen[dupKey{r.owner, a, false}] {
-			seen[dupKey{r.owner, a, false}] = true
+		k := dupKey{r.owner, a}
+		was := seen[k]
+		if z := zoneOf(r.owner); z != nil && was&seenFwd == 0 {
+			was |= seenFwd
 			hdr := mdns.RR_Header{Name: r.owner, Class: mdns.ClassINET, Ttl: o.TTL}
 			var fwd mdns.RR
 			if a.Is4() {
+				if len(ip4) < 4 {
+					ip4 = make([]byte, 4*1024)
+				}
+				v := a.As4()
+				copy(ip4, v[:])
 				hdr.Rrtype = mdns.TypeA
-				fwd = &mdns.A{Hdr: hdr, A: a.AsSlice()}
+				fwd = &mdns.A{Hdr: hdr, A: ip4[:4:4]}
+				ip4 = ip4[4:]
 			} else {
 				hdr.Rrtype = mdns.TypeAAAA
 				fwd = &mdns.AAAA{Hdr: hdr, AAAA: a.AsSlice()}
 			}
 			pending[z] = append(pending[z], keyed{owner: r.owner, addr: a, rr: fwd})
 		}
-		arpa, err := mdns.ReverseAddr(a.String())
+		arpa, err := reverseName(a)
 		if err != nil {
 			return nil, fmt.Errorf("%w: address %s of %s: %v", ErrInvalid, a, r.owner, err)
 		}
-		if z := zoneOf(arpa); z != nil && !seen[dupKey{r.owner, a, true}] {
-			seen[dupKey{r.owner, a, true}] = true
+		if z := zoneOf(arpa); z != nil && was&seenPTR == 0 {
+			was |= seenPTR
 			ptr := &mdns.PTR{Hdr: mdns.RR_Header{Name: arpa, Rrtype: mdns.TypePTR, Class: mdns.ClassINET, Ttl: o.TTL}, Ptr: r.owner}
 			pending[z] = append(pending[z], keyed{addr: a, rr: ptr})
 		}
+		seen[k] = was
 	}
 
 	sort.Strings(origins)
@@ -278,6 +297,22 @@ func BuildZones(st *pool.State, serial uint32, o ZoneOptions) (*Zones, error) {
 		out.List = append(out.List, z)
 	}
 	return out, nil
+}
+
+// reverseName returns the in-addr.arpa or ip6.arpa name of a (one
+// allocation for IPv4).
+func reverseName(a netip.Addr) (string, error) {
+	if !a.Is4() {
+		return mdns.ReverseAddr(a.String())
+	}
+	v := a.As4()
+	b := make([]byte, 0, len("255.255.255.255.in-addr.arpa."))
+	for i := 3; i >= 0; i-- {
+		b = strconv.AppendUint(b, uint64(v[i]), 10)
+		b = append(b, '.')
+	}
+	b = append(b, "in-addr.arpa."...)
+	return unsafe.String(&b[0], len(b)), nil
 }
 
 // parentZone returns the closest origin in byLen (longest first) strictly

@@ -1,12 +1,18 @@
 // Package bench compares the pool's DNS server with BIND 9 serving the
 // same zones (rendered by `mnpool dns zone --dir`), both on loopback,
-// measured by dnsperf in one run:
+// measured by dnsperf in one run, the two servers taking turns:
 //
-//	go test ./dns/bench -run '^$' -bench DNSPerf -benchtime 1x
+//	go test ./dns/bench -run '^$' -bench DNSPerf -benchtime 1x -v
 //
 // It is skipped when dnsperf or named is not installed (Debian packages
-// dnsperf and bind9). MNPOOL_DNSPERF_SECONDS sets the length of each
-// dnsperf run (default 10), MNPOOL_DNSPERF_NODES the pool size (5000).
+// dnsperf and bind9), or fails when MNPOOL_REQUIRE_TOOLS=1.
+// MNPOOL_DNSPERF_ROUNDS sets the number of turns (default 5),
+// MNPOOL_DNSPERF_SECONDS the length of each dnsperf run (default 10),
+// MNPOOL_DNSPERF_NODES the pool size (5000). Each run is logged with the
+// load average read just before it and with the CPU time the server used
+// per answered query (from /proc: the whole test process for mnpool,
+// named's process for BIND), which a busy machine disturbs less than the
+// queries per second; the medians are reported as metrics.
 package bench
 
 import (
@@ -19,7 +25,9 @@ import (
 	"os/exec"
 	"path/filepath"
 	"regexp"
+	"sort"
 	"strconv"
+	"strings"
 	"testing"
 	"time"
 
@@ -154,48 +162,159 @@ func freeAddr(b *testing.B, ip string) string {
 	return ""
 }
 
+type target struct {
+	name string
+	addr string
+	cpu  func() time.Duration // CPU time the server has used so far
+	runs []run
+}
+
+type run struct {
+	qps      float64
+	lost     int
+	load     string  // /proc/loadavg before the run
+	cpuPerQ  float64 // µs of server CPU per answered query
+	answered float64
+}
+
+// processCPU returns the user+system CPU time of process pid (0: this
+// process) so far, from /proc (clock ticks of 10 ms).
+func processCPU(pid int) time.Duration {
+	path := "/proc/self/stat"
+	if pid != 0 {
+		path = fmt.Sprintf("/proc/%d/stat", pid)
+	}
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return 0
+	}
+	// Fields after the command name (which may hold spaces): state is
+	// field 3, utime 14, stime 15.
+	f := strings.Fields(string(b[bytes.LastIndexByte(b, ')')+1:]))
+	if len(f) < 13 {
+		return 0
+	}
+	ut, _ := strconv.ParseInt(f[11], 10, 64)
+	st, _ := strconv.ParseInt(f[12], 10, 64)
+	return time.Duration(ut+st) * 10 * time.Millisecond
+}
+
+func loadavg() string {
+	b, err := os.ReadFile("/proc/loadavg")
+	if err != nil {
+		return "?"
+	}
+	f := strings.Fields(string(b))
+	if len(f) < 3 {
+		return "?"
+	}
+	return strings.Join(f[:3], " ")
+}
+
+func median(v []float64) float64 {
+	v = append([]float64(nil), v...)
+	sort.Float64s(v)
+	if len(v) == 0 {
+		return 0
+	}
+	if len(v)%2 == 1 {
+		return v[len(v)/2]
+	}
+	return (v[len(v)/2-1] + v[len(v)/2]) / 2
+}
+
 func BenchmarkDNSPerf(b *testing.B) {
-	dnsperfBin, err := exec.LookPath("dnsperf")
-	if err != nil {
-		b.Skip("dnsperf not installed (Debian package dnsperf)")
-	}
-	named, err := exec.LookPath("named")
-	if err != nil {
-		b.Skip("named not installed (Debian package bind9)")
-	}
+	dnsperfBin := tool(b, "dnsperf", "dnsperf")
+	named := tool(b, "named", "bind9")
 	seconds := envInt("MNPOOL_DNSPERF_SECONDS", 10)
 	n := envInt("MNPOOL_DNSPERF_NODES", 5000)
+	rounds := envInt("MNPOOL_DNSPERF_ROUNDS", 5)
 	dsn, store := seedPool(b, n)
 	queries := queryFile(b, n)
+	targets := []*target{
+		{name: "mnpool", addr: startMnpool(b, store), cpu: func() time.Duration { return processCPU(0) }},
+		startNamed(b, named, dsn),
+	}
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		for r := 0; r < rounds; r++ {
+			for _, t := range targets {
+				load := loadavg()
+				c0 := t.cpu()
+				qps, lost := dnsperf(b, dnsperfBin, t.addr, queries, seconds)
+				used := t.cpu() - c0
+				perQ := float64(used.Microseconds()) / (qps * float64(seconds))
+				t.runs = append(t.runs, run{qps: qps, lost: lost, load: load, cpuPerQ: perQ})
+				b.Logf("round %d %-6s %9.0f qps, %d lost, %.1f µs CPU per query, load average before: %s", r+1, t.name, qps, lost, perQ, load)
+			}
+		}
+	}
+	med, medCPU := map[string]float64{}, map[string]float64{}
+	for _, t := range targets {
+		var q, c []float64
+		lost := 0
+		for _, r := range t.runs {
+			q = append(q, r.qps)
+			c = append(c, r.cpuPerQ)
+			lost += r.lost
+		}
+		sort.Float64s(q)
+		med[t.name], medCPU[t.name] = median(q), median(c)
+		b.Logf("%-6s median %.0f qps (range %.0f-%.0f) over %d runs, %d lost in all; median %.1f µs CPU per query", t.name, med[t.name], q[0], q[len(q)-1], len(q), lost, medCPU[t.name])
+		b.ReportMetric(med[t.name], t.name+"-qps")
+		b.ReportMetric(float64(lost), t.name+"-lost")
+		b.ReportMetric(medCPU[t.name], t.name+"-µs-cpu/query")
+	}
+	if med["named"] > 0 {
+		b.Logf("mnpool/named: %.2fx (qps medians); CPU per query named/mnpool: %.2fx", med["mnpool"]/med["named"], medCPU["named"]/medCPU["mnpool"])
+		b.ReportMetric(med["mnpool"]/med["named"], "ratio")
+	}
+	b.ReportMetric(0, "ns/op")
+}
 
-	b.Run("mnpool", func(b *testing.B) {
-		ctx, cancel := context.WithCancel(context.Background())
-		srv := dns.NewServer(store, dns.WithListen("127.0.53.10:0"))
-		done := make(chan error, 1)
-		go func() { done <- srv.Serve(ctx) }()
-		defer func() { cancel(); <-done }()
-		select {
-		case <-srv.Ready():
-		case err := <-done:
-			b.Fatal(err)
-		}
-		addr := srv.Addrs()[0].String()
-		if err := waitAnswer(addr, nil); err != nil {
-			b.Fatal(err)
-		}
-		b.ResetTimer()
-		report(b, dnsperfBin, addr, queries, seconds)
-	})
+func tool(b *testing.B, name, pkg string) string {
+	p, err := exec.LookPath(name)
+	if err == nil {
+		return p
+	}
+	if os.Getenv("MNPOOL_REQUIRE_TOOLS") == "1" {
+		b.Fatalf("%s not installed (Debian package %s) and MNPOOL_REQUIRE_TOOLS=1", name, pkg)
+	}
+	b.Skipf("%s not installed (Debian package %s)", name, pkg)
+	return ""
+}
 
-	b.Run("named", func(b *testing.B) {
-		dir := b.TempDir()
-		var out, errOut bytes.Buffer
-		if code := cli.Run(context.Background(), cli.NewMnpool(cli.IO{Out: &out, Err: &errOut}), []string{"--db", dsn, "dns", "zone", "--dir", dir}, &errOut); code != 0 {
-			b.Fatalf("mnpool dns zone --dir: exit %d: %s", code, errOut.String())
-		}
-		addr := freeAddr(b, "127.0.0.1") // named listens only on interface addresses
-		host, port, _ := net.SplitHostPort(addr)
-		conf := fmt.Sprintf(`options {
+// startMnpool serves the pool with dns.Server on loopback until the
+// benchmark ends.
+func startMnpool(b *testing.B, store *pool.Store) string {
+	ctx, cancel := context.WithCancel(context.Background())
+	srv := dns.NewServer(store, dns.WithListen("127.0.53.10:0"))
+	done := make(chan error, 1)
+	go func() { done <- srv.Serve(ctx) }()
+	b.Cleanup(func() { cancel(); <-done })
+	select {
+	case <-srv.Ready():
+	case err := <-done:
+		b.Fatal(err)
+	}
+	addr := srv.Addrs()[0].String()
+	if err := waitAnswer(addr, nil); err != nil {
+		b.Fatal(err)
+	}
+	return addr
+}
+
+// startNamed runs BIND 9 (two worker threads, one per core) on the
+// zones `mnpool dns zone --dir` renders, until the benchmark ends.
+func startNamed(b *testing.B, named, dsn string) *target {
+	dir := b.TempDir()
+	var out, errOut bytes.Buffer
+	if code := cli.Run(context.Background(), cli.NewMnpool(cli.IO{Out: &out, Err: &errOut}), []string{"--db", dsn, "dns", "zone", "--dir", dir}, &errOut); code != 0 {
+		b.Fatalf("mnpool dns zone --dir: exit %d: %s", code, errOut.String())
+	}
+	addr := freeAddr(b, "127.0.0.1") // named listens only on interface addresses
+	host, port, _ := net.SplitHostPort(addr)
+	conf := fmt.Sprintf(`options {
 	directory %q;
 	pid-file %q;
 	session-keyfile %q;
@@ -209,39 +328,25 @@ func BenchmarkDNSPerf(b *testing.B) {
 controls { };
 include %q;
 `, dir, filepath.Join(dir, "named.pid"), filepath.Join(dir, "session.key"), dir, port, host, filepath.Join(dir, "named.conf.mnpool"))
-		cf := filepath.Join(dir, "named.conf")
-		if err := os.WriteFile(cf, []byte(conf), 0o644); err != nil {
-			b.Fatal(err)
-		}
-		var logs bytes.Buffer
-		cmd := exec.Command(named, "-g", "-c", cf, "-n", "2")
-		cmd.Stdout, cmd.Stderr = &logs, &logs
-		if err := cmd.Start(); err != nil {
-			b.Fatal(err)
-		}
-		exited := make(chan struct{})
-		go func() { cmd.Wait(); close(exited) }()
-		defer func() {
-			cmd.Process.Kill()
-			<-exited
-		}()
-		if err := waitAnswer(addr, exited); err != nil {
-			b.Fatalf("%v\n%s", err, logs.String())
-		}
-		b.ResetTimer()
-		report(b, dnsperfBin, addr, queries, seconds)
-	})
-}
-
-func report(b *testing.B, bin, addr, queries string, seconds int) {
-	var sum float64
-	lost := 0
-	for i := 0; i < b.N; i++ {
-		qps, l := dnsperf(b, bin, addr, queries, seconds)
-		sum += qps
-		lost += l
+	cf := filepath.Join(dir, "named.conf")
+	if err := os.WriteFile(cf, []byte(conf), 0o644); err != nil {
+		b.Fatal(err)
 	}
-	b.ReportMetric(sum/float64(b.N), "qps")
-	b.ReportMetric(float64(lost)/float64(b.N), "lost/run")
-	b.ReportMetric(0, "ns/op")
+	var logs bytes.Buffer
+	cmd := exec.Command(named, "-g", "-c", cf, "-n", "2")
+	cmd.Stdout, cmd.Stderr = &logs, &logs
+	if err := cmd.Start(); err != nil {
+		b.Fatal(err)
+	}
+	exited := make(chan struct{})
+	go func() { cmd.Wait(); close(exited) }()
+	b.Cleanup(func() {
+		cmd.Process.Kill()
+		<-exited
+	})
+	if err := waitAnswer(addr, exited); err != nil {
+		b.Fatalf("%v\n%s", err, logs.String())
+	}
+	pid := cmd.Process.Pid
+	return &target{name: "named", addr: addr, cpu: func() time.Duration { return processCPU(pid) }}
 }

@@ -136,16 +136,26 @@ func newDNSServeCmd(g *globals) *cobra.Command {
 the reverse zones of the networks) straight from the pool database, and
 forwards other names to site.forwarders when the client asks for recursion.
 
+Only clients on the pool's networks and loopback get answers; others get
+REFUSED. site.dnsallow changes the list: CIDRs or addresses separated by
+commas or spaces, and "pool" for the pool's networks (loopback always stays).
+
 site.forwarders is a list of IP addresses separated by commas or spaces, each
 IP (port 53), IPv4:PORT or [IPv6]:PORT; names are refused. A forwarder that is
-this server itself is ignored.
+this server itself or any pool member is ignored, and a query forwarded by a
+pool server is never forwarded again, so servers cannot loop.
+
+UDP answers are rate limited per client /24 (/56) and answer: 1000 identical
+answers a second after a burst of 15000; over that every second answer is sent
+truncated (the client retries over TCP) and the others dropped.
 
 The server follows the pool's change counter: new nodes, changed addresses and
 snmove show in the answers within --interval, without a restart. It stops
 cleanly on SIGINT or SIGTERM.`,
 		Example: `  mnpool dns serve
   mnpool dns serve --listen 10.0.0.2:53 --listen 127.0.0.1:53
-  mnpool site set forwarders=192.0.2.53,192.0.2.54`,
+  mnpool site set forwarders=192.0.2.53,192.0.2.54
+  mnpool site set dnsallow=pool,192.168.10.0/24`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			ctx := cmd.Context()
