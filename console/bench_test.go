@@ -80,7 +80,7 @@ func BenchmarkKeystrokeEcho(b *testing.B) {
 		}
 		b.Run(name, func(b *testing.B) {
 			ctx := context.Background()
-			conn, _, err := console.Dial(ctx, nil, c.addrs[via], console.Hello{Node: "cn001", Mode: console.ModeWrite, Force: true}, nil)
+			conn, _, err := console.Dial(ctx, userDial(b, ""), c.addrs[via], console.Hello{Node: "cn001", Mode: console.ModeWrite, Force: true}, nil)
 			if err != nil {
 				b.Fatal(err)
 			}

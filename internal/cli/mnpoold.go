@@ -43,6 +43,7 @@ type mnpooldFlags struct {
 	dnsListen     []string
 	console       bool
 	consoleListen string
+	consoleSec    consoleSecFlags
 	noFailover    bool
 	coolDown      time.Duration
 	failoverLimit int
@@ -118,6 +119,7 @@ max(10s, 2D), lease = dead. Shorter values are refused. See docs/AGENT.md.`,
 	fl.StringArrayVar(&f.dnsListen, "dns-listen", nil, "run the built-in DNS server of the pool on ADDR, UDP and TCP, e.g. :53 (repeatable)")
 	fl.BoolVar(&f.console, "console", false, "run the console broker (consoles served under leases, proxied between members)")
 	fl.StringVar(&f.consoleListen, "console-listen", "", "address of the console broker (default :site.consoleport)")
+	f.consoleSec.add(fl, "console-")
 	fl.BoolVar(&f.noFailover, "no-failover", false, "never take part in automatic failover on this member, whatever the site setting")
 	fl.DurationVar(&f.coolDown, "failover-cooldown", agent.DefaultFailoverCoolDown, "a member failed over is not failed over again for this long")
 	fl.IntVar(&f.failoverLimit, "failover-limit", agent.DefaultFailoverLimit, "most failovers per --failover-window")
@@ -235,16 +237,25 @@ func runMnpoold(ctx context.Context, g *globals, f *mnpooldFlags) error {
 			listen = ":" + strconv.Itoa(port)
 		}
 		opts = append(opts, agent.WithService("console", func(ctx context.Context) error {
-			b, err := console.NewBroker(s, self, console.WithLogger(log), console.WithLiveness(a.LivenessView()))
+			secOpts, lns, err := f.consoleSec.brokerSetup(self)
 			if err != nil {
 				return err
 			}
-			var lc net.ListenConfig
-			ln, err := lc.Listen(ctx, "tcp", listen)
-			if err != nil {
-				return fmt.Errorf("console broker: listening on %s: %w", listen, err)
+			b, err := console.NewBroker(s, self, append(secOpts, console.WithLogger(log), console.WithLiveness(a.LivenessView()))...)
+			var ln net.Listener
+			if err == nil {
+				var lc net.ListenConfig
+				if ln, err = lc.Listen(ctx, "tcp", listen); err != nil {
+					err = fmt.Errorf("console broker: listening on %s: %w", listen, err)
+				}
 			}
-			return b.Serve(ctx, ln)
+			if err != nil {
+				for _, l := range lns {
+					l.Close()
+				}
+				return err
+			}
+			return b.Serve(ctx, append([]net.Listener{ln}, lns...)...)
 		}))
 	}
 	if len(f.dnsListen) > 0 {
