@@ -455,17 +455,21 @@ func (b *Broker) refuse(conn net.Conn, code, format string, args ...any) {
 
 func (b *Broker) handle(ctx context.Context, conn net.Conn) {
 	defer conn.Close()
-	p, err := b.authenticate(ctx, conn)
-	if err != nil {
-		b.log.Warn("console: peer refused", "peer", p.addr, "err", err)
-		if !errors.Is(err, errHandshake) {
-			b.refuse(conn, CodeForbidden, "%v", err)
-		}
-		return
+	p, authErr := b.authenticate(ctx, conn)
+	if errors.Is(authErr, errHandshake) {
+		b.log.Warn("console: peer refused", "peer", p.addr, "err", authErr)
+		return // no TLS: nothing can be said
 	}
+	// The hello is read before a refusal, so the client, which writes it
+	// first, reads the refusal rather than a reset connection.
 	conn.SetReadDeadline(time.Now().Add(b.o.helloTimeout))
 	br := bufio.NewReaderSize(conn, 4096)
 	line, err := readLine(br)
+	if authErr != nil {
+		b.log.Warn("console: peer refused", "peer", p.addr, "err", authErr)
+		b.refuse(conn, CodeForbidden, "%v", authErr)
+		return
+	}
 	if err != nil {
 		b.refuse(conn, CodeBadRequest, "reading hello: %v", err)
 		return

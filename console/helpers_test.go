@@ -145,11 +145,14 @@ func seedPool(t testing.TB, s *pool.Store, cn001, cn002 string) {
 
 // fakeEndpoint is a console endpoint: a TCP server that prints a banner
 // naming itself and the connection number, then echoes what it gets.
-// Sending "flood" makes it write floodBytes bytes.
+// Sending "flood" makes it write floodBytes bytes; sending "stream"
+// makes it write lines at a console's pace until stopStream is called.
 type fakeEndpoint struct {
 	name       string
 	ln         net.Listener
 	floodBytes int
+	streamStop chan struct{}
+	stopOnce   sync.Once
 
 	mu        sync.Mutex
 	conns     int
@@ -161,7 +164,7 @@ type fakeEndpoint struct {
 func newFakeEndpoint(t testing.TB, name string) *fakeEndpoint {
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	require.NoError(t, err)
-	e := &fakeEndpoint{name: name, ln: ln, floodBytes: 8 << 20}
+	e := &fakeEndpoint{name: name, ln: ln, floodBytes: 8 << 20, streamStop: make(chan struct{})}
 	var wg sync.WaitGroup
 	var mu sync.Mutex
 	var open []net.Conn
@@ -216,6 +219,12 @@ func (e *fakeEndpoint) serve(c net.Conn) {
 			e.mu.Lock()
 			e.received.Write(buf[:k])
 			e.mu.Unlock()
+			if bytes.Contains(buf[:k], []byte("stream")) {
+				if !e.stream(c) {
+					return
+				}
+				continue
+			}
 			if bytes.Contains(buf[:k], []byte("flood")) {
 				// About 16 MB/s: far faster than a serial console, slower
 				// than a reader that keeps up.
@@ -238,6 +247,26 @@ func (e *fakeEndpoint) serve(c net.Conn) {
 		}
 	}
 }
+
+// stream writes numbered 4 KiB lines, one a millisecond at most, until
+// stopStream, then "STREAM-END". It returns false when a write failed.
+func (e *fakeEndpoint) stream(c net.Conn) bool {
+	pad := bytes.Repeat([]byte("y"), 4000)
+	for i := 0; ; i++ {
+		select {
+		case <-e.streamStop:
+			_, err := c.Write([]byte("STREAM-END\r\n"))
+			return err == nil
+		default:
+		}
+		if _, err := fmt.Fprintf(c, "line %d %s\r\n", i, pad); err != nil {
+			return false
+		}
+		time.Sleep(time.Millisecond)
+	}
+}
+
+func (e *fakeEndpoint) stopStream() { e.stopOnce.Do(func() { close(e.streamStop) }) }
 
 func (e *fakeEndpoint) stats() (conns, active, maxActive int, received string) {
 	e.mu.Lock()

@@ -237,29 +237,35 @@ type Identity struct {
 // IdentityOf reads the identity of a certificate issued by this package.
 // It does not verify the chain: call it on a verified peer certificate.
 func IdentityOf(c *x509.Certificate) (Identity, error) {
-	ou := c.Subject.OrganizationalUnit
-	if len(ou) == 0 {
-		return Identity{}, fmt.Errorf("%w: %q has no kind (OU member or user)", ErrNotIssued, c.Subject.CommonName)
+	// The OUs are one DER SET: their order is the encoding's, not ours.
+	var kinds, groups []string
+	for _, v := range c.Subject.OrganizationalUnit {
+		if g, ok := strings.CutPrefix(v, groupPrefix); ok {
+			if ValidateName("group", g) != nil {
+				return Identity{}, fmt.Errorf("%w: certificate of %q has a bad group %q", ErrNotIssued, c.Subject.CommonName, v)
+			}
+			groups = append(groups, g)
+			continue
+		}
+		kinds = append(kinds, v)
 	}
-	id := Identity{Kind: Kind(ou[0]), Name: c.Subject.CommonName}
+	if len(kinds) != 1 {
+		return Identity{}, fmt.Errorf("%w: %q has kinds %q: want one OU, member or user", ErrNotIssued, c.Subject.CommonName, kinds)
+	}
+	id := Identity{Kind: Kind(kinds[0]), Name: c.Subject.CommonName}
 	if err := ValidateName(string(id.Kind), id.Name); err != nil {
 		return Identity{}, fmt.Errorf("%w: %v", ErrNotIssued, err)
 	}
 	switch id.Kind {
 	case KindMember:
-		if len(ou) != 1 || !slices.Contains(c.DNSNames, id.Name) || !slices.Contains(c.ExtKeyUsage, x509.ExtKeyUsageServerAuth) {
+		if len(groups) != 0 || !slices.Contains(c.DNSNames, id.Name) || !slices.Contains(c.ExtKeyUsage, x509.ExtKeyUsageServerAuth) {
 			return Identity{}, fmt.Errorf("%w: member certificate of %q malformed", ErrNotIssued, id.Name)
 		}
 	case KindUser:
-		for _, g := range ou[1:] {
-			name, ok := strings.CutPrefix(g, groupPrefix)
-			if !ok || ValidateName("group", name) != nil {
-				return Identity{}, fmt.Errorf("%w: user certificate of %q has a bad group %q", ErrNotIssued, id.Name, g)
-			}
-			id.Groups = append(id.Groups, name)
-		}
+		slices.Sort(groups)
+		id.Groups = groups
 	default:
-		return Identity{}, fmt.Errorf("%w: %q has kind %q: want member or user", ErrNotIssued, id.Name, ou[0])
+		return Identity{}, fmt.Errorf("%w: %q has kind %q: want member or user", ErrNotIssued, id.Name, id.Kind)
 	}
 	return id, nil
 }
