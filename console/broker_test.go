@@ -2,9 +2,9 @@ package console_test
 
 import (
 	"context"
+	"fmt"
 	"io"
 	"net"
-	"fmt"
 	"strings"
 	"testing"
 	"time"

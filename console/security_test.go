@@ -363,4 +363,3 @@ func TestUnixSocketPeerCredentials(t *testing.T) {
 	conn.Close()
 	require.Equal(t, console.ModeWrite, r.Mode)
 }
-
