@@ -229,14 +229,15 @@ type bufConn struct {
 
 func (c *bufConn) Read(p []byte) (int, error) { return c.r.Read(p) }
 
-// Dial connects to the broker at addr, sends h and reads the replies;
+// Dial connects to the broker at addr with dial (nil: ClientDialer(nil),
+// that is Unix socket paths only), sends h and reads the replies;
 // notices go to notice (may be nil). On an ok reply it returns the
 // connection, now carrying console bytes. A refusal is a *RejectError.
 // The wait for the final reply is bounded only by ctx: a broker may take
 // a lease TTL to answer while a dead holder's lease expires.
 func Dial(ctx context.Context, dial DialFunc, addr string, h Hello, notice func(string)) (net.Conn, Reply, error) {
 	if dial == nil {
-		dial = defaultDial(DefaultDialTimeout)
+		dial = ClientDialer(nil)
 	}
 	if err := h.Validate(); err != nil {
 		return nil, Reply{}, err

@@ -38,20 +38,24 @@ func ListenUnix(path string, gid int) (*net.UnixListener, error) {
 			return nil, err
 		}
 	}
-	old := syscall.Umask(0o177)
+	// A new socket is created 0777 less the umask; connecting needs
+	// write permission, which the usual umask (022) leaves to the owner
+	// only. The mode is set right after; the peer check is what counts.
 	ln, err := net.ListenUnix("unix", &net.UnixAddr{Name: path, Net: "unix"})
-	syscall.Umask(old)
 	if err != nil {
 		return nil, fmt.Errorf("console: listening on %s: %w", path, err)
 	}
+	mode := os.FileMode(0o600)
 	if gid >= 0 {
-		if err := os.Chown(path, 0, gid); err == nil {
-			err = os.Chmod(path, 0o660)
-		}
-		if err != nil {
-			ln.Close()
-			return nil, err
-		}
+		mode = 0o660
+		err = os.Chown(path, -1, gid)
+	}
+	if err == nil {
+		err = os.Chmod(path, mode)
+	}
+	if err != nil {
+		ln.Close()
+		return nil, err
 	}
 	return ln, nil
 }

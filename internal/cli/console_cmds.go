@@ -5,6 +5,7 @@ import (
 	"crypto/tls"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"net"
 	"os"
@@ -432,6 +433,37 @@ func (f consoleSecFlags) brokerSetup(self string) ([]console.Option, []net.Liste
 	return opts, []net.Listener{uln}, nil
 }
 
+// serveBroker runs self's broker on TCP listen (TLS) and the Unix socket
+// until ctx ends, naming its addresses on out (when not nil).
+func (f consoleSecFlags) serveBroker(ctx context.Context, s *pool.Store, self, listen string, out io.Writer, opts ...console.Option) error {
+	secOpts, lns, err := f.brokerSetup(self)
+	if err != nil {
+		return err
+	}
+	b, err := console.NewBroker(s, self, append(secOpts, opts...)...)
+	if err == nil {
+		var lc net.ListenConfig
+		var ln net.Listener
+		if ln, err = lc.Listen(ctx, "tcp", listen); err != nil {
+			err = fmt.Errorf("console broker: listening on %s: %w", listen, err)
+		} else {
+			lns = append([]net.Listener{ln}, lns...)
+		}
+	}
+	if err != nil {
+		for _, l := range lns {
+			l.Close()
+		}
+		return err
+	}
+	for _, l := range lns {
+		if out != nil {
+			fmt.Fprintf(out, "console broker of %s listening on %s\n", self, l.Addr())
+		}
+	}
+	return b.Serve(ctx, lns...)
+}
+
 func newConsoleServeCmd(g *globals) *cobra.Command {
 	var listen, liveness string
 	var ttl, idle time.Duration
@@ -446,9 +478,9 @@ TCP connections are TLS 1.3 with a client certificate of the pool CA
 required: a user certificate, or the certificate of an enabled member
 running the console service. Local administrators use the Unix socket
 (--socket): root, and the members of --socket-group. See docs/SECURITY.md.
-On SIGINT/SIGTERM it
-closes its consoles and releases their leases, so other members take over
-at once; if it dies instead, they take over after the lease TTL.`,
+On SIGINT/SIGTERM it closes its consoles and releases their leases, so other
+members take over at once; if it dies instead, they take over after the
+lease TTL.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			ctx := cmd.Context()
@@ -482,30 +514,7 @@ at once; if it dies instead, they take over after the lease TTL.`,
 			default:
 				return usagef("--liveness %q: want published or none", liveness)
 			}
-			secOpts, lns, err := sec.brokerSetup(self)
-			if err != nil {
-				return err
-			}
-			b, err := console.NewBroker(s, self, append(secOpts, console.WithLogger(g.logger()), console.WithLeaseTTL(ttl), console.WithIdleClose(idle), console.WithLiveness(live))...)
-			if err == nil {
-				var lc net.ListenConfig
-				var ln net.Listener
-				if ln, err = lc.Listen(ctx, "tcp", listen); err != nil {
-					err = fmt.Errorf("listening on %s: %w", listen, err)
-				} else {
-					lns = append([]net.Listener{ln}, lns...)
-				}
-			}
-			if err != nil {
-				for _, l := range lns {
-					l.Close()
-				}
-				return err
-			}
-			for _, l := range lns {
-				fmt.Fprintf(g.io.Out, "console broker of %s listening on %s\n", self, l.Addr())
-			}
-			err = b.Serve(ctx, lns...)
+			err = sec.serveBroker(ctx, s, self, listen, g.io.Out, console.WithLogger(g.logger()), console.WithLeaseTTL(ttl), console.WithIdleClose(idle), console.WithLiveness(live))
 			if errors.Is(err, context.Canceled) {
 				return nil
 			}

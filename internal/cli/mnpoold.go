@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"net"
 	"strconv"
 	"strings"
 	"time"
@@ -237,25 +236,7 @@ func runMnpoold(ctx context.Context, g *globals, f *mnpooldFlags) error {
 			listen = ":" + strconv.Itoa(port)
 		}
 		opts = append(opts, agent.WithService("console", func(ctx context.Context) error {
-			secOpts, lns, err := f.consoleSec.brokerSetup(self)
-			if err != nil {
-				return err
-			}
-			b, err := console.NewBroker(s, self, append(secOpts, console.WithLogger(log), console.WithLiveness(a.LivenessView()))...)
-			var ln net.Listener
-			if err == nil {
-				var lc net.ListenConfig
-				if ln, err = lc.Listen(ctx, "tcp", listen); err != nil {
-					err = fmt.Errorf("console broker: listening on %s: %w", listen, err)
-				}
-			}
-			if err != nil {
-				for _, l := range lns {
-					l.Close()
-				}
-				return err
-			}
-			return b.Serve(ctx, append([]net.Listener{ln}, lns...)...)
+			return f.consoleSec.serveBroker(ctx, s, self, listen, nil, console.WithLogger(log), console.WithLiveness(a.LivenessView()))
 		}))
 	}
 	if len(f.dnsListen) > 0 {
