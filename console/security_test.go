@@ -63,9 +63,14 @@ func tryHello(dial console.DialFunc, addr, line string) (console.Reply, error) {
 // (unset when empty).
 func securePool(t *testing.T, acl string, opts ...console.Option) (*cluster, *fakeEndpoint) {
 	t.Helper()
+	return securePoolOn(t, backends()[0], acl, opts...)
+}
+
+func securePoolOn(t *testing.T, be backend, acl string, opts ...console.Option) (*cluster, *fakeEndpoint) {
+	t.Helper()
 	ctx := context.Background()
 	ep1, ep2 := newFakeEndpoint(t, "cn001"), newFakeEndpoint(t, "cn002")
-	dsns := backends()[0].dsns(t, 3)
+	dsns := be.dsns(t, 3)
 	s := openStore(t, dsns[0], "mn1")
 	seedPool(t, s, ep1.Addr(), ep2.Addr())
 	require.NoError(t, s.AddMember(ctx, pool.Member{Name: "sn3", Addresses: map[string]netip.Addr{"mgmt": netip.MustParseAddr("10.0.0.4")}, Disabled: true}, false))
@@ -156,6 +161,23 @@ func TestCertificateFromAnotherCAIsRefused(t *testing.T) {
 	require.ErrorIs(t, err, pki.ErrNotIssued)
 }
 
+// A member dialling another member's broker checks that it reached the
+// member it meant: sn1's broker answering for "sn2" is refused.
+func TestMemberChecksTheBrokerItDials(t *testing.T) {
+	c, ep := securePool(t, "")
+	mn1 := credsFor(t, pki.KindMember, "mn1")
+	_, _, err := console.Dial(context.Background(), console.TLSDialer(nil, mn1.ClientConfig("sn2")), c.addrs["sn1"], console.Hello{Node: "cn001", Mode: console.ModeWatch, User: "alice", Hops: 1}, nil)
+	require.ErrorIs(t, err, pki.ErrWrongPeer)
+	require.Contains(t, err.Error(), "dialled sn2, the certificate names sn1")
+	requireNoConsole(t, c, ep)
+
+	// The right name: mn1 proxies for alice, and sn1 serves her.
+	conn, r, err := console.Dial(context.Background(), console.TLSDialer(nil, mn1.ClientConfig("sn1")), c.addrs["sn1"], console.Hello{Node: "cn001", Mode: console.ModeWatch, User: "alice", Hops: 1}, nil)
+	require.NoError(t, err)
+	conn.Close()
+	require.Equal(t, "sn1", r.Server)
+}
+
 // A member certificate counts only for an enabled member running the
 // console service: the review's second probe came from a member added
 // --disabled --services none.
@@ -229,7 +251,13 @@ func TestWatchOnlyUserCannotWriteOrForce(t *testing.T) {
 // never the hello's claim; a proxied attach is audited once, by the
 // member the user connected to.
 func TestAuditRecordsAuthenticatedUser(t *testing.T) {
-	c, _ := securePool(t, "")
+	for _, be := range backends() {
+		t.Run(be.name, func(t *testing.T) { testAuditRecordsAuthenticatedUser(t, be) })
+	}
+}
+
+func testAuditRecordsAuthenticatedUser(t *testing.T, be backend) {
+	c, _ := securePoolOn(t, be, "")
 	ctx := context.Background()
 	var conn net.Conn
 
