@@ -167,10 +167,10 @@ func (b *Broker) Serve(ctx context.Context, lns ...net.Listener) error {
 // serverTLS is the TCP listeners' TLS configuration (nil without
 // credentials).
 func (b *Broker) serverTLS() *tls.Config {
-	if b.o.creds == nil {
+	if b.o.serverTLS == nil {
 		return nil
 	}
-	return b.o.creds.ServerConfig()
+	return b.o.serverTLS()
 }
 
 // acceptLoop accepts on ln until ctx ends (nil) or accepting fails.
@@ -696,7 +696,7 @@ func (b *Broker) proxy(ctx context.Context, conn net.Conn, r io.Reader, member s
 		b.log.Warn("console: cannot proxy without this member's certificate", "member", member)
 		return proxyUnreachable
 	}
-	uc, reply, err := Dial(ctx, TLSDialer(b.o.dial, b.o.creds.ClientConfig(member)), addr, up, func(n string) { b.send(conn, Reply{Notice: n}) })
+	uc, reply, err := Dial(ctx, TLSDialer(b.o.dial, b.o.creds().ClientConfig(member)), addr, up, func(n string) { b.send(conn, Reply{Notice: n}) })
 	if err != nil {
 		var re *RejectError
 		if errors.As(err, &re) {

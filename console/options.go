@@ -1,6 +1,7 @@
 package console
 
 import (
+	"crypto/tls"
 	"fmt"
 	"io"
 	"log/slog"
@@ -49,7 +50,8 @@ type options struct {
 	waitLimit    time.Duration
 	writeTimeout time.Duration
 	helloTimeout time.Duration
-	creds        *pki.Credentials
+	creds        func() *pki.Credentials
+	serverTLS    func() *tls.Config
 	socketGID    int
 	socketGIDSet bool
 	noAudit      bool
@@ -114,7 +116,23 @@ func WithWriteTimeout(d time.Duration) Option { return func(o *options) { o.writ
 // WithCredentials sets this member's certificate, key and trust bundle
 // (pki.LoadMember). They are required to serve on TCP (TLS 1.3 with a
 // client certificate required) and to proxy to other members.
-func WithCredentials(c *pki.Credentials) Option { return func(o *options) { o.creds = c } }
+func WithCredentials(c *pki.Credentials) Option {
+	return func(o *options) {
+		o.creds = func() *pki.Credentials { return c }
+		o.serverTLS = c.ServerConfig
+	}
+}
+
+// WithCredentialSource is WithCredentials with credentials that are
+// loaded again when their files change (pki.WatchMember): a renewed
+// member certificate or a rotated CA bundle is used for the next
+// connections without a restart.
+func WithCredentialSource(s *pki.Source) Option {
+	return func(o *options) {
+		o.creds = s.Credentials
+		o.serverTLS = s.ServerConfig
+	}
+}
 
 // WithSocketGroup lets members of the group gid (besides root) use the
 // broker's Unix socket (see ListenUnix and LookupGroup).

@@ -147,3 +147,18 @@ func mustCerts(t *testing.T, p string) []*x509.Certificate {
 	require.NoError(t, err)
 	return c
 }
+
+func TestWatchMemberRefusesAnotherMembersCertificate(t *testing.T) {
+	d := pki.Dir(t.TempDir())
+	ca, err := pki.InitCA(d, "test", 0, false)
+	require.NoError(t, err)
+	is, err := ca.Issue(pki.Request{Kind: pki.KindMember, Name: "sn2"})
+	require.NoError(t, err)
+	require.NoError(t, pki.WritePair(d.MemberCert(), d.MemberKey(), is, false))
+	_, err = pki.WatchMember(d, "sn1", nil)
+	require.ErrorIs(t, err, pki.ErrInvalid)
+	require.Contains(t, err.Error(), "names member sn2, but this is sn1")
+	src, err := pki.WatchMember(d, "sn2", nil)
+	require.NoError(t, err)
+	require.Equal(t, "sn2", src.Credentials().Identity.Name)
+}

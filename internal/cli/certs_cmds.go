@@ -136,7 +136,7 @@ func (g *globals) issueMember(ctx context.Context, ca *pki.CA, d pki.Dir, member
 	}
 	fmt.Fprintf(g.io.Out, "member certificate of %s written: %s, key %s (0600), valid until %s\n", member, certPath, keyPath, is.Cert.NotAfter.UTC().Format(time.DateOnly))
 	if filepath.Dir(certPath) != filepath.Clean(string(d)) {
-		fmt.Fprintf(g.io.Out, "copy %s/{ca.crt,member.crt,member.key} to %s:%s/ (keep member.key 0600), then restart its broker\n", filepath.Dir(certPath), member, pki.DefaultDir)
+		fmt.Fprintf(g.io.Out, "copy %s/{ca.crt,member.crt,member.key} to %s:%s/ (keep member.key 0600); its broker loads them within 5 s\n", filepath.Dir(certPath), member, pki.DefaultDir)
 	}
 	return nil
 }
@@ -248,11 +248,13 @@ func newCertsRotateCmd(g *globals, f *certsFlags) *cobra.Command {
 		Short: "Replace the pool CA, trusting the old one until --finish",
 		Long: `Makes a new CA in --dir and puts it first in ca.crt, keeping the old CA in
 the bundle so certificates of both are trusted. Then:
-  1. mnpool certs issue --member NAME --force   for every member, and copy
-     ca.crt, member.crt and member.key to each; restart its broker;
-  2. mnpool certs issue --user NAME --force     for every user;
+  1. copy ca.crt to every member and user;
+  2. mnpool certs issue --member NAME --force   for every member, and copy
+     ca.crt, member.crt and member.key to each;
+     mnpool certs issue --user NAME --force     for every user;
   3. mnpool certs rotate --finish               drops the old CA from ca.crt;
-     copy ca.crt to every member again and restart the brokers.
+     copy ca.crt to every member again.
+Brokers load changed files within 5 s; no restart is needed.
 To renew one certificate without a new CA, issue it again with --force.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
@@ -262,14 +264,14 @@ To renew one certificate without a new CA, issue it again with --force.`,
 				if err != nil {
 					return err
 				}
-				fmt.Fprintf(g.io.Out, "%d old CA(s) dropped from %s; copy it to every member and restart their brokers\n", n, d.CACert())
+				fmt.Fprintf(g.io.Out, "%d old CA(s) dropped from %s; copy it to every member (brokers load it within 5 s)\n", n, d.CACert())
 				return nil
 			}
 			ca, err := pki.RotateCA(d, name, 0)
 			if err != nil {
 				return err
 			}
-			fmt.Fprintf(g.io.Out, "new CA %q first in %s (the old one stays trusted); now issue every member and user certificate again with --force, then run mnpool certs rotate --finish\n", ca.Cert.Subject.CommonName, d.CACert())
+			fmt.Fprintf(g.io.Out, "new CA %q first in %s (the old one stays trusted); copy it to every member, issue every member and user certificate again with --force, then run mnpool certs rotate --finish\n", ca.Cert.Subject.CommonName, d.CACert())
 			return nil
 		},
 	}

@@ -407,15 +407,12 @@ func (f *consoleSecFlags) add(fl *pflag.FlagSet, prefix string) {
 // brokerSetup loads self's member credentials and opens the Unix socket:
 // the broker's options and the extra listeners (the caller closes them
 // if it does not Serve).
-func (f consoleSecFlags) brokerSetup(self string) ([]console.Option, []net.Listener, error) {
-	creds, err := pki.LoadMember(pki.Dir(f.pkiDir))
+func (f consoleSecFlags) brokerSetup(self string, log *slog.Logger) ([]console.Option, []net.Listener, error) {
+	src, err := pki.WatchMember(pki.Dir(f.pkiDir), self, log)
 	if err != nil {
 		return nil, nil, fmt.Errorf("console broker: %w (on a member holding the CA: mnpool certs issue --member %s)", err, self)
 	}
-	if creds.Identity.Name != self {
-		return nil, nil, fmt.Errorf("console broker: %s names member %s, but this is %s", pki.Dir(f.pkiDir).MemberCert(), creds.Identity.Name, self)
-	}
-	opts := []console.Option{console.WithCredentials(creds)}
+	opts := []console.Option{console.WithCredentialSource(src)}
 	gid := -1
 	if f.socketGroup != "" {
 		if gid, err = console.LookupGroup(f.socketGroup); err != nil {
@@ -435,12 +432,12 @@ func (f consoleSecFlags) brokerSetup(self string) ([]console.Option, []net.Liste
 
 // serveBroker runs self's broker on TCP listen (TLS) and the Unix socket
 // until ctx ends, naming its addresses on out (when not nil).
-func (f consoleSecFlags) serveBroker(ctx context.Context, s *pool.Store, self, listen string, out io.Writer, opts ...console.Option) error {
-	secOpts, lns, err := f.brokerSetup(self)
+func (f consoleSecFlags) serveBroker(ctx context.Context, s *pool.Store, self, listen string, out io.Writer, log *slog.Logger, opts ...console.Option) error {
+	secOpts, lns, err := f.brokerSetup(self, log)
 	if err != nil {
 		return err
 	}
-	b, err := console.NewBroker(s, self, append(secOpts, opts...)...)
+	b, err := console.NewBroker(s, self, append(append(secOpts, console.WithLogger(log)), opts...)...)
 	if err == nil {
 		var lc net.ListenConfig
 		var ln net.Listener
@@ -514,7 +511,7 @@ lease TTL.`,
 			default:
 				return usagef("--liveness %q: want published or none", liveness)
 			}
-			err = sec.serveBroker(ctx, s, self, listen, g.io.Out, console.WithLogger(g.logger()), console.WithLeaseTTL(ttl), console.WithIdleClose(idle), console.WithLiveness(live))
+			err = sec.serveBroker(ctx, s, self, listen, g.io.Out, g.logger(), console.WithLeaseTTL(ttl), console.WithIdleClose(idle), console.WithLiveness(live))
 			if errors.Is(err, context.Canceled) {
 				return nil
 			}

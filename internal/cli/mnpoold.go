@@ -236,7 +236,7 @@ func runMnpoold(ctx context.Context, g *globals, f *mnpooldFlags) error {
 			listen = ":" + strconv.Itoa(port)
 		}
 		opts = append(opts, agent.WithService("console", func(ctx context.Context) error {
-			return f.consoleSec.serveBroker(ctx, s, self, listen, nil, console.WithLogger(log), console.WithLiveness(a.LivenessView()))
+			return f.consoleSec.serveBroker(ctx, s, self, listen, nil, log, console.WithLiveness(a.LivenessView()))
 		}))
 	}
 	if len(f.dnsListen) > 0 {
