@@ -97,6 +97,7 @@ func (b *Broker) Serve(ctx context.Context, lns ...net.Listener) error {
 	if len(lns) == 0 {
 		return fmt.Errorf("%w: Serve needs a listener", ErrInvalid)
 	}
+	lns = slices.Clone(lns)
 	for i, ln := range lns {
 		if _, ok := ln.(*net.UnixListener); ok {
 			continue
