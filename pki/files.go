@@ -278,3 +278,67 @@ func Fingerprint(c *x509.Certificate) string {
 	}
 	return b.String()
 }
+
+// Placed says where IssueFiles wrote a certificate.
+type Placed struct {
+	Issued *Issued
+	Cert   string
+	Key    string
+	// Elsewhere is true when the files are not for this host: they are
+	// to be copied to the member or handed to the user (with ca.crt,
+	// copied beside them).
+	Elsewhere bool
+}
+
+// IssueFiles issues req from the CA of d and writes the certificate and
+// key (see WritePair for force):
+//
+//   - this member's certificate (req.Kind member, self true) to d's
+//     member.crt and member.key;
+//   - another member's to out (default d/members/NAME/) as member.crt and
+//     member.key, with a copy of d's ca.crt;
+//   - a user's to out as NAME.crt and NAME.key with a copy of ca.crt, or,
+//     when out is empty, to d/users/.
+func IssueFiles(d Dir, req Request, out string, self, force bool) (*Placed, error) {
+	if err := req.validate(); err != nil {
+		return nil, err
+	}
+	ca, err := LoadCA(d)
+	if err != nil {
+		return nil, err
+	}
+	p := &Placed{}
+	switch {
+	case req.Kind == KindMember && self && out == "":
+		p.Cert, p.Key = d.MemberCert(), d.MemberKey()
+	case req.Kind == KindMember:
+		if out == "" {
+			out = d.path(filepath.Join("members", req.Name))
+		}
+		p.Cert, p.Key, p.Elsewhere = Dir(out).MemberCert(), Dir(out).MemberKey(), true
+	case out == "":
+		p.Cert, p.Key, p.Elsewhere = d.UserCert(req.Name), d.UserKey(req.Name), true
+	default:
+		p.Cert, p.Key, p.Elsewhere = filepath.Join(out, req.Name+".crt"), filepath.Join(out, req.Name+".key"), true
+	}
+	if !force {
+		for _, f := range []string{p.Cert, p.Key} {
+			if _, err := os.Lstat(f); err == nil {
+				return nil, fmt.Errorf("%w: %s (give --force to replace it)", ErrExists, f)
+			}
+		}
+	}
+	if p.Issued, err = ca.Issue(req); err != nil {
+		return nil, err
+	}
+	if out != "" {
+		bundle, err := os.ReadFile(d.CACert())
+		if err != nil {
+			return nil, err
+		}
+		if err := WriteCert(Dir(out).CACert(), bundle); err != nil {
+			return nil, err
+		}
+	}
+	return p, WritePair(p.Cert, p.Key, p.Issued, true)
+}

@@ -95,7 +95,7 @@ unless --force (which makes every certificate issued so far untrusted).`,
 			if noMember {
 				return nil
 			}
-			return g.issueMember(cmd.Context(), ca, d, g.selfName(), "", f)
+			return g.issueMember(cmd.Context(), d, g.selfName(), "", f)
 		},
 	}
 	cmd.Flags().StringVar(&name, "name", "pool", "pool name in the CA's subject")
@@ -105,8 +105,9 @@ unless --force (which makes every certificate issued so far untrusted).`,
 	return cmd
 }
 
-// issueMember issues member's certificate into d (this member) or out.
-func (g *globals) issueMember(ctx context.Context, ca *pki.CA, d pki.Dir, member, out string, f *certsFlags) error {
+// issueMember issues member's certificate into d (this member) or out,
+// with the member's pool addresses as IP names when the pool is reachable.
+func (g *globals) issueMember(ctx context.Context, d pki.Dir, member, out string, f *certsFlags) error {
 	req := pki.Request{Kind: pki.KindMember, Name: member, Validity: f.validity}
 	if s, err := g.open(ctx); err == nil {
 		m, err := s.Member(ctx, member)
@@ -116,27 +117,13 @@ func (g *globals) issueMember(ctx context.Context, ca *pki.CA, d pki.Dir, member
 		}
 		req.IPs = memberIPs(m)
 	}
-	is, err := ca.Issue(req)
+	p, err := pki.IssueFiles(d, req, out, member == g.selfName(), f.force)
 	if err != nil {
 		return err
 	}
-	certPath, keyPath := d.MemberCert(), d.MemberKey()
-	if out != "" || member != g.selfName() {
-		if out == "" {
-			out = filepath.Join(string(d), "members", member)
-		}
-		od := pki.Dir(out)
-		certPath, keyPath = od.MemberCert(), od.MemberKey()
-		if err := copyBundle(d, od); err != nil {
-			return err
-		}
-	}
-	if err := pki.WritePair(certPath, keyPath, is, f.force); err != nil {
-		return err
-	}
-	fmt.Fprintf(g.io.Out, "member certificate of %s written: %s, key %s (0600), valid until %s\n", member, certPath, keyPath, is.Cert.NotAfter.UTC().Format(time.DateOnly))
-	if filepath.Dir(certPath) != filepath.Clean(string(d)) {
-		fmt.Fprintf(g.io.Out, "copy %s/{ca.crt,member.crt,member.key} to %s:%s/ (keep member.key 0600); its broker loads them within 5 s\n", filepath.Dir(certPath), member, pki.DefaultDir)
+	fmt.Fprintf(g.io.Out, "member certificate of %s written: %s, key %s (0600), valid until %s\n", member, p.Cert, p.Key, p.Issued.Cert.NotAfter.UTC().Format(time.DateOnly))
+	if p.Elsewhere {
+		fmt.Fprintf(g.io.Out, "copy %s/{ca.crt,member.crt,member.key} to %s:%s/ (keep member.key 0600); its broker loads them within 5 s\n", filepath.Dir(p.Cert), member, pki.DefaultDir)
 	}
 	return nil
 }
@@ -148,15 +135,6 @@ func memberIPs(m pool.Member) []netip.Addr {
 	}
 	sort.Slice(ips, func(i, j int) bool { return ips[i].Less(ips[j]) })
 	return ips
-}
-
-// copyBundle copies d's trust bundle into out.
-func copyBundle(d, out pki.Dir) error {
-	b, err := os.ReadFile(d.CACert())
-	if err != nil {
-		return err
-	}
-	return pki.WriteCert(out.CACert(), b)
 }
 
 func newCertsIssueCmd(g *globals, f *certsFlags) *cobra.Command {
@@ -194,11 +172,7 @@ Issuing again for the same name needs --force; it renews the certificate.`,
 				if err := pki.ValidateName("member", member); err != nil {
 					return usageError{err}
 				}
-				ca, err := pki.LoadCA(d)
-				if err != nil {
-					return err
-				}
-				return g.issueMember(cmd.Context(), ca, d, member, out, f)
+				return g.issueMember(cmd.Context(), d, member, out, f)
 			}
 			return g.issueUser(d, user, gl, out, f)
 		},
@@ -213,29 +187,14 @@ Issuing again for the same name needs --force; it renews the certificate.`,
 }
 
 func (g *globals) issueUser(d pki.Dir, user string, groups []string, out string, f *certsFlags) error {
-	req := pki.Request{Kind: pki.KindUser, Name: user, Groups: groups, Validity: f.validity}
 	if err := pki.ValidateName("user", user); err != nil {
 		return usageError{err}
 	}
-	ca, err := pki.LoadCA(d)
+	p, err := pki.IssueFiles(d, pki.Request{Kind: pki.KindUser, Name: user, Groups: groups, Validity: f.validity}, out, false, f.force)
 	if err != nil {
 		return err
 	}
-	is, err := ca.Issue(req)
-	if err != nil {
-		return err
-	}
-	certPath, keyPath := d.UserCert(user), d.UserKey(user)
-	if out != "" {
-		certPath, keyPath = filepath.Join(out, user+".crt"), filepath.Join(out, user+".key")
-		if err := copyBundle(d, pki.Dir(out)); err != nil {
-			return err
-		}
-	}
-	if err := pki.WritePair(certPath, keyPath, is, f.force); err != nil {
-		return err
-	}
-	fmt.Fprintf(g.io.Out, "user certificate of %s written: %s, key %s (0600), valid until %s\n", user, certPath, keyPath, is.Cert.NotAfter.UTC().Format(time.DateOnly))
+	fmt.Fprintf(g.io.Out, "user certificate of %s written: %s, key %s (0600), valid until %s\n", user, p.Cert, p.Key, p.Issued.Cert.NotAfter.UTC().Format(time.DateOnly))
 	fmt.Fprintf(g.io.Out, "give them to %s as ~/.mnpool/console.crt and console.key (owned by %s, key 0600)\n", user, user)
 	return nil
 }
