@@ -49,6 +49,7 @@ func TestIssueAndIdentity(t *testing.T) {
 	sc := cfg.ServerConfig()
 	require.Equal(t, uint16(tls.VersionTLS13), sc.MinVersion)
 	require.Equal(t, tls.RequireAndVerifyClientCert, sc.ClientAuth)
+	require.True(t, sc.SessionTicketsDisabled)
 }
 
 func TestIssueRejects(t *testing.T) {

@@ -77,8 +77,9 @@ func LoadMember(d Dir) (*Credentials, error) {
 	return c, err
 }
 
-// ServerConfig is the broker's TLS configuration: TLS 1.3 only, and a
-// client certificate from the trust bundle is required.
+// ServerConfig is the broker's TLS configuration: TLS 1.3 only, a
+// client certificate from the trust bundle is required, no session
+// resumption. It is nil for a certificate that is not a member's.
 func (c *Credentials) ServerConfig() *tls.Config {
 	if c.Identity.Kind != KindMember {
 		return nil
@@ -88,6 +89,10 @@ func (c *Credentials) ServerConfig() *tls.Config {
 		Certificates: []tls.Certificate{c.Cert},
 		ClientAuth:   tls.RequireAndVerifyClientCert,
 		ClientCAs:    c.Roots,
+		// Every connection proves its certificate again: a resumed
+		// session would skip the check against the current trust
+		// bundle (after a CA rotation).
+		SessionTicketsDisabled: true,
 	}
 }
 
