@@ -73,14 +73,10 @@ func BenchmarkKeystrokeEcho(b *testing.B) {
 	dsns := backends()[0].dsns(b, 3)
 	seedPool(b, openStore(b, dsns[0], "mn1"), ep1.Addr(), ep2.Addr())
 	c := startCluster(b, dsns, members3)
-	for _, via := range []string{"sn1", "mn1"} {
-		name := "direct"
-		if via == "mn1" {
-			name = "proxied"
-		}
+	for name, addr := range map[string]string{"direct": c.addrs["sn1"], "proxied": c.addrs["mn1"], "socket": c.socks["sn1"]} {
 		b.Run(name, func(b *testing.B) {
 			ctx := context.Background()
-			conn, _, err := console.Dial(ctx, nil, c.addrs[via], console.Hello{Node: "cn001", Mode: console.ModeWrite, Force: true}, nil)
+			conn, _, err := console.Dial(ctx, userDial(b, ""), addr, console.Hello{Node: "cn001", Mode: console.ModeWrite, Force: true}, nil)
 			if err != nil {
 				b.Fatal(err)
 			}
@@ -102,6 +98,34 @@ func BenchmarkKeystrokeEcho(b *testing.B) {
 				if _, err := io.ReadFull(conn, buf[:1]); err != nil {
 					b.Fatal(err)
 				}
+			}
+		})
+	}
+}
+
+// BenchmarkAttach measures connecting to the holder's broker until the
+// console's first bytes arrive: TLS 1.3 with a user certificate (ECDSA
+// P-256) or the Unix socket. Each attach also writes an audit record
+// (in the background).
+func BenchmarkAttach(b *testing.B) {
+	ep1, ep2 := newFakeEndpoint(b, "cn001"), newFakeEndpoint(b, "cn002")
+	dsns := backends()[0].dsns(b, 1)
+	seedPool(b, openStore(b, dsns[0], "mn1"), ep1.Addr(), ep2.Addr())
+	c := startCluster(b, dsns, []string{"sn1"}, console.WithIdleClose(-1))
+	for name, addr := range map[string]string{"tls": c.addrs["sn1"], "socket": c.socks["sn1"]} {
+		b.Run(name, func(b *testing.B) {
+			ctx := context.Background()
+			dial := userDial(b, "")
+			buf := make([]byte, 1)
+			for b.Loop() {
+				conn, _, err := console.Dial(ctx, dial, addr, console.Hello{Node: "cn001", Mode: console.ModeWatch}, nil)
+				if err != nil {
+					b.Fatal(err)
+				}
+				if _, err := io.ReadFull(conn, buf); err != nil {
+					b.Fatal(err)
+				}
+				conn.Close()
 			}
 		})
 	}

@@ -3,12 +3,12 @@ package console
 import (
 	"bufio"
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"io"
 	"log/slog"
 	"net"
-	"net/netip"
 	"slices"
 	"sort"
 	"strings"
@@ -48,11 +48,12 @@ type Broker struct {
 // view is what the broker knows of the pool, reloaded when the change
 // counter moves.
 type view struct {
-	version   int64
-	st        *pool.State
-	nodes     map[string]pool.Node
-	specs     map[string]Spec
-	memberIPs map[netip.Addr]bool
+	version int64
+	st      *pool.State
+	nodes   map[string]pool.Node
+	specs   map[string]Spec
+	acl     ACL
+	aclErr  error
 }
 
 // NewBroker returns the broker of member self on store s. Run it with
@@ -85,11 +86,31 @@ func (b *Broker) ListenAndServe(ctx context.Context, addr string) error {
 	return b.Serve(ctx, ln)
 }
 
-// Serve accepts connections on ln until ctx ends, then closes every
+// Serve accepts connections on lns until ctx ends, then closes every
 // console it holds (releasing their leases, so the next member need not
 // wait for the TTL), disconnects its clients and returns ctx's error.
-// Serve may be called once.
-func (b *Broker) Serve(ctx context.Context, ln net.Listener) error {
+// A *net.UnixListener (see ListenUnix) serves local administrators,
+// authenticated by their peer credentials; every other listener carries
+// TLS 1.3 and needs WithCredentials: clients and members authenticate
+// with certificates of the pool CA. Serve may be called once.
+func (b *Broker) Serve(ctx context.Context, lns ...net.Listener) error {
+	if len(lns) == 0 {
+		return fmt.Errorf("%w: Serve needs a listener", ErrInvalid)
+	}
+	lns = slices.Clone(lns)
+	for i, ln := range lns {
+		if _, ok := ln.(*net.UnixListener); ok {
+			continue
+		}
+		cfg := b.serverTLS()
+		if cfg == nil {
+			for _, l := range lns {
+				l.Close()
+			}
+			return fmt.Errorf("%w: serving on %s needs this member's certificate (mnpool certs issue --member %s)", ErrNoCredentials, ln.Addr(), b.self)
+		}
+		lns[i] = tls.NewListener(ln, cfg)
+	}
 	b.mu.Lock()
 	if b.started {
 		b.mu.Unlock()
@@ -100,7 +121,9 @@ func (b *Broker) Serve(ctx context.Context, ln net.Listener) error {
 	b.ctx, b.cancel = ctx, cancel
 	b.mu.Unlock()
 	defer cancel()
-	defer ln.Close()
+	for _, ln := range lns {
+		defer ln.Close()
+	}
 
 	if b.o.leaser == nil {
 		lt, err := NewLeaseTable(b.store, b.self, b.o.ttl, b.log)
@@ -121,27 +144,54 @@ func (b *Broker) Serve(ctx context.Context, ln net.Listener) error {
 	b.mu.Unlock()
 	b.wg.Add(1)
 	go b.follow(ctx)
-	context.AfterFunc(ctx, func() { ln.Close() })
-	b.log.Info("console: broker serving", "addr", ln.Addr().String())
-
+	errs := make(chan error, len(lns))
+	for _, ln := range lns {
+		context.AfterFunc(ctx, func() { ln.Close() })
+		b.log.Info("console: broker serving", "addr", ln.Addr().String())
+		go func() { errs <- b.acceptLoop(ctx, ln) }()
+	}
 	var acceptErr error
+	for range lns {
+		if err := <-errs; err != nil && acceptErr == nil {
+			acceptErr = err
+			cancel()
+		}
+	}
+	cancel()
+	b.shutdown()
+	if acceptErr != nil {
+		return fmt.Errorf("console: accepting: %w", acceptErr)
+	}
+	return ctx.Err()
+}
+
+// serverTLS is the TCP listeners' TLS configuration (nil without
+// credentials).
+func (b *Broker) serverTLS() *tls.Config {
+	if b.o.serverTLS == nil {
+		return nil
+	}
+	return b.o.serverTLS()
+}
+
+// acceptLoop accepts on ln until ctx ends (nil) or accepting fails.
+func (b *Broker) acceptLoop(ctx context.Context, ln net.Listener) error {
 	for {
 		conn, err := ln.Accept()
 		if err != nil {
 			if ctx.Err() != nil {
-				break
+				return nil
 			}
 			var ne net.Error
 			if errors.As(err, &ne) && ne.Timeout() {
 				time.Sleep(50 * time.Millisecond)
 				continue
 			}
-			acceptErr = err
-			break
+			return err
 		}
 		if !b.track(conn) {
 			conn.Close()
-			break
+			return nil
 		}
 		b.wg.Add(1)
 		go func() {
@@ -150,12 +200,6 @@ func (b *Broker) Serve(ctx context.Context, ln net.Listener) error {
 			b.handle(ctx, conn)
 		}()
 	}
-	cancel()
-	b.shutdown()
-	if acceptErr != nil {
-		return fmt.Errorf("console: accepting: %w", acceptErr)
-	}
-	return ctx.Err()
 }
 
 // shutdown stops every session (releasing leases unless crashed), closes
@@ -254,17 +298,18 @@ func (b *Broker) loadView(ctx context.Context) (*view, error) {
 	if err != nil {
 		return nil, err
 	}
-	v := &view{version: ver, st: st, nodes: make(map[string]pool.Node, len(st.Nodes)), specs: make(map[string]Spec, len(specs)), memberIPs: map[netip.Addr]bool{}}
+	v := &view{version: ver, st: st, nodes: make(map[string]pool.Node, len(st.Nodes)), specs: make(map[string]Spec, len(specs))}
 	for _, n := range st.Nodes {
 		v.nodes[n.Name] = n
 	}
 	for _, sp := range specs {
 		v.specs[sp.Node] = sp
 	}
-	for _, m := range st.Members {
-		for _, a := range m.Addresses {
-			v.memberIPs[a] = true
-		}
+	v.acl, v.aclErr = ParseACL(st.Site[SiteACL])
+	if v.aclErr != nil {
+		// Fail closed: only root on this member's socket and members.
+		b.log.Error("console: bad site."+SiteACL+"; only root on the Unix socket may use consoles until it is fixed", "err", v.aclErr)
+		v.acl = ACL{set: true, users: map[string]Perm{}, groups: map[string]Perm{}}
 	}
 	return v, nil
 }
@@ -397,30 +442,6 @@ func (b *Broker) acquire(ctx context.Context, node string, spec Spec) (*session,
 	return s, nil
 }
 
-// trusted reports whether a peer may use the broker: loopback, a pool
-// member's address, or a WithTrusted network.
-func (b *Broker) trusted(addr net.Addr) bool {
-	ta, ok := addr.(*net.TCPAddr)
-	if !ok {
-		return false
-	}
-	ip, ok := netip.AddrFromSlice(ta.IP)
-	if !ok {
-		return false
-	}
-	ip = ip.Unmap()
-	if ip.IsLoopback() {
-		return true
-	}
-	for _, p := range b.o.trusted {
-		if p.Contains(ip) {
-			return true
-		}
-	}
-	v := b.view()
-	return v != nil && v.memberIPs[ip]
-}
-
 func (b *Broker) send(conn net.Conn, r Reply) error {
 	conn.SetWriteDeadline(time.Now().Add(b.o.writeTimeout))
 	defer conn.SetWriteDeadline(time.Time{})
@@ -435,13 +456,21 @@ func (b *Broker) refuse(conn net.Conn, code, format string, args ...any) {
 
 func (b *Broker) handle(ctx context.Context, conn net.Conn) {
 	defer conn.Close()
-	if !b.trusted(conn.RemoteAddr()) {
-		b.refuse(conn, CodeForbidden, "%s is neither loopback nor a pool member's address", conn.RemoteAddr())
-		return
+	p, authErr := b.authenticate(ctx, conn)
+	if errors.Is(authErr, errHandshake) {
+		b.log.Warn("console: peer refused", "peer", p.addr, "err", authErr)
+		return // no TLS: nothing can be said
 	}
+	// The hello is read before a refusal, so the client, which writes it
+	// first, reads the refusal rather than a reset connection.
 	conn.SetReadDeadline(time.Now().Add(b.o.helloTimeout))
 	br := bufio.NewReaderSize(conn, 4096)
 	line, err := readLine(br)
+	if authErr != nil {
+		b.log.Warn("console: peer refused", "peer", p.addr, "err", authErr)
+		b.refuse(conn, CodeForbidden, "%v", authErr)
+		return
+	}
 	if err != nil {
 		b.refuse(conn, CodeBadRequest, "reading hello: %v", err)
 		return
@@ -456,7 +485,17 @@ func (b *Broker) handle(ctx context.Context, conn net.Conn) {
 		return
 	}
 	conn.SetReadDeadline(time.Time{})
-	b.serveRequest(ctx, conn, br, h)
+	id, entry, code, err := b.authorize(p, &h)
+	if err != nil {
+		b.log.Warn("console: request refused", "peer", p.addr, "identity", p.id.String(), "node", h.Node, "mode", h.Mode, "force", h.Force, "err", err)
+		b.refuse(conn, code, "%v", err)
+		return
+	}
+	var audited *Identity
+	if entry {
+		audited = &id
+	}
+	b.serveRequest(ctx, conn, br, h, audited)
 }
 
 // pollEvery is how often a waiting request looks at a held lease again.
@@ -476,7 +515,11 @@ const (
 // session here, the holder's broker (proxy), or, when nobody usable holds
 // the lease, the first usable allowed member, which takes the lease
 // (waiting until a dead holder's lease is stale).
-func (b *Broker) serveRequest(ctx context.Context, conn net.Conn, r io.Reader, h Hello) {
+//
+// id is the authenticated user when this broker is where the user
+// connected (the attach is logged and audited here), nil when a member
+// proxies for its own user.
+func (b *Broker) serveRequest(ctx context.Context, conn net.Conn, r io.Reader, h Hello, id *Identity) {
 	deadline := time.Now().Add(b.o.waitLimit)
 	unreachable := map[string]bool{}
 	told := map[string]bool{}
@@ -497,7 +540,7 @@ func (b *Broker) serveRequest(ctx context.Context, conn net.Conn, r io.Reader, h
 			return
 		}
 		if s := b.sessionOf(h.Node); s != nil {
-			if b.attachLocal(s, conn, r, h) {
+			if b.attachLocal(s, conn, r, h, id) {
 				return
 			}
 			select {
@@ -537,7 +580,7 @@ func (b *Broker) serveRequest(ctx context.Context, conn net.Conn, r io.Reader, h
 			if b.o.live.LiveState(holder.Member) == pool.LiveDead {
 				unreachable[holder.Member] = true
 			} else if canProxy {
-				switch b.proxy(ctx, conn, r, holder.Member, h) {
+				switch b.proxy(ctx, conn, r, holder.Member, h, id) {
 				case proxyDone:
 					return
 				case proxyUnreachable:
@@ -566,7 +609,7 @@ func (b *Broker) serveRequest(ctx context.Context, conn net.Conn, r io.Reader, h
 				tried = true
 				s, err := b.acquire(ctx, h.Node, spec)
 				if err == nil {
-					if b.attachLocal(s, conn, r, h) {
+					if b.attachLocal(s, conn, r, h, id) {
 						return
 					}
 					break cands
@@ -582,7 +625,7 @@ func (b *Broker) serveRequest(ctx context.Context, conn net.Conn, r io.Reader, h
 				continue
 			}
 			tried = true
-			switch b.proxy(ctx, conn, r, cand, h) {
+			switch b.proxy(ctx, conn, r, cand, h, id) {
 			case proxyDone:
 				return
 			case proxyUnreachable:
@@ -609,13 +652,13 @@ func (b *Broker) serveRequest(ctx context.Context, conn net.Conn, r io.Reader, h
 
 // attachLocal attaches conn to s and relays until either side ends. It
 // returns false when s has ended before conn could attach.
-func (b *Broker) attachLocal(s *session, conn net.Conn, r io.Reader, h Hello) bool {
+func (b *Broker) attachLocal(s *session, conn net.Conn, r io.Reader, h Hello, id *Identity) bool {
 	c := newClient(conn, h.User, b.o.queue, b.o.writeTimeout)
 	reply, ok := s.attach(c, h)
 	if !ok {
 		return false
 	}
-	b.log.Debug("console: client attached", "node", h.Node, "client", c.user, "mode", reply.Mode, "hops", h.Hops)
+	b.attached(id, h, reply)
 	go c.writeLoop()
 	buf := make([]byte, 4096)
 	for {
@@ -642,7 +685,7 @@ func (b *Broker) addrOf(member string) (string, error) {
 
 // proxy forwards the request to member's broker and, once that broker
 // accepts, relays bytes both ways until either side ends.
-func (b *Broker) proxy(ctx context.Context, conn net.Conn, r io.Reader, member string, h Hello) proxyResult {
+func (b *Broker) proxy(ctx context.Context, conn net.Conn, r io.Reader, member string, h Hello, id *Identity) proxyResult {
 	addr, err := b.addrOf(member)
 	if err != nil {
 		b.log.Warn("console: no broker address", "member", member, "err", err)
@@ -650,7 +693,11 @@ func (b *Broker) proxy(ctx context.Context, conn net.Conn, r io.Reader, member s
 	}
 	up := h
 	up.Hops++
-	uc, reply, err := Dial(ctx, b.o.dial, addr, up, func(n string) { b.send(conn, Reply{Notice: n}) })
+	if b.o.creds == nil {
+		b.log.Warn("console: cannot proxy without this member's certificate", "member", member)
+		return proxyUnreachable
+	}
+	uc, reply, err := Dial(ctx, TLSDialer(b.o.dial, b.o.creds().ClientConfig(member)), addr, up, func(n string) { b.send(conn, Reply{Notice: n}) })
 	if err != nil {
 		var re *RejectError
 		if errors.As(err, &re) {
@@ -670,6 +717,7 @@ func (b *Broker) proxy(ctx context.Context, conn net.Conn, r io.Reader, member s
 	}
 	defer b.untrack(uc)
 	b.log.Debug("console: proxying", "node", h.Node, "to", member, "token", reply.Token)
+	b.attached(id, h, reply)
 	if err := b.send(conn, reply); err != nil {
 		uc.Close()
 		return proxyDone

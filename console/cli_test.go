@@ -106,7 +106,7 @@ func TestConsoleConserverCLI(t *testing.T) {
 	db := cliPool(t)
 	mustMnpool(t, db, "console", "set", "cn[001-003]", "--tcp", "{node}-ts:7001")
 	out := mustMnpool(t, db, "console", "conserver", "--member", "sn2")
-	require.Contains(t, out, "exec /usr/bin/mnpool console --raw --broker 10.0.0.3:3016 cn002;")
+	require.Contains(t, out, "exec /usr/bin/mnpool console --raw --socket /run/mnpool/console.sock cn002;")
 	require.Contains(t, out, "console cn003 {")
 	require.NotContains(t, out, "cn001")
 	file := filepath.Join(t.TempDir(), "conserver.cf")
@@ -124,11 +124,18 @@ func TestConsoleServeAndOpenCLI(t *testing.T) {
 	ep := newFakeEndpoint(t, "cn002")
 	mustMnpool(t, db, "console", "set", "cn002", "--tcp", ep.Addr(), "--servers", "mn1")
 
+	// The CA and mn1's certificate (mn1 holds the db service), and a
+	// user certificate for alice.
+	pkiDir, userDir := t.TempDir(), t.TempDir()
+	require.Contains(t, mustMnpool(t, db, "certs", "init", "--dir", pkiDir), "member certificate of mn1 written")
+	require.Contains(t, mustMnpool(t, db, "certs", "issue", "--dir", pkiDir, "--user", "alice", "--out", userDir), "user certificate of alice written")
+	sock := filepath.Join(t.TempDir(), "console.sock")
+
 	ctx, cancel := context.WithCancel(context.Background())
 	out := &syncBuffer{}
 	served := make(chan int, 1)
 	go func() {
-		served <- cli.Mnpool(ctx, []string{"--db", db, "--self", "mn1", "console", "serve", "--listen", "127.0.0.1:0", "--lease-ttl", "2s"}, cli.IO{In: strings.NewReader(""), Out: out, Err: io.Discard})
+		served <- cli.Mnpool(ctx, []string{"--db", db, "--self", "mn1", "console", "serve", "--listen", "127.0.0.1:0", "--lease-ttl", "2s", "--pki-dir", pkiDir, "--socket", sock}, cli.IO{In: strings.NewReader(""), Out: out, Err: io.Discard})
 	}()
 	defer func() {
 		cancel()
@@ -139,8 +146,8 @@ func TestConsoleServeAndOpenCLI(t *testing.T) {
 			t.Error("console serve did not stop")
 		}
 	}()
-	re := regexp.MustCompile(`console broker of mn1 listening on (\S+)`)
-	waitFor(t, 10*time.Second, func() bool { return re.MatchString(out.String()) }, "the broker to listen")
+	re := regexp.MustCompile(`console broker of mn1 listening on (\d\S+)`)
+	waitFor(t, 10*time.Second, func() bool { return re.MatchString(out.String()) && strings.Contains(out.String(), sock) }, "the broker to listen")
 	addr := re.FindStringSubmatch(out.String())[1]
 
 	pr, pw := io.Pipe()
@@ -148,7 +155,8 @@ func TestConsoleServeAndOpenCLI(t *testing.T) {
 	stdout, stderr := &syncBuffer{}, &syncBuffer{}
 	done := make(chan int, 1)
 	go func() {
-		done <- cli.Mnpool(context.Background(), []string{"--self", "mn1", "console", "cn002", "--broker", addr}, cli.IO{In: pr, Out: stdout, Err: stderr})
+		done <- cli.Mnpool(context.Background(), []string{"--self", "mn1", "console", "cn002", "--broker", addr,
+			"--cert", filepath.Join(userDir, "alice.crt"), "--key", filepath.Join(userDir, "alice.key"), "--ca", filepath.Join(userDir, "ca.crt")}, cli.IO{In: pr, Out: stdout, Err: stderr})
 	}()
 	waitFor(t, 10*time.Second, func() bool { return strings.Contains(stdout.String(), "banner cn002 #1") }, "the banner; have %q", stdout.String())
 	io.WriteString(pw, "typed\r\n")
@@ -165,12 +173,18 @@ func TestConsoleServeAndOpenCLI(t *testing.T) {
 	_, _, _, rec := ep.stats()
 	require.Equal(t, "typed\r\n", rec)
 
-	// --raw (conserver's exec consoles): every byte goes to the console,
+	// Without a certificate the TCP broker is out of reach.
+	code, _, errs := mnpool(t, db, nil, "console", "cn002", "--broker", addr, "--no-reconnect", "--cert", filepath.Join(t.TempDir(), "none.crt"))
+	require.Equal(t, 1, code)
+	require.Contains(t, errs, "needs your user certificate")
+
+	// --raw (conserver's exec consoles) through the local socket, as
+	// root: every byte goes to the console,
 	// ^Ec. included; the end of input leaves.
 	rr, rw := io.Pipe()
 	rawOut := &syncBuffer{}
 	go func() {
-		done <- cli.Mnpool(context.Background(), []string{"console", "--raw", "--broker", addr, "cn002"}, cli.IO{In: rr, Out: rawOut, Err: io.Discard})
+		done <- cli.Mnpool(context.Background(), []string{"console", "--raw", "--socket", sock, "cn002"}, cli.IO{In: rr, Out: rawOut, Err: io.Discard})
 	}()
 	waitFor(t, 10*time.Second, func() bool { return strings.Contains(rawOut.String(), "banner cn002 #1") }, "the recent output; have %q", rawOut.String())
 	io.WriteString(rw, "raw\x05c.\r\n")

@@ -84,7 +84,8 @@ type AttachOptions struct {
 	// backoff) when a connection ends other than by the user, for
 	// example when the member holding the console dies.
 	Reconnect bool
-	// Dial dials brokers (default: net.Dialer, 10 s timeout).
+	// Dial dials brokers: ClientDialer with the user's certificate
+	// (default ClientDialer(nil): Unix socket paths only).
 	Dial DialFunc
 	// MaxBackoff caps the wait between reconnection rounds (default 2 s).
 	MaxBackoff time.Duration

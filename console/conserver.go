@@ -25,9 +25,12 @@ type ConserverOptions struct {
 	// Program is the mnpool program conserver runs for each console
 	// (default DefaultProgram).
 	Program string
-	// Broker is the member's own broker address (HOST:PORT) that the
-	// console command connects to; default BrokerAddr of Member.
-	Broker string
+	// Socket is the Unix socket of the member's own broker that the
+	// console command connects to (default DefaultSocket). conserver
+	// runs as root on the member, so the broker admits it by its peer
+	// credentials; conserver's own access rules then decide who may use
+	// each console.
+	Socket string
 	// LogDir is where conserver logs each console (default
 	// DefaultLogDir).
 	LogDir string
@@ -63,7 +66,7 @@ func ServedBy(st *pool.State, specs []Spec, holders map[string]Holder, live pool
 
 // RenderConserver renders conserver.cf for o.Member: one console block
 // for each node whose console the member serves now. Each console is an
-// exec console running `mnpool console --raw --broker ADDR NODE`, so
+// exec console running `mnpool console --raw --socket PATH NODE`, so
 // conserver attaches through the member's broker, which holds the node's
 // console lease: the node's console still has one connection in the whole
 // pool, and when the lease moves, conserver's client is proxied to the
@@ -88,15 +91,11 @@ func RenderConserver(st *pool.State, specs []Spec, holders map[string]Holder, li
 	if !safePathRE.MatchString(o.LogDir) {
 		return nil, fmt.Errorf("%w: log directory %q: want an absolute path of letters, digits, '.', '_', '+', '-', '/'", ErrInvalid, o.LogDir)
 	}
-	if o.Broker == "" {
-		a, err := BrokerAddr(st, o.Member)
-		if err != nil {
-			return nil, err
-		}
-		o.Broker = a
+	if o.Socket == "" {
+		o.Socket = DefaultSocket
 	}
-	if err := ValidateTCPAddress(o.Broker); err != nil {
-		return nil, err
+	if !safePathRE.MatchString(o.Socket) {
+		return nil, fmt.Errorf("%w: socket path %q: want an absolute path of letters, digits, '.', '_', '+', '-', '/'", ErrInvalid, o.Socket)
 	}
 	served := ServedBy(st, specs, holders, live, o.Member)
 
@@ -124,7 +123,7 @@ func RenderConserver(st *pool.State, specs []Spec, holders map[string]Holder, li
 	for _, n := range served {
 		fmt.Fprintf(&b, "\nconsole %s {\n", n)
 		b.WriteString("\tinclude mnpool;\n")
-		fmt.Fprintf(&b, "\texec %s console --raw --broker %s %s;\n", o.Program, o.Broker, n)
+		fmt.Fprintf(&b, "\texec %s console --raw --socket %s %s;\n", o.Program, o.Socket, n)
 		b.WriteString("}\n")
 	}
 	return b.Bytes(), nil

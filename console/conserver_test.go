@@ -73,7 +73,7 @@ func TestRenderConserverGolden(t *testing.T) {
 	live := pool.StaticLiveness{"sn2": pool.LiveDead, "sn1": pool.LiveAlive}
 	cases := map[string]console.ConserverOptions{
 		"conserver-sn1.cf": {Member: "sn1"},
-		"conserver-mn1.cf": {Member: "mn1", Program: "/opt/mnpool/bin/mnpool", Broker: "127.0.0.1:3016", OnDemand: true, LogDir: "/var/log/mnpool/consoles"},
+		"conserver-mn1.cf": {Member: "mn1", Program: "/opt/mnpool/bin/mnpool", Socket: "/run/mnpool/test.sock", OnDemand: true, LogDir: "/var/log/mnpool/consoles"},
 		"conserver-sn3.cf": {Member: "sn3"},
 	}
 	for name, o := range cases {
@@ -101,7 +101,7 @@ func TestRenderConserverRejects(t *testing.T) {
 		"unknown member": {console.ConserverOptions{Member: "sn9"}, `"sn9"`},
 		"bad program":    {console.ConserverOptions{Member: "sn1", Program: "mnpool; rm -rf /"}, `"mnpool; rm -rf /"`},
 		"relative log":   {console.ConserverOptions{Member: "sn1", LogDir: "logs"}, `"logs"`},
-		"bad broker":     {console.ConserverOptions{Member: "sn1", Broker: "sn1"}, `"sn1"`},
+		"bad socket":     {console.ConserverOptions{Member: "sn1", Socket: "run/x;y"}, `"run/x;y"`},
 	}
 	for name, c := range cases {
 		t.Run(name, func(t *testing.T) {

@@ -20,8 +20,7 @@
 // the counters of all its leases in one statement three times per TTL. A
 // contender takes a lease over only after it saw the counter unchanged for
 // the whole TTL on its own monotonic clock, with one conditional UPDATE on
-// that counter, so no wall clocks of different hosts are compared (DESIGN
-// rule 7). A holder whose renewals have not succeeded for 4/5 of the TTL
+// that counter, so no wall clocks of different hosts are compared. A holder whose renewals have not succeeded for 4/5 of the TTL
 // gives the lease up on its own clock and closes the console first. The
 // `locking` package's leases can replace LeaseTable through Leaser.
 //
@@ -43,16 +42,28 @@
 //
 // # Protocol
 //
-// TCP. The client sends one JSON line, a Hello ({"node":"cn001",
-// "mode":"watch"|"write","force":false,"user":"alice@mn1"}). The broker
-// answers with JSON lines: notices ({"notice":"..."}) while it works, then
-// one final Reply ({"ok":true,"server":"sn1","token":7,"mode":"write"} or
-// {"ok":false,"code":"not-found","error":"..."}). After an ok reply the
-// connection carries raw bytes: console output to the client, keyboard
-// input from the writer to the console. Brokers proxy with the same
-// Hello, Hops incremented (at most MaxHops brokers). Only loopback, pool
-// members' addresses and WithTrusted networks may connect; "user" is not
-// authenticated, so members' users must be trusted with consoles.
+// TLS 1.3 over TCP, or a local Unix socket. The client sends one JSON
+// line, a Hello ({"node":"cn001","mode":"watch"|"write","force":false}).
+// The broker answers with JSON lines: notices ({"notice":"..."}) while it
+// works, then one final Reply ({"ok":true,"server":"sn1","token":7,
+// "mode":"write"} or {"ok":false,"code":"not-found","error":"..."}).
+// After an ok reply the connection carries raw bytes: console output to
+// the client, keyboard input from the writer to the console. Brokers
+// proxy with the same Hello, Hops incremented (at most MaxHops brokers)
+// and User set to the user they authenticated.
+//
+// # Who may connect
+//
+// Nobody is trusted by address. On TCP a client certificate of the pool
+// CA (package pki) is required: a user certificate names a user and
+// groups; a member certificate names a member, accepted only while that
+// member is enabled and runs the console service, and only members may
+// proxy for users. On the Unix socket (ListenUnix) the kernel's peer
+// credentials admit root and the members of WithSocketGroup. What a user
+// may do (watch, write, force) is site.consoleacl (SiteACL, ParseACL).
+// The name others see and the log and audit log record is the
+// authenticated Identity; a Hello naming anyone else is refused. Each
+// attach is audited (ActionAttach) by the broker the user connected to.
 //
 // # Endpoints
 //
@@ -67,7 +78,8 @@
 // Attach and Interact are the client (mnpool console NODE): raw terminal,
 // conserver's escape ^Ec. to leave, reconnection. RenderConserver renders
 // conserver.cf for a member, listing the consoles it serves now, each
-// attached through the member's broker (mnpool console --raw), so sites
+// attached through the member's broker's Unix socket (mnpool console
+// --raw --socket), so sites
 // that run conserver keep its logging and commands without a second
 // connection to the console.
 package console

@@ -27,6 +27,12 @@ var (
 	ErrLeaseLost = errors.New("console: lease lost")
 	// ErrRejected: a broker refused a request (the reply's error says why).
 	ErrRejected = errors.New("console: broker refused")
+	// ErrForbidden: a peer did not authenticate, or its identity may not
+	// do what it asked (see SiteACL).
+	ErrForbidden = errors.New("console: forbidden")
+	// ErrNoCredentials: a TCP listener or a proxy needs the member's
+	// certificate (WithCredentials).
+	ErrNoCredentials = errors.New("console: no member certificate")
 	// ErrClosed: the broker or lease table is closed.
 	ErrClosed = errors.New("console: closed")
 )

@@ -1,7 +1,6 @@
 package console
 
 import (
-	"net"
 	"time"
 )
 
@@ -38,12 +37,3 @@ func NewRing(n int) interface {
 
 // Abandon stops the table's renewals without releasing (a crash).
 func Abandon(t *LeaseTable) { t.abandon() }
-
-// Trusted exposes the broker's peer check (after Serve loaded the pool).
-func (b *Broker) Trusted(addr string) bool {
-	ta, err := net.ResolveTCPAddr("tcp", addr)
-	if err != nil {
-		panic(err)
-	}
-	return b.trusted(ta)
-}

@@ -36,7 +36,7 @@ func startAttach(t *testing.T, addrs []string, h console.Hello) *attachClient {
 	ctx, cancel := context.WithCancel(context.Background())
 	a := &attachClient{out: &syncBuffer{}, stop: cancel, done: make(chan error, 1), in: &pipeInput{ch: make(chan []byte)}}
 	go func() {
-		a.done <- console.Attach(ctx, console.AttachOptions{Addrs: addrs, Hello: h, In: a.in, Out: a.out, Escape: true, Reconnect: true, MaxBackoff: 200 * time.Millisecond})
+		a.done <- console.Attach(ctx, console.AttachOptions{Addrs: addrs, Hello: h, Dial: userDial(t, h.User), In: a.in, Out: a.out, Escape: true, Reconnect: true, MaxBackoff: 200 * time.Millisecond})
 	}()
 	t.Cleanup(func() {
 		cancel()

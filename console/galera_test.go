@@ -65,7 +65,7 @@ func TestGaleraPartitionedHolderStepsBack(t *testing.T) {
 	env := testgalera.Open(t, testgalera.WithFaults())
 	ctx := context.Background()
 	// Well above Galera's failure detection in the test cluster
-	// (evs.inactive_timeout 4 s), as DESIGN rule 6 asks.
+	// (evs.inactive_timeout 4 s): a lease must outlast it.
 	const ttl = 8 * time.Second
 	a, err := console.NewLeaseTable(openStore(t, env.NodeDSN(1), "sn1"), "sn1", ttl, nil)
 	require.NoError(t, err)

@@ -3,11 +3,15 @@ package console_test
 import (
 	"bytes"
 	"context"
+	"crypto/tls"
+	"crypto/x509"
 	"fmt"
 	"io"
 	"net"
 	"net/netip"
+	"os"
 	"path/filepath"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -16,8 +20,63 @@ import (
 
 	"github.com/mnpool/mnpool/console"
 	"github.com/mnpool/mnpool/internal/testgalera"
+	"github.com/mnpool/mnpool/pki"
 	"github.com/mnpool/mnpool/pool"
 )
+
+// testCA is the pool CA of the tests: every broker and client of a test
+// run gets certificates from it.
+type testCA struct {
+	once  sync.Once
+	ca    *pki.CA
+	err   error
+	mu    sync.Mutex
+	creds map[string]*pki.Credentials
+}
+
+var theCA testCA
+
+// credsFor issues (once) a certificate of kind to name from the test CA.
+func credsFor(t testing.TB, kind pki.Kind, name string, groups ...string) *pki.Credentials {
+	t.Helper()
+	theCA.once.Do(func() {
+		theCA.ca, theCA.err = pki.NewCA("test", 0)
+		theCA.creds = map[string]*pki.Credentials{}
+	})
+	require.NoError(t, theCA.err)
+	key := string(kind) + "/" + name + "/" + strings.Join(groups, ",")
+	theCA.mu.Lock()
+	defer theCA.mu.Unlock()
+	if c := theCA.creds[key]; c != nil {
+		return c
+	}
+	is, err := theCA.ca.Issue(pki.Request{Kind: kind, Name: name, Groups: groups})
+	require.NoError(t, err)
+	c, err := pki.NewCredentials(is.CertPEM, is.KeyPEM, []*x509.Certificate{theCA.ca.Cert})
+	require.NoError(t, err)
+	theCA.creds[key] = c
+	return c
+}
+
+// userTLS is the client TLS configuration of a user (default "tester").
+func userTLS(t testing.TB, user string, groups ...string) *tls.Config {
+	if user == "" {
+		user = "tester"
+	}
+	return credsFor(t, pki.KindUser, user, groups...).ClientConfig("")
+}
+
+// userDial dials brokers as user: TLS with the user's certificate, or a
+// Unix socket path.
+func userDial(t testing.TB, user string, groups ...string) console.DialFunc {
+	return console.ClientDialer(userTLS(t, user, groups...))
+}
+
+// dialAs is console.Dial as user h.User (certificate) or, for a socket
+// path, as this process.
+func dialAs(ctx context.Context, t testing.TB, addr string, h console.Hello) (net.Conn, console.Reply, error) {
+	return console.Dial(ctx, userDial(t, h.User), addr, h, nil)
+}
 
 // backend is a store backend under test: dsns returns n DSNs of one
 // database (for Galera, one per cluster node, so members talk to
@@ -86,11 +145,14 @@ func seedPool(t testing.TB, s *pool.Store, cn001, cn002 string) {
 
 // fakeEndpoint is a console endpoint: a TCP server that prints a banner
 // naming itself and the connection number, then echoes what it gets.
-// Sending "flood" makes it write floodBytes bytes.
+// Sending "flood" makes it write floodBytes bytes; sending "stream"
+// makes it write lines at a console's pace until stopStream is called.
 type fakeEndpoint struct {
 	name       string
 	ln         net.Listener
 	floodBytes int
+	streamStop chan struct{}
+	stopOnce   sync.Once
 
 	mu        sync.Mutex
 	conns     int
@@ -102,7 +164,7 @@ type fakeEndpoint struct {
 func newFakeEndpoint(t testing.TB, name string) *fakeEndpoint {
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	require.NoError(t, err)
-	e := &fakeEndpoint{name: name, ln: ln, floodBytes: 8 << 20}
+	e := &fakeEndpoint{name: name, ln: ln, floodBytes: 8 << 20, streamStop: make(chan struct{})}
 	var wg sync.WaitGroup
 	var mu sync.Mutex
 	var open []net.Conn
@@ -157,6 +219,12 @@ func (e *fakeEndpoint) serve(c net.Conn) {
 			e.mu.Lock()
 			e.received.Write(buf[:k])
 			e.mu.Unlock()
+			if bytes.Contains(buf[:k], []byte("stream")) {
+				if !e.stream(c) {
+					return
+				}
+				continue
+			}
 			if bytes.Contains(buf[:k], []byte("flood")) {
 				// About 16 MB/s: far faster than a serial console, slower
 				// than a reader that keeps up.
@@ -180,6 +248,26 @@ func (e *fakeEndpoint) serve(c net.Conn) {
 	}
 }
 
+// stream writes numbered 4 KiB lines, one a millisecond at most, until
+// stopStream, then "STREAM-END". It returns false when a write failed.
+func (e *fakeEndpoint) stream(c net.Conn) bool {
+	pad := bytes.Repeat([]byte("y"), 4000)
+	for i := 0; ; i++ {
+		select {
+		case <-e.streamStop:
+			_, err := c.Write([]byte("STREAM-END\r\n"))
+			return err == nil
+		default:
+		}
+		if _, err := fmt.Fprintf(c, "line %d %s\r\n", i, pad); err != nil {
+			return false
+		}
+		time.Sleep(time.Millisecond)
+	}
+}
+
+func (e *fakeEndpoint) stopStream() { e.stopOnce.Do(func() { close(e.streamStop) }) }
+
 func (e *fakeEndpoint) stats() (conns, active, maxActive int, received string) {
 	e.mu.Lock()
 	defer e.mu.Unlock()
@@ -190,6 +278,7 @@ func (e *fakeEndpoint) stats() (conns, active, maxActive int, received string) {
 type member struct {
 	name   string
 	addr   string
+	sock   string
 	store  *pool.Store
 	broker *console.Broker
 	cancel context.CancelFunc
@@ -202,25 +291,34 @@ type cluster struct {
 	t       testing.TB
 	members map[string]*member
 	addrs   map[string]string
+	socks   map[string]string
 }
 
 func startCluster(t testing.TB, dsns []string, names []string, opts ...console.Option) *cluster {
 	t.Helper()
-	c := &cluster{t: t, members: map[string]*member{}, addrs: map[string]string{}}
-	lns := map[string]net.Listener{}
+	c := &cluster{t: t, members: map[string]*member{}, addrs: map[string]string{}, socks: map[string]string{}}
+	lns := map[string][]net.Listener{}
+	sockDir, err := os.MkdirTemp("", "mnpool-console-")
+	require.NoError(t, err)
+	require.NoError(t, os.Chmod(sockDir, 0o755))
+	t.Cleanup(func() { os.RemoveAll(sockDir) })
 	for i, name := range names {
 		ln, err := net.Listen("tcp", fmt.Sprintf("127.0.0.%d:0", i+2))
 		require.NoError(t, err)
-		lns[name] = ln
 		c.addrs[name] = ln.Addr().String()
+		c.socks[name] = filepath.Join(sockDir, name+".sock")
+		uln, err := console.ListenUnix(c.socks[name], -1)
+		require.NoError(t, err)
+		lns[name] = []net.Listener{ln, uln}
 	}
 	for i, name := range names {
 		s := openStore(t, dsns[i], name)
-		b, err := console.NewBroker(s, name, append([]console.Option{console.WithBrokerAddrs(c.addrs), console.WithWatchInterval(100 * time.Millisecond)}, opts...)...)
+		base := []console.Option{console.WithBrokerAddrs(c.addrs), console.WithWatchInterval(100 * time.Millisecond), console.WithCredentials(credsFor(t, pki.KindMember, name))}
+		b, err := console.NewBroker(s, name, append(base, opts...)...)
 		require.NoError(t, err)
 		ctx, cancel := context.WithCancel(context.Background())
-		m := &member{name: name, addr: c.addrs[name], store: s, broker: b, cancel: cancel, done: make(chan error, 1)}
-		go func() { m.done <- b.Serve(ctx, lns[name]) }()
+		m := &member{name: name, addr: c.addrs[name], sock: c.socks[name], store: s, broker: b, cancel: cancel, done: make(chan error, 1)}
+		go func() { m.done <- b.Serve(ctx, lns[name]...) }()
 		c.members[name] = m
 	}
 	t.Cleanup(func() {
@@ -277,7 +375,7 @@ func dialConsole(t testing.TB, addr string, h console.Hello) *conn {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	c, r, err := console.Dial(ctx, nil, addr, h, nil)
+	c, r, err := dialAs(ctx, t, addr, h)
 	require.NoError(t, err, "dial %s for %+v", addr, h)
 	tc := &conn{t: t, c: c, reply: r, done: make(chan struct{})}
 	go func() {

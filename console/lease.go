@@ -67,7 +67,7 @@ type Holder struct {
 }
 
 // DefaultLeaseTTL is how long a console lease lives without renewal. It
-// must be much longer than Galera's failure detection (DESIGN rule 6).
+// must be much longer than Galera's failure detection (a minority node still says Primary for several seconds after a partition).
 const DefaultLeaseTTL = 30 * time.Second
 
 // LeaseTable is a Leaser on the pool store: table console_leases, one row

@@ -1,12 +1,13 @@
 package console
 
 import (
+	"crypto/tls"
 	"fmt"
 	"io"
 	"log/slog"
-	"net/netip"
 	"time"
 
+	"github.com/mnpool/mnpool/pki"
 	"github.com/mnpool/mnpool/pool"
 )
 
@@ -49,7 +50,11 @@ type options struct {
 	waitLimit    time.Duration
 	writeTimeout time.Duration
 	helloTimeout time.Duration
-	trusted      []netip.Prefix
+	creds        func() *pki.Credentials
+	serverTLS    func() *tls.Config
+	socketGID    int
+	socketGIDSet bool
+	noAudit      bool
 }
 
 // Option configures a Broker.
@@ -108,13 +113,41 @@ func WithWaitLimit(d time.Duration) Option { return func(o *options) { o.waitLim
 // WithWriteTimeout bounds one write to a client or a console.
 func WithWriteTimeout(d time.Duration) Option { return func(o *options) { o.writeTimeout = d } }
 
-// WithTrusted adds networks whose hosts may connect besides loopback and
-// pool members' addresses.
-func WithTrusted(p ...netip.Prefix) Option {
-	return func(o *options) { o.trusted = append(o.trusted, p...) }
+// WithCredentials sets this member's certificate, key and trust bundle
+// (pki.LoadMember). They are required to serve on TCP (TLS 1.3 with a
+// client certificate required) and to proxy to other members.
+func WithCredentials(c *pki.Credentials) Option {
+	return func(o *options) {
+		o.creds = func() *pki.Credentials { return c }
+		o.serverTLS = c.ServerConfig
+	}
 }
 
+// WithCredentialSource is WithCredentials with credentials that are
+// loaded again when their files change (pki.WatchMember): a renewed
+// member certificate or a rotated CA bundle is used for the next
+// connections without a restart.
+func WithCredentialSource(s *pki.Source) Option {
+	return func(o *options) {
+		o.creds = s.Credentials
+		o.serverTLS = s.ServerConfig
+	}
+}
+
+// WithSocketGroup lets members of the group gid (besides root) use the
+// broker's Unix socket (see ListenUnix and LookupGroup).
+func WithSocketGroup(gid int) Option {
+	return func(o *options) { o.socketGID, o.socketGIDSet = gid, true }
+}
+
+// WithoutAudit turns off the audit records of attaches (the log lines
+// stay). For embedders that audit elsewhere.
+func WithoutAudit() Option { return func(o *options) { o.noAudit = true } }
+
 func (o *options) setDefaults() error {
+	if !o.socketGIDSet {
+		o.socketGID = -1
+	}
 	if o.log == nil {
 		o.log = slog.New(slog.NewTextHandler(io.Discard, nil))
 	}

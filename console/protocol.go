@@ -4,11 +4,13 @@ import (
 	"bufio"
 	"bytes"
 	"context"
+	"crypto/tls"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
 	"net"
+	"strings"
 	"time"
 
 	"github.com/mnpool/mnpool/pool"
@@ -68,8 +70,10 @@ type Hello struct {
 	// Force takes write access from the current writer, who becomes a
 	// watcher (conserver's "force attach").
 	Force bool `json:"force,omitempty"`
-	// User names the person, for the notices others see; not an
-	// authentication.
+	// User is empty or the name the connection authenticated as (a
+	// certificate's user, or the local user of a Unix socket peer);
+	// any other name is refused. Brokers set it to the authenticated
+	// user when they proxy for that user.
 	User string `json:"user,omitempty"`
 	// Hops counts the brokers the request went through.
 	Hops int `json:"hops,omitempty"`
@@ -180,6 +184,43 @@ func defaultDial(timeout time.Duration) DialFunc {
 	return d.DialContext
 }
 
+// TLSDialer dials with base (a plain TCP dialer when nil) and runs the
+// TLS handshake of cfg (pki.Credentials.ClientConfig) before returning.
+func TLSDialer(base DialFunc, cfg *tls.Config) DialFunc {
+	if base == nil {
+		base = defaultDial(DefaultDialTimeout)
+	}
+	return func(ctx context.Context, network, addr string) (net.Conn, error) {
+		c, err := base(ctx, network, addr)
+		if err != nil {
+			return nil, err
+		}
+		tc := tls.Client(c, cfg)
+		if err := tc.HandshakeContext(ctx); err != nil {
+			c.Close()
+			return nil, fmt.Errorf("console: TLS with %s: %w", addr, err)
+		}
+		return tc, nil
+	}
+}
+
+// ClientDialer is a client's DialFunc: an address that is an absolute
+// path is a broker's Unix socket (see ListenUnix); any other is
+// HOST:PORT, dialled with TLS (cfg nil: TCP addresses are refused).
+func ClientDialer(cfg *tls.Config) DialFunc {
+	tlsDial := TLSDialer(nil, cfg)
+	return func(ctx context.Context, network, addr string) (net.Conn, error) {
+		if strings.HasPrefix(addr, "/") {
+			var d net.Dialer
+			return d.DialContext(ctx, "unix", addr)
+		}
+		if cfg == nil {
+			return nil, fmt.Errorf("%w: broker %s: a TCP broker needs a certificate (--cert/--key) or use the local socket", ErrNoCredentials, addr)
+		}
+		return tlsDial(ctx, network, addr)
+	}
+}
+
 // bufConn is a connection whose first bytes were read into r.
 type bufConn struct {
 	net.Conn
@@ -188,14 +229,15 @@ type bufConn struct {
 
 func (c *bufConn) Read(p []byte) (int, error) { return c.r.Read(p) }
 
-// Dial connects to the broker at addr, sends h and reads the replies;
+// Dial connects to the broker at addr with dial (nil: ClientDialer(nil),
+// that is Unix socket paths only), sends h and reads the replies;
 // notices go to notice (may be nil). On an ok reply it returns the
 // connection, now carrying console bytes. A refusal is a *RejectError.
 // The wait for the final reply is bounded only by ctx: a broker may take
 // a lease TTL to answer while a dead holder's lease expires.
 func Dial(ctx context.Context, dial DialFunc, addr string, h Hello, notice func(string)) (net.Conn, Reply, error) {
 	if dial == nil {
-		dial = defaultDial(DefaultDialTimeout)
+		dial = ClientDialer(nil)
 	}
 	if err := h.Validate(); err != nil {
 		return nil, Reply{}, err

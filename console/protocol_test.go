@@ -4,7 +4,6 @@ import (
 	"bufio"
 	"context"
 	"encoding/json"
-	"net"
 	"net/netip"
 	"testing"
 	"time"
@@ -12,13 +11,23 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/mnpool/mnpool/console"
+	"github.com/mnpool/mnpool/pki"
 	"github.com/mnpool/mnpool/pool"
 )
 
 // rawHello sends one line to a broker and returns its final reply.
 func rawHello(t *testing.T, addr, line string) console.Reply {
 	t.Helper()
-	c, err := net.Dial("tcp", addr)
+	return rawHelloWith(t, userDial(t, ""), addr, line)
+}
+
+// rawHelloWith is rawHello over dial (TLS with some certificate, or a
+// Unix socket).
+func rawHelloWith(t *testing.T, dial console.DialFunc, addr, line string) console.Reply {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	c, err := dial(ctx, "tcp", addr)
 	require.NoError(t, err)
 	defer c.Close()
 	c.SetDeadline(time.Now().Add(10 * time.Second))
@@ -64,7 +73,8 @@ func TestBrokerRefusals(t *testing.T) {
 		"unknown node":    {`{"node":"cn999","mode":"watch"}`, console.CodeNotFound, "cn999 is not a node"},
 		"no console":      {`{"node":"cn003","mode":"watch"}`, console.CodeNotFound, "cn003 has no console"},
 		"no server":       {`{"node":"cn004","mode":"watch"}`, console.CodeNoServer, "mn1"},
-		"too many hops":   {`{"node":"cn001","mode":"watch","hops":2}`, console.CodeHops, "sn1"},
+		"hops by a user":  {`{"node":"cn001","mode":"watch","hops":2}`, console.CodeBadRequest, "hops is set by brokers only"},
+		"claimed user":    {`{"node":"cn001","mode":"write","force":true,"user":"root@mn1"}`, console.CodeForbidden, `names user "root@mn1" but the connection is authenticated as tester`},
 		"hops over limit": {`{"node":"cn001","mode":"watch","hops":9}`, console.CodeBadRequest, "hops 9"},
 	}
 	for name, cs := range cases {
@@ -78,16 +88,15 @@ func TestBrokerRefusals(t *testing.T) {
 
 	// A refusal reaches a client as a *RejectError; Attach gives up at
 	// once on a permanent one even with Reconnect.
-	err = console.Attach(ctx, console.AttachOptions{Addrs: []string{addr}, Hello: console.Hello{Node: "cn999", Mode: console.ModeWatch}, Reconnect: true})
+	err = console.Attach(ctx, console.AttachOptions{Addrs: []string{addr}, Dial: userDial(t, ""), Hello: console.Hello{Node: "cn999", Mode: console.ModeWatch}, Reconnect: true})
 	var re *console.RejectError
 	require.ErrorAs(t, err, &re)
 	require.ErrorIs(t, err, console.ErrRejected)
 	require.Equal(t, console.CodeNotFound, re.Code)
 
-	// Peers: loopback and members' addresses only.
-	b := c.members["mn1"].broker
-	require.True(t, b.Trusted("127.0.0.9:5000"))
-	require.True(t, b.Trusted("10.0.0.3:5000"), "sn2's address")
-	require.False(t, b.Trusted("10.0.1.1:5000"), "a compute node")
-	require.False(t, b.Trusted("192.0.2.1:5000"))
+	// A member's broker proxying past the hop limit is refused (sn1's
+	// certificate, hops 2: this broker would be the third).
+	r := rawHelloWith(t, console.TLSDialer(nil, credsFor(t, pki.KindMember, "sn1").ClientConfig("mn1")), addr, `{"node":"cn001","mode":"watch","hops":2,"user":"alice"}`)
+	require.Equal(t, console.CodeHops, r.Code, r.Error)
+	require.Contains(t, r.Error, "sn1")
 }

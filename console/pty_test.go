@@ -27,7 +27,7 @@ func TestHelperInteractiveClient(t *testing.T) {
 	if addr == "" {
 		return
 	}
-	code := cli.Mnpool(context.Background(), []string{"console", "--self", "mn1", "--broker", addr, "cn001"}, cli.IO{In: os.Stdin, Out: os.Stdout, Err: os.Stderr})
+	code := cli.Mnpool(context.Background(), []string{"console", "--self", "mn1", "--socket", addr, "cn001"}, cli.IO{In: os.Stdin, Out: os.Stdout, Err: os.Stderr})
 	os.Exit(code)
 }
 
@@ -57,7 +57,7 @@ func TestInteractiveClientInPTY(t *testing.T) {
 	require.NotZero(t, before.Lflag&unix.ECHO)
 
 	cmd := exec.Command(os.Args[0], "-test.run=^TestHelperInteractiveClient$", "-test.count=1")
-	cmd.Env = append(os.Environ(), envClientHelper+"="+c.addrs["sn1"], "USER=tester")
+	cmd.Env = append(os.Environ(), envClientHelper+"="+c.socks["sn1"], "USER=tester")
 	cmd.Stdin, cmd.Stdout, cmd.Stderr = tty, tty, tty
 	cmd.SysProcAttr = &unix.SysProcAttr{Setsid: true, Setctty: true}
 	require.NoError(t, cmd.Start())

@@ -248,7 +248,9 @@ func (s *session) broadcast(b []byte) []*client {
 func (s *session) dropSlow(slow []*client) {
 	for _, c := range slow {
 		s.b.log.Warn("console: disconnecting a slow client", "node", s.node, "client", c.user, "queue", cap(c.q))
-		c.close()
+		// Not on the console's output path: closing a TLS connection
+		// may wait for its close_notify to be written.
+		go c.close()
 	}
 }
 

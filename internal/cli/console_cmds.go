@@ -2,11 +2,14 @@ package cli
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"net"
 	"os"
+	"path/filepath"
 	"slices"
 	"strconv"
 	"strings"
@@ -14,17 +17,18 @@ import (
 	"time"
 
 	"github.com/spf13/cobra"
+	"github.com/spf13/pflag"
 
 	"github.com/mnpool/mnpool/console"
 	"github.com/mnpool/mnpool/internal/atomicfile"
+	"github.com/mnpool/mnpool/pki"
 	"github.com/mnpool/mnpool/pool"
 )
 
 func newConsoleCmd(g *globals) *cobra.Command {
-	var watch, force, raw, noReconnect bool
-	var brokers []string
+	var o consoleOpenFlags
 	open := func(cmd *cobra.Command, args []string) error {
-		return g.consoleOpen(cmd.Context(), args[0], watch, force, raw, !noReconnect, brokers)
+		return g.consoleOpen(cmd.Context(), args[0], o)
 	}
 	cmd := &cobra.Command{
 		Use:   "console NODE | console SUBCOMMAND",
@@ -38,6 +42,14 @@ a console; one writes at a time (the others watch; --force takes over).
 When the holding member dies, the next member takes the lease after the
 lease TTL and reopens the console, and clients reconnect by themselves.
 
+Who you are: on a member, root (or a member of the broker's
+--socket-group) connects through the broker's local socket (--socket,
+default /run/mnpool/console.sock). From elsewhere, connect to a broker
+(--broker HOST:PORT, TLS 1.3) with a user certificate from
+'mnpool certs issue --user NAME' (--cert/--key, default
+~/.mnpool/console.crt and .key). What you may do (watch, write, force) is
+set by site.consoleacl; see docs/SECURITY.md.
+
 Leave with the conserver escape: Ctrl-E c . (^Ec.); ^Ec? lists the escapes.`,
 		Example: `  mnpool console cn001
   mnpool console cn001 --watch
@@ -49,11 +61,15 @@ Leave with the conserver escape: Ctrl-E c . (^Ec.); ^Ec? lists the escapes.`,
 		RunE: open,
 	}
 	addOpenFlags := func(c *cobra.Command) {
-		c.Flags().BoolVar(&watch, "watch", false, "watch only (read-only)")
-		c.Flags().BoolVar(&force, "force", false, "take write access from the user who has it")
-		c.Flags().BoolVar(&raw, "raw", false, "no escape processing and no terminal changes, and take write access (for conserver's exec consoles); stdin's end leaves")
-		c.Flags().BoolVar(&noReconnect, "no-reconnect", false, "leave when the connection ends instead of reconnecting")
-		c.Flags().StringArrayVar(&brokers, "broker", nil, "broker HOST:PORT to use (repeatable; default: this member's, then the node's servers'; no database needed)")
+		c.Flags().BoolVar(&o.watch, "watch", false, "watch only (read-only)")
+		c.Flags().BoolVar(&o.force, "force", false, "take write access from the user who has it")
+		c.Flags().BoolVar(&o.raw, "raw", false, "no escape processing and no terminal changes, and take write access (for conserver's exec consoles); stdin's end leaves")
+		c.Flags().BoolVar(&o.noReconnect, "no-reconnect", false, "leave when the connection ends instead of reconnecting")
+		c.Flags().StringArrayVar(&o.brokers, "broker", nil, "broker HOST:PORT to use, over TLS with --cert (repeatable; default: the local socket, then this member's broker, then the node's servers'; no database needed)")
+		c.Flags().StringVar(&o.socket, "socket", "", "the local broker's Unix socket (default "+console.DefaultSocket+" when it exists)")
+		c.Flags().StringVar(&o.cert, "cert", "", "your user certificate for TCP brokers (default ~/.mnpool/console.crt)")
+		c.Flags().StringVar(&o.key, "key", "", "its private key (default: --cert with .key)")
+		c.Flags().StringVar(&o.ca, "ca", "", "the pool CA bundle (default "+pki.DefaultDir+"/ca.crt)")
 	}
 	addOpenFlags(cmd)
 	openCmd := &cobra.Command{
@@ -67,46 +83,103 @@ Leave with the conserver escape: Ctrl-E c . (^Ec.); ^Ec? lists the escapes.`,
 	return cmd
 }
 
+// consoleOpenFlags are the flags of `mnpool console NODE`.
+type consoleOpenFlags struct {
+	watch, force, raw, noReconnect bool
+	brokers                        []string
+	socket, cert, key, ca          string
+}
+
 // consoleOpen attaches the user's terminal to a node's console.
-func (g *globals) consoleOpen(ctx context.Context, node string, watch, force, raw, reconnect bool, brokers []string) error {
+func (g *globals) consoleOpen(ctx context.Context, node string, f consoleOpenFlags) error {
 	if err := pool.ValidateName("node", node); err != nil {
 		return usageError{err}
 	}
-	for _, b := range brokers {
+	for _, b := range f.brokers {
 		if err := console.ValidateTCPAddress(b); err != nil {
 			return usageError{fmt.Errorf("--broker: %w", err)}
 		}
 	}
-	addrs := brokers
-	if len(addrs) == 0 {
-		var err error
-		if addrs, err = g.consoleBrokers(ctx, node); err != nil {
-			return err
-		}
+	if f.socket != "" && !filepath.IsAbs(f.socket) {
+		return usagef("--socket %q: want an absolute path", f.socket)
 	}
-	user := actor()
-	if user == "" {
-		user = "unknown"
+	addrs, err := g.consoleAddrs(ctx, node, f)
+	if err != nil {
+		return err
+	}
+	tlsCfg, err := userTLSConfig(f, addrs)
+	if err != nil {
+		return err
 	}
 	// --raw is conserver's exec console: conserver arbitrates its own users,
 	// so its connection takes write access rather than watching behind a
-	// writer that has not been noticed gone yet.
-	h := console.Hello{Node: node, Mode: console.ModeWrite, Force: force || raw, User: user + "@" + g.selfName()}
-	if watch {
+	// writer that has not been noticed gone yet. The broker names the user
+	// by how the connection authenticated, so the hello names nobody.
+	h := console.Hello{Node: node, Mode: console.ModeWrite, Force: f.force || f.raw}
+	if f.watch {
 		h.Mode = console.ModeWatch
 	}
-	o := console.AttachOptions{Addrs: addrs, Hello: h, Out: g.io.Out, Notices: g.io.Err, Reconnect: reconnect}
-	var err error
-	if f, ok := g.io.In.(*os.File); ok && !raw {
-		err = console.Interact(ctx, f, o)
+	o := console.AttachOptions{Addrs: addrs, Hello: h, Out: g.io.Out, Notices: g.io.Err, Reconnect: !f.noReconnect, Dial: console.ClientDialer(tlsCfg)}
+	if in, ok := g.io.In.(*os.File); ok && !f.raw {
+		err = console.Interact(ctx, in, o)
 	} else {
-		o.In, o.Escape = g.io.In, !raw
+		o.In, o.Escape = g.io.In, !f.raw
 		err = console.Attach(ctx, o)
 	}
 	if errors.Is(err, context.Canceled) {
 		return nil
 	}
 	return err
+}
+
+// consoleAddrs is where `console NODE` connects: --socket, or the --broker
+// addresses, or the local socket when it exists and then the brokers the
+// database names.
+func (g *globals) consoleAddrs(ctx context.Context, node string, f consoleOpenFlags) ([]string, error) {
+	var addrs []string
+	if f.socket != "" {
+		addrs = append(addrs, f.socket)
+	}
+	addrs = append(addrs, f.brokers...)
+	if len(addrs) > 0 {
+		return addrs, nil
+	}
+	if fi, err := os.Stat(console.DefaultSocket); err == nil && fi.Mode()&os.ModeSocket != 0 {
+		addrs = append(addrs, console.DefaultSocket)
+	}
+	more, err := g.consoleBrokers(ctx, node)
+	if err != nil && len(addrs) == 0 {
+		return nil, err
+	}
+	return append(addrs, more...), nil
+}
+
+// userTLSConfig loads the user's certificate when a TCP broker is among
+// addrs (nil when only sockets are used).
+func userTLSConfig(f consoleOpenFlags, addrs []string) (*tls.Config, error) {
+	tcp := slices.ContainsFunc(addrs, func(a string) bool { return !strings.HasPrefix(a, "/") })
+	if !tcp {
+		return nil, nil
+	}
+	cert, key, ca := f.cert, f.key, f.ca
+	if cert == "" {
+		home, _ := os.UserHomeDir()
+		cert = filepath.Join(home, ".mnpool", "console.crt")
+	}
+	if key == "" {
+		key = strings.TrimSuffix(cert, ".crt") + ".key"
+	}
+	if ca == "" {
+		ca = pki.Dir(pki.DefaultDir).CACert()
+	}
+	creds, err := pki.LoadCredentials(cert, key, ca)
+	if err != nil {
+		if f.cert == "" && len(f.brokers) == 0 && slices.ContainsFunc(addrs, func(a string) bool { return strings.HasPrefix(a, "/") }) {
+			return nil, nil // the local socket alone, then
+		}
+		return nil, fmt.Errorf("a TCP broker needs your user certificate (mnpool certs issue --user NAME, then --cert/--key): %w", err)
+	}
+	return creds.ClientConfig(""), nil
 }
 
 // consoleBrokers lists brokers to try for node: this member's, then the
@@ -319,18 +392,92 @@ func newConsoleRemoveCmd(g *globals) *cobra.Command {
 	}
 }
 
+// consoleSecFlags are where a broker finds its certificate and which
+// local socket it serves (console serve, mnpoold --console).
+type consoleSecFlags struct {
+	pkiDir, socket, socketGroup string
+}
+
+func (f *consoleSecFlags) add(fl *pflag.FlagSet, prefix string) {
+	fl.StringVar(&f.pkiDir, prefix+"pki-dir", pki.DefaultDir, "directory of the pool CA bundle (ca.crt) and this member's certificate (member.crt, member.key)")
+	fl.StringVar(&f.socket, prefix+"socket", console.DefaultSocket, "Unix socket for local administrators (root, or --"+prefix+"socket-group); 'none' for no socket")
+	fl.StringVar(&f.socketGroup, prefix+"socket-group", "", "group whose members may use the Unix socket besides root")
+}
+
+// brokerSetup loads self's member credentials and opens the Unix socket:
+// the broker's options and the extra listeners (the caller closes them
+// if it does not Serve).
+func (f consoleSecFlags) brokerSetup(self string, log *slog.Logger) ([]console.Option, []net.Listener, error) {
+	src, err := pki.WatchMember(pki.Dir(f.pkiDir), self, log)
+	if err != nil {
+		return nil, nil, fmt.Errorf("console broker: %w (on a member holding the CA: mnpool certs issue --member %s)", err, self)
+	}
+	opts := []console.Option{console.WithCredentialSource(src)}
+	gid := -1
+	if f.socketGroup != "" {
+		if gid, err = console.LookupGroup(f.socketGroup); err != nil {
+			return nil, nil, usageError{err}
+		}
+		opts = append(opts, console.WithSocketGroup(gid))
+	}
+	if f.socket == "none" || f.socket == "" {
+		return opts, nil, nil
+	}
+	uln, err := console.ListenUnix(f.socket, gid)
+	if err != nil {
+		return nil, nil, err
+	}
+	return opts, []net.Listener{uln}, nil
+}
+
+// serveBroker runs self's broker on TCP listen (TLS) and the Unix socket
+// until ctx ends, naming its addresses on out (when not nil).
+func (f consoleSecFlags) serveBroker(ctx context.Context, s *pool.Store, self, listen string, out io.Writer, log *slog.Logger, opts ...console.Option) error {
+	secOpts, lns, err := f.brokerSetup(self, log)
+	if err != nil {
+		return err
+	}
+	b, err := console.NewBroker(s, self, append(append(secOpts, console.WithLogger(log)), opts...)...)
+	if err == nil {
+		var lc net.ListenConfig
+		var ln net.Listener
+		if ln, err = lc.Listen(ctx, "tcp", listen); err != nil {
+			err = fmt.Errorf("console broker: listening on %s: %w", listen, err)
+		} else {
+			lns = append([]net.Listener{ln}, lns...)
+		}
+	}
+	if err != nil {
+		for _, l := range lns {
+			l.Close()
+		}
+		return err
+	}
+	for _, l := range lns {
+		if out != nil {
+			fmt.Fprintf(out, "console broker of %s listening on %s\n", self, l.Addr())
+		}
+	}
+	return b.Serve(ctx, lns...)
+}
+
 func newConsoleServeCmd(g *globals) *cobra.Command {
 	var listen, liveness string
 	var ttl, idle time.Duration
+	var sec consoleSecFlags
 	cmd := &cobra.Command{
 		Use:   "serve [--listen ADDR]",
 		Short: "Run this member's console broker until interrupted",
 		Long: `Runs the console broker of this member (--self). It listens on --listen
 (default: all addresses, port site.consoleport, default 3016), opens the
 consoles this member holds the lease of and proxies to the other members.
-Peers must be loopback or pool members' addresses. On SIGINT/SIGTERM it
-closes its consoles and releases their leases, so other members take over
-at once; if it dies instead, they take over after the lease TTL.`,
+TCP connections are TLS 1.3 with a client certificate of the pool CA
+required: a user certificate, or the certificate of an enabled member
+running the console service. Local administrators use the Unix socket
+(--socket): root, and the members of --socket-group. See docs/SECURITY.md.
+On SIGINT/SIGTERM it closes its consoles and releases their leases, so other
+members take over at once; if it dies instead, they take over after the
+lease TTL.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			ctx := cmd.Context()
@@ -364,17 +511,7 @@ at once; if it dies instead, they take over after the lease TTL.`,
 			default:
 				return usagef("--liveness %q: want published or none", liveness)
 			}
-			b, err := console.NewBroker(s, self, console.WithLogger(g.logger()), console.WithLeaseTTL(ttl), console.WithIdleClose(idle), console.WithLiveness(live))
-			if err != nil {
-				return err
-			}
-			var lc net.ListenConfig
-			ln, err := lc.Listen(ctx, "tcp", listen)
-			if err != nil {
-				return fmt.Errorf("listening on %s: %w", listen, err)
-			}
-			fmt.Fprintf(g.io.Out, "console broker of %s listening on %s\n", self, ln.Addr())
-			err = b.Serve(ctx, ln)
+			err = sec.serveBroker(ctx, s, self, listen, g.io.Out, g.logger(), console.WithLeaseTTL(ttl), console.WithIdleClose(idle), console.WithLiveness(live))
 			if errors.Is(err, context.Canceled) {
 				return nil
 			}
@@ -385,6 +522,7 @@ at once; if it dies instead, they take over after the lease TTL.`,
 	cmd.Flags().StringVar(&liveness, "liveness", "published", "members' liveness: published (the agents' heartbeat judgements; members nobody judged are usable) or none (every member usable; dead holders are found by their leases)")
 	cmd.Flags().DurationVar(&ttl, "lease-ttl", console.DefaultLeaseTTL, "console lease TTL (keep it well above Galera's failure detection)")
 	cmd.Flags().DurationVar(&idle, "idle-close", console.DefaultIdleClose, "close a console nobody watches after this long (negative: never)")
+	sec.add(cmd.Flags(), "")
 	return cmd
 }
 
@@ -426,8 +564,8 @@ func newConsoleConserverCmd(g *globals) *cobra.Command {
 		Short: "Render conserver.cf for a member: the consoles it serves now, attached through its broker",
 		Long: `Renders conserver.cf listing the nodes whose console --member serves now
 (the lease holder, or the first alive member allowed to serve it). Each
-console runs 'mnpool console --raw --broker ADDR NODE', so conserver goes
-through the member's broker and a node's console keeps one connection in the
+console runs 'mnpool console --raw --socket PATH NODE', so conserver (as
+root on the member) goes through the member's broker and a node's console keeps one connection in the
 pool. Render again (and reload conserver) when consoles move; with --file the
 file is replaced atomically only when it changed (previous kept as .bak).`,
 		Args: cobra.NoArgs,
@@ -476,7 +614,7 @@ file is replaced atomically only when it changed (previous kept as .bak).`,
 	cmd.Flags().StringVar(&o.Member, "member", "", "the member to render for")
 	cmd.Flags().StringVar(&file, "file", "", "update this file instead of printing")
 	cmd.Flags().StringVar(&o.Program, "program", console.DefaultProgram, "path of mnpool that conserver runs")
-	cmd.Flags().StringVar(&o.Broker, "broker", "", "the member's broker HOST:PORT (default: its address and site.consoleport)")
+	cmd.Flags().StringVar(&o.Socket, "socket", console.DefaultSocket, "the Unix socket of the member's broker")
 	cmd.Flags().StringVar(&o.LogDir, "log-dir", console.DefaultLogDir, "conserver log directory")
 	cmd.Flags().BoolVar(&o.OnDemand, "ondemand", false, "open consoles only while someone is attached")
 	return cmd

@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"net"
 	"strconv"
 	"strings"
 	"time"
@@ -43,6 +42,7 @@ type mnpooldFlags struct {
 	dnsListen     []string
 	console       bool
 	consoleListen string
+	consoleSec    consoleSecFlags
 	noFailover    bool
 	coolDown      time.Duration
 	failoverLimit int
@@ -118,6 +118,7 @@ max(10s, 2D), lease = dead. Shorter values are refused. See docs/AGENT.md.`,
 	fl.StringArrayVar(&f.dnsListen, "dns-listen", nil, "run the built-in DNS server of the pool on ADDR, UDP and TCP, e.g. :53 (repeatable)")
 	fl.BoolVar(&f.console, "console", false, "run the console broker (consoles served under leases, proxied between members)")
 	fl.StringVar(&f.consoleListen, "console-listen", "", "address of the console broker (default :site.consoleport)")
+	f.consoleSec.add(fl, "console-")
 	fl.BoolVar(&f.noFailover, "no-failover", false, "never take part in automatic failover on this member, whatever the site setting")
 	fl.DurationVar(&f.coolDown, "failover-cooldown", agent.DefaultFailoverCoolDown, "a member failed over is not failed over again for this long")
 	fl.IntVar(&f.failoverLimit, "failover-limit", agent.DefaultFailoverLimit, "most failovers per --failover-window")
@@ -235,16 +236,7 @@ func runMnpoold(ctx context.Context, g *globals, f *mnpooldFlags) error {
 			listen = ":" + strconv.Itoa(port)
 		}
 		opts = append(opts, agent.WithService("console", func(ctx context.Context) error {
-			b, err := console.NewBroker(s, self, console.WithLogger(log), console.WithLiveness(a.LivenessView()))
-			if err != nil {
-				return err
-			}
-			var lc net.ListenConfig
-			ln, err := lc.Listen(ctx, "tcp", listen)
-			if err != nil {
-				return fmt.Errorf("console broker: listening on %s: %w", listen, err)
-			}
-			return b.Serve(ctx, ln)
+			return f.consoleSec.serveBroker(ctx, s, self, listen, nil, log, console.WithLiveness(a.LivenessView()))
 		}))
 	}
 	if len(f.dnsListen) > 0 {

@@ -68,6 +68,8 @@ func TestMnpooldRunsAndStops(t *testing.T) {
 	db := newPool(t)
 	dir := t.TempDir()
 	addr, dnsAddr, consoleAddr := freeTCP(t), freeTCP(t), freeTCP(t)
+	pkiDir := filepath.Join(dir, "pki")
+	mustRun(t, db, "--self", "sn1", "certs", "init", "--dir", pkiDir, "--ca-anywhere")
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	var logs bytes.Buffer
@@ -75,7 +77,7 @@ func TestMnpooldRunsAndStops(t *testing.T) {
 	go func() {
 		done <- cli.Mnpoold(ctx, []string{"--db", db, "--self", "sn1", "--root", dir, "--dhcp-config", filepath.Join(dir, "dhcpd.conf"),
 			"--no-dhcp-check", "--metrics-addr", addr, "--heartbeat-interval", "100ms", "--log-format", "json",
-			"--dns-listen", dnsAddr, "--console", "--console-listen", consoleAddr},
+			"--dns-listen", dnsAddr, "--console", "--console-listen", consoleAddr, "--console-pki-dir", pkiDir, "--console-socket", "none"},
 			cli.IO{In: strings.NewReader(""), Out: &bytes.Buffer{}, Err: &mnpooldLog{b: &logs}})
 	}()
 	deadline := time.Now().Add(20 * time.Second)

@@ -177,6 +177,7 @@ The pool database is given with --db, $MNPOOL_DB or /etc/mnpool/db:
 		newImportXCATCmd(g),
 		newSyncCmd(g),
 		newConsoleCmd(g),
+		newCertsCmd(g),
 		newLockCmd(g),
 	)
 	root.AddCommand(newMembershipCmds(g)...)
