@@ -130,4 +130,3 @@ func label(m *dto.Metric, name string) string {
 	}
 	return ""
 }
-
