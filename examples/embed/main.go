@@ -1,18 +1,27 @@
-// Command embed shows how a cluster-management product embeds the mnpool
-// agent instead of running mnpoold: it opens the pool, runs the agent for
-// its own member (heartbeat, MN fail-safe, automatic failover when the site
-// enables it), renders its own configuration for the nodes this member
-// serves whenever the pool changes, reacts to failovers, and mounts the
-// agent's /metrics and /healthz in its own HTTP server.
+// Command embed shows how a cluster-management product uses mnpool through
+// its packages, never running the CLI:
 //
-// Against an existing pool:
+//   - the administrator's operations as library calls, each returning a
+//     report: makemn (pool.MakeMN), snmove (pool.Store.Move, then
+//     nodecfg.Reconfigure to point the moved nodes at their new
+//     servicenodes) and makedhcp (dhcp.Render and dhcp.Applier);
+//   - the agent for its own member instead of mnpoold (heartbeat, MN
+//     fail-safe, automatic failover when the site enables it): it renders
+//     the product's own configuration for the nodes this member serves
+//     whenever the pool changes, reacts to failovers, and mounts the
+//     agent's /metrics and /healthz in the product's HTTP server.
 //
-//	go run ./examples/embed --db 'mysql:...' --self sn1 --out /var/lib/product --http 127.0.0.1:8080
-//
-// Without --db it builds a small demo pool in a temporary SQLite file and
-// runs for --for (default 5s):
+// Without --db it builds a small demo pool in a temporary SQLite file, runs
+// the three operations on it (the node reconfiguration through a fake
+// pusher that prints what it would write, so no packet leaves the host),
+// prints each report, runs the agent for --for (default 2s) and exits 0:
 //
 //	go run ./examples/embed
+//
+// Against an existing pool only the agent runs (with the default node
+// reconfiguration: SSH with the pool key):
+//
+//	go run ./examples/embed --db 'mysql:...' --self sn1 --out /var/lib/product --http 127.0.0.1:8080
 package main
 
 import (
@@ -32,6 +41,7 @@ import (
 	"time"
 
 	"github.com/mnpool/mnpool/agent"
+	"github.com/mnpool/mnpool/internal/atomicfile"
 	"github.com/mnpool/mnpool/pool"
 )
 
@@ -60,14 +70,21 @@ func run(ctx context.Context, log *slog.Logger, dsn, self, out, httpAddr string,
 		defer os.RemoveAll(dir)
 		out = dir
 	}
+	var agentOpts []agent.Option
 	if dsn == "" {
 		dsn = "sqlite:" + filepath.Join(out, "pool.db")
 		if err := demoPool(ctx, dsn); err != nil {
 			return fmt.Errorf("demo pool: %w", err)
 		}
-		if runFor == 0 {
-			runFor = 5 * time.Second
+		if err := operations(ctx, os.Stdout, dsn, out); err != nil {
+			return err
 		}
+		if runFor == 0 {
+			runFor = 2 * time.Second
+		}
+		// The demo nodes' addresses are not real: the agent's failovers
+		// would reconfigure them through the printing pusher too.
+		agentOpts = append(agentOpts, agent.WithNodeConfig(agent.NodeConfig{Pusher: printPusher{w: os.Stdout}}))
 	}
 	if runFor > 0 {
 		var cancel context.CancelFunc
@@ -125,11 +142,11 @@ func run(ctx context.Context, log *slog.Logger, dsn, self, out, httpAddr string,
 		}
 	}
 
-	a, err := agent.New(s,
+	a, err := agent.New(s, append([]agent.Option{
 		agent.WithLogger(log),
 		agent.WithSteps(pool.RoleFilesStep(out), productStep),
 		agent.WithEvents(onEvent),
-	)
+	}, agentOpts...)...)
 	if err != nil {
 		return err
 	}
@@ -157,29 +174,10 @@ func run(ctx context.Context, log *slog.Logger, dsn, self, out, httpAddr string,
 	return err
 }
 
-// writeIfChanged writes data to path through a temporary file in the same
-// directory (fsync, rename) unless the file holds it already.
+// writeIfChanged writes data to path atomically (temporary file, fsync,
+// rename) unless the file holds it already.
 func writeIfChanged(path string, data []byte) (bool, error) {
-	if old, err := os.ReadFile(path); err == nil && string(old) == string(data) {
-		return false, nil
-	}
-	tmp, err := os.CreateTemp(filepath.Dir(path), ".tmp-*")
-	if err != nil {
-		return false, err
-	}
-	defer os.Remove(tmp.Name())
-	if _, err := tmp.Write(data); err != nil {
-		tmp.Close()
-		return false, err
-	}
-	if err := tmp.Sync(); err != nil {
-		tmp.Close()
-		return false, err
-	}
-	if err := tmp.Close(); err != nil {
-		return false, err
-	}
-	return true, os.Rename(tmp.Name(), path)
+	return atomicfile.Write(path, data, atomicfile.Options{SkipUnchanged: true})
 }
 
 // demoPool creates an MN, one SN and 20 nodes in dsn.
