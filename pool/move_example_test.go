@@ -91,7 +91,9 @@ func examplePool(ctx context.Context, s *pool.Store) error {
 	if err := s.AddNetwork(ctx, pool.Network{Name: "mgmt", Prefix: netip.MustParsePrefix("10.0.0.0/16")}, false); err != nil {
 		return err
 	}
-	at := func(b byte) map[string]netip.Addr { return map[string]netip.Addr{"mgmt": netip.AddrFrom4([4]byte{10, 0, 0, b})} }
+	at := func(b byte) map[string]netip.Addr {
+		return map[string]netip.Addr{"mgmt": netip.AddrFrom4([4]byte{10, 0, 0, b})}
+	}
 	if _, err := s.Init(ctx, pool.InitOptions{MN: pool.Member{Name: "mn1", Addresses: at(1), Services: pool.AllServices()}}); err != nil {
 		return err
 	}
