@@ -121,6 +121,11 @@ func (a *Agent) reconfigureNodes(ctx context.Context, l lease, rep *FailoverRepo
 	if err != nil {
 		a.log.Error("agent: reconfiguring the moved nodes", "of", rep.Member, "err", err)
 	}
+	select {
+	case <-l.Done():
+		a.log.Warn("agent: failover lease lost while reconfiguring the moved nodes; those not done are reported, run snmove to reconfigure them", "of", rep.Member)
+	default:
+	}
 	if nr == nil {
 		rep.NodeConfigError = errString(err)
 		return

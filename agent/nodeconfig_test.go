@@ -3,6 +3,7 @@ package agent_test
 import (
 	"context"
 	"encoding/json"
+	"fmt"
 	"net/netip"
 	"os"
 	"path/filepath"
@@ -45,9 +46,13 @@ func TestFailoverReconfiguresNodesOverOpenSSH(t *testing.T) {
 		NoApply: true,
 		Timeout: 20 * time.Second,
 	}
+	// A lease longer than fastTiming's: SSH under -race on a busy machine
+	// must not outlast it (losing the lease stops the pushes).
+	timing := fastTiming
+	timing.LeaseTTL = 5 * time.Second
 	ags := map[string]*running{}
 	for _, m := range members {
-		ags[m] = startAgent(t, p.DSN, m, t.TempDir(), agent.WithTiming(fastTiming), fastGuard(), agent.WithNodeConfig(nc))
+		ags[m] = startAgent(t, p.DSN, m, t.TempDir(), agent.WithTiming(timing), fastGuard(), agent.WithNodeConfig(nc))
 	}
 	for _, m := range members {
 		waitFor(t, 15*time.Second, m+" judging every member alive", func() bool { return allAlive(ags[m], members...) })
@@ -59,17 +64,6 @@ func TestFailoverReconfiguresNodesOverOpenSSH(t *testing.T) {
 	waitFor(t, 30*time.Second, "the nodecfg.reconfigure audit record", func() bool {
 		return auditCount(t, p.Store, nodecfg.AuditAction, "sn1") == 1
 	})
-
-	b, err := os.ReadFile(filepath.Join(root, "etc/resolv.conf"))
-	if err != nil {
-		t.Fatalf("cn0002's resolv.conf was not pushed: %v", err)
-	}
-	if !strings.Contains(string(b), "for node cn0002 (servicenodes sn2,mn1,sn1)") || !strings.Contains(string(b), "nameserver 127.43.0.3\nnameserver 127.43.0.1\n") {
-		t.Fatalf("cn0002's resolv.conf does not name sn2 first:\n%s", b)
-	}
-	if b, err := os.ReadFile(filepath.Join(root, "etc/mnpool/default-route")); err != nil || string(b) != "127.43.0.254\n" {
-		t.Fatalf("cn0002's route file: %q, %v", b, err)
-	}
 
 	log, err := p.Store.AuditLog(ctx, 100)
 	if err != nil {
@@ -84,8 +78,19 @@ func TestFailoverReconfiguresNodesOverOpenSSH(t *testing.T) {
 		}
 	}
 	if d.Nodes != 2 || d.Reconfigured != 1 || d.Unreachable != 1 || len(d.Failures) != 1 || d.Failures[0].Node != "cn0005" || d.Token == 0 {
-		t.Fatalf("audit detail %+v: want cn0002 reconfigured, cn0005 unreachable, under the lease's token", d)
+		t.Fatalf("audit detail %+v: want cn0002 reconfigured, cn0005 unreachable, under the lease's token\nagents' logs:\n%s", d, agentLogs(ags))
 	}
+	b, err := os.ReadFile(filepath.Join(root, "etc/resolv.conf"))
+	if err != nil {
+		t.Fatalf("cn0002's resolv.conf was not pushed: %v", err)
+	}
+	if !strings.Contains(string(b), "for node cn0002 (servicenodes sn2,mn1,sn1)") || !strings.Contains(string(b), "nameserver 127.43.0.3\nnameserver 127.43.0.1\n") {
+		t.Fatalf("cn0002's resolv.conf does not name sn2 first:\n%s", b)
+	}
+	if b, err := os.ReadFile(filepath.Join(root, "etc/mnpool/default-route")); err != nil || string(b) != "127.43.0.254\n" {
+		t.Fatalf("cn0002's route file: %q, %v", b, err)
+	}
+
 	counts := map[string]float64{}
 	for _, m := range []string{"mn1", "sn2"} {
 		for r, v := range nodecfgCounts(t, ags[m].a) {
@@ -97,7 +102,7 @@ func TestFailoverReconfiguresNodesOverOpenSSH(t *testing.T) {
 	}
 	// The unreachable node is not retried: one record only, even after
 	// more heartbeats.
-	time.Sleep(5 * fastTiming.DeadAfter)
+	time.Sleep(5 * timing.DeadAfter)
 	if n := auditCount(t, p.Store, nodecfg.AuditAction, ""); n != 1 {
 		t.Fatalf("%d nodecfg.reconfigure records, want 1 (never retried)", n)
 	}
@@ -129,4 +134,18 @@ func label(m *dto.Metric, name string) string {
 		}
 	}
 	return ""
+}
+
+// agentLogs is the tail of every agent's log lines about node
+// reconfiguration (for failures).
+func agentLogs(ags map[string]*running) string {
+	var b strings.Builder
+	for m, r := range ags {
+		for _, e := range r.events.of(agent.EventFailover) {
+			if e.Kind == agent.EventFailover && e.Failover != nil {
+				fmt.Fprintf(&b, "%s: failover %+v err %v\n", m, *e.Failover, e.Err)
+			}
+		}
+	}
+	return b.String()
 }
