@@ -50,7 +50,7 @@ func main() {
 	self := flag.String("self", "mn1", "the pool member this program runs on")
 	out := flag.String("out", "", "directory of the product's files (default: a temporary directory)")
 	httpAddr := flag.String("http", "127.0.0.1:0", "address of the product's HTTP server (the agent's /metrics and /healthz are mounted under /mnpool/)")
-	runFor := flag.Duration("for", 0, "stop after this long (0: until SIGINT or SIGTERM; the demo pool defaults to 5s)")
+	runFor := flag.Duration("for", 0, "stop after this long (0: until SIGINT or SIGTERM; the demo pool defaults to 2s)")
 	flag.Parse()
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
@@ -72,11 +72,8 @@ func run(ctx context.Context, log *slog.Logger, dsn, self, out, httpAddr string,
 	}
 	var agentOpts []agent.Option
 	if dsn == "" {
-		dsn = "sqlite:" + filepath.Join(out, "pool.db")
-		if err := demoPool(ctx, dsn); err != nil {
-			return fmt.Errorf("demo pool: %w", err)
-		}
-		if err := operations(ctx, os.Stdout, dsn, out); err != nil {
+		var err error
+		if dsn, err = demo(ctx, out); err != nil {
 			return err
 		}
 		if runFor == 0 {
@@ -103,49 +100,13 @@ func run(ctx context.Context, log *slog.Logger, dsn, self, out, httpAddr string,
 		return err
 	}
 
-	// 2. The product's own configuration, rendered on every pool change:
-	// here a file listing the nodes this member serves first. A step is
-	// idempotent and deterministic; it writes only when the bytes change.
+	// 2. The product's own configuration, rendered on every pool change.
 	nodesFile := filepath.Join(out, "served-nodes.txt")
-	productStep := pool.SyncStepFunc("product-nodes", func(ctx context.Context, in *pool.SyncInput) (pool.SyncChange, error) {
-		var b strings.Builder
-		fmt.Fprintf(&b, "# nodes served by %s (role %s, MN %s epoch %d)\n", in.Self, in.Role, in.State.Master.Member, in.State.Master.Epoch)
-		n := 0
-		for _, node := range in.State.Nodes {
-			if len(node.ServiceNodes) > 0 && node.ServiceNodes[0] == in.Self {
-				fmt.Fprintf(&b, "%s %s\n", node.Name, node.IP)
-				n++
-			}
-		}
-		changed, err := writeIfChanged(nodesFile, []byte(b.String()))
-		return pool.SyncChange{Changed: changed, Detail: fmt.Sprintf("%s: %d nodes", nodesFile, n)}, err
-	})
-
-	// 3. React to what the agent reports.
-	onEvent := func(e agent.Event) {
-		switch e.Kind {
-		case agent.EventSynced:
-			if len(e.Gained) > 0 {
-				log.Info("product: this member now serves more nodes (a failover or a move)", "gained", len(e.Gained), "first", e.Gained[0])
-			}
-			if len(e.Lost) > 0 {
-				log.Info("product: nodes moved away from this member", "lost", len(e.Lost))
-			}
-		case agent.EventFailover:
-			log.Warn("product: this member failed a dead member over", "member", e.Member, "moved", e.Failover.Moved)
-		case agent.EventLiveness:
-			if e.Member != self && e.Prev != "" {
-				log.Info("product: member liveness", "member", e.Member, "state", e.State, "was", e.Prev)
-			}
-		case agent.EventDynamic:
-			log.Info("product: DHCP dynamic range on this member", "serve", e.ServeDynamic, "epoch", e.Epoch)
-		}
-	}
-
 	a, err := agent.New(s, append([]agent.Option{
 		agent.WithLogger(log),
-		agent.WithSteps(pool.RoleFilesStep(out), productStep),
-		agent.WithEvents(onEvent),
+		agent.WithSteps(pool.RoleFilesStep(out), productStep(nodesFile)),
+		// 3. React to what the agent reports.
+		agent.WithEvents(onEvent(log, self)),
 	}, agentOpts...)...)
 	if err != nil {
 		return err
@@ -172,6 +133,59 @@ func run(ctx context.Context, log *slog.Logger, dsn, self, out, httpAddr string,
 		return nil
 	}
 	return err
+}
+
+// productStep is the product's own configuration, rendered on every pool
+// change: here a file listing the nodes this member serves first. A step
+// is idempotent and deterministic; it writes only when the bytes change.
+func productStep(nodesFile string) pool.SyncStep {
+	return pool.SyncStepFunc("product-nodes", func(ctx context.Context, in *pool.SyncInput) (pool.SyncChange, error) {
+		var b strings.Builder
+		fmt.Fprintf(&b, "# nodes served by %s (role %s, MN %s epoch %d)\n", in.Self, in.Role, in.State.Master.Member, in.State.Master.Epoch)
+		n := 0
+		for _, node := range in.State.Nodes {
+			if len(node.ServiceNodes) > 0 && node.ServiceNodes[0] == in.Self {
+				fmt.Fprintf(&b, "%s %s\n", node.Name, node.IP)
+				n++
+			}
+		}
+		changed, err := writeIfChanged(nodesFile, []byte(b.String()))
+		return pool.SyncChange{Changed: changed, Detail: fmt.Sprintf("%s: %d nodes", nodesFile, n)}, err
+	})
+}
+
+// onEvent is how the product reacts to what the agent reports.
+func onEvent(log *slog.Logger, self string) func(agent.Event) {
+	return func(e agent.Event) {
+		switch e.Kind {
+		case agent.EventSynced:
+			if len(e.Gained) > 0 {
+				log.Info("product: this member now serves more nodes (a failover or a move)", "gained", len(e.Gained), "first", e.Gained[0])
+			}
+			if len(e.Lost) > 0 {
+				log.Info("product: nodes moved away from this member", "lost", len(e.Lost))
+			}
+		case agent.EventFailover:
+			log.Warn("product: this member failed a dead member over", "member", e.Member, "moved", e.Failover.Moved,
+				"reconfigured", e.Failover.Reconfigured, "not_reconfigured", e.Failover.ReconfigFailed)
+		case agent.EventLiveness:
+			if e.Member != self && e.Prev != "" {
+				log.Info("product: member liveness", "member", e.Member, "state", e.State, "was", e.Prev)
+			}
+		case agent.EventDynamic:
+			log.Info("product: DHCP dynamic range on this member", "serve", e.ServeDynamic, "epoch", e.Epoch)
+		}
+	}
+}
+
+// demo creates the demo pool in out, runs the operations on it and
+// returns its DSN.
+func demo(ctx context.Context, out string) (string, error) {
+	dsn := "sqlite:" + filepath.Join(out, "pool.db")
+	if err := demoPool(ctx, dsn); err != nil {
+		return "", fmt.Errorf("demo pool: %w", err)
+	}
+	return dsn, operations(ctx, os.Stdout, dsn, out)
 }
 
 // writeIfChanged writes data to path atomically (temporary file, fsync,
