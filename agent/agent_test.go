@@ -16,6 +16,7 @@ import (
 
 	"github.com/mnpool/mnpool/agent"
 	"github.com/mnpool/mnpool/pool"
+	"github.com/mnpool/mnpool/pooltest"
 )
 
 func sqliteDSN(t testing.TB) string { return "sqlite:" + filepath.Join(t.TempDir(), "pool.db") }
@@ -189,8 +190,7 @@ func TestFailover(t *testing.T) {
 // the suspect timeout but faster than the dead timeout is suspect, again
 // and again, and never failed over.
 func TestSuspectIsNotFailedOver(t *testing.T) {
-	dsn := sqliteDSN(t)
-	seedPool(t, dsn, 12, map[string]string{agent.SiteAutoFailover: "1"})
+	dsn := pooltest.New(t, pooltest.WithNodes(12), pooltest.WithSite(map[string]string{agent.SiteAutoFailover: "1"})).DSN
 	admin := openAdmin(t, dsn)
 	watch := agent.Timing{HeartbeatInterval: 100 * time.Millisecond, SuspectAfter: 300 * time.Millisecond, DeadAfter: 3 * time.Second, LeaseTTL: time.Second}
 	slow := agent.Timing{HeartbeatInterval: 600 * time.Millisecond}
@@ -233,8 +233,7 @@ func TestSuspectIsNotFailedOver(t *testing.T) {
 // releases the failover lease, so another agent leads long before the
 // lease's TTL.
 func TestGracefulStopHandsOverTheLease(t *testing.T) {
-	dsn := sqliteDSN(t)
-	seedPool(t, dsn, 3, map[string]string{agent.SiteAutoFailover: "1"})
+	dsn := pooltest.New(t, pooltest.WithNodes(3), pooltest.WithSite(map[string]string{agent.SiteAutoFailover: "1"})).DSN
 	tm := agent.Timing{HeartbeatInterval: 100 * time.Millisecond, SuspectAfter: 500 * time.Millisecond, DeadAfter: 8 * time.Second, LeaseTTL: 8 * time.Second}
 	ags := map[string]*running{}
 	for _, m := range members {
@@ -408,8 +407,7 @@ func TestStopWithdrawsDynamicRange(t *testing.T) {
 // moved while the leader watched (it runs no agent) is dead but is never
 // failed over; the leader says why.
 func TestMemberWithoutAgentIsNotFailedOver(t *testing.T) {
-	dsn := sqliteDSN(t)
-	seedPool(t, dsn, 9, map[string]string{agent.SiteAutoFailover: "1"})
+	dsn := pooltest.New(t, pooltest.WithNodes(9), pooltest.WithSite(map[string]string{agent.SiteAutoFailover: "1"})).DSN
 	admin := openAdmin(t, dsn)
 	before := primaries(t, admin)
 	ags := map[string]*running{}
