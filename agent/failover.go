@@ -432,9 +432,10 @@ func (a *Agent) failOver(ctx context.Context, ld *leader, c candidate, v pool.Vi
 		a.m.failovers.WithLabelValues(c.member).Inc()
 		a.m.failoverSeconds.Observe(rep.Took.Seconds())
 	}
-	if err == nil {
-		a.reconfigureNodes(ctx, ld.l, rep, res)
-	}
+	// Also after a move stopped half-way: the nodes of its committed
+	// batches point at their new member in the database and must on the
+	// nodes too. reconfigureNodes checks the lease first.
+	a.reconfigureNodes(ctx, ld.l, rep, res)
 	level := "agent: failed over"
 	if rep.NoTarget > 0 || rep.Failed > 0 {
 		a.log.Error(level+" with nodes left on the dead member", "of", c.member, "moved", rep.Moved, "no_target", rep.NoTarget, "failed", rep.Failed, "took", rep.Took, "err", err)
