@@ -324,14 +324,15 @@ func TestNewRejects(t *testing.T) {
 		s    *pool.Store
 		opts []agent.Option
 	}{
-		"no store":             {nil, nil},
-		"store without member": {noSelf, nil},
-		"negative timing":      {s, []agent.Option{agent.WithTiming(agent.Timing{DeadAfter: -time.Second})}},
-		"zero watch interval":  {s, []agent.Option{agent.WithWatchInterval(0)}},
-		"step twice":           {s, []agent.Option{agent.WithSteps(pool.RoleFilesStep("/tmp/x"), pool.RoleFilesStep("/tmp/y"))}},
-		"negative cool-down":   {s, []agent.Option{agent.WithFailover(agent.FailoverPolicy{CoolDown: -time.Minute})}},
-		"service without name": {s, []agent.Option{agent.WithService("", func(context.Context) error { return nil })}},
-		"address and listener": {s, []agent.Option{agent.WithHTTPAddr("127.0.0.1:0"), agent.WithHTTPListener(ln)}},
+		"no store":              {nil, nil},
+		"store without member":  {noSelf, nil},
+		"negative timing":       {s, []agent.Option{agent.WithTiming(agent.Timing{DeadAfter: -time.Second})}},
+		"zero watch interval":   {s, []agent.Option{agent.WithWatchInterval(0)}},
+		"step twice":            {s, []agent.Option{agent.WithSteps(pool.RoleFilesStep("/tmp/x"), pool.RoleFilesStep("/tmp/y"))}},
+		"negative cool-down":    {s, []agent.Option{agent.WithFailover(agent.FailoverPolicy{CoolDown: -time.Minute})}},
+		"service without name":  {s, []agent.Option{agent.WithService("", func(context.Context) error { return nil })}},
+		"address and listener":  {s, []agent.Option{agent.WithHTTPAddr("127.0.0.1:0"), agent.WithHTTPListener(ln)}},
+		"negative node timeout": {s, []agent.Option{agent.WithNodeConfig(agent.NodeConfig{Timeout: -time.Second})}},
 	} {
 		t.Run(name, func(t *testing.T) {
 			if _, err := agent.New(c.s, c.opts...); !errors.Is(err, agent.ErrInvalid) {

@@ -46,10 +46,7 @@ func TestFailoverReconfiguresNodesOverOpenSSH(t *testing.T) {
 		NoApply: true,
 		Timeout: 20 * time.Second,
 	}
-	// A lease longer than fastTiming's: SSH under -race on a busy machine
-	// must not outlast it (losing the lease stops the pushes).
-	timing := fastTiming
-	timing.LeaseTTL = 5 * time.Second
+	timing := pushTiming()
 	ags := map[string]*running{}
 	for _, m := range members {
 		ags[m] = startAgent(t, p.DSN, m, t.TempDir(), agent.WithTiming(timing), fastGuard(), agent.WithNodeConfig(nc))
@@ -108,6 +105,14 @@ func TestFailoverReconfiguresNodesOverOpenSSH(t *testing.T) {
 	}
 }
 
+// pushTiming is fastTiming with a longer lease: SSH under -race on a busy
+// machine must not outlast it (losing the lease stops the pushes).
+func pushTiming() agent.Timing {
+	tm := fastTiming
+	tm.LeaseTTL = 5 * time.Second
+	return tm
+}
+
 // nodecfgCounts reads mnpool_nodecfg_nodes_total by result.
 func nodecfgCounts(t *testing.T, a *agent.Agent) map[string]float64 {
 	t.Helper()
@@ -148,4 +153,55 @@ func agentLogs(ags map[string]*running) string {
 		}
 	}
 	return b.String()
+}
+
+// TestFailoverWithoutPoolKeyReportsNodes: node reconfiguration is on by
+// default; when the pool key is missing the moved nodes are reported
+// failed with the reason, in the audit record and the metrics, and no node
+// is contacted (the pool's nodes are on loopback all the same).
+func TestFailoverWithoutPoolKeyReportsNodes(t *testing.T) {
+	p := pooltest.New(t, pooltest.WithPrefix(netip.MustParsePrefix("127.45.0.0/16")), pooltest.WithNodes(6),
+		pooltest.WithSite(map[string]string{agent.SiteAutoFailover: "1"}))
+	// The default NodeConfig but for the key directory, which is empty.
+	nc := agent.NodeConfig{SSH: nodecfg.SSHConfig{KeyDir: t.TempDir()}}
+	ags := map[string]*running{}
+	for _, m := range members {
+		ags[m] = startAgent(t, p.DSN, m, t.TempDir(), agent.WithTiming(pushTiming()), fastGuard(), agent.WithNodeConfig(nc))
+	}
+	for _, m := range members {
+		waitFor(t, 15*time.Second, m+" judging every member alive", func() bool { return allAlive(ags[m], members...) })
+	}
+	ags["sn1"].stop(t)
+	waitFor(t, 30*time.Second, "the nodecfg.reconfigure audit record", func() bool {
+		return auditCount(t, p.Store, nodecfg.AuditAction, "sn1") == 1
+	})
+	log, err := p.Store.AuditLog(context.Background(), 100)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var d nodecfg.AuditDetail
+	for _, e := range log {
+		if e.Action == nodecfg.AuditAction {
+			if err := json.Unmarshal([]byte(e.Detail), &d); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	if d.Nodes != 2 || d.Failed != 2 || d.Unreachable != 0 || len(d.Failures) != 2 {
+		t.Fatalf("audit detail %+v: want both moved nodes failed\n%s", d, agentLogs(ags))
+	}
+	for _, f := range d.Failures {
+		if !strings.Contains(f.Error, "SSH pusher not set up") || !strings.Contains(f.Error, "pool SSH key") {
+			t.Errorf("%s: %q does not say the pool key is missing", f.Node, f.Error)
+		}
+	}
+	counts := map[string]float64{}
+	for _, m := range []string{"mn1", "sn2"} {
+		for r, v := range nodecfgCounts(t, ags[m].a) {
+			counts[r] += v
+		}
+	}
+	if counts["failed"] != 2 || counts["reconfigured"] != 0 {
+		t.Fatalf("mnpool_nodecfg_nodes_total over the survivors = %v, want failed 2", counts)
+	}
 }
