@@ -95,6 +95,9 @@ func TestFailover(t *testing.T) {
 	if got, want := len(after["sn2"]), 20; got != want {
 		t.Errorf("sn2 serves %d nodes after, want %d", got, want)
 	}
+	// The record is written right after the move's last batch, in its own
+	// transaction.
+	waitFor(t, 15*time.Second, "the agent.failover record", func() bool { return len(failoverReports(t, admin)) > 0 })
 	if reps := failoverReports(t, admin); len(reps) != 1 || reps[0].Member != "sn1" || reps[0].Moved != 10 {
 		t.Fatalf("agent.failover records %+v, want one for sn1 with 10 nodes moved", reps)
 	}
