@@ -61,7 +61,7 @@ func TestSeededPool(t *testing.T) {
 	}
 }
 `)
-	cmd := exec.Command(filepath.Join(runtime.GOROOT(), "bin", "go"), "test", "-count=1", "./...")
+	cmd := exec.Command(goCommand(), "test", "-count=1", "./...")
 	cmd.Dir = dir
 	cmd.Env = append(os.Environ(), "GOFLAGS=-mod=mod", "GOPROXY=off", "GOWORK=off")
 	out, err := cmd.CombinedOutput()
@@ -71,4 +71,17 @@ func TestSeededPool(t *testing.T) {
 	if !strings.Contains(string(out), "ok  \texample.com/product") {
 		t.Fatalf("unexpected output:\n%s", out)
 	}
+}
+
+// goCommand is the go command of the toolchain that built this test
+// (go test sets GOROOT), else the one on PATH.
+func goCommand() string {
+	for _, root := range []string{os.Getenv("GOROOT"), runtime.GOROOT()} {
+		if p := filepath.Join(root, "bin", "go"); root != "" {
+			if _, err := os.Stat(p); err == nil {
+				return p
+			}
+		}
+	}
+	return "go"
 }

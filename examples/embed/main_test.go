@@ -1,6 +1,7 @@
 package main
 
 import (
+	"os"
 	"os/exec"
 	"path/filepath"
 	"runtime"
@@ -15,8 +16,7 @@ func TestEmbedRuns(t *testing.T) {
 	if testing.Short() {
 		t.Skip("builds and runs the example")
 	}
-	goBin := filepath.Join(runtime.GOROOT(), "bin", "go")
-	cmd := exec.Command(goBin, "run", ".", "--for", "1s")
+	cmd := exec.Command(goCommand(), "run", ".", "--for", "1s")
 	var stderr strings.Builder
 	cmd.Stderr = &stderr
 	out, err := cmd.Output()
@@ -45,4 +45,17 @@ func TestEmbedRuns(t *testing.T) {
 	if !strings.Contains(stderr.String(), `msg="agent: running"`) {
 		t.Errorf("the agent did not run:\n%s", stderr.String())
 	}
+}
+
+// goCommand is the go command of the toolchain that built this test
+// (go test sets GOROOT), else the one on PATH.
+func goCommand() string {
+	for _, root := range []string{os.Getenv("GOROOT"), runtime.GOROOT()} {
+		if p := filepath.Join(root, "bin", "go"); root != "" {
+			if _, err := os.Stat(p); err == nil {
+				return p
+			}
+		}
+	}
+	return "go"
 }
