@@ -16,6 +16,7 @@ import (
 
 	"github.com/mnpool/mnpool/agent"
 	"github.com/mnpool/mnpool/pool"
+	"github.com/mnpool/mnpool/pooltest"
 )
 
 func sqliteDSN(t testing.TB) string { return "sqlite:" + filepath.Join(t.TempDir(), "pool.db") }
@@ -94,6 +95,9 @@ func TestFailover(t *testing.T) {
 	if got, want := len(after["sn2"]), 20; got != want {
 		t.Errorf("sn2 serves %d nodes after, want %d", got, want)
 	}
+	// The record is written right after the move's last batch, in its own
+	// transaction.
+	waitFor(t, 15*time.Second, "the agent.failover record", func() bool { return len(failoverReports(t, admin)) > 0 })
 	if reps := failoverReports(t, admin); len(reps) != 1 || reps[0].Member != "sn1" || reps[0].Moved != 10 {
 		t.Fatalf("agent.failover records %+v, want one for sn1 with 10 nodes moved", reps)
 	}
@@ -189,8 +193,7 @@ func TestFailover(t *testing.T) {
 // the suspect timeout but faster than the dead timeout is suspect, again
 // and again, and never failed over.
 func TestSuspectIsNotFailedOver(t *testing.T) {
-	dsn := sqliteDSN(t)
-	seedPool(t, dsn, 12, map[string]string{agent.SiteAutoFailover: "1"})
+	dsn := pooltest.New(t, pooltest.WithNodes(12), pooltest.WithSite(map[string]string{agent.SiteAutoFailover: "1"})).DSN
 	admin := openAdmin(t, dsn)
 	watch := agent.Timing{HeartbeatInterval: 100 * time.Millisecond, SuspectAfter: 300 * time.Millisecond, DeadAfter: 3 * time.Second, LeaseTTL: time.Second}
 	slow := agent.Timing{HeartbeatInterval: 600 * time.Millisecond}
@@ -233,8 +236,7 @@ func TestSuspectIsNotFailedOver(t *testing.T) {
 // releases the failover lease, so another agent leads long before the
 // lease's TTL.
 func TestGracefulStopHandsOverTheLease(t *testing.T) {
-	dsn := sqliteDSN(t)
-	seedPool(t, dsn, 3, map[string]string{agent.SiteAutoFailover: "1"})
+	dsn := pooltest.New(t, pooltest.WithNodes(3), pooltest.WithSite(map[string]string{agent.SiteAutoFailover: "1"})).DSN
 	tm := agent.Timing{HeartbeatInterval: 100 * time.Millisecond, SuspectAfter: 500 * time.Millisecond, DeadAfter: 8 * time.Second, LeaseTTL: 8 * time.Second}
 	ags := map[string]*running{}
 	for _, m := range members {
@@ -325,14 +327,15 @@ func TestNewRejects(t *testing.T) {
 		s    *pool.Store
 		opts []agent.Option
 	}{
-		"no store":             {nil, nil},
-		"store without member": {noSelf, nil},
-		"negative timing":      {s, []agent.Option{agent.WithTiming(agent.Timing{DeadAfter: -time.Second})}},
-		"zero watch interval":  {s, []agent.Option{agent.WithWatchInterval(0)}},
-		"step twice":           {s, []agent.Option{agent.WithSteps(pool.RoleFilesStep("/tmp/x"), pool.RoleFilesStep("/tmp/y"))}},
-		"negative cool-down":   {s, []agent.Option{agent.WithFailover(agent.FailoverPolicy{CoolDown: -time.Minute})}},
-		"service without name": {s, []agent.Option{agent.WithService("", func(context.Context) error { return nil })}},
-		"address and listener": {s, []agent.Option{agent.WithHTTPAddr("127.0.0.1:0"), agent.WithHTTPListener(ln)}},
+		"no store":              {nil, nil},
+		"store without member":  {noSelf, nil},
+		"negative timing":       {s, []agent.Option{agent.WithTiming(agent.Timing{DeadAfter: -time.Second})}},
+		"zero watch interval":   {s, []agent.Option{agent.WithWatchInterval(0)}},
+		"step twice":            {s, []agent.Option{agent.WithSteps(pool.RoleFilesStep("/tmp/x"), pool.RoleFilesStep("/tmp/y"))}},
+		"negative cool-down":    {s, []agent.Option{agent.WithFailover(agent.FailoverPolicy{CoolDown: -time.Minute})}},
+		"service without name":  {s, []agent.Option{agent.WithService("", func(context.Context) error { return nil })}},
+		"address and listener":  {s, []agent.Option{agent.WithHTTPAddr("127.0.0.1:0"), agent.WithHTTPListener(ln)}},
+		"negative node timeout": {s, []agent.Option{agent.WithNodeConfig(agent.NodeConfig{Timeout: -time.Second})}},
 	} {
 		t.Run(name, func(t *testing.T) {
 			if _, err := agent.New(c.s, c.opts...); !errors.Is(err, agent.ErrInvalid) {
@@ -408,8 +411,7 @@ func TestStopWithdrawsDynamicRange(t *testing.T) {
 // moved while the leader watched (it runs no agent) is dead but is never
 // failed over; the leader says why.
 func TestMemberWithoutAgentIsNotFailedOver(t *testing.T) {
-	dsn := sqliteDSN(t)
-	seedPool(t, dsn, 9, map[string]string{agent.SiteAutoFailover: "1"})
+	dsn := pooltest.New(t, pooltest.WithNodes(9), pooltest.WithSite(map[string]string{agent.SiteAutoFailover: "1"})).DSN
 	admin := openAdmin(t, dsn)
 	before := primaries(t, admin)
 	ags := map[string]*running{}

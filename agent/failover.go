@@ -38,6 +38,16 @@ type FailoverReport struct {
 	Retry bool          `json:"retry,omitempty"`
 	Took  time.Duration `json:"took_ns"`
 	Error string        `json:"error,omitempty"`
+	// The moved nodes' reconfiguration (NodeConfig), done after the
+	// move and its audit record: nodes reconfigured, not reconfigured,
+	// and of those the ones that could not be reached; the
+	// "nodecfg.reconfigure" audit record names them. Zero in the
+	// "agent.failover" record, which is written before.
+	Reconfigured    int           `json:"reconfigured,omitempty"`
+	ReconfigFailed  int           `json:"reconfig_failed,omitempty"`
+	Unreachable     int           `json:"unreachable,omitempty"`
+	NodeConfigTook  time.Duration `json:"nodecfg_took_ns,omitempty"`
+	NodeConfigError string        `json:"nodecfg_error,omitempty"`
 }
 
 // track is what this agent remembers about one member's liveness from one
@@ -372,7 +382,8 @@ func (a *Agent) forget(ctx context.Context, ld *leader, member string, failovers
 
 // failOver moves the nodes of c.member to the next usable member of each
 // node's list, through pool.Store.Move as snmove -s does, fenced by the
-// lease, and audits it as "agent.failover".
+// lease, audits it as "agent.failover", and then reconfigures the moved
+// nodes (NodeConfig) as snmove does.
 func (a *Agent) failOver(ctx context.Context, ld *leader, c candidate, v pool.View) (*FailoverReport, error) {
 	start := time.Now()
 	rep := &FailoverReport{Member: c.member, Leader: a.self, Token: ld.l.Token(), Counter: c.live.Counter, Silent: c.live.Silent, Retry: c.retry}
@@ -421,6 +432,10 @@ func (a *Agent) failOver(ctx context.Context, ld *leader, c candidate, v pool.Vi
 		a.m.failovers.WithLabelValues(c.member).Inc()
 		a.m.failoverSeconds.Observe(rep.Took.Seconds())
 	}
+	// Also after a move stopped half-way: the nodes of its committed
+	// batches point at their new member in the database and must on the
+	// nodes too. reconfigureNodes checks the lease first.
+	a.reconfigureNodes(ctx, ld.l, rep, res)
 	level := "agent: failed over"
 	if rep.NoTarget > 0 || rep.Failed > 0 {
 		a.log.Error(level+" with nodes left on the dead member", "of", c.member, "moved", rep.Moved, "no_target", rep.NoTarget, "failed", rep.Failed, "took", rep.Took, "err", err)

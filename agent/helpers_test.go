@@ -109,6 +109,9 @@ func startAgent(t testing.TB, dsn, self, dir string, opts ...agent.Option) *runn
 	base := []agent.Option{
 		agent.WithLogger(testLogger(t, self)),
 		agent.WithSteps(pool.RoleFilesStep(dir), dhcp.SyncStep(ap, dhcp.Options{})),
+		// The fixture nodes' 10.x addresses must never be dialled; tests of
+		// the node reconfiguration give their own (loopback) settings.
+		agent.WithNodeConfig(agent.NodeConfig{Disabled: true}),
 		agent.WithEvents(func(e agent.Event) {
 			ev.add(e)
 			if a := agentOf.Load(); a != nil {

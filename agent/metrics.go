@@ -27,6 +27,8 @@ type metrics struct {
 	render            *prometheus.HistogramVec
 	syncs             *prometheus.CounterVec
 	stepErrors        *prometheus.CounterVec
+	nodecfgNodes      *prometheus.CounterVec
+	nodecfgSeconds    prometheus.Histogram
 }
 
 func newMetrics(reg prometheus.Registerer, self string, members func() memberSnapshot) (*metrics, error) {
@@ -57,17 +59,24 @@ func newMetrics(reg prometheus.Registerer, self string, members func() memberSna
 			Help: "Syncs of this member's configuration, by result (ok, error)."}, []string{"result"}),
 		stepErrors: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "mnpool_sync_step_errors_total",
 			Help: "Sync steps that failed, by step."}, []string{"step"}),
+		nodecfgNodes: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "mnpool_nodecfg_nodes_total",
+			Help: "Nodes moved by this agent's failovers whose configuration was pushed, by result (reconfigured, unreachable, failed)."}, []string{"result"}),
+		nodecfgSeconds: prometheus.NewHistogram(prometheus.HistogramOpts{Name: "mnpool_nodecfg_duration_seconds",
+			Help: "Time to reconfigure the nodes moved by one failover.", Buckets: prometheus.ExponentialBuckets(0.01, 2, 16)}),
 	}
 	m.info.Set(1)
 	for _, c := range []prometheus.Collector{m.info, m.heartbeats, m.heartbeatFailures, m.epoch, m.isMN, m.dynamic, m.dbHealthy,
 		m.dbClusterSize, m.version, m.autofailover, m.leader, m.failovers, m.failoverNodes, m.suppressed, m.failoverSeconds,
-		m.render, m.syncs, m.stepErrors, &memberCollector{snap: members}} {
+		m.render, m.syncs, m.stepErrors, m.nodecfgNodes, m.nodecfgSeconds, &memberCollector{snap: members}} {
 		if err := reg.Register(c); err != nil {
 			return nil, err
 		}
 	}
 	for _, r := range []string{"ok", "error"} {
 		m.syncs.WithLabelValues(r)
+	}
+	for _, r := range []string{"reconfigured", "unreachable", "failed"} {
+		m.nodecfgNodes.WithLabelValues(r)
 	}
 	for _, s := range []string{string(pool.MoveMoved), string(pool.MoveNoTarget), string(pool.MoveFailed)} {
 		m.failoverNodes.WithLabelValues(s)

@@ -54,6 +54,9 @@ type options struct {
 	events      func(Event)
 	guardOpts   []pool.GuardOption
 	detect      func(ctx context.Context) (time.Duration, error)
+
+	// Node reconfiguration after a failover (nodeconfig.go).
+	nodecfg NodeConfig
 }
 
 func defaultOptions() options {
@@ -171,6 +174,9 @@ func (o *options) validate() error {
 		if s.name == "" || s.run == nil {
 			return fmt.Errorf("%w: service %d needs a name and a function", ErrInvalid, i+1)
 		}
+	}
+	if err := o.nodecfg.validate(); err != nil {
+		return err
 	}
 	return o.failover.validate()
 }

@@ -15,4 +15,11 @@
 //     it (restart chronyd or rsyslog, replace the default route).
 //   - PushAll runs a Pusher over many nodes with bounded parallelism and a
 //     per-node timeout, and returns one Result per node.
+//
+// Reconfigure puts them together after a pool.Store.Move: it reads the
+// pool as the move left it, renders the moved nodes' files, pushes them
+// within per-node and overall time bounds and writes one audit record
+// naming the nodes that failed. snmove and the agent's automatic failover
+// both call it; NewSSH builds their SSH pusher from the pool key (package
+// sshkeys) and known_hosts.
 package nodecfg

@@ -21,4 +21,7 @@ var (
 	ErrRemote = errors.New("nodecfg: remote command failed")
 	// ErrRender: the files of a node could not be rendered from the pool.
 	ErrRender = errors.New("nodecfg: cannot render node configuration")
+	// ErrSetup: the SSH pusher cannot be built (no pool key, no
+	// known_hosts file); no node was contacted.
+	ErrSetup = errors.New("nodecfg: SSH pusher not set up")
 )

@@ -19,9 +19,13 @@ MARIADBD=${MNPOOL_MARIADBD:-/usr/sbin/mariadbd}
 PROVIDER=${MNPOOL_GALERA_PROVIDER:-/usr/lib/galera/libgalera_smm.so}
 START_SECONDS=$SECONDS
 
-# Galera failure detection, lowered for fast tests (defaults: keepalive PT1S,
-# suspect PT5S, inactive PT15S, install PT7.5S). docs/GALERA.md explains them.
-readonly EVS_OPTIONS="evs.keepalive_period=PT0.5S;evs.inactive_check_period=PT0.5S;evs.suspect_timeout=PT2S;evs.inactive_timeout=PT4S;evs.install_timeout=PT4S;evs.join_retrans_period=PT0.5S;gmcast.peer_timeout=PT2S"
+# Galera failure detection (MNPOOL_GALERA_EVS). "fast", the default, lowers
+# it for fast tests; "production" keeps Galera's own defaults (keepalive
+# PT1S, suspect PT5S, inactive PT15S, install PT7.5S); anything else is a
+# raw option string. docs/GALERA.md explains them.
+readonly EVS_FAST="evs.keepalive_period=PT0.5S;evs.inactive_check_period=PT0.5S;evs.suspect_timeout=PT2S;evs.inactive_timeout=PT4S;evs.install_timeout=PT4S;evs.join_retrans_period=PT0.5S;gmcast.peer_timeout=PT2S"
+EVS_SETTING=${MNPOOL_GALERA_EVS:-}
+EVS_OPTIONS=""
 
 usage() {
 	cat <<EOF
@@ -52,6 +56,12 @@ Environment:
   MNPOOL_GALERA_PORT     port base (default 4400): SQL base+N, gcomm base+10+N,
                          IST base+20+N, SST base+30+N
   MNPOOL_GALERA_TIMEOUT  seconds to wait for a node to sync (default 120)
+  MNPOOL_GALERA_EVS      failure detection: fast (default; suspect 2 s +
+                         inactive 4 s), production (Galera's defaults,
+                         5 s + 15 s), or a raw option string such as
+                         'evs.suspect_timeout=PT3S;evs.inactive_timeout=PT6S'
+                         (evs.*, gmcast.peer_timeout, pc.* keys only). A
+                         cluster keeps the setting it was created with.
 EOF
 }
 
@@ -85,6 +95,37 @@ check_settings() {
 	if ! [[ $BASE_PORT =~ ^[0-9]+$ ]] || ((BASE_PORT < 1024 || BASE_PORT > 65400)); then
 		die "MNPOOL_GALERA_PORT=$BASE_PORT: must be a number from 1024 to 65400"
 	fi
+	check_evs
+}
+
+# check_evs resolves MNPOOL_GALERA_EVS into EVS_OPTIONS. A cluster that
+# exists keeps the setting it was created with (cluster.env).
+check_evs() {
+	local saved="" exists=""
+	if [[ -f $GALERA_DIR/cluster.env ]]; then
+		exists=1
+		saved=$(sed -n 's/^evs=\(.*\)$/\1/p' "$GALERA_DIR/cluster.env")
+		saved=${saved:-fast} # clusters created before the setting existed
+	fi
+	if [[ -n $exists && -n $EVS_SETTING && $EVS_SETTING != "$saved" ]]; then
+		die "MNPOOL_GALERA_EVS=$EVS_SETTING: the cluster in $GALERA_DIR was created with '$saved' (run down, then up)"
+	fi
+	EVS_SETTING=${EVS_SETTING:-${saved:-fast}}
+	case $EVS_SETTING in
+	fast) EVS_OPTIONS=";$EVS_FAST" ;;
+	production) EVS_OPTIONS="" ;;
+	*)
+		local re='^(evs\.[a-z_]+|gmcast\.peer_timeout|pc\.[a-z_]+)=[A-Za-z0-9.]+$' opt
+		local -a opts
+		IFS=';' read -r -a opts <<<"$EVS_SETTING"
+		((${#opts[@]} > 0)) || die "MNPOOL_GALERA_EVS is empty"
+		for opt in "${opts[@]}"; do
+			[[ $opt =~ $re ]] ||
+				die "MNPOOL_GALERA_EVS: option '$opt': want fast, production, or KEY=VALUE;... with evs.*, gmcast.peer_timeout or pc.* keys and values of letters, digits and dots"
+		done
+		EVS_OPTIONS=";$EVS_SETTING"
+		;;
+	esac
 }
 
 check_node() {
@@ -282,7 +323,7 @@ wsrep_node_incoming_address    = $ip:$(sql_port "$n")
 wsrep_sst_method               = rsync
 wsrep_sst_receive_address      = $ip:$(sst_port "$n")
 wsrep_slave_threads            = 2
-wsrep_provider_options         = "gmcast.listen_addr=tcp://$ip:$(gcomm_port "$n");ist.recv_addr=$ip:$(ist_port "$n");gcache.size=32M;$EVS_OPTIONS"
+wsrep_provider_options         = "gmcast.listen_addr=tcp://$ip:$(gcomm_port "$n");ist.recv_addr=$ip:$(ist_port "$n");gcache.size=32M$EVS_OPTIONS"
 EOF
 	mv "$d/my.cnf.tmp" "$d/my.cnf"
 }
@@ -554,7 +595,7 @@ create_cluster() {
 	done
 	mkdir -p "$GALERA_DIR"
 	chmod 0755 "$GALERA_DIR"
-	printf 'port_base=%s\n' "$BASE_PORT" >"$GALERA_DIR/cluster.env"
+	printf 'port_base=%s\nevs=%s\n' "$BASE_PORT" "$EVS_SETTING" >"$GALERA_DIR/cluster.env"
 	runuser -u "$RUN_USER" -- test -x "$GALERA_DIR" ||
 		die "$GALERA_DIR: user $RUN_USER cannot reach it (check the parent directories' permissions)"
 	for ((n = 1; n <= NODES; n++)); do

@@ -1,18 +1,27 @@
-// Command embed shows how a cluster-management product embeds the mnpool
-// agent instead of running mnpoold: it opens the pool, runs the agent for
-// its own member (heartbeat, MN fail-safe, automatic failover when the site
-// enables it), renders its own configuration for the nodes this member
-// serves whenever the pool changes, reacts to failovers, and mounts the
-// agent's /metrics and /healthz in its own HTTP server.
+// Command embed shows how a cluster-management product uses mnpool through
+// its packages, never running the CLI:
 //
-// Against an existing pool:
+//   - the administrator's operations as library calls, each returning a
+//     report: makemn (pool.MakeMN), snmove (pool.Store.Move, then
+//     nodecfg.Reconfigure to point the moved nodes at their new
+//     servicenodes) and makedhcp (dhcp.Render and dhcp.Applier);
+//   - the agent for its own member instead of mnpoold (heartbeat, MN
+//     fail-safe, automatic failover when the site enables it): it renders
+//     the product's own configuration for the nodes this member serves
+//     whenever the pool changes, reacts to failovers, and mounts the
+//     agent's /metrics and /healthz in the product's HTTP server.
 //
-//	go run ./examples/embed --db 'mysql:...' --self sn1 --out /var/lib/product --http 127.0.0.1:8080
-//
-// Without --db it builds a small demo pool in a temporary SQLite file and
-// runs for --for (default 5s):
+// Without --db it builds a small demo pool in a temporary SQLite file, runs
+// the three operations on it (the node reconfiguration through a fake
+// pusher that prints what it would write, so no packet leaves the host),
+// prints each report, runs the agent for --for (default 2s) and exits 0:
 //
 //	go run ./examples/embed
+//
+// Against an existing pool only the agent runs (with the default node
+// reconfiguration: SSH with the pool key):
+//
+//	go run ./examples/embed --db 'mysql:...' --self sn1 --out /var/lib/product --http 127.0.0.1:8080
 package main
 
 import (
@@ -32,6 +41,7 @@ import (
 	"time"
 
 	"github.com/mnpool/mnpool/agent"
+	"github.com/mnpool/mnpool/internal/atomicfile"
 	"github.com/mnpool/mnpool/pool"
 )
 
@@ -40,7 +50,7 @@ func main() {
 	self := flag.String("self", "mn1", "the pool member this program runs on")
 	out := flag.String("out", "", "directory of the product's files (default: a temporary directory)")
 	httpAddr := flag.String("http", "127.0.0.1:0", "address of the product's HTTP server (the agent's /metrics and /healthz are mounted under /mnpool/)")
-	runFor := flag.Duration("for", 0, "stop after this long (0: until SIGINT or SIGTERM; the demo pool defaults to 5s)")
+	runFor := flag.Duration("for", 0, "stop after this long (0: until SIGINT or SIGTERM; the demo pool defaults to 2s)")
 	flag.Parse()
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
@@ -60,14 +70,18 @@ func run(ctx context.Context, log *slog.Logger, dsn, self, out, httpAddr string,
 		defer os.RemoveAll(dir)
 		out = dir
 	}
+	var agentOpts []agent.Option
 	if dsn == "" {
-		dsn = "sqlite:" + filepath.Join(out, "pool.db")
-		if err := demoPool(ctx, dsn); err != nil {
-			return fmt.Errorf("demo pool: %w", err)
+		var err error
+		if dsn, err = demo(ctx, out); err != nil {
+			return err
 		}
 		if runFor == 0 {
-			runFor = 5 * time.Second
+			runFor = 2 * time.Second
 		}
+		// The demo nodes' addresses are not real: the agent's failovers
+		// would reconfigure them through the printing pusher too.
+		agentOpts = append(agentOpts, agent.WithNodeConfig(agent.NodeConfig{Pusher: printPusher{w: os.Stdout}}))
 	}
 	if runFor > 0 {
 		var cancel context.CancelFunc
@@ -86,50 +100,14 @@ func run(ctx context.Context, log *slog.Logger, dsn, self, out, httpAddr string,
 		return err
 	}
 
-	// 2. The product's own configuration, rendered on every pool change:
-	// here a file listing the nodes this member serves first. A step is
-	// idempotent and deterministic; it writes only when the bytes change.
+	// 2. The product's own configuration, rendered on every pool change.
 	nodesFile := filepath.Join(out, "served-nodes.txt")
-	productStep := pool.SyncStepFunc("product-nodes", func(ctx context.Context, in *pool.SyncInput) (pool.SyncChange, error) {
-		var b strings.Builder
-		fmt.Fprintf(&b, "# nodes served by %s (role %s, MN %s epoch %d)\n", in.Self, in.Role, in.State.Master.Member, in.State.Master.Epoch)
-		n := 0
-		for _, node := range in.State.Nodes {
-			if len(node.ServiceNodes) > 0 && node.ServiceNodes[0] == in.Self {
-				fmt.Fprintf(&b, "%s %s\n", node.Name, node.IP)
-				n++
-			}
-		}
-		changed, err := writeIfChanged(nodesFile, []byte(b.String()))
-		return pool.SyncChange{Changed: changed, Detail: fmt.Sprintf("%s: %d nodes", nodesFile, n)}, err
-	})
-
-	// 3. React to what the agent reports.
-	onEvent := func(e agent.Event) {
-		switch e.Kind {
-		case agent.EventSynced:
-			if len(e.Gained) > 0 {
-				log.Info("product: this member now serves more nodes (a failover or a move)", "gained", len(e.Gained), "first", e.Gained[0])
-			}
-			if len(e.Lost) > 0 {
-				log.Info("product: nodes moved away from this member", "lost", len(e.Lost))
-			}
-		case agent.EventFailover:
-			log.Warn("product: this member failed a dead member over", "member", e.Member, "moved", e.Failover.Moved)
-		case agent.EventLiveness:
-			if e.Member != self && e.Prev != "" {
-				log.Info("product: member liveness", "member", e.Member, "state", e.State, "was", e.Prev)
-			}
-		case agent.EventDynamic:
-			log.Info("product: DHCP dynamic range on this member", "serve", e.ServeDynamic, "epoch", e.Epoch)
-		}
-	}
-
-	a, err := agent.New(s,
+	a, err := agent.New(s, append([]agent.Option{
 		agent.WithLogger(log),
-		agent.WithSteps(pool.RoleFilesStep(out), productStep),
-		agent.WithEvents(onEvent),
-	)
+		agent.WithSteps(pool.RoleFilesStep(out), productStep(nodesFile)),
+		// 3. React to what the agent reports.
+		agent.WithEvents(onEvent(log, self)),
+	}, agentOpts...)...)
 	if err != nil {
 		return err
 	}
@@ -157,29 +135,63 @@ func run(ctx context.Context, log *slog.Logger, dsn, self, out, httpAddr string,
 	return err
 }
 
-// writeIfChanged writes data to path through a temporary file in the same
-// directory (fsync, rename) unless the file holds it already.
+// productStep is the product's own configuration, rendered on every pool
+// change: here a file listing the nodes this member serves first. A step
+// is idempotent and deterministic; it writes only when the bytes change.
+func productStep(nodesFile string) pool.SyncStep {
+	return pool.SyncStepFunc("product-nodes", func(ctx context.Context, in *pool.SyncInput) (pool.SyncChange, error) {
+		var b strings.Builder
+		fmt.Fprintf(&b, "# nodes served by %s (role %s, MN %s epoch %d)\n", in.Self, in.Role, in.State.Master.Member, in.State.Master.Epoch)
+		n := 0
+		for _, node := range in.State.Nodes {
+			if len(node.ServiceNodes) > 0 && node.ServiceNodes[0] == in.Self {
+				fmt.Fprintf(&b, "%s %s\n", node.Name, node.IP)
+				n++
+			}
+		}
+		changed, err := writeIfChanged(nodesFile, []byte(b.String()))
+		return pool.SyncChange{Changed: changed, Detail: fmt.Sprintf("%s: %d nodes", nodesFile, n)}, err
+	})
+}
+
+// onEvent is how the product reacts to what the agent reports.
+func onEvent(log *slog.Logger, self string) func(agent.Event) {
+	return func(e agent.Event) {
+		switch e.Kind {
+		case agent.EventSynced:
+			if len(e.Gained) > 0 {
+				log.Info("product: this member now serves more nodes (a failover or a move)", "gained", len(e.Gained), "first", e.Gained[0])
+			}
+			if len(e.Lost) > 0 {
+				log.Info("product: nodes moved away from this member", "lost", len(e.Lost))
+			}
+		case agent.EventFailover:
+			log.Warn("product: this member failed a dead member over", "member", e.Member, "moved", e.Failover.Moved,
+				"reconfigured", e.Failover.Reconfigured, "not_reconfigured", e.Failover.ReconfigFailed)
+		case agent.EventLiveness:
+			if e.Member != self && e.Prev != "" {
+				log.Info("product: member liveness", "member", e.Member, "state", e.State, "was", e.Prev)
+			}
+		case agent.EventDynamic:
+			log.Info("product: DHCP dynamic range on this member", "serve", e.ServeDynamic, "epoch", e.Epoch)
+		}
+	}
+}
+
+// demo creates the demo pool in out, runs the operations on it and
+// returns its DSN.
+func demo(ctx context.Context, out string) (string, error) {
+	dsn := "sqlite:" + filepath.Join(out, "pool.db")
+	if err := demoPool(ctx, dsn); err != nil {
+		return "", fmt.Errorf("demo pool: %w", err)
+	}
+	return dsn, operations(ctx, os.Stdout, dsn, out)
+}
+
+// writeIfChanged writes data to path atomically (temporary file, fsync,
+// rename) unless the file holds it already.
 func writeIfChanged(path string, data []byte) (bool, error) {
-	if old, err := os.ReadFile(path); err == nil && string(old) == string(data) {
-		return false, nil
-	}
-	tmp, err := os.CreateTemp(filepath.Dir(path), ".tmp-*")
-	if err != nil {
-		return false, err
-	}
-	defer os.Remove(tmp.Name())
-	if _, err := tmp.Write(data); err != nil {
-		tmp.Close()
-		return false, err
-	}
-	if err := tmp.Sync(); err != nil {
-		tmp.Close()
-		return false, err
-	}
-	if err := tmp.Close(); err != nil {
-		return false, err
-	}
-	return true, os.Rename(tmp.Name(), path)
+	return atomicfile.Write(path, data, atomicfile.Options{SkipUnchanged: true})
 }
 
 // demoPool creates an MN, one SN and 20 nodes in dsn.

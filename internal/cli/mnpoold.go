@@ -22,6 +22,7 @@ import (
 const DefaultMetricsAddr = "127.0.0.1:9655"
 
 type mnpooldFlags struct {
+	node        nodeCfgFlags
 	logFormat   string
 	logLevel    string
 	metricsAddr string
@@ -119,6 +120,7 @@ max(10s, 2D), lease = dead. Shorter values are refused. See docs/AGENT.md.`,
 	fl.BoolVar(&f.console, "console", false, "run the console broker (consoles served under leases, proxied between members)")
 	fl.StringVar(&f.consoleListen, "console-listen", "", "address of the console broker (default :site.consoleport)")
 	f.consoleSec.add(fl, "console-")
+	f.node.addFlags(fl)
 	fl.BoolVar(&f.noFailover, "no-failover", false, "never take part in automatic failover on this member, whatever the site setting")
 	fl.DurationVar(&f.coolDown, "failover-cooldown", agent.DefaultFailoverCoolDown, "a member failed over is not failed over again for this long")
 	fl.IntVar(&f.failoverLimit, "failover-limit", agent.DefaultFailoverLimit, "most failovers per --failover-window")
@@ -164,6 +166,10 @@ func runMnpoold(ctx context.Context, g *globals, f *mnpooldFlags) error {
 	}
 	if !f.console && f.consoleListen != "" {
 		return usagef("--console-listen %s needs --console", f.consoleListen)
+	}
+	nodeOpt, err := f.node.option()
+	if err != nil {
+		return err
 	}
 	if f.watchEvery <= 0 {
 		return usagef("--watch-interval %v: want more than 0", f.watchEvery)
@@ -218,6 +224,7 @@ func runMnpoold(ctx context.Context, g *globals, f *mnpooldFlags) error {
 		agent.WithSteps(steps...),
 		agent.WithFailover(agent.FailoverPolicy{Disabled: f.noFailover, CoolDown: f.coolDown, Limit: f.failoverLimit, Window: f.window}),
 	}
+	opts = append(opts, nodeOpt)
 	if f.metricsAddr != "" {
 		opts = append(opts, agent.WithHTTPAddr(f.metricsAddr))
 	}

@@ -36,6 +36,9 @@ func TestMnpooldRejectsBadFlags(t *testing.T) {
 		"bad self":       {[]string{"--self", "-x"}, `"-x"`},
 		"argument":       {[]string{"extra"}, "unknown command"},
 		"console listen": {[]string{"--console-listen", ":7200"}, "--console-listen :7200 needs --console"},
+		"node parallel":  {[]string{"--node-parallel", "0"}, "--node-parallel 0"},
+		"node deadline":  {[]string{"--node-deadline", "0s"}, "--node-deadline 0s"},
+		"node ssh port":  {[]string{"--node-ssh-port", "70000"}, "--node-ssh-port 70000"},
 	} {
 		t.Run(name, func(t *testing.T) {
 			var out, errb bytes.Buffer

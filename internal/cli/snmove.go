@@ -7,14 +7,11 @@ import (
 	"io"
 	"net/netip"
 	"os"
-	"path/filepath"
 	"strings"
 	"time"
 
 	"github.com/schollz/progressbar/v3"
 	"github.com/spf13/cobra"
-	"golang.org/x/crypto/ssh"
-	"golang.org/x/crypto/ssh/knownhosts"
 	"golang.org/x/term"
 
 	"github.com/mnpool/mnpool/nodecfg"
@@ -131,37 +128,11 @@ func expandNoderange(ctx context.Context, s *pool.Store, args []string) ([]strin
 
 // sshPusher builds the SSH pusher from the pool key and known_hosts.
 func sshPusher(ctx context.Context, g *globals, f *snmoveFlags) (*nodecfg.SSH, error) {
-	signers, err := sshkeys.Signers(ctx, f.keyDir, sshkeys.KindPool)
+	p, err := nodecfg.NewSSH(ctx, nodecfg.SSHConfig{KeyDir: f.keyDir, KnownHosts: f.knownHosts, InsecureIgnoreHostKey: f.noHostKeyCheck,
+		User: f.sshUser, Port: f.sshPort, Root: f.nodeRoot, Apply: true, Log: g.logger()})
 	if err != nil {
-		return nil, fmt.Errorf("loading the pool SSH key from %s (give -i to skip reconfiguring the nodes): %w", f.keyDir, err)
+		return nil, fmt.Errorf("%w (give --known-hosts FILE, --no-host-key-check, or -i to skip reconfiguring the nodes)", err)
 	}
-	p := &nodecfg.SSH{User: f.sshUser, Auth: []ssh.AuthMethod{ssh.PublicKeys(signers...)}, Port: f.sshPort,
-		Root: f.nodeRoot, Apply: true, Log: g.logger()}
-	if f.noHostKeyCheck {
-		p.HostKeyCallback = ssh.InsecureIgnoreHostKey()
-		return p, nil
-	}
-	var files []string
-	for _, kh := range f.knownHosts {
-		if rest, ok := strings.CutPrefix(kh, "~/"); ok {
-			home, err := os.UserHomeDir()
-			if err != nil {
-				continue
-			}
-			kh = filepath.Join(home, rest)
-		}
-		if _, err := os.Stat(kh); err == nil {
-			files = append(files, kh)
-		}
-	}
-	if len(files) == 0 {
-		return nil, fmt.Errorf("no known_hosts file among %s to check the nodes' host keys; give --known-hosts FILE, --no-host-key-check, or -i", strings.Join(f.knownHosts, ", "))
-	}
-	cb, err := knownhosts.New(files...)
-	if err != nil {
-		return nil, fmt.Errorf("reading known_hosts: %w", err)
-	}
-	p.HostKeyCallback = cb
 	return p, nil
 }
 
@@ -177,29 +148,38 @@ func progress(g *globals, n int, what string) *progressbar.ProgressBar {
 		progressbar.OptionSetPredictTime(true), progressbar.OptionSetRenderBlankState(true))
 }
 
-func runSnmove(ctx context.Context, g *globals, f *snmoveFlags, args []string) error {
-	if len(args) == 0 && f.source == "" {
-		return usagef("give a NODERANGE or -s SOURCE")
+// moveRequest turns the command line into a move request (nodes not yet
+// expanded).
+func moveRequest(f *snmoveFlags, args []string) (pool.MoveRequest, error) {
+	req := pool.MoveRequest{Source: f.source, Target: f.dest, Force: f.force, DryRun: f.dryRun}
+	switch {
+	case len(args) == 0 && f.source == "":
+		return req, usagef("give a NODERANGE or -s SOURCE")
+	case f.parallel < 1:
+		return req, usagef("--parallel %d: want 1 or more", f.parallel)
+	case f.timeout <= 0:
+		return req, usagef("--timeout %s: want a positive duration", f.timeout)
+	case f.destIP == "":
+		return req, nil
 	}
+	a, err := netip.ParseAddr(f.destIP)
+	if err != nil {
+		return req, usagef("-D %q is not an IP address", f.destIP)
+	}
+	if f.dest == "" {
+		return req, usagef("-D needs -d DEST: the address is one of DEST's")
+	}
+	req.TargetAddr = a
+	return req, nil
+}
+
+func runSnmove(ctx context.Context, g *globals, f *snmoveFlags, args []string) error {
 	if len(args) > 1 {
 		args = []string{strings.Join(args, ",")}
 	}
-	req := pool.MoveRequest{Source: f.source, Target: f.dest, Force: f.force, DryRun: f.dryRun}
-	if f.destIP != "" {
-		a, err := netip.ParseAddr(f.destIP)
-		if err != nil {
-			return usagef("-D %q is not an IP address", f.destIP)
-		}
-		if f.dest == "" {
-			return usagef("-D needs -d DEST: the address is one of DEST's")
-		}
-		req.TargetAddr = a
-	}
-	if f.parallel < 1 {
-		return usagef("--parallel %d: want 1 or more", f.parallel)
-	}
-	if f.timeout <= 0 {
-		return usagef("--timeout %s: want a positive duration", f.timeout)
+	req, err := moveRequest(f, args)
+	if err != nil {
+		return err
 	}
 	s, err := g.open(ctx)
 	if err != nil {
@@ -226,6 +206,25 @@ func runSnmove(ctx context.Context, g *globals, f *snmoveFlags, args []string) e
 	if req.Liveness, err = livenessView(ctx, s); err != nil {
 		return err
 	}
+	res, moveErr := moveWithBar(ctx, g, s, req)
+	if res == nil {
+		return moveErr
+	}
+	out := snmoveOutput{Move: res, NodeCfg: []nodecfg.Result{}}
+	out.Summary.ReconfigSkipped = f.ignoreNodes || f.dryRun
+	if pusher != nil && len(nodecfg.MovedNodes(res)) > 0 {
+		rep, err := reconfigure(ctx, g, f, s, pusher, res)
+		if rep != nil {
+			out.NodeCfg = rep.Results
+		}
+		moveErr = errors.Join(moveErr, err)
+	}
+	out.summarize()
+	return finishSnmove(g, out, moveErr)
+}
+
+// moveWithBar runs the move with a progress bar on a terminal.
+func moveWithBar(ctx context.Context, g *globals, s *pool.Store, req pool.MoveRequest) (*pool.MoveResult, error) {
 	var bar *progressbar.ProgressBar
 	noBar := false
 	req.Progress = func(done, total int) {
@@ -237,22 +236,16 @@ func runSnmove(ctx context.Context, g *globals, f *snmoveFlags, args []string) e
 			bar.Set(done)
 		}
 	}
-	res, moveErr := s.Move(ctx, req)
+	res, err := s.Move(ctx, req)
 	if bar != nil {
 		bar.Finish()
 	}
-	if res == nil {
-		return moveErr
-	}
-	out := snmoveOutput{Move: res, NodeCfg: []nodecfg.Result{}}
+	return res, err
+}
+
+func (out *snmoveOutput) summarize() {
+	res := out.Move
 	out.Summary.MoveCounts = res.Counts
-	out.Summary.ReconfigSkipped = f.ignoreNodes || f.dryRun
-	if pusher != nil && len(pushNodes(res)) > 0 {
-		out.NodeCfg, err = reconfigure(ctx, g, f, s, pusher, res)
-		if err != nil {
-			moveErr = errors.Join(moveErr, err)
-		}
-	}
 	for _, r := range out.NodeCfg {
 		if r.Err != nil {
 			out.Summary.ReconfigFailed++
@@ -261,6 +254,10 @@ func runSnmove(ctx context.Context, g *globals, f *snmoveFlags, args []string) e
 		}
 	}
 	out.Summary.Problems = res.Counts.Failed + res.Counts.NoTarget + out.Summary.ReconfigFailed
+}
+
+// finishSnmove prints the outcome and returns the exit error.
+func finishSnmove(g *globals, out snmoveOutput, moveErr error) error {
 	if g.json {
 		if err := printJSON(g.io.Out, out); err != nil {
 			return err
@@ -271,6 +268,7 @@ func runSnmove(ctx context.Context, g *globals, f *snmoveFlags, args []string) e
 	if moveErr != nil {
 		return moveErr
 	}
+	res := out.Move
 	if n := out.Summary.Problems; n > 0 {
 		return fmt.Errorf("%d of %d nodes not done (failed %d, no usable target %d, not reconfigured %d)",
 			n, len(res.Nodes), res.Counts.Failed, res.Counts.NoTarget, out.Summary.ReconfigFailed)
@@ -278,39 +276,21 @@ func runSnmove(ctx context.Context, g *globals, f *snmoveFlags, args []string) e
 	return nil
 }
 
-// pushNodes are the nodes to reconfigure: those moved, and with an
-// explicit destination those already on it (so that running the same
-// snmove again retries nodes whose reconfiguration failed).
-func pushNodes(res *pool.MoveResult) []string {
-	var out []string
-	for _, n := range res.Nodes {
-		if n.Status == pool.MoveMoved || (n.Status == pool.MoveUnchanged && res.Target != "" && n.Target == res.Target) {
-			out = append(out, n.Node)
-		}
-	}
-	return out
-}
-
-// reconfigure pushes the new configuration to every moved node.
-func reconfigure(ctx context.Context, g *globals, f *snmoveFlags, s *pool.Store, p *nodecfg.SSH, res *pool.MoveResult) ([]nodecfg.Result, error) {
-	st, err := s.LoadState(ctx)
-	if err != nil {
-		return nil, fmt.Errorf("reading the pool after the move (nodes not reconfigured): %w", err)
-	}
-	st = nodecfg.UseAddress(st, res.Target, res.TargetAddr)
+// reconfigure pushes the new configuration to every moved node
+// (nodecfg.Reconfigure), with a progress bar on a terminal.
+func reconfigure(ctx context.Context, g *globals, f *snmoveFlags, s *pool.Store, p nodecfg.Pusher, res *pool.MoveResult) (*nodecfg.Report, error) {
+	bar := progress(g, len(nodecfg.MovedNodes(res)), "reconfiguring")
 	// The dns and ntp packages replace the built-in renderer when they
 	// land.
-	jobs, failed := nodecfg.Jobs(st, nodecfg.Builtin{}, pushNodes(res))
-	bar := progress(g, len(jobs), "reconfiguring")
-	opts := nodecfg.PushOptions{Parallel: f.parallel, Timeout: f.timeout}
+	opts := nodecfg.Options{Pusher: p, Parallel: f.parallel, Timeout: f.timeout, Deadline: -1}
 	if bar != nil {
 		opts.Done = func(nodecfg.Result) { bar.Add(1) }
 	}
-	out := append(failed, nodecfg.PushAll(ctx, p, jobs, opts)...)
+	rep, err := nodecfg.Reconfigure(ctx, s, res, opts)
 	if bar != nil {
 		bar.Finish()
 	}
-	return out, nil
+	return rep, err
 }
 
 func printSnmove(w io.Writer, out snmoveOutput) error {

@@ -20,6 +20,7 @@ import (
 	"golang.org/x/crypto/ssh/knownhosts"
 
 	"github.com/mnpool/mnpool/internal/cli"
+	"github.com/mnpool/mnpool/nodecfg"
 	"github.com/mnpool/mnpool/nodecfg/nodecfgtest"
 	"github.com/mnpool/mnpool/pool"
 	"github.com/mnpool/mnpool/sshkeys"
@@ -142,6 +143,12 @@ func TestSnmoveMovesAndReconfiguresNodes(t *testing.T) {
 	for _, name := range []string{"cn02", "cn04"} {
 		require.Zero(t, e.nodes[name].Execs(), "%s did not move and is not touched", name)
 	}
+	// The reconfiguration is nodecfg.Reconfigure's: it leaves its audit
+	// record.
+	log, err := e.store.AuditLog(context.Background(), 10)
+	require.NoError(t, err)
+	require.Equal(t, nodecfg.AuditAction, log[0].Action)
+	require.Contains(t, log[0].Detail, `"reconfigured":2`)
 
 	// Again: nothing to do, nothing pushed.
 	execs := e.nodes["cn01"].Execs()
