@@ -8,11 +8,11 @@ import (
 	"os/exec"
 	"strconv"
 	"strings"
-	"syscall"
 	"time"
 
 	"github.com/spf13/cobra"
 
+	"github.com/mnpool/mnpool/internal/supervise"
 	"github.com/mnpool/mnpool/locking"
 )
 
@@ -65,11 +65,15 @@ with $MNPOOL_LOCK_NAME and $MNPOOL_LOCK_TOKEN (and $MNPOOL_LOCK_DIR for a
 directory lock) in its environment, and releases the lock when COMMAND ends.
 It exits with COMMAND's exit status (128+N when killed by signal N).
 
-COMMAND runs in its own process group. If the lease is lost while it runs
-(the database is unreachable for TTL minus the safety margin of TTL/5, or an
-administrator deleted the lock), run says so on stderr, sends SIGTERM to the
-process group and SIGKILL after half the margin, before another member can
-take the lock over. Writers that must never overlap check the token: with
+COMMAND runs in its own process group under a small supervisor (mnpool
+itself, re-executed), which kills COMMAND and everything it started (setsid
+and double-forked processes included) the moment this mnpool process dies,
+whatever the signal, SIGKILL included. If the lease is lost while COMMAND
+runs (the database is unreachable for TTL minus the safety margin of TTL/5,
+or an administrator deleted the lock), run says so on stderr, sends SIGTERM
+to COMMAND and all its descendants and SIGKILL after half the margin, before
+another member can take the lock over. Processes left behind by COMMAND are
+ended the same way when it exits. Writers that must never overlap check the token: with
 'mnpool lock' for a directory, compare $MNPOOL_LOCK_TOKEN with the content of
 $MNPOOL_LOCK_DIR/.mnpool.lock.token before each step.
 
@@ -182,32 +186,34 @@ func lockRun(ctx context.Context, g *globals, a lockRunArgs) error {
 	}
 	g.logger().Debug("lock acquired", "lock", l.Name(), "token", l.Token())
 
-	c := exec.Command(a.command[0], a.command[1:]...)
-	c.Stdin, c.Stdout, c.Stderr = g.io.In, g.io.Out, g.io.Err
-	c.Env = append(os.Environ(), EnvLockName+"="+l.Name(), EnvLockToken+"="+strconv.FormatInt(l.Token(), 10))
+	env := append(os.Environ(), EnvLockName+"="+l.Name(), EnvLockToken+"="+strconv.FormatInt(l.Token(), 10))
 	if a.dir != "" {
-		c.Env = append(c.Env, EnvLockDir+"="+a.dir)
+		env = append(env, EnvLockDir+"="+a.dir)
 	}
-	c.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
-	if err := c.Start(); err != nil {
+	// The supervisor kills COMMAND and everything it started when this
+	// process dies by any signal, SIGKILL included, so nothing of it
+	// outlives the lease (internal/supervise).
+	p, err := supervise.Start(supervise.Command{
+		Path: a.command[0], Args: a.command, Env: env,
+		Stdin: g.io.In, Stdout: g.io.Out, Stderr: g.io.Err,
+		Grace: l.Margin() / 2,
+	})
+	if err != nil {
 		uerr := unlock(context.WithoutCancel(ctx))
 		return errors.Join(fmt.Errorf("starting %s: %w", a.command[0], err), uerr)
 	}
-	waited := make(chan error, 1)
-	go func() { waited <- c.Wait() }()
-
-	var werr error
 	lost := false
 	select {
-	case werr = <-waited:
+	case <-p.Done():
 	case <-l.Done():
 		lost = true
-		fmt.Fprintf(g.io.Err, "mnpool: lock %q lost: %v; killing %s (process group %d)\n", l.Name(), l.Err(), a.command[0], c.Process.Pid)
-		werr = stopGroup(c, waited, l.Margin()/2)
+		fmt.Fprintf(g.io.Err, "mnpool: lock %q lost: %v; killing %s and everything it started\n", l.Name(), l.Err(), a.command[0])
+		p.Stop()
 	case <-ctx.Done():
-		fmt.Fprintf(g.io.Err, "mnpool: interrupted; stopping %s (process group %d)\n", a.command[0], c.Process.Pid)
-		werr = stopGroup(c, waited, l.Margin()/2)
+		fmt.Fprintf(g.io.Err, "mnpool: interrupted; stopping %s and everything it started\n", a.command[0])
+		p.Stop()
 	}
+	werr := p.Wait()
 
 	uctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), unlockTimeout)
 	defer cancel()
@@ -217,36 +223,17 @@ func lockRun(ctx context.Context, g *globals, a lockRunArgs) error {
 	return commandStatus(a.command[0], werr)
 }
 
-// stopGroup sends SIGTERM to the command's process group, SIGKILL after
-// grace (half the lock's safety margin, so the command is gone before
-// another member can take the lock over), and returns the command's wait
-// error.
-func stopGroup(c *exec.Cmd, waited <-chan error, grace time.Duration) error {
-	pgid := c.Process.Pid
-	syscall.Kill(-pgid, syscall.SIGTERM)
-	t := time.NewTimer(grace)
-	defer t.Stop()
-	select {
-	case err := <-waited:
-		syscall.Kill(-pgid, syscall.SIGKILL) // what is left of the group
-		return err
-	case <-t.C:
-	}
-	syscall.Kill(-pgid, syscall.SIGKILL)
-	return <-waited
-}
-
 // commandStatus turns the command's wait error into mnpool's result.
 func commandStatus(name string, err error) error {
 	if err == nil {
 		return nil
 	}
-	var ee *exec.ExitError
+	var ee *supervise.ExitError
 	if !errors.As(err, &ee) {
 		return fmt.Errorf("running %s: %w", name, err)
 	}
-	if ws, ok := ee.Sys().(syscall.WaitStatus); ok && ws.Signaled() {
-		return exitStatus{code: 128 + int(ws.Signal()), msg: fmt.Sprintf("%s killed by signal %v", name, ws.Signal())}
+	if ee.Status.Signaled() {
+		return exitStatus{code: ee.ExitCode(), msg: fmt.Sprintf("%s killed by signal %v", name, ee.Status.Signal())}
 	}
 	return exitStatus{code: ee.ExitCode(), msg: fmt.Sprintf("%s exited with status %d", name, ee.ExitCode())}
 }
