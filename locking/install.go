@@ -11,7 +11,7 @@ import (
 	"syscall"
 	"time"
 
-	"github.com/mnpool/mnpool/internal/atomicfile"
+	"github.com/mnpool/mnpool/atomicfile"
 )
 
 // The shared install tree and the files an Install lock keeps in the

@@ -30,22 +30,31 @@ func mnpoolProcess(t *testing.T, args ...string) *exec.Cmd {
 // its command, a grandchild in a new session (setsid) and an orphaned
 // great-grandchild (double fork) all append to one file. The next holder
 // then takes the lock over and marks its start in the same file; no line
-// of the killed holder's processes may come after that mark. 20 rounds.
+// of the killed holder's processes may come after that mark. 20 rounds,
+// half of them on a directory (install-tree) lock.
 func TestLockRunKill9(t *testing.T) {
 	dir := t.TempDir()
 	db := "sqlite:" + filepath.Join(dir, "pool.db")
 	openLocker(t, db, "mn1") // creates the pool schema
-	log := filepath.Join(dir, "log")
+	log, stop := filepath.Join(dir, "log"), filepath.Join(dir, "stop")
+	// Should a process survive (the defect this test is for), it stops
+	// writing when the test ends.
+	t.Cleanup(func() { os.WriteFile(stop, nil, 0o600) })
 	const rounds = 20
 	for r := 1; r <= rounds; r++ {
+		// Half the rounds use the install-tree lock of a directory.
+		name := "shared"
+		if r > rounds/2 {
+			name = filepath.Join(dir, "install", "rhels9")
+		}
 		tag := fmt.Sprintf("A%d", r)
 		writer := func(who string) string {
-			return `while :; do echo "` + tag + ` ` + who + `" >> ` + log + `; sleep 0.01; done`
+			return `while [ ! -e ` + stop + ` ]; do echo "` + tag + ` ` + who + `" >> ` + log + `; sleep 0.01; done`
 		}
 		script := `setsid sh -c '` + writer("setsid") + `' &
 (sh -c '` + writer("orphan") + `' &)
 ` + writer("command")
-		a := mnpoolProcess(t, "--db", db, "--self", "mn1", "lock", "run", "--ttl", "1s", "shared", "--", "sh", "-c", script)
+		a := mnpoolProcess(t, "--db", db, "--self", "mn1", "lock", "run", "--ttl", "1s", name, "--", "sh", "-c", script)
 		require.Eventually(t, func() bool {
 			b, _ := os.ReadFile(log)
 			s := string(b)
@@ -54,7 +63,7 @@ func TestLockRunKill9(t *testing.T) {
 		require.NoError(t, a.Process.Signal(syscall.SIGKILL))
 		a.Wait()
 
-		b := mnpoolProcess(t, "--db", db, "--self", "mn2", "lock", "run", "--ttl", "1s", "shared", "--", "sh", "-c",
+		b := mnpoolProcess(t, "--db", db, "--self", "mn2", "lock", "run", "--ttl", "1s", name, "--", "sh", "-c",
 			`echo "B`+strconv.Itoa(r)+` start $MNPOOL_LOCK_TOKEN" >> `+log+`; sleep 0.3; echo "B`+strconv.Itoa(r)+` end" >> `+log)
 		require.NoError(t, b.Wait(), "round %d: the next holder failed", r)
 	}

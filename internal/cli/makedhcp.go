@@ -14,6 +14,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/mnpool/mnpool/atomicfile"
 	"github.com/mnpool/mnpool/dhcp"
 	"github.com/mnpool/mnpool/noderange"
 	"github.com/mnpool/mnpool/pool"
@@ -63,6 +64,14 @@ Nothing is written or reloaded when the file would not change.`,
 		SilenceUsage:  true,
 		SilenceErrors: true,
 		RunE: func(cmd *cobra.Command, args []string) error {
+			if f.allMembers && cmd.Flags().Changed("out") && f.out == "" {
+				return usagef("--out is empty: give the directory to write into")
+			}
+			if !f.allMembers {
+				if err := checkOutputFlag(cmd, "out"); err != nil {
+					return err
+				}
+			}
 			return runMakedhcp(cmd.Context(), g, &f, args)
 		},
 	}
@@ -175,7 +184,7 @@ func runMakedhcp(ctx context.Context, g *globals, f *makedhcpFlags, args []strin
 
 	// The node set the file holds now (kept by -n, NODERANGE and -d).
 	have := map[string]bool{}
-	old, err := os.ReadFile(out)
+	old, err := atomicfile.ReadFile(out) // never through a symlink
 	switch {
 	case err == nil:
 		in, perr := dhcp.Parse(old)
