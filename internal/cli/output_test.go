@@ -22,7 +22,7 @@ func makedhcpCmd(db string, args ...string) (int, string, string) {
 
 // TestOutputFlags: an empty, directory or symlink --out/--output/--file
 // is a bad command line (exit 2) naming the flag, and nothing is written
-// (before the fix, `makedhcp -n --out ''` wrote /etc/dhcp/dhcpd.conf).
+// (before the fix, `makedhcp -n --out ”` wrote /etc/dhcp/dhcpd.conf).
 func TestOutputFlags(t *testing.T) {
 	db := newPool(t)
 	dir := t.TempDir()
