@@ -180,10 +180,11 @@ func runMnpoold(ctx context.Context, g *globals, f *mnpooldFlags) error {
 	if err := pool.ValidateName("member", self); err != nil {
 		return usagef("--self: %v", err)
 	}
-	dsn, _, err := pool.ResolveDSN(g.db, g.dbFile)
+	dsn, src, err := pool.ResolveDSN(g.db, g.dbFile)
 	if err != nil {
 		return err
 	}
+	g.warnSecretFiles(dsn, src)
 	s, err := pool.Open(ctx, dsn, pool.WithSelf(self), pool.WithActor("mnpoold"), pool.WithLogger(log))
 	if err != nil {
 		return err
