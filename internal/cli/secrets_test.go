@@ -1,6 +1,8 @@
 package cli_test
 
 import (
+	"bytes"
+	"context"
 	"net"
 	"os"
 	"path/filepath"
@@ -8,6 +10,8 @@ import (
 	"testing"
 
 	"github.com/stretchr/testify/require"
+
+	"github.com/mnpool/mnpool/internal/cli"
 )
 
 func closedAddr(t *testing.T) string {
@@ -52,4 +56,36 @@ func TestDSNFileWarning(t *testing.T) {
 	require.NoError(t, os.Chmod(file, 0o600))
 	_, _, errs = mnpool(t, "", "--db-file", file, "--self", "mn1", "node", "list")
 	require.NotContains(t, errs, "warning")
+}
+
+// TestMnpooldTokenFile: the /healthz token file must be private and
+// hold a real token; anything else is a bad command line.
+func TestMnpooldTokenFile(t *testing.T) {
+	db := newPool(t)
+	dir := t.TempDir()
+	for name, tc := range map[string]struct {
+		content string
+		mode    os.FileMode
+		want    string
+	}{
+		"readable by others": {"0123456789abcdef0123", 0o644, "readable by group or others (mode 0644)"},
+		"too short":          {"q7Zx9", 0o600, "at least 16 characters"},
+		"missing":            {"", 0, "no such file"},
+	} {
+		t.Run(name, func(t *testing.T) {
+			p := filepath.Join(dir, strings.ReplaceAll(name, " ", "-"))
+			if tc.mode != 0 {
+				require.NoError(t, os.WriteFile(p, []byte(tc.content+"\n"), tc.mode))
+				require.NoError(t, os.Chmod(p, tc.mode))
+			}
+			var out, errb bytes.Buffer
+			code := cli.Mnpoold(context.Background(), []string{"--db", db, "--self", "sn1", "--http-token-file", p},
+				cli.IO{In: strings.NewReader(""), Out: &out, Err: &errb})
+			require.Equal(t, 2, code, errb.String())
+			require.Contains(t, errb.String(), tc.want)
+			if tc.content != "" {
+				require.NotContains(t, errb.String(), tc.content, "the token is not echoed")
+			}
+		})
+	}
 }
