@@ -156,33 +156,9 @@ func lockRun(ctx context.Context, g *globals, a lockRunArgs) error {
 		actx, cancel = context.WithTimeout(ctx, a.wait)
 		defer cancel()
 	}
-	var (
-		l      *locking.Lock
-		unlock func(context.Context) error
-	)
-	switch {
-	case a.dir != "" && a.nonblock:
-		il, err := lk.TryInstall(actx, a.dir, opts...)
-		if err != nil {
-			return lockFailed(err, a)
-		}
-		l, unlock = il.Lock, il.Unlock
-	case a.dir != "":
-		il, err := lk.Install(actx, a.dir, opts...)
-		if err != nil {
-			return lockFailed(err, a)
-		}
-		l, unlock = il.Lock, il.Unlock
-	case a.nonblock:
-		if l, err = lk.TryLock(actx, a.name, opts...); err != nil {
-			return lockFailed(err, a)
-		}
-		unlock = l.Unlock
-	default:
-		if l, err = lk.Lock(actx, a.name, opts...); err != nil {
-			return lockFailed(err, a)
-		}
-		unlock = l.Unlock
+	l, unlock, err := acquire(actx, lk, a, opts)
+	if err != nil {
+		return lockFailed(err, a)
 	}
 	g.logger().Debug("lock acquired", "lock", l.Name(), "token", l.Token())
 
@@ -221,6 +197,34 @@ func lockRun(ctx context.Context, g *globals, a lockRunArgs) error {
 		fmt.Fprintf(g.io.Err, "mnpool: %v\n", err)
 	}
 	return commandStatus(a.command[0], werr)
+}
+
+// acquire takes the lock of a (an install-tree lock for a directory) and
+// returns it with its release function.
+func acquire(ctx context.Context, lk *locking.Locker, a lockRunArgs, opts []locking.Option) (*locking.Lock, func(context.Context) error, error) {
+	switch {
+	case a.dir != "":
+		take := lk.Install
+		if a.nonblock {
+			take = lk.TryInstall
+		}
+		il, err := take(ctx, a.dir, opts...)
+		if err != nil {
+			return nil, nil, err
+		}
+		return il.Lock, il.Unlock, nil
+	case a.nonblock:
+		l, err := lk.TryLock(ctx, a.name, opts...)
+		if err != nil {
+			return nil, nil, err
+		}
+		return l, l.Unlock, nil
+	}
+	l, err := lk.Lock(ctx, a.name, opts...)
+	if err != nil {
+		return nil, nil, err
+	}
+	return l, l.Unlock, nil
 }
 
 // commandStatus turns the command's wait error into mnpool's result.
