@@ -64,7 +64,8 @@ type Options struct {
 	// example ".bak") when Write replaces it.
 	Backup string
 	// SkipUnchanged leaves the file alone (no write, no backup) when its
-	// content is already data; Write then reports changed=false.
+	// content is already data and its mode already the one Write would
+	// give it; Write then reports changed=false.
 	SkipUnchanged bool
 }
 
@@ -151,12 +152,12 @@ func Write(path string, data []byte, o Options) (changed bool, err error) {
 	if err != nil {
 		return false, err
 	}
-	if o.SkipUnchanged && old != nil {
+	mode, uid, gid := target(old, o)
+	if o.SkipUnchanged && old != nil && old.Mode().Perm() == mode.Perm() {
 		if cur, err := ReadFile(path); err == nil && bytes.Equal(cur, data) {
 			return false, nil
 		}
 	}
-	mode, uid, gid := target(old, o)
 	dir := filepath.Dir(path)
 	tmp, err := os.CreateTemp(dir, "."+filepath.Base(path)+".tmp-*")
 	if err != nil {

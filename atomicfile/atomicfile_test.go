@@ -175,3 +175,18 @@ func TestBadPaths(t *testing.T) {
 	_, err = atomicfile.ReadFile(filepath.Join(dir, "missing"))
 	require.ErrorIs(t, err, fs.ErrNotExist)
 }
+
+// TestSkipUnchangedFixesMode: unchanged content is still rewritten when
+// the mode must change (a private file found 0644).
+func TestSkipUnchangedFixesMode(t *testing.T) {
+	p := filepath.Join(t.TempDir(), "id_ed25519")
+	require.NoError(t, os.WriteFile(p, []byte("key"), 0o644))
+	require.NoError(t, os.Chmod(p, 0o644))
+	changed, err := atomicfile.Write(p, []byte("key"), atomicfile.Options{Private: true, SkipUnchanged: true})
+	require.NoError(t, err)
+	require.True(t, changed)
+	require.Equal(t, fs.FileMode(0o600), mode(t, p))
+	changed, err = atomicfile.Write(p, []byte("key"), atomicfile.Options{Private: true, SkipUnchanged: true})
+	require.NoError(t, err)
+	require.False(t, changed)
+}
