@@ -64,10 +64,7 @@ Nothing is written or reloaded when the file would not change.`,
 		SilenceUsage:  true,
 		SilenceErrors: true,
 		RunE: func(cmd *cobra.Command, args []string) error {
-			if f.allMembers && cmd.Flags().Changed("out") && f.out == "" {
-				return usagef("--out is empty: give the directory to write into")
-			}
-			if !f.allMembers {
+			if !f.allMembers { // with --all-members, --out is a directory (validate)
 				if err := checkOutputFlag(cmd, "out"); err != nil {
 					return err
 				}
