@@ -46,7 +46,7 @@ func TestFailover(t *testing.T) {
 	ags := map[string]*running{}
 	for _, m := range members {
 		addr[m] = freeAddr(t)
-		ags[m] = startAgent(t, dsn, m, t.TempDir(), agent.WithTiming(fastTiming), fastGuard(), agent.WithHTTPAddr(addr[m]))
+		ags[m] = startAgent(t, dsn, m, t.TempDir(), agent.WithTiming(fastTiming), fastGuard(), agent.WithHTTPAddr(addr[m]), agent.WithHTTPToken(testToken))
 	}
 	for _, m := range members {
 		waitFor(t, 15*time.Second, m+" judging every member alive", func() bool { return allAlive(ags[m], members...) })
@@ -158,7 +158,7 @@ func TestFailover(t *testing.T) {
 	if age, _ := find(samples, "mnpool_heartbeat_age_seconds", map[string]string{"member": "sn1"}); age < fastTiming.DeadAfter.Seconds() {
 		t.Errorf("heartbeat age of the dead sn1 = %vs, want at least the dead timeout", age)
 	}
-	resp, err := http.Get("http://" + addr[leader] + "/healthz")
+	resp, err := getHealthz(addr[leader], testToken)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -90,8 +90,12 @@ func (c *e2e) start(t testing.TB, m string, n int) *agentProc {
 		c.procs[m] = p
 	}
 	p.addr = freeAddr(t)
+	tokenFile := filepath.Join(p.dir, "http-token")
+	if err := os.WriteFile(tokenFile, []byte(testToken+"\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
 	args := append([]string{"--db", p.dsn, "--self", m, "--root", p.dir, "--dhcp-config", filepath.Join(p.dir, "dhcpd.conf"),
-		"--metrics-addr", p.addr, "--log-format", "json",
+		"--metrics-addr", p.addr, "--http-token-file", tokenFile, "--log-format", "json",
 		// The fixture nodes' 10.x addresses must never be dialled.
 		"--no-node-config"}, c.extra...)
 	cmd := exec.Command(os.Args[0], args...)
@@ -160,8 +164,13 @@ func (p *agentProc) stop(t testing.TB) {
 // health reads the agent's /healthz.
 func (p *agentProc) health() (agent.Health, error) {
 	var h agent.Health
+	req, err := http.NewRequest(http.MethodGet, "http://"+p.addr+"/healthz", nil)
+	if err != nil {
+		return h, err
+	}
+	req.Header.Set("Authorization", "Bearer "+testToken)
 	cl := http.Client{Timeout: 2 * time.Second}
-	resp, err := cl.Get("http://" + p.addr + "/healthz")
+	resp, err := cl.Do(req)
 	if err != nil {
 		return h, err
 	}

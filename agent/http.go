@@ -2,11 +2,14 @@ package agent
 
 import (
 	"context"
+	"crypto/subtle"
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"net"
 	"net/http"
+	"strings"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus/promhttp"
@@ -96,14 +99,69 @@ func (a *Agent) Health() Health {
 	return h
 }
 
-// Handler serves /metrics (Prometheus text format) and /healthz (JSON,
-// 200 when healthy, 503 otherwise), for a product that runs its own HTTP
-// server.
+// Timeouts of the agent's HTTP server, used for a zero field of
+// HTTPTimeouts.
+const (
+	// DefaultHTTPReadTimeout bounds reading a request, headers and body.
+	DefaultHTTPReadTimeout = 10 * time.Second
+	// DefaultHTTPWriteTimeout bounds writing a response.
+	DefaultHTTPWriteTimeout = 30 * time.Second
+	// DefaultHTTPIdleTimeout closes a keep-alive connection that has sent
+	// no new request for this long.
+	DefaultHTTPIdleTimeout = 30 * time.Second
+)
+
+// HTTPTimeouts are the agent's HTTP server timeouts; a zero field takes
+// its default.
+type HTTPTimeouts struct {
+	Read, Write, Idle time.Duration
+}
+
+func (t HTTPTimeouts) withDefaults() HTTPTimeouts {
+	if t.Read <= 0 {
+		t.Read = DefaultHTTPReadTimeout
+	}
+	if t.Write <= 0 {
+		t.Write = DefaultHTTPWriteTimeout
+	}
+	if t.Idle <= 0 {
+		t.Idle = DefaultHTTPIdleTimeout
+	}
+	return t
+}
+
+// WithHTTPTimeouts sets the read, write and idle timeouts of the HTTP
+// server started by WithHTTPAddr or WithHTTPListener.
+func WithHTTPTimeouts(t HTTPTimeouts) Option { return func(o *options) { o.httpTimeout = t } }
+
+// WithHTTPToken sets the bearer token that unlocks the detail of
+// /healthz (the JSON Health: database node, members, failover state).
+// Without the token in "Authorization: Bearer TOKEN", /healthz says only
+// "ok" (200) or "unhealthy" (503); without WithHTTPToken it never shows
+// more.
+func WithHTTPToken(token string) Option { return func(o *options) { o.httpToken = token } }
+
+// Handler serves /metrics (Prometheus text format) and /healthz, for a
+// product that runs its own HTTP server. /healthz answers 200 "ok" or
+// 503 "unhealthy" (text) to anyone, and the JSON Health to a request
+// carrying the WithHTTPToken token. /metrics is not authenticated: serve
+// it on loopback or a management network only.
 func (a *Agent) Handler() http.Handler {
 	mux := http.NewServeMux()
 	mux.Handle("GET /metrics", promhttp.HandlerFor(a.reg, promhttp.HandlerOpts{}))
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) {
 		h := a.Health()
+		w.Header().Set("Cache-Control", "no-store")
+		if !a.authorized(r) {
+			w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+			if !h.OK {
+				w.WriteHeader(http.StatusServiceUnavailable)
+				io.WriteString(w, "unhealthy\n")
+				return
+			}
+			io.WriteString(w, "ok\n")
+			return
+		}
 		w.Header().Set("Content-Type", "application/json")
 		if !h.OK {
 			w.WriteHeader(http.StatusServiceUnavailable)
@@ -113,6 +171,15 @@ func (a *Agent) Handler() http.Handler {
 		_ = enc.Encode(h)
 	})
 	return mux
+}
+
+// authorized reports whether r carries the /healthz token.
+func (a *Agent) authorized(r *http.Request) bool {
+	if a.o.httpToken == "" {
+		return false
+	}
+	got, ok := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer ")
+	return ok && subtle.ConstantTimeCompare([]byte(got), []byte(a.o.httpToken)) == 1
 }
 
 func (a *Agent) listen() (net.Listener, error) {
@@ -129,7 +196,15 @@ func (a *Agent) listen() (net.Listener, error) {
 // serveHTTP serves Handler on ln until ctx ends, then shuts the server
 // down gracefully.
 func (a *Agent) serveHTTP(ctx context.Context, ln net.Listener) error {
-	srv := &http.Server{Handler: a.Handler(), ReadHeaderTimeout: 5 * time.Second}
+	to := a.o.httpTimeout.withDefaults()
+	srv := &http.Server{
+		Handler:           a.Handler(),
+		ReadHeaderTimeout: min(5*time.Second, to.Read),
+		ReadTimeout:       to.Read,
+		WriteTimeout:      to.Write,
+		IdleTimeout:       to.Idle,
+		MaxHeaderBytes:    16 << 10,
+	}
 	a.log.Info("agent: serving /metrics and /healthz", "addr", ln.Addr().String())
 	done := make(chan error, 1)
 	go func() { done <- srv.Serve(ln) }()

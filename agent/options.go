@@ -48,6 +48,8 @@ type options struct {
 	steps       []pool.SyncStep
 	services    []service
 	httpAddr    string
+	httpToken   string       // bearer token for /healthz detail (http.go)
+	httpTimeout HTTPTimeouts // server timeouts (http.go)
 	httpLn      net.Listener
 	reg         *prometheus.Registry
 	failover    FailoverPolicy

@@ -13,7 +13,7 @@ import (
 	"path/filepath"
 	"strings"
 
-	"github.com/mnpool/mnpool/internal/atomicfile"
+	"github.com/mnpool/mnpool/atomicfile"
 )
 
 // Checker runs a daemon's own configuration check: `dhcpd -t -cf FILE`
@@ -197,7 +197,7 @@ func (a *Applier) defaults() {
 func (a *Applier) Apply(ctx context.Context, data []byte) (Result, error) {
 	a.defaults()
 	res := Result{Path: a.Path}
-	old, err := os.ReadFile(a.Path)
+	old, err := atomicfile.ReadFile(a.Path) // never through a symlink
 	switch {
 	case err == nil && bytes.Equal(old, data):
 		a.Logger.Debug("dhcp configuration unchanged", "path", a.Path)

@@ -11,7 +11,7 @@ import (
 	"syscall"
 	"time"
 
-	"github.com/mnpool/mnpool/internal/atomicfile"
+	"github.com/mnpool/mnpool/atomicfile"
 )
 
 // The shared install tree and the files an Install lock keeps in the
@@ -109,7 +109,7 @@ func ignoreNotHeld(err error) error {
 
 func (il *InstallLock) lockFile(ctx context.Context, try bool) error {
 	path := filepath.Join(il.dir, LockFileName)
-	f, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE, 0o644)
+	f, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE|syscall.O_NOFOLLOW, 0o644) // never through a planted symlink
 	if err != nil {
 		return fmt.Errorf("locking: opening lock file: %w", err)
 	}
@@ -198,7 +198,7 @@ func CheckToken(dir string, token int64) error {
 
 func readToken(dir string) (int64, error) {
 	path := filepath.Join(dir, TokenFileName)
-	b, err := os.ReadFile(path)
+	b, err := atomicfile.ReadFile(path) // never through a symlink
 	if err != nil {
 		return 0, fmt.Errorf("locking: reading token file: %w", err)
 	}

@@ -3,6 +3,7 @@ package pool
 import (
 	"errors"
 	"fmt"
+	"net/url"
 	"os"
 	"strings"
 
@@ -28,6 +29,10 @@ const DefaultDSNFile = "/etc/mnpool/db"
 // EnvDSN is the environment variable that holds the DSN.
 const EnvDSN = "MNPOOL_DB"
 
+// EnvDBPasswordFile names a file holding the MySQL password, for a DSN
+// that gives none (see DSN).
+const EnvDBPasswordFile = "MNPOOL_DB_PASSWORD_FILE"
+
 // DSN is a parsed data source name.
 //
 // Forms a person types:
@@ -35,16 +40,32 @@ const EnvDSN = "MNPOOL_DB"
 //	sqlite:/var/lib/mnpool/pool.db
 //	mysql:USER:PASS@tcp(HOST:PORT)/DB
 //	mysql:USER:PASS@tcp(HOST1:PORT)/DB,mysql:USER:PASS@tcp(HOST2:PORT)/DB
+//	mysql:USER@tcp(HOST:PORT)/DB?passfile=/etc/mnpool/db.pass
 //
 // With several MySQL DSNs (one per Galera node) the first is preferred (it
 // should name the local node); the others are used when it is unhealthy.
 // A later element may omit "mysql:" and the credentials; it then inherits
 // them from the first: mysql:u:p@tcp(a:3306)/pool,tcp(b:3306),tcp(c:3306).
+//
+// USER and PASS are URL-escaped: write %25 for %, %2C for a comma, and
+// any other byte as %XX if you like (%3A for :, %40 for @, %23 for #,
+// %2F for /). ":", "@", "#" and "/" also work unescaped in PASS (the
+// credentials end at the last "@" before the address, the user at the
+// first ":"); a comma must be escaped, as it separates the elements.
+// Instead of PASS, the password may come from a file: the passfile=PATH
+// parameter, or the file named by $MNPOOL_DB_PASSWORD_FILE when the DSN
+// gives no password. The file's first line is the password, as is (no
+// escaping).
+//
+// Error messages and String never show a password.
 type DSN struct {
 	Kind   Kind
 	Path   string          // SQLite file
 	MySQL  []*mysql.Config // one per Galera node, preferred first
 	source string
+	// passFiles are the password files read (passfile=, or
+	// $MNPOOL_DB_PASSWORD_FILE).
+	passFiles []string
 }
 
 // String returns the DSN with passwords masked, for messages and logs.
@@ -54,7 +75,7 @@ func (d DSN) String() string {
 	}
 	parts := make([]string, len(d.MySQL))
 	for i, c := range d.MySQL {
-		parts[i] = fmt.Sprintf("mysql:%s:***@%s(%s)/%s", c.User, c.Net, c.Addr, c.DBName)
+		parts[i] = fmt.Sprintf("mysql:%s:***@%s(%s)/%s", url.PathEscape(c.User), c.Net, c.Addr, c.DBName)
 	}
 	return strings.Join(parts, ",")
 }
@@ -78,13 +99,18 @@ func ParseDSN(s string) (DSN, error) {
 		return DSN{Kind: KindSQLite, Path: p, source: s}, nil
 	case strings.HasPrefix(s, "mysql:"):
 		var cfgs []*mysql.Config
+		var passFiles []string
 		for i, el := range splitDSNList(s) {
 			el = strings.TrimSpace(el)
 			var cfg *mysql.Config
 			var err error
 			switch {
 			case strings.HasPrefix(el, "mysql:"):
-				cfg, err = mysql.ParseDSN(strings.TrimPrefix(el, "mysql:"))
+				var pf string
+				cfg, pf, err = parseMySQLElement(strings.TrimPrefix(el, "mysql:"))
+				if pf != "" {
+					passFiles = append(passFiles, pf)
+				}
 			case i > 0 && strings.HasPrefix(el, "tcp("):
 				cfg = cfgs[0].Clone()
 				addr, rest, ok := strings.Cut(strings.TrimPrefix(el, "tcp("), ")")
@@ -103,10 +129,133 @@ func ParseDSN(s string) (DSN, error) {
 			}
 			cfgs = append(cfgs, cfg)
 		}
-		return DSN{Kind: KindMySQL, MySQL: cfgs, source: s}, nil
+		return DSN{Kind: KindMySQL, MySQL: cfgs, source: s, passFiles: passFiles}, nil
 	default:
 		return DSN{}, fmt.Errorf("%w: database DSN %s has an unknown scheme (want sqlite:PATH or mysql:USER:PASS@tcp(HOST:PORT)/DB)", ErrInvalid, maskElement(s))
 	}
+}
+
+// parseMySQLElement parses USER[:PASS]@NET(ADDR)/DB[?PARAMS] and returns
+// the password file it read, if any. Errors never contain the
+// credentials.
+func parseMySQLElement(body string) (cfg *mysql.Config, passfile string, err error) {
+	at := credentialsEnd(body)
+	if at < 0 {
+		return nil, "", errors.New("no '@tcp(' or '@unix(' after the credentials (want USER:PASS@tcp(HOST:PORT)/DB)")
+	}
+	user, pass, hasPass := strings.Cut(body[:at], ":")
+	user, err1 := url.PathUnescape(user)
+	pass, err2 := url.PathUnescape(pass)
+	if err1 != nil || err2 != nil {
+		return nil, "", errors.New("bad %-escape in the user or password (write %25 for a literal %)")
+	}
+	rest, passfile, err := cutPassfile(body[at+1:])
+	if err != nil {
+		return nil, "", err
+	}
+	if cfg, err = mysql.ParseDSN("@" + rest); err != nil {
+		return nil, "", err
+	}
+	cfg.User, cfg.Passwd = user, pass
+	if passfile == "" && !hasPass {
+		passfile = os.Getenv(EnvDBPasswordFile)
+	}
+	if passfile != "" {
+		if hasPass {
+			return nil, "", errors.New("both a password and passfile= given; give one")
+		}
+		if cfg.Passwd, err = readPassFile(passfile); err != nil {
+			return nil, "", err
+		}
+	}
+	return cfg, passfile, nil
+}
+
+// HasPassword reports whether the DSN string itself carries a password
+// (not one read from a password file).
+func (d DSN) HasPassword() bool {
+	return d.Kind == KindMySQL && len(d.passFiles) == 0 && len(d.secrets()) > 0
+}
+
+// SecretFileWarnings returns one warning for each file holding a database
+// secret that group or others may read: dsnFile (where the DSN was read
+// from; "" for none) when the DSN carries a password, and every password
+// file the DSN used. The CLI prints them on every command.
+func (d DSN) SecretFileWarnings(dsnFile string) []string {
+	var files []string
+	if dsnFile != "" && d.HasPassword() {
+		files = append(files, dsnFile)
+	}
+	files = append(files, d.passFiles...)
+	var out []string
+	seen := map[string]bool{}
+	for _, f := range files {
+		if seen[f] {
+			continue
+		}
+		seen[f] = true
+		st, err := os.Stat(f)
+		if err != nil || st.Mode().Perm()&0o077 == 0 {
+			continue
+		}
+		out = append(out, fmt.Sprintf("%s holds the database password and is readable by group or others (mode %04o); run: chmod 600 %s", f, st.Mode().Perm(), f))
+	}
+	return out
+}
+
+// cutPassfile takes the passfile=PATH parameter (PATH unescaped: slashes
+// need no %2F) out of ADDR/DB?PARAMS, which go to the driver.
+func cutPassfile(rest string) (string, string, error) {
+	base, query, ok := strings.Cut(rest, "?")
+	if !ok {
+		return rest, "", nil
+	}
+	var keep []string
+	passfile := ""
+	for _, kv := range strings.Split(query, "&") {
+		v, isPF := strings.CutPrefix(kv, "passfile=")
+		if !isPF {
+			keep = append(keep, kv)
+			continue
+		}
+		p, err := url.QueryUnescape(v)
+		if err != nil || p == "" {
+			return "", "", errors.New("passfile= wants a file name")
+		}
+		passfile = p
+	}
+	if len(keep) == 0 {
+		return base, passfile, nil
+	}
+	return base + "?" + strings.Join(keep, "&"), passfile, nil
+}
+
+// credentialsEnd is the index of the "@" that ends the credentials: the
+// last one followed by a network (tcp(, tcp4(, tcp6(, unix() or by "/";
+// -1 when there is none. Nothing after another "@" is trusted not to be
+// part of a password.
+func credentialsEnd(body string) int {
+	best := -1
+	for _, net := range []string{"@tcp(", "@tcp4(", "@tcp6(", "@unix(", "@/"} {
+		if i := strings.LastIndex(body, net); i > best {
+			best = i
+		}
+	}
+	return best
+}
+
+// readPassFile reads the password from the first line of path.
+func readPassFile(path string) (string, error) {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return "", fmt.Errorf("password file: %w", err)
+	}
+	line, _, _ := strings.Cut(string(b), "\n")
+	line = strings.TrimSuffix(line, "\r")
+	if line == "" {
+		return "", fmt.Errorf("password file %s is empty", path)
+	}
+	return line, nil
 }
 
 // splitDSNList splits on commas that are not inside parentheses.
@@ -129,20 +278,75 @@ func splitDSNList(s string) []string {
 	return append(out, s[start:])
 }
 
+// maskElement quotes a DSN element for an error message with everything
+// after the user hidden: the password, and, when there is no "@" to tell
+// where the credentials end, all the rest too.
 func maskElement(el string) string {
-	at := strings.LastIndex(el, "@")
-	if at < 0 {
-		if len(el) > 40 {
-			return fmt.Sprintf("%q", el[:40]+"...")
-		}
-		return fmt.Sprintf("%q", el)
+	scheme, body, ok := strings.Cut(el, ":")
+	if !ok {
+		return fmt.Sprintf("%q", truncate(el, 40))
 	}
-	head := el[:at]
-	if c := strings.LastIndex(head, ":"); c > 0 && c > strings.Index(head, ":") {
-		head = head[:c] + ":***"
+	if strings.HasPrefix(body, "tcp(") || strings.HasPrefix(body, "unix(") || strings.HasPrefix(body, "//") {
+		return fmt.Sprintf("%q", truncate(el, 40))
 	}
-	return fmt.Sprintf("%q", head+el[at:])
+	at := credentialsEnd(body)
+	user, _, hasPass := strings.Cut(body, ":")
+	switch {
+	case at < 0 && hasPass:
+		return fmt.Sprintf("%q", scheme+":"+truncate(user, 40)+":***")
+	case at < 0:
+		return fmt.Sprintf("%q", scheme+":***")
+	}
+	user, _, hasPass = strings.Cut(body[:at], ":")
+	if hasPass {
+		user += ":***"
+	}
+	return fmt.Sprintf("%q", scheme+":"+user+body[at:])
 }
+
+// secrets are the strings Redact hides: each password as given and as
+// it may appear escaped.
+func (d DSN) secrets() []string {
+	var out []string
+	for _, c := range d.MySQL {
+		if c.Passwd != "" {
+			out = append(out, c.Passwd, url.PathEscape(c.Passwd), url.QueryEscape(c.Passwd))
+		}
+	}
+	return out
+}
+
+// Redact returns err with every password of d replaced by "***" in its
+// message. errors.Is and errors.As still see the original chain.
+func (d DSN) Redact(err error) error {
+	return redact(err, d.secrets())
+}
+
+func redact(err error, secrets []string) error {
+	if err == nil {
+		return nil
+	}
+	msg := err.Error()
+	clean := msg
+	for _, s := range secrets {
+		if s != "" {
+			clean = strings.ReplaceAll(clean, s, "***")
+		}
+	}
+	if clean == msg {
+		return err
+	}
+	return &redactedError{msg: clean, err: err}
+}
+
+// redactedError is an error whose message had a password removed.
+type redactedError struct {
+	msg string
+	err error
+}
+
+func (e *redactedError) Error() string { return e.msg }
+func (e *redactedError) Unwrap() error { return e.err }
 
 // ResolveDSN picks the DSN the way every mnpool command does: the flag
 // value if set, else $MNPOOL_DB, else the first non-comment line of file

@@ -108,7 +108,7 @@ func (n *galeraNode) handle(maxConns int) (*sqlx.DB, error) {
 		if err != nil {
 			return nil, err
 		}
-		db := sqlx.NewDb(sqlOpenDB(conn), "mysql")
+		db := sqlx.NewDb(sqlOpenDB(redactingConnector{conn, cfg.Passwd}), "mysql")
 		db.SetMaxOpenConns(conns)
 		db.SetMaxIdleConns(conns)
 		db.SetConnMaxLifetime(10 * time.Minute)
@@ -391,4 +391,20 @@ func shortErr(err error) string {
 		s = s[:200] + "..."
 	}
 	return s
+}
+
+// redactingConnector hides the password in the driver's own errors (a
+// dial error names the network and address it was given) before they
+// leave the store.
+type redactingConnector struct {
+	driver.Connector
+	passwd string
+}
+
+func (c redactingConnector) Connect(ctx context.Context) (driver.Conn, error) {
+	conn, err := c.Connector.Connect(ctx)
+	if err != nil {
+		return nil, redact(err, DSN{MySQL: []*mysql.Config{{Passwd: c.passwd}}}.secrets())
+	}
+	return conn, nil
 }

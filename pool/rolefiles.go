@@ -10,7 +10,7 @@ import (
 
 	"github.com/jmoiron/sqlx"
 
-	"github.com/mnpool/mnpool/internal/atomicfile"
+	"github.com/mnpool/mnpool/atomicfile"
 )
 
 // Role is a member's role, derived from the master record only: the member

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io/fs"
 	"net/url"
 	"os"
 	"path/filepath"
@@ -27,6 +28,14 @@ func openSQLite(ctx context.Context, path string, busy int) (*sqliteBackend, err
 		if err := os.MkdirAll(dir, 0o750); err != nil {
 			return nil, fmt.Errorf("pool: creating directory for %s: %w", path, err)
 		}
+	}
+	// A new database is created 0600 here rather than by SQLite (which
+	// would use the umask, 0644); SQLite gives the -wal and -shm files the
+	// mode of the database file.
+	if f, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE|os.O_EXCL, 0o600); err == nil {
+		f.Close()
+	} else if !errors.Is(err, fs.ErrExist) {
+		return nil, fmt.Errorf("pool: creating sqlite %s: %w", path, err)
 	}
 	q := url.Values{}
 	q.Add("_pragma", fmt.Sprintf("busy_timeout(%d)", busy))

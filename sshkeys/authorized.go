@@ -12,6 +12,8 @@ import (
 	"strings"
 
 	"golang.org/x/crypto/ssh"
+
+	"github.com/mnpool/mnpool/atomicfile"
 )
 
 // LineKind classifies a line of an authorized_keys file.
@@ -275,7 +277,7 @@ func UpdateAuthorizedKeysFile(ctx context.Context, path string, spec AuthorizedK
 	if err := os.MkdirAll(filepath.Dir(path), dirMode); err != nil {
 		return false, nil, fmt.Errorf("sshkeys: create directory for %s: %w", path, err)
 	}
-	if err := writeFileAtomic(path, out, want); err != nil {
+	if _, err := atomicfile.Write(path, out, atomicfile.Options{Mode: want, ForceMode: true}); err != nil {
 		return false, nil, fmt.Errorf("sshkeys: write %s: %w", path, err)
 	}
 	return true, removed, nil

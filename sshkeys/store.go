@@ -19,6 +19,8 @@ import (
 	"time"
 
 	"golang.org/x/crypto/ssh"
+
+	"github.com/mnpool/mnpool/atomicfile"
 )
 
 // DefaultDir is where the keys live unless the caller says otherwise. The
@@ -212,7 +214,7 @@ func generateKey(path string, kind Kind, alg Algorithm, bits int) (ssh.PublicKey
 	if err != nil {
 		return nil, fmt.Errorf("sshkeys: encode %s public key: %w", kind, err)
 	}
-	if err := writeFileAtomic(path, pem.EncodeToMemory(block), privateMode); err != nil {
+	if _, err := atomicfile.Write(path, pem.EncodeToMemory(block), atomicfile.Options{Private: true}); err != nil {
 		return nil, fmt.Errorf("sshkeys: write %s: %w", path, err)
 	}
 	if err := writePublic(path, pub, kind); err != nil {
@@ -232,7 +234,7 @@ func writePublic(privPath string, pub ssh.PublicKey, kind Kind) error {
 			return nil
 		}
 	}
-	if err := writeFileAtomic(path, want, publicMode); err != nil {
+	if _, err := atomicfile.Write(path, want, atomicfile.Options{Mode: publicMode, ForceMode: true}); err != nil {
 		return fmt.Errorf("sshkeys: write %s: %w", path, err)
 	}
 	return nil
@@ -290,7 +292,7 @@ func recoverRotation(dir string, kind Kind, log *slog.Logger) error {
 		if err := os.Rename(next, cur); err != nil {
 			return fmt.Errorf("sshkeys: complete interrupted rotation of %s: %w", cur, err)
 		}
-		if err := syncDir(dir); err != nil {
+		if err := atomicfile.SyncDir(dir); err != nil {
 			return fmt.Errorf("sshkeys: complete interrupted rotation of %s: %w", cur, err)
 		}
 		s, err := readSigner(cur)
@@ -304,7 +306,7 @@ func recoverRotation(dir string, kind Kind, log *slog.Logger) error {
 		return fmt.Errorf("sshkeys: discard interrupted rotation %s: %w", next, err)
 	}
 	log.Warn("sshkeys: discarded the new key of an interrupted rotation", "kind", kind.String())
-	return syncDir(dir)
+	return atomicfile.SyncDir(dir)
 }
 
 // rewritePublics makes kind.key.pub and kind.key.old.pub (if rotating) match
@@ -553,14 +555,14 @@ func Rotate(ctx context.Context, dir string, kind Kind, opts Options) (KeyInfo, 
 	if err != nil {
 		return KeyInfo{}, fmt.Errorf("%w: %s: %w", ErrKeyFile, curPath, err)
 	}
-	if err := writeFileAtomic(prevPath, data, privateMode); err != nil {
+	if _, err := atomicfile.Write(prevPath, data, atomicfile.Options{Private: true}); err != nil {
 		return KeyInfo{}, fmt.Errorf("sshkeys: write %s: %w", prevPath, err)
 	}
 	// 3. the commit: one rename. Readers see the old key or the new one.
 	if err := os.Rename(next, curPath); err != nil {
 		return KeyInfo{}, fmt.Errorf("sshkeys: rotate %s: %w", curPath, err)
 	}
-	if err := syncDir(dir); err != nil {
+	if err := atomicfile.SyncDir(dir); err != nil {
 		return KeyInfo{}, fmt.Errorf("sshkeys: rotate %s: %w", curPath, err)
 	}
 	os.Remove(next + publicSuffix)
@@ -611,7 +613,7 @@ func FinishRotation(ctx context.Context, dir string, kind Kind, opts Options) er
 	if err := os.Remove(prevPath); err != nil {
 		return fmt.Errorf("sshkeys: finish rotation: %w", err)
 	}
-	if err := syncDir(dir); err != nil {
+	if err := atomicfile.SyncDir(dir); err != nil {
 		return fmt.Errorf("sshkeys: finish rotation: %w", err)
 	}
 	log.Info("sshkeys: rotation finished, previous key removed", "kind", kind.String(), "removed", fp)

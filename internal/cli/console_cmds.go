@@ -19,8 +19,8 @@ import (
 	"github.com/spf13/cobra"
 	"github.com/spf13/pflag"
 
+	"github.com/mnpool/mnpool/atomicfile"
 	"github.com/mnpool/mnpool/console"
-	"github.com/mnpool/mnpool/internal/atomicfile"
 	"github.com/mnpool/mnpool/pki"
 	"github.com/mnpool/mnpool/pool"
 )
@@ -573,6 +573,9 @@ file is replaced atomically only when it changed (previous kept as .bak).`,
 			if o.Member == "" {
 				return usagef("give --member NAME")
 			}
+			if err := checkOutputFlag(cmd, "file"); err != nil {
+				return err
+			}
 			ctx := cmd.Context()
 			s, err := g.open(ctx)
 			if err != nil {
@@ -599,7 +602,7 @@ file is replaced atomically only when it changed (previous kept as .bak).`,
 				_, err = g.io.Out.Write(out)
 				return err
 			}
-			changed, err := atomicfile.Write(file, out, atomicfile.Options{Mode: 0o644, Backup: ".bak", SkipUnchanged: true})
+			changed, err := atomicfile.Write(file, out, atomicfile.Options{Backup: ".bak", SkipUnchanged: true})
 			if err != nil {
 				return err
 			}

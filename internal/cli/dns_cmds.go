@@ -12,8 +12,8 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/mnpool/mnpool/atomicfile"
 	"github.com/mnpool/mnpool/dns"
-	"github.com/mnpool/mnpool/internal/atomicfile"
 	"github.com/mnpool/mnpool/pool"
 )
 
@@ -111,9 +111,11 @@ func (g *globals) renderFor(ctx context.Context, args []string, member, output s
 	return nil
 }
 
-// writeFile replaces path atomically, keeping the old file as path.bak.
+// writeFile replaces path atomically, keeping the old file as path.bak
+// (a hard link: its mode and owner kept). The new file keeps the old one's
+// mode and owner; a new file is 0644. A symlink at path is refused.
 func (g *globals) writeFile(path string, data []byte) error {
-	changed, err := atomicfile.Write(path, data, atomicfile.Options{Mode: 0o644, Backup: ".bak", SkipUnchanged: true})
+	changed, err := atomicfile.Write(path, data, atomicfile.Options{Backup: ".bak", SkipUnchanged: true})
 	if err != nil {
 		return err
 	}
@@ -200,6 +202,9 @@ then the next members by name: a member never depends on the MN alone.
   mnpool dns resolvconf cn001,cn002 --json
   mnpool dns resolvconf --member sn1 --output /etc/resolv.conf`,
 		RunE: func(cmd *cobra.Command, args []string) error {
+			if err := checkOutputFlag(cmd, "output"); err != nil {
+				return err
+			}
 			return g.renderFor(cmd.Context(), args, member, output,
 				func(st *pool.State, n pool.Node) (any, []byte, error) {
 					rc, err := dns.NodeResolvConf(st, n)

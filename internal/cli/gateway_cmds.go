@@ -52,6 +52,9 @@ member's address is found by itself; else the network's mgtifname.
   mnpool gateway keepalived --check --output /etc/keepalived/keepalived.conf`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
+			if err := checkOutputFlag(cmd, "output"); err != nil {
+				return err
+			}
 			ctx := cmd.Context()
 			if member == "" {
 				member = g.selfName()

@@ -8,11 +8,11 @@ import (
 	"os/exec"
 	"strconv"
 	"strings"
-	"syscall"
 	"time"
 
 	"github.com/spf13/cobra"
 
+	"github.com/mnpool/mnpool/internal/supervise"
 	"github.com/mnpool/mnpool/locking"
 )
 
@@ -65,11 +65,15 @@ with $MNPOOL_LOCK_NAME and $MNPOOL_LOCK_TOKEN (and $MNPOOL_LOCK_DIR for a
 directory lock) in its environment, and releases the lock when COMMAND ends.
 It exits with COMMAND's exit status (128+N when killed by signal N).
 
-COMMAND runs in its own process group. If the lease is lost while it runs
-(the database is unreachable for TTL minus the safety margin of TTL/5, or an
-administrator deleted the lock), run says so on stderr, sends SIGTERM to the
-process group and SIGKILL after half the margin, before another member can
-take the lock over. Writers that must never overlap check the token: with
+COMMAND runs in its own process group under a small supervisor (mnpool
+itself, re-executed), which kills COMMAND and everything it started (setsid
+and double-forked processes included) the moment this mnpool process dies,
+whatever the signal, SIGKILL included. If the lease is lost while COMMAND
+runs (the database is unreachable for TTL minus the safety margin of TTL/5,
+or an administrator deleted the lock), run says so on stderr, sends SIGTERM
+to COMMAND and all its descendants and SIGKILL after half the margin, before
+another member can take the lock over. Processes left behind by COMMAND are
+ended the same way when it exits. Writers that must never overlap check the token: with
 'mnpool lock' for a directory, compare $MNPOOL_LOCK_TOKEN with the content of
 $MNPOOL_LOCK_DIR/.mnpool.lock.token before each step.
 
@@ -152,62 +156,40 @@ func lockRun(ctx context.Context, g *globals, a lockRunArgs) error {
 		actx, cancel = context.WithTimeout(ctx, a.wait)
 		defer cancel()
 	}
-	var (
-		l      *locking.Lock
-		unlock func(context.Context) error
-	)
-	switch {
-	case a.dir != "" && a.nonblock:
-		il, err := lk.TryInstall(actx, a.dir, opts...)
-		if err != nil {
-			return lockFailed(err, a)
-		}
-		l, unlock = il.Lock, il.Unlock
-	case a.dir != "":
-		il, err := lk.Install(actx, a.dir, opts...)
-		if err != nil {
-			return lockFailed(err, a)
-		}
-		l, unlock = il.Lock, il.Unlock
-	case a.nonblock:
-		if l, err = lk.TryLock(actx, a.name, opts...); err != nil {
-			return lockFailed(err, a)
-		}
-		unlock = l.Unlock
-	default:
-		if l, err = lk.Lock(actx, a.name, opts...); err != nil {
-			return lockFailed(err, a)
-		}
-		unlock = l.Unlock
+	l, unlock, err := acquire(actx, lk, a, opts)
+	if err != nil {
+		return lockFailed(err, a)
 	}
 	g.logger().Debug("lock acquired", "lock", l.Name(), "token", l.Token())
 
-	c := exec.Command(a.command[0], a.command[1:]...)
-	c.Stdin, c.Stdout, c.Stderr = g.io.In, g.io.Out, g.io.Err
-	c.Env = append(os.Environ(), EnvLockName+"="+l.Name(), EnvLockToken+"="+strconv.FormatInt(l.Token(), 10))
+	env := append(os.Environ(), EnvLockName+"="+l.Name(), EnvLockToken+"="+strconv.FormatInt(l.Token(), 10))
 	if a.dir != "" {
-		c.Env = append(c.Env, EnvLockDir+"="+a.dir)
+		env = append(env, EnvLockDir+"="+a.dir)
 	}
-	c.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
-	if err := c.Start(); err != nil {
+	// The supervisor kills COMMAND and everything it started when this
+	// process dies by any signal, SIGKILL included, so nothing of it
+	// outlives the lease (internal/supervise).
+	p, err := supervise.Start(supervise.Command{
+		Path: a.command[0], Args: a.command, Env: env,
+		Stdin: g.io.In, Stdout: g.io.Out, Stderr: g.io.Err,
+		Grace: l.Margin() / 2,
+	})
+	if err != nil {
 		uerr := unlock(context.WithoutCancel(ctx))
 		return errors.Join(fmt.Errorf("starting %s: %w", a.command[0], err), uerr)
 	}
-	waited := make(chan error, 1)
-	go func() { waited <- c.Wait() }()
-
-	var werr error
 	lost := false
 	select {
-	case werr = <-waited:
+	case <-p.Done():
 	case <-l.Done():
 		lost = true
-		fmt.Fprintf(g.io.Err, "mnpool: lock %q lost: %v; killing %s (process group %d)\n", l.Name(), l.Err(), a.command[0], c.Process.Pid)
-		werr = stopGroup(c, waited, l.Margin()/2)
+		fmt.Fprintf(g.io.Err, "mnpool: lock %q lost: %v; killing %s and everything it started\n", l.Name(), l.Err(), a.command[0])
+		p.Stop()
 	case <-ctx.Done():
-		fmt.Fprintf(g.io.Err, "mnpool: interrupted; stopping %s (process group %d)\n", a.command[0], c.Process.Pid)
-		werr = stopGroup(c, waited, l.Margin()/2)
+		fmt.Fprintf(g.io.Err, "mnpool: interrupted; stopping %s and everything it started\n", a.command[0])
+		p.Stop()
 	}
+	werr := p.Wait()
 
 	uctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), unlockTimeout)
 	defer cancel()
@@ -217,23 +199,32 @@ func lockRun(ctx context.Context, g *globals, a lockRunArgs) error {
 	return commandStatus(a.command[0], werr)
 }
 
-// stopGroup sends SIGTERM to the command's process group, SIGKILL after
-// grace (half the lock's safety margin, so the command is gone before
-// another member can take the lock over), and returns the command's wait
-// error.
-func stopGroup(c *exec.Cmd, waited <-chan error, grace time.Duration) error {
-	pgid := c.Process.Pid
-	syscall.Kill(-pgid, syscall.SIGTERM)
-	t := time.NewTimer(grace)
-	defer t.Stop()
-	select {
-	case err := <-waited:
-		syscall.Kill(-pgid, syscall.SIGKILL) // what is left of the group
-		return err
-	case <-t.C:
+// acquire takes the lock of a (an install-tree lock for a directory) and
+// returns it with its release function.
+func acquire(ctx context.Context, lk *locking.Locker, a lockRunArgs, opts []locking.Option) (*locking.Lock, func(context.Context) error, error) {
+	switch {
+	case a.dir != "":
+		take := lk.Install
+		if a.nonblock {
+			take = lk.TryInstall
+		}
+		il, err := take(ctx, a.dir, opts...)
+		if err != nil {
+			return nil, nil, err
+		}
+		return il.Lock, il.Unlock, nil
+	case a.nonblock:
+		l, err := lk.TryLock(ctx, a.name, opts...)
+		if err != nil {
+			return nil, nil, err
+		}
+		return l, l.Unlock, nil
 	}
-	syscall.Kill(-pgid, syscall.SIGKILL)
-	return <-waited
+	l, err := lk.Lock(ctx, a.name, opts...)
+	if err != nil {
+		return nil, nil, err
+	}
+	return l, l.Unlock, nil
 }
 
 // commandStatus turns the command's wait error into mnpool's result.
@@ -241,12 +232,12 @@ func commandStatus(name string, err error) error {
 	if err == nil {
 		return nil
 	}
-	var ee *exec.ExitError
+	var ee *supervise.ExitError
 	if !errors.As(err, &ee) {
 		return fmt.Errorf("running %s: %w", name, err)
 	}
-	if ws, ok := ee.Sys().(syscall.WaitStatus); ok && ws.Signaled() {
-		return exitStatus{code: 128 + int(ws.Signal()), msg: fmt.Sprintf("%s killed by signal %v", name, ws.Signal())}
+	if ee.Status.Signaled() {
+		return exitStatus{code: ee.ExitCode(), msg: fmt.Sprintf("%s killed by signal %v", name, ee.Status.Signal())}
 	}
 	return exitStatus{code: ee.ExitCode(), msg: fmt.Sprintf("%s exited with status %d", name, ee.ExitCode())}
 }

@@ -14,6 +14,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/mnpool/mnpool/atomicfile"
 	"github.com/mnpool/mnpool/dhcp"
 	"github.com/mnpool/mnpool/noderange"
 	"github.com/mnpool/mnpool/pool"
@@ -63,6 +64,11 @@ Nothing is written or reloaded when the file would not change.`,
 		SilenceUsage:  true,
 		SilenceErrors: true,
 		RunE: func(cmd *cobra.Command, args []string) error {
+			if !f.allMembers { // with --all-members, --out is a directory (validate)
+				if err := checkOutputFlag(cmd, "out"); err != nil {
+					return err
+				}
+			}
 			return runMakedhcp(cmd.Context(), g, &f, args)
 		},
 	}
@@ -175,7 +181,7 @@ func runMakedhcp(ctx context.Context, g *globals, f *makedhcpFlags, args []strin
 
 	// The node set the file holds now (kept by -n, NODERANGE and -d).
 	have := map[string]bool{}
-	old, err := os.ReadFile(out)
+	old, err := atomicfile.ReadFile(out) // never through a symlink
 	switch {
 	case err == nil:
 		in, perr := dhcp.Parse(old)

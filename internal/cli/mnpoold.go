@@ -26,6 +26,7 @@ type mnpooldFlags struct {
 	logFormat   string
 	logLevel    string
 	metricsAddr string
+	tokenFile   string
 	root        string
 	noRoleFiles bool
 
@@ -77,14 +78,17 @@ host name) until it gets SIGINT or SIGTERM. It
                   (--console), which picks alive members by this agent's
                   judgement
   reports         Prometheus metrics on /metrics and health on /healthz at
-                  --metrics-addr; structured logs on stderr
+                  --metrics-addr (loopback by default; /metrics has no
+                  authentication, /healthz says only ok or unhealthy
+                  unless the request carries the --http-token-file token as
+                  "Authorization: Bearer TOKEN"); structured logs on stderr
 
 Timeouts left at 0 are derived from the Galera cluster's failure detection
 (evs.suspect_timeout + evs.inactive_timeout = D): suspect max(5s, D+1s), dead
 max(10s, 2D), lease = dead. Shorter values are refused. See docs/AGENT.md.`,
 		Example: `  mnpoold --self sn1
   mnpoold --self sn1 --dhcp-reload "systemctl restart isc-dhcp-server" --log-format json
-  mnpoold --self sn2 --dhcp-format kea --metrics-addr 0.0.0.0:9655
+  mnpoold --self sn2 --dhcp-format kea --http-token-file /etc/mnpool/http-token
   mnpool site set autofailover=1     # enable automatic failover (all agents follow)`,
 		Args:          cobra.NoArgs,
 		SilenceUsage:  true,
@@ -100,7 +104,8 @@ max(10s, 2D), lease = dead. Shorter values are refused. See docs/AGENT.md.`,
 	fl := cmd.Flags()
 	fl.StringVar(&f.logFormat, "log-format", "text", "log format on stderr: text or json")
 	fl.StringVar(&f.logLevel, "log-level", "info", "log level: debug, info, warn or error (-V is debug)")
-	fl.StringVar(&f.metricsAddr, "metrics-addr", DefaultMetricsAddr, `address of /metrics and /healthz ("" serves none)`)
+	fl.StringVar(&f.metricsAddr, "metrics-addr", DefaultMetricsAddr, `address of /metrics and /healthz ("" serves none); /metrics is unauthenticated, keep it on loopback or the management network`)
+	fl.StringVar(&f.tokenFile, "http-token-file", "", "file (mode 0600) holding the bearer token that shows the detail of /healthz (JSON)")
 	fl.StringVar(&f.root, "root", "/", "root directory of the role files (etc/xCATMN, etc/xCATSN)")
 	fl.BoolVar(&f.noRoleFiles, "no-role-files", false, "do not keep the xCAT role files")
 	fl.BoolVar(&f.noDHCP, "no-dhcp", false, "do not render the DHCP configuration")
@@ -171,6 +176,10 @@ func runMnpoold(ctx context.Context, g *globals, f *mnpooldFlags) error {
 	if err != nil {
 		return err
 	}
+	token, err := readTokenFile(f.tokenFile)
+	if err != nil {
+		return err
+	}
 	if f.watchEvery <= 0 {
 		return usagef("--watch-interval %v: want more than 0", f.watchEvery)
 	}
@@ -187,10 +196,11 @@ func runMnpoold(ctx context.Context, g *globals, f *mnpooldFlags) error {
 	if err := pool.ValidateName("member", self); err != nil {
 		return usagef("--self: %v", err)
 	}
-	dsn, _, err := pool.ResolveDSN(g.db, g.dbFile)
+	dsn, src, err := pool.ResolveDSN(g.db, g.dbFile)
 	if err != nil {
 		return err
 	}
+	g.warnSecretFiles(dsn, src)
 	s, err := pool.Open(ctx, dsn, pool.WithSelf(self), pool.WithActor("mnpoold"), pool.WithLogger(log))
 	if err != nil {
 		return err
@@ -226,7 +236,7 @@ func runMnpoold(ctx context.Context, g *globals, f *mnpooldFlags) error {
 	}
 	opts = append(opts, nodeOpt)
 	if f.metricsAddr != "" {
-		opts = append(opts, agent.WithHTTPAddr(f.metricsAddr))
+		opts = append(opts, agent.WithHTTPAddr(f.metricsAddr), agent.WithHTTPToken(token))
 	}
 	var a *agent.Agent
 	if f.console {

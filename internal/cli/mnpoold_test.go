@@ -76,16 +76,22 @@ func TestMnpooldRunsAndStops(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	var logs bytes.Buffer
+	const token = "mnpoold-test-token-0123456789"
+	tokenFile := filepath.Join(dir, "http-token")
+	require.NoError(t, os.WriteFile(tokenFile, []byte(token+"\n"), 0o600))
 	done := make(chan int, 1)
 	go func() {
 		done <- cli.Mnpoold(ctx, []string{"--db", db, "--self", "sn1", "--root", dir, "--dhcp-config", filepath.Join(dir, "dhcpd.conf"),
-			"--no-dhcp-check", "--metrics-addr", addr, "--heartbeat-interval", "100ms", "--log-format", "json",
+			"--no-dhcp-check", "--metrics-addr", addr, "--http-token-file", tokenFile, "--heartbeat-interval", "100ms", "--log-format", "json",
 			"--dns-listen", dnsAddr, "--console", "--console-listen", consoleAddr, "--console-pki-dir", pkiDir, "--console-socket", "none"},
 			cli.IO{In: strings.NewReader(""), Out: &bytes.Buffer{}, Err: &mnpooldLog{b: &logs}})
 	}()
 	deadline := time.Now().Add(20 * time.Second)
 	for {
-		resp, err := http.Get("http://" + addr + "/healthz")
+		req, err := http.NewRequest(http.MethodGet, "http://"+addr+"/healthz", nil)
+		require.NoError(t, err)
+		req.Header.Set("Authorization", "Bearer "+token)
+		resp, err := http.DefaultClient.Do(req)
 		if err == nil {
 			var h struct {
 				OK     bool   `json:"ok"`

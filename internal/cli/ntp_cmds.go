@@ -42,6 +42,9 @@ writes the file atomically (the old one kept as FILE.bak).`,
   mnpool ntp chrony --member sn1 --check --output /etc/chrony/chrony.conf
   mnpool site set extntpservers=ntp1.example.org,ntp2.example.org`,
 		RunE: func(cmd *cobra.Command, args []string) error {
+			if err := checkOutputFlag(cmd, "output"); err != nil {
+				return err
+			}
 			var checker func(context.Context, []byte) error
 			if check {
 				checker = func(ctx context.Context, data []byte) error { return ntp.CheckConfig(ctx, "", data) }

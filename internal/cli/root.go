@@ -39,6 +39,7 @@ type globals struct {
 	json    bool
 	verbose bool
 	log     *slog.Logger
+	warned  bool // secret-file warnings printed (warnSecretFiles)
 }
 
 func (g *globals) addFlags(cmd *cobra.Command) {
@@ -92,6 +93,7 @@ func (g *globals) openPool(ctx context.Context, create bool) (*pool.Store, error
 	if err != nil {
 		return nil, err
 	}
+	g.warnSecretFiles(dsn, src)
 	if !create {
 		if d, err := pool.ParseDSN(dsn); err == nil && d.Kind == pool.KindSQLite {
 			if _, err := os.Stat(d.Path); err != nil {
