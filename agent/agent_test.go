@@ -7,6 +7,7 @@ import (
 	"net"
 	"net/http"
 	"path/filepath"
+	"runtime"
 	"slices"
 	"strings"
 	"testing"
@@ -150,6 +151,7 @@ func TestFailover(t *testing.T) {
 		{"mnpool_failover_duration_seconds_count", nil, 1},
 		{"mnpool_heartbeats_total", nil, -1},
 		{"mnpool_agent_info", map[string]string{"member": leader}, 1},
+		{"mnpool_build_info", map[string]string{"goversion": runtime.Version()}, 1},
 	})
 	if age, _ := find(samples, "mnpool_heartbeat_age_seconds", map[string]string{"member": "sn1"}); age < fastTiming.DeadAfter.Seconds() {
 		t.Errorf("heartbeat age of the dead sn1 = %vs, want at least the dead timeout", age)

@@ -12,7 +12,6 @@ import (
 	"os"
 	"os/user"
 	"regexp"
-	"runtime/debug"
 	"strings"
 
 	"github.com/spf13/cobra"
@@ -178,6 +177,7 @@ The pool database is given with --db, $MNPOOL_DB or /etc/mnpool/db:
 		newSyncCmd(g),
 		newConsoleCmd(g),
 		newLockCmd(g),
+		newVersionCmd(g),
 	)
 	root.AddCommand(newMembershipCmds(g)...)
 	return root
@@ -253,22 +253,6 @@ func requireSubcommands(cmd *cobra.Command) {
 		}
 		return usagef("%s\nRun '%s --help' for its subcommands.", msg, c.CommandPath())
 	}
-}
-
-// version is the module version and VCS revision the binary was built
-// from, for --version.
-func version() string {
-	bi, ok := debug.ReadBuildInfo()
-	if !ok {
-		return "unknown"
-	}
-	v := bi.Main.Version
-	for _, st := range bi.Settings {
-		if st.Key == "vcs.revision" && len(st.Value) >= 12 {
-			v += " (" + st.Value[:12] + ")"
-		}
-	}
-	return v
 }
 
 // Mnpool is the main function of cmd/mnpool.
