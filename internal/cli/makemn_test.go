@@ -108,7 +108,7 @@ func TestMakemnFailures(t *testing.T) {
 		errPart string
 		outPart string
 	}{
-		{name: "not a member", args: []string{"--self", "cn1"}, code: 1, errPart: "makemn: makemn preflight failed: target: cn1 is not a member", outPart: "[failed]  target"},
+		{name: "not a member", args: []string{"--self", "cn1"}, code: 2, errPart: "makemn: cn1 is not a member of the pool (the name is from --self", outPart: ""},
 		{name: "bad db address", args: []string{"--self", "sn1", "--db-address", "sn1=not-an-ip"}, code: 2, errPart: `--db-address "sn1=not-an-ip": "not-an-ip" is not an IP address`},
 		{name: "db address without member", args: []string{"--self", "sn1", "--db-address", "10.0.0.9"}, code: 2, errPart: "want MEMBER=IP"},
 		{name: "bad self", args: []string{"--self", "sn1;reboot"}, code: 2, errPart: "--self"},
