@@ -16,6 +16,7 @@ import (
 	"github.com/google/go-cmp/cmp"
 
 	"github.com/mnpool/mnpool/agent"
+	"github.com/mnpool/mnpool/internal/testenv"
 	"github.com/mnpool/mnpool/pool"
 )
 
@@ -347,7 +348,7 @@ func TestNewRejects(t *testing.T) {
 func TestRunFailsForUnknownMemberAndUnsafeTiming(t *testing.T) {
 	dsn := sqliteDSN(t)
 	seedPool(t, dsn, 0, nil)
-	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	ctx, cancel := context.WithTimeout(context.Background(), testenv.Timeout(20*time.Second))
 	defer cancel()
 	s, err := pool.Open(ctx, dsn, pool.WithSelf("sn9"))
 	if err != nil {

@@ -10,6 +10,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/mnpool/mnpool/console"
+	"github.com/mnpool/mnpool/internal/testenv"
 	"github.com/mnpool/mnpool/pool"
 )
 
@@ -134,7 +135,7 @@ func TestSlowWatcherIsDisconnected(t *testing.T) {
 	fast := dialConsole(t, c.addrs["sn1"], console.Hello{Node: "cn001", Mode: console.ModeWrite, User: "fast"})
 	fast.expect("banner cn001 #1")
 	// The slow watcher never reads.
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	ctx, cancel := context.WithTimeout(context.Background(), testenv.Timeout(10*time.Second))
 	defer cancel()
 	slow, _, err := console.Dial(ctx, nil, c.addrs["sn1"], console.Hello{Node: "cn001", Mode: console.ModeWatch, User: "slow"}, nil)
 	require.NoError(t, err)
@@ -151,7 +152,7 @@ func TestSlowWatcherIsDisconnected(t *testing.T) {
 
 	// The slow watcher's connection was closed by the broker: after
 	// draining what the socket holds, it reads EOF.
-	slow.SetReadDeadline(time.Now().Add(10 * time.Second))
+	slow.SetReadDeadline(time.Now().Add(testenv.Timeout(10 * time.Second)))
 	buf := make([]byte, 1<<20)
 	var rerr error
 	for rerr == nil {

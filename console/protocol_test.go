@@ -12,6 +12,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/mnpool/mnpool/console"
+	"github.com/mnpool/mnpool/internal/testenv"
 	"github.com/mnpool/mnpool/pool"
 )
 
@@ -21,7 +22,7 @@ func rawHello(t *testing.T, addr, line string) console.Reply {
 	c, err := net.Dial("tcp", addr)
 	require.NoError(t, err)
 	defer c.Close()
-	c.SetDeadline(time.Now().Add(10 * time.Second))
+	c.SetDeadline(time.Now().Add(testenv.Timeout(10 * time.Second)))
 	_, err = c.Write([]byte(line + "\n"))
 	require.NoError(t, err)
 	br := bufio.NewReader(c)

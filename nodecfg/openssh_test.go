@@ -18,6 +18,7 @@ import (
 	"golang.org/x/crypto/ssh"
 	"golang.org/x/crypto/ssh/knownhosts"
 
+	"github.com/mnpool/mnpool/internal/testenv"
 	"github.com/mnpool/mnpool/nodecfg"
 	"github.com/mnpool/mnpool/nodecfg/nodecfgtest"
 )
@@ -93,7 +94,7 @@ func TestSSHPushToOpenSSH(t *testing.T) {
 			c.Close()
 		}
 		return err == nil
-	}, 10*time.Second, 20*time.Millisecond, "sshd listens on %s", addr)
+	}, testenv.Timeout(10*time.Second), 20*time.Millisecond, "sshd listens on %s", addr)
 
 	kh := filepath.Join(base, "known_hosts")
 	require.NoError(t, os.WriteFile(kh, []byte(knownhosts.Line([]string{knownhosts.Normalize(addr)}, hostSigner.PublicKey())+"\n"), 0o600))

@@ -17,6 +17,7 @@ import (
 	"github.com/mnpool/mnpool/dns/dnstest"
 	"github.com/mnpool/mnpool/gateway"
 	"github.com/mnpool/mnpool/internal/cli"
+	"github.com/mnpool/mnpool/internal/testenv"
 	"github.com/mnpool/mnpool/ntp"
 	"github.com/mnpool/mnpool/pool"
 )
@@ -178,7 +179,7 @@ func TestDNSServeCommand(t *testing.T) {
 		done <- code
 	}()
 	c := &mdns.Client{Net: "tcp", Timeout: 200 * time.Millisecond}
-	deadline := time.Now().Add(10 * time.Second)
+	deadline := time.Now().Add(testenv.Timeout(10 * time.Second))
 	for {
 		r, _, err := c.Exchange(new(mdns.Msg).SetQuestion("cn001.cluster.", mdns.TypeA), addr)
 		if err == nil {

@@ -15,6 +15,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/mnpool/mnpool/dns/dnstest"
+	"github.com/mnpool/mnpool/internal/testenv"
 	"github.com/mnpool/mnpool/pool"
 )
 
@@ -150,7 +151,7 @@ func TestMakemnUsesPublishedLiveness(t *testing.T) {
 		var code int
 		code, out, _ = cliRun(t, Makemn, "--db", db, "--self", "sn1", "--root", t.TempDir(), "--dry-run")
 		return code == 0 && strings.Contains(out, "is dead")
-	}, 20*time.Second, 100*time.Millisecond, "mn1 is published dead")
+	}, testenv.Timeout(20*time.Second), 100*time.Millisecond, "mn1 is published dead")
 	require.Contains(t, out, "sn1 is an enabled member, liveness alive")
 	require.Contains(t, out, "mn1 (MN of epoch 1) is dead: when it comes back it reads the new master record and stays an SN")
 }

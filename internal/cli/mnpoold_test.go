@@ -18,6 +18,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/mnpool/mnpool/internal/cli"
+	"github.com/mnpool/mnpool/internal/testenv"
 )
 
 func TestMnpooldRejectsBadFlags(t *testing.T) {
@@ -49,7 +50,7 @@ func TestMnpooldRejectsBadFlags(t *testing.T) {
 
 func TestMnpooldUnsafeTimingAndUnknownMember(t *testing.T) {
 	db := newPool(t)
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	ctx, cancel := context.WithTimeout(context.Background(), testenv.Timeout(30*time.Second))
 	defer cancel()
 	var errb bytes.Buffer
 	code := cli.Mnpoold(ctx, []string{"--db", db, "--self", "sn1", "--dead-after", "3s", "--metrics-addr", ""}, cli.IO{In: strings.NewReader(""), Out: &bytes.Buffer{}, Err: &errb})
@@ -78,7 +79,7 @@ func TestMnpooldRunsAndStops(t *testing.T) {
 			"--dns-listen", dnsAddr, "--console", "--console-listen", consoleAddr},
 			cli.IO{In: strings.NewReader(""), Out: &bytes.Buffer{}, Err: &mnpooldLog{b: &logs}})
 	}()
-	deadline := time.Now().Add(20 * time.Second)
+	deadline := time.Now().Add(testenv.Timeout(20 * time.Second))
 	for {
 		resp, err := http.Get("http://" + addr + "/healthz")
 		if err == nil {
@@ -126,7 +127,7 @@ func TestMnpooldRunsAndStops(t *testing.T) {
 	select {
 	case code := <-done:
 		require.Equal(t, 0, code)
-	case <-time.After(20 * time.Second):
+	case <-time.After(testenv.Timeout(20 * time.Second)):
 		t.Fatal("mnpoold did not stop within 20s")
 	}
 }

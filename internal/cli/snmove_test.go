@@ -20,6 +20,7 @@ import (
 	"golang.org/x/crypto/ssh/knownhosts"
 
 	"github.com/mnpool/mnpool/internal/cli"
+	"github.com/mnpool/mnpool/internal/testenv"
 	"github.com/mnpool/mnpool/nodecfg/nodecfgtest"
 	"github.com/mnpool/mnpool/pool"
 	"github.com/mnpool/mnpool/sshkeys"
@@ -194,7 +195,7 @@ func TestSnmoveReportsNodeThatTimesOut(t *testing.T) {
 	start := time.Now()
 	code, out, errOut := snmove(t, e.args("-s", "sn1", "--timeout", "1s")...)
 	require.Equal(t, 1, code, out)
-	require.Less(t, time.Since(start), 20*time.Second)
+	require.Less(t, time.Since(start), testenv.Timeout(20*time.Second))
 	require.Contains(t, errOut, "snmove: 1 of 2 nodes not done (failed 0, no usable target 0, not reconfigured 1)")
 	require.Regexp(t, `cn03  moved   sn1,sn2 -> sn2,sn1  failed .*node timed out`, out)
 	require.Contains(t, out, "reconfigured 1 nodes, 1 failed")
