@@ -535,7 +535,7 @@ func Rotate(ctx context.Context, dir string, kind Kind, opts Options) (KeyInfo, 
 		return KeyInfo{}, err
 	}
 	if _, err := os.Stat(prevPath); err == nil {
-		return KeyInfo{}, fmt.Errorf("%w: %s exists (run FinishRotation first)", ErrRotationInProgress, prevPath)
+		return KeyInfo{}, fmt.Errorf("%w: %s exists (finish the rotation first: mnpool sshkeys rotate --kind %s --finish)", ErrRotationInProgress, prevPath, kind)
 	}
 	alg, bits, err := opts.algorithm(cur.PublicKey())
 	if err != nil {

@@ -134,7 +134,7 @@ func TestDocs(t *testing.T) {
 	dir := writeScripts(t, docs)
 	scripts, err := filepath.Glob(filepath.Join(dir, "*.txtar"))
 	require.NoError(t, err)
-	require.GreaterOrEqual(t, len(scripts), 1, "README.md and docs/SSHKEYS.md have runnable blocks")
+	require.GreaterOrEqual(t, len(scripts), 2, "README.md and docs/SSHKEYS.md have runnable blocks")
 	testscript.Run(t, params(dir))
 }
 
