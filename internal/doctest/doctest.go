@@ -215,7 +215,7 @@ func LineRegexp(line string) string {
 	return re + `\s*$`
 }
 
-// quote quotes a word for testscript, which knows only '...' ('' inside
+// quote quotes a word for testscript, which knows only '...' (” inside
 // is a quote); $VAR stays expanded.
 func quote(s string) string {
 	if s != "" && !strings.ContainsAny(s, " \t'\"#\\\n") {
