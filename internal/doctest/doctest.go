@@ -215,8 +215,8 @@ func LineRegexp(line string) string {
 	return re + `\s*$`
 }
 
-// quote quotes a word for testscript, which knows only '...' (” inside
-// is a quote); $VAR stays expanded.
+// quote quotes a word for testscript, which knows only single quotes (a
+// doubled single quote inside is a literal one); $VAR stays expanded.
 func quote(s string) string {
 	if s != "" && !strings.ContainsAny(s, " \t'\"#\\\n") {
 		return s
