@@ -130,6 +130,13 @@ func (g *globals) openPool(ctx context.Context, create bool) (*pool.Store, error
 	if err != nil {
 		return nil, err
 	}
+	if create {
+		if d, err := pool.ParseDSN(dsn); err == nil {
+			if err := ensureDatabase(ctx, d); err != nil {
+				return nil, err
+			}
+		}
+	}
 	if !create {
 		if d, err := pool.ParseDSN(dsn); err == nil && d.Kind == pool.KindSQLite {
 			if _, err := os.Stat(d.Path); err != nil {
