@@ -121,7 +121,8 @@ check "member add" in_root mnpool member add sn1 --ip mgmt=10.0.0.2
 check "node add" in_root mnpool node add cn001 --ip 10.0.1.1 --groups compute
 check "completion of node names from the pool" in_root sh -c 'mnpool __complete node list "" | grep -qx cn001'
 check "completion of member names for snmove -d" in_root sh -c 'snmove __complete -d "" | grep -qx sn1'
-check "conserver.cf names /usr/bin/mnpool" in_root sh -c 'mnpool console conserver --member mn1 | grep -q /usr/bin/mnpool'
+check "console set" in_root mnpool console set cn001 --tcp 127.0.0.1:7001 --servers mn1,sn1
+check "conserver.cf runs /usr/bin/mnpool, as the units do" in_root sh -c 'mnpool console conserver --member mn1 | grep -q "exec /usr/bin/mnpool console "'
 check "a non-member host is told about --self" in_root sh -c 'mnpool --self ws1 sync; test $? = 2 && mnpool --self ws1 sync 2>&1 | grep -q -- "--self"'
 
 check "dpkg -r mnpool" in_root dpkg -r mnpool
