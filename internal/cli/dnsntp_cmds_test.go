@@ -79,12 +79,12 @@ func TestDNSNTPGatewayCommands(t *testing.T) {
 		{"resolvconf node without network", []string{"dns", "resolvconf", "spare"}, 1, "", "spare"},
 		{"chrony node", []string{"ntp", "chrony", "cn001"}, 0, render(ch1.Render()), ""},
 		{"chrony member", []string{"ntp", "chrony", "--member", "sn1"}, 0, render(chm.Render()), ""},
-		{"chrony unknown member", []string{"ntp", "chrony", "--member", "sn9"}, 1, "", "sn9"},
+		{"chrony unknown member", []string{"ntp", "chrony", "--member", "sn9"}, 2, "", "sn9"},
 		{"keepalived", []string{"gateway", "keepalived", "--member", "sn2", "--interface", "mgmt=eth7"}, 0, render(ka.Render()), ""},
 		{"keepalived bad interface", []string{"gateway", "keepalived", "--member", "sn2", "--interface", "mgmt=eth 7"}, 2, "", "interface name"},
 		{"keepalived unknown network", []string{"gateway", "keepalived", "--member", "sn2", "--interface", "nonet=eth0"}, 2, "", "nonet"},
 		{"keepalived not forwarding", []string{"gateway", "keepalived", "--member", "sn4"}, 1, "", "forwards for no network"},
-		{"zone unknown", []string{"dns", "zone", "nosuch.example"}, 1, "", "nosuch.example"},
+		{"zone unknown", []string{"dns", "zone", "nosuch.example"}, 2, "", "nosuch.example"},
 		{"gateway list warns", []string{"gateway", "list"}, 0, "", "only gateway 10.1.0.1 is the MN"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {

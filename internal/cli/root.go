@@ -314,6 +314,7 @@ func isUsageError(err error) bool {
 		pool.ErrInvalid, pool.ErrNotFound,
 		noderange.ErrSyntax, noderange.ErrUnknown, noderange.ErrInvalidName, noderange.ErrTooLarge,
 		dhcp.ErrInvalid, dns.ErrInvalid, ntp.ErrInvalid, gateway.ErrInvalid, agent.ErrInvalid,
+		dns.ErrNotFound, ntp.ErrNotFound,
 		sshkeys.ErrInvalidKind, sshkeys.ErrInvalidAlgorithm, sshkeys.ErrInvalidTarget,
 		sshkeys.ErrInvalidName, sshkeys.ErrInvalidAddress,
 		errNotMember,
