@@ -271,7 +271,7 @@ func TestSafetyUnderFaults(t *testing.T) {
 	// After the faults the lock must work again: a new section within a
 	// long hold plus a TTL (the holder may just have lost its network).
 	before := r.count()
-	for end := time.Now().Add(2 * safetyTTL); r.count() == before && time.Now().Before(end); {
+	for end := time.Now().Add(testenv.Timeout(2 * safetyTTL)); r.count() == before && time.Now().Before(end); {
 		time.Sleep(50 * time.Millisecond)
 	}
 	if r.count() == before {

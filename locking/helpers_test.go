@@ -123,7 +123,7 @@ func closed(ch <-chan struct{}, d time.Duration) bool {
 // waitFor polls cond every 10ms until it holds or d passes.
 func waitFor(t testing.TB, d time.Duration, what string, cond func() bool) {
 	t.Helper()
-	end := time.Now().Add(d)
+	end := time.Now().Add(testenv.Timeout(d))
 	for !cond() {
 		if time.Now().After(end) {
 			t.Fatalf("timed out after %v waiting for %s", d, what)
