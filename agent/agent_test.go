@@ -7,6 +7,7 @@ import (
 	"net"
 	"net/http"
 	"path/filepath"
+	"runtime"
 	"slices"
 	"strings"
 	"testing"
@@ -15,6 +16,7 @@ import (
 	"github.com/google/go-cmp/cmp"
 
 	"github.com/mnpool/mnpool/agent"
+	"github.com/mnpool/mnpool/internal/testenv"
 	"github.com/mnpool/mnpool/pool"
 	"github.com/mnpool/mnpool/pooltest"
 )
@@ -154,6 +156,7 @@ func TestFailover(t *testing.T) {
 		{"mnpool_failover_duration_seconds_count", nil, 1},
 		{"mnpool_heartbeats_total", nil, -1},
 		{"mnpool_agent_info", map[string]string{"member": leader}, 1},
+		{"mnpool_build_info", map[string]string{"goversion": runtime.Version()}, 1},
 	})
 	if age, _ := find(samples, "mnpool_heartbeat_age_seconds", map[string]string{"member": "sn1"}); age < fastTiming.DeadAfter.Seconds() {
 		t.Errorf("heartbeat age of the dead sn1 = %vs, want at least the dead timeout", age)
@@ -348,7 +351,7 @@ func TestNewRejects(t *testing.T) {
 func TestRunFailsForUnknownMemberAndUnsafeTiming(t *testing.T) {
 	dsn := sqliteDSN(t)
 	seedPool(t, dsn, 0, nil)
-	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	ctx, cancel := context.WithTimeout(context.Background(), testenv.Timeout(20*time.Second))
 	defer cancel()
 	s, err := pool.Open(ctx, dsn, pool.WithSelf("sn9"))
 	if err != nil {

@@ -19,6 +19,7 @@ import (
 
 	"github.com/mnpool/mnpool/agent"
 	"github.com/mnpool/mnpool/internal/cli"
+	"github.com/mnpool/mnpool/internal/testenv"
 	"github.com/mnpool/mnpool/internal/testgalera"
 	"github.com/mnpool/mnpool/pool"
 )
@@ -153,7 +154,7 @@ func (p *agentProc) stop(t testing.TB) {
 	_ = p.cmd.Process.Signal(syscall.SIGTERM)
 	select {
 	case <-p.exited:
-	case <-time.After(20 * time.Second):
+	case <-time.After(testenv.Timeout(20 * time.Second)):
 		t.Errorf("mnpoold %s did not stop within 20s of SIGTERM", p.name)
 		_ = p.cmd.Process.Kill()
 		<-p.exited

@@ -22,6 +22,7 @@ import (
 
 	"github.com/mnpool/mnpool/agent"
 	"github.com/mnpool/mnpool/dhcp"
+	"github.com/mnpool/mnpool/internal/testenv"
 	"github.com/mnpool/mnpool/locking"
 	"github.com/mnpool/mnpool/pool"
 )
@@ -140,7 +141,7 @@ func (r *running) stop(t testing.TB) error {
 	case err := <-r.done:
 		r.done <- err
 		return err
-	case <-time.After(30 * time.Second):
+	case <-time.After(testenv.Timeout(30 * time.Second)):
 		t.Fatalf("agent %s did not stop within 30s", r.name)
 		return nil
 	}
@@ -190,7 +191,7 @@ func waitFor(t testing.TB, timeout time.Duration, what string, cond func() bool)
 	t.Helper()
 	start := time.Now()
 	for !cond() {
-		if time.Since(start) > timeout {
+		if time.Since(start) > testenv.Timeout(timeout) {
 			t.Fatalf("timed out after %v waiting for %s", timeout, what)
 		}
 		time.Sleep(20 * time.Millisecond)

@@ -1,9 +1,12 @@
 package agent
 
 import (
+	"strconv"
+
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
 
+	"github.com/mnpool/mnpool/internal/buildinfo"
 	"github.com/mnpool/mnpool/pool"
 )
 
@@ -71,6 +74,9 @@ func newMetrics(reg prometheus.Registerer, self string, members func() memberSna
 		if err := reg.Register(c); err != nil {
 			return nil, err
 		}
+	}
+	if err := registerBuildInfo(reg); err != nil {
+		return nil, err
 	}
 	for _, r := range []string{"ok", "error"} {
 		m.syncs.WithLabelValues(r)
@@ -144,4 +150,23 @@ func boolGauge(b bool) float64 {
 		return 1
 	}
 	return 0
+}
+
+// registerBuildInfo registers mnpool_build_info: always 1, labelled with
+// the version, commit and dirty flag of the running binary (the same as
+// `mnpool version`), so a dashboard shows which build each member runs.
+func registerBuildInfo(reg prometheus.Registerer) error {
+	in := buildinfo.Get()
+	g := prometheus.NewGauge(prometheus.GaugeOpts{
+		Name: "mnpool_build_info",
+		Help: "Always 1; the version, commit and dirty flag mnpool was built from, and the Go version.",
+		ConstLabels: prometheus.Labels{
+			"version":   in.Version,
+			"commit":    in.Commit,
+			"dirty":     strconv.FormatBool(in.Dirty),
+			"goversion": in.GoVersion,
+		},
+	})
+	g.Set(1)
+	return reg.Register(g)
 }

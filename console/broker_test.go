@@ -12,6 +12,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/mnpool/mnpool/console"
+	"github.com/mnpool/mnpool/internal/testenv"
 	"github.com/mnpool/mnpool/pool"
 )
 
@@ -140,7 +141,7 @@ func TestSlowWatcherIsDisconnected(t *testing.T) {
 	fast.expect("banner cn001 #1")
 	// The stalled watcher comes through the Unix socket (small kernel
 	// buffers) with a small receive buffer, and never reads.
-	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	ctx, cancel := context.WithTimeout(context.Background(), testenv.Timeout(time.Minute))
 	defer cancel()
 	slow, _, err := console.Dial(ctx, func(ctx context.Context, _, addr string) (net.Conn, error) {
 		var d net.Dialer
@@ -163,7 +164,7 @@ func TestSlowWatcherIsDisconnected(t *testing.T) {
 
 	fast.write("stream\r\n")
 	fast.expect("line 0 ")
-	waitFor(t, 5*time.Minute, func() bool { return clients() == 1 }, "the stalled watcher to be dropped")
+	waitFor(t, testenv.Timeout(5*time.Minute), func() bool { return clients() == 1 }, "the stalled watcher to be dropped")
 	require.False(t, fast.closed(), "the reading watcher was dropped")
 	ep1.stopStream()
 	fast.expect("STREAM-END\r\n")

@@ -15,6 +15,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/mnpool/mnpool/internal/cli"
+	"github.com/mnpool/mnpool/internal/testenv"
 )
 
 func mnpool(t *testing.T, db string, in io.Reader, args ...string) (int, string, string) {
@@ -142,7 +143,7 @@ func TestConsoleServeAndOpenCLI(t *testing.T) {
 		select {
 		case code := <-served:
 			require.Equal(t, 0, code)
-		case <-time.After(20 * time.Second):
+		case <-time.After(testenv.Timeout(20 * time.Second)):
 			t.Error("console serve did not stop")
 		}
 	}()
@@ -165,7 +166,7 @@ func TestConsoleServeAndOpenCLI(t *testing.T) {
 	select {
 	case code := <-done:
 		require.Equal(t, 0, code, stderr.String())
-	case <-time.After(10 * time.Second):
+	case <-time.After(testenv.Timeout(10 * time.Second)):
 		t.Fatal("mnpool console did not leave on ^Ec.")
 	}
 	require.Contains(t, stderr.String(), "served by mn1")
@@ -193,7 +194,7 @@ func TestConsoleServeAndOpenCLI(t *testing.T) {
 	select {
 	case code := <-done:
 		require.Equal(t, 0, code)
-	case <-time.After(10 * time.Second):
+	case <-time.After(testenv.Timeout(10 * time.Second)):
 		t.Fatal("mnpool console --raw did not leave at the end of its input")
 	}
 	_, _, _, rec = ep.stats()

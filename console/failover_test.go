@@ -10,6 +10,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/mnpool/mnpool/console"
+	"github.com/mnpool/mnpool/internal/testenv"
 )
 
 // attachClient runs console.Attach with reconnection in the background
@@ -103,7 +104,7 @@ func TestFailoverWhenHolderDies(t *testing.T) {
 		case err := <-writer.done:
 			require.NoError(t, err)
 			writer.done <- nil
-		case <-time.After(10 * time.Second):
+		case <-time.After(testenv.Timeout(10 * time.Second)):
 			t.Fatal("the client did not leave on ^Ec.")
 		}
 	})

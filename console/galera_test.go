@@ -10,6 +10,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/mnpool/mnpool/console"
+	"github.com/mnpool/mnpool/internal/testenv"
 	"github.com/mnpool/mnpool/internal/testgalera"
 )
 
@@ -85,7 +86,7 @@ func TestGaleraPartitionedHolderStepsBack(t *testing.T) {
 		lostAt <- time.Now()
 	}()
 	var lb console.Lease
-	deadline := time.Now().Add(60 * time.Second)
+	deadline := time.Now().Add(testenv.Timeout(60 * time.Second))
 	for {
 		lb, err = b.TryAcquire(ctx, "cn001")
 		if err == nil {

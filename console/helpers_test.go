@@ -19,6 +19,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/mnpool/mnpool/console"
+	"github.com/mnpool/mnpool/internal/testenv"
 	"github.com/mnpool/mnpool/internal/testgalera"
 	"github.com/mnpool/mnpool/pki"
 	"github.com/mnpool/mnpool/pool"
@@ -328,7 +329,7 @@ func startCluster(t testing.TB, dsns []string, names []string, opts ...console.O
 		for _, m := range c.members {
 			select {
 			case <-m.done:
-			case <-time.After(20 * time.Second):
+			case <-time.After(testenv.Timeout(20 * time.Second)):
 				t.Errorf("broker %s did not stop", m.name)
 			}
 		}
@@ -343,7 +344,7 @@ func (c *cluster) stop(name string) {
 	select {
 	case err := <-m.done:
 		require.ErrorIs(c.t, err, context.Canceled)
-	case <-time.After(20 * time.Second):
+	case <-time.After(testenv.Timeout(20 * time.Second)):
 		c.t.Fatalf("broker %s did not stop", name)
 	}
 	m.done <- context.Canceled // for the cleanup
@@ -355,7 +356,7 @@ func (c *cluster) crash(name string) {
 	m.broker.Crash()
 	select {
 	case <-m.done:
-	case <-time.After(20 * time.Second):
+	case <-time.After(testenv.Timeout(20 * time.Second)):
 		c.t.Fatalf("broker %s did not stop", name)
 	}
 	m.done <- context.Canceled
@@ -373,7 +374,7 @@ type conn struct {
 
 func dialConsole(t testing.TB, addr string, h console.Hello) *conn {
 	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	ctx, cancel := context.WithTimeout(context.Background(), testenv.Timeout(30*time.Second))
 	defer cancel()
 	c, r, err := dialAs(ctx, t, addr, h)
 	require.NoError(t, err, "dial %s for %+v", addr, h)
@@ -442,7 +443,7 @@ func tail(s string) string {
 
 func waitFor(t testing.TB, d time.Duration, cond func() bool, format string, args ...any) {
 	t.Helper()
-	deadline := time.Now().Add(d)
+	deadline := time.Now().Add(testenv.Timeout(d))
 	for !cond() {
 		if time.Now().After(deadline) {
 			t.Fatalf("timed out after %s waiting for "+format, append([]any{d}, args...)...)

@@ -9,6 +9,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/mnpool/mnpool/console"
+	"github.com/mnpool/mnpool/internal/testenv"
 )
 
 // fakeClock is a monotonic clock the test moves.
@@ -45,7 +46,7 @@ func closedWithin(ch <-chan struct{}, d time.Duration) bool {
 	select {
 	case <-ch:
 		return true
-	case <-time.After(d):
+	case <-time.After(testenv.Timeout(d)):
 		return false
 	}
 }

@@ -11,6 +11,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/mnpool/mnpool/console"
+	"github.com/mnpool/mnpool/internal/testenv"
 	"github.com/mnpool/mnpool/pki"
 	"github.com/mnpool/mnpool/pool"
 )
@@ -30,7 +31,7 @@ func rawHelloWith(t *testing.T, dial console.DialFunc, addr, line string) consol
 	c, err := dial(ctx, "tcp", addr)
 	require.NoError(t, err)
 	defer c.Close()
-	c.SetDeadline(time.Now().Add(10 * time.Second))
+	c.SetDeadline(time.Now().Add(testenv.Timeout(10 * time.Second)))
 	_, err = c.Write([]byte(line + "\n"))
 	require.NoError(t, err)
 	br := bufio.NewReader(c)

@@ -15,6 +15,7 @@ import (
 
 	"github.com/mnpool/mnpool/console"
 	"github.com/mnpool/mnpool/internal/cli"
+	"github.com/mnpool/mnpool/internal/testenv"
 )
 
 const envClientHelper = "MNPOOL_TEST_CONSOLE_CLIENT"
@@ -110,7 +111,7 @@ func TestInteractiveClientInPTY(t *testing.T) {
 	select {
 	case err := <-exited:
 		require.NoError(t, err, "exit status; terminal shows %q", tail(screen.String()))
-	case <-time.After(20 * time.Second):
+	case <-time.After(testenv.Timeout(20 * time.Second)):
 		t.Fatalf("the client did not leave on ^Ec.; terminal shows %q", tail(screen.String()))
 	}
 	expect("[disconnected]")

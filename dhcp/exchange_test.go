@@ -20,6 +20,7 @@ import (
 	"github.com/mnpool/mnpool/dhcp"
 	"github.com/mnpool/mnpool/internal/cli"
 	"github.com/mnpool/mnpool/internal/netns"
+	"github.com/mnpool/mnpool/internal/testenv"
 	"github.com/mnpool/mnpool/pool"
 )
 
@@ -146,7 +147,7 @@ func testExchange(t *testing.T, f dhcp.Format) {
 	var c *nclient4.Client
 	must(lab.Do("cl", func() error {
 		var err error
-		c, err = nclient4.New("eth0", nclient4.WithHWAddr(mac("02:00:00:00:01:02")), nclient4.WithTimeout(3*time.Second), nclient4.WithRetry(2))
+		c, err = nclient4.New("eth0", nclient4.WithHWAddr(mac("02:00:00:00:01:02")), nclient4.WithTimeout(testenv.Timeout(3*time.Second)), nclient4.WithRetry(2))
 		return err
 	}))
 	lease, err := c.Request(ctx, dhcpv4.WithBroadcast(true), dhcpv4.WithOption(dhcpv4.OptClientArch(iana.INTEL_X86PC)))

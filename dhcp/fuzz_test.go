@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/mnpool/mnpool/dhcp"
+	"github.com/mnpool/mnpool/internal/testenv"
 	"github.com/mnpool/mnpool/pool"
 )
 
@@ -87,7 +88,7 @@ func keaChecker(f *testing.F) string {
 		f.Fatal(err)
 	}
 	f.Cleanup(func() { cmd.Process.Kill(); cmd.Wait() })
-	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	ctx, cancel := context.WithTimeout(context.Background(), testenv.Timeout(20*time.Second))
 	defer cancel()
 	for {
 		if _, err := dhcp.KeaCommand(ctx, sock, "version-get", nil); err == nil {
@@ -143,7 +144,7 @@ func FuzzRender(f *testing.F) {
 				if len(in.Hosts) != cfg.Hosts {
 					t.Fatalf("%s/%s: %d hosts rendered, %d read back", format, member, cfg.Hosts, len(in.Hosts))
 				}
-				ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+				ctx, cancel := context.WithTimeout(context.Background(), testenv.Timeout(time.Minute))
 				switch {
 				case format == dhcp.FormatISC && haveDHCPD:
 					err = chk.Check(ctx, format, cfg.Data, dir)

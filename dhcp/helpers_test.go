@@ -12,6 +12,7 @@ import (
 	"github.com/google/go-cmp/cmp"
 
 	"github.com/mnpool/mnpool/dhcp"
+	"github.com/mnpool/mnpool/internal/testenv"
 	"github.com/mnpool/mnpool/pool"
 )
 
@@ -89,7 +90,7 @@ func requireDaemon(t testing.TB, f dhcp.Format) dhcp.Checker {
 }
 
 func ctxT(t testing.TB) context.Context {
-	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	ctx, cancel := context.WithTimeout(context.Background(), testenv.Timeout(2*time.Minute))
 	t.Cleanup(cancel)
 	return ctx
 }

@@ -14,6 +14,7 @@ import (
 
 	"github.com/mnpool/mnpool/dns"
 	"github.com/mnpool/mnpool/dns/dnstest"
+	"github.com/mnpool/mnpool/internal/testenv"
 	"github.com/mnpool/mnpool/internal/testgalera"
 	"github.com/mnpool/mnpool/pool"
 )
@@ -101,7 +102,7 @@ func serve(t *testing.T, s *pool.Store) *served {
 	case <-srv.Ready():
 	case err := <-sv.done:
 		t.Fatalf("Serve: %v", err)
-	case <-time.After(10 * time.Second):
+	case <-time.After(testenv.Timeout(10 * time.Second)):
 		t.Fatal("server not ready after 10s")
 	}
 	sv.addr = srv.Addrs()[0].String()
@@ -116,7 +117,7 @@ func serve(t *testing.T, s *pool.Store) *served {
 // or later.
 func (sv *served) waitVersion(t *testing.T, want int64) {
 	t.Helper()
-	deadline := time.After(10 * time.Second)
+	deadline := time.After(testenv.Timeout(10 * time.Second))
 	for {
 		select {
 		case r := <-sv.reloads:
@@ -352,7 +353,7 @@ func TestServerShutdown(t *testing.T) {
 			t.Fatalf("Serve returned %v, want context.Canceled", err)
 		}
 		sv.done <- err // for the cleanup
-	case <-time.After(10 * time.Second):
+	case <-time.After(testenv.Timeout(10 * time.Second)):
 		t.Fatal("Serve did not return within 10s of cancel")
 	}
 	// The port is closed: TCP connections are refused.
@@ -386,7 +387,7 @@ func TestServerKeepsDataOnBadReload(t *testing.T) {
 	if err := s.SetSite(ctx, map[string]string{pool.SiteForwarders: "not-an-ip"}); err != nil {
 		t.Fatal(err)
 	}
-	deadline := time.After(10 * time.Second)
+	deadline := time.After(testenv.Timeout(10 * time.Second))
 	for {
 		select {
 		case r := <-sv.reloads:

@@ -14,6 +14,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/mnpool/mnpool/internal/testenv"
 	"github.com/mnpool/mnpool/internal/testgalera"
 	"github.com/mnpool/mnpool/locking"
 	"github.com/mnpool/mnpool/pool"
@@ -80,7 +81,7 @@ func TestGetLockIsNodeLocal(t *testing.T) {
 			if err := tx[i].QueryRowContext(ctx, "SELECT v FROM forupdate_test WHERE id = 1 FOR UPDATE").Scan(&v); err != nil {
 				t.Fatalf("SELECT ... FOR UPDATE on node %d: %v (a cluster-wide row lock would make the second one wait)", i+1, err)
 			}
-			if d := time.Since(start); d > 500*time.Millisecond {
+			if d := time.Since(start); d > testenv.Timeout(500*time.Millisecond) {
 				t.Fatalf("SELECT ... FOR UPDATE on node %d waited %v; revisit DESIGN.md rule 1", i+1, d)
 			}
 		}
@@ -170,7 +171,7 @@ func TestSafetyUnderFaults(t *testing.T) {
 			defer wg.Done()
 			name := fmt.Sprintf("client%d@node%d", c, c%g.N()+1)
 			for ctx.Err() == nil {
-				lctx, cancel := context.WithTimeout(ctx, 2*time.Minute)
+				lctx, cancel := context.WithTimeout(ctx, testenv.Timeout(2*time.Minute))
 				l, err := lks[c].Lock(lctx, "safety")
 				cancel()
 				if err != nil {
@@ -209,7 +210,7 @@ func TestSafetyUnderFaults(t *testing.T) {
 					r.exit(i, lost)
 					holderIndex.CompareAndSwap(int32(c+1), 0)
 				}
-				uctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+				uctx, cancel := context.WithTimeout(context.Background(), testenv.Timeout(10*time.Second))
 				l.Unlock(uctx)
 				cancel()
 			}
@@ -234,7 +235,7 @@ func TestSafetyUnderFaults(t *testing.T) {
 					p.setCut(false)
 				}
 				isCut[c].Store(false)
-			case <-time.After(30 * time.Second):
+			case <-time.After(testenv.Timeout(30 * time.Second)):
 				cutRequest.Store(false)
 				t.Error("no client entered the critical section within 30s to have its network cut")
 			}
@@ -270,7 +271,7 @@ func TestSafetyUnderFaults(t *testing.T) {
 	// After the faults the lock must work again: a new section within a
 	// long hold plus a TTL (the holder may just have lost its network).
 	before := r.count()
-	for end := time.Now().Add(2 * safetyTTL); r.count() == before && time.Now().Before(end); {
+	for end := time.Now().Add(testenv.Timeout(2 * safetyTTL)); r.count() == before && time.Now().Before(end); {
 		time.Sleep(50 * time.Millisecond)
 	}
 	if r.count() == before {

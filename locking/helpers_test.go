@@ -12,6 +12,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/mnpool/mnpool/internal/testenv"
 	"github.com/mnpool/mnpool/internal/testgalera"
 	"github.com/mnpool/mnpool/locking"
 	"github.com/mnpool/mnpool/pool"
@@ -88,7 +89,7 @@ func newLocker(t testing.TB, s *pool.Store, opts ...locking.Option) *locking.Loc
 
 func mustLock(t testing.TB, lk *locking.Locker, name string, opts ...locking.Option) *locking.Lock {
 	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	ctx, cancel := context.WithTimeout(context.Background(), testenv.Timeout(20*time.Second))
 	defer cancel()
 	l, err := lk.Lock(ctx, name, opts...)
 	if err != nil {
@@ -114,7 +115,7 @@ func closed(ch <-chan struct{}, d time.Duration) bool {
 	select {
 	case <-ch:
 		return true
-	case <-time.After(d):
+	case <-time.After(testenv.Timeout(d)):
 		return false
 	}
 }
@@ -122,7 +123,7 @@ func closed(ch <-chan struct{}, d time.Duration) bool {
 // waitFor polls cond every 10ms until it holds or d passes.
 func waitFor(t testing.TB, d time.Duration, what string, cond func() bool) {
 	t.Helper()
-	end := time.Now().Add(d)
+	end := time.Now().Add(testenv.Timeout(d))
 	for !cond() {
 		if time.Now().After(end) {
 			t.Fatalf("timed out after %v waiting for %s", d, what)

@@ -13,6 +13,7 @@ import (
 	"github.com/google/go-cmp/cmp/cmpopts"
 	"github.com/jmoiron/sqlx"
 
+	"github.com/mnpool/mnpool/internal/testenv"
 	"github.com/mnpool/mnpool/locking"
 )
 
@@ -88,7 +89,7 @@ func TestContention(t *testing.T) {
 			go func() {
 				defer wg.Done()
 				for range rounds {
-					ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+					ctx, cancel := context.WithTimeout(context.Background(), testenv.Timeout(30*time.Second))
 					l, err := lk.Lock(ctx, "contended")
 					cancel()
 					if err != nil {

@@ -14,6 +14,7 @@ import (
 
 	"github.com/jmoiron/sqlx"
 
+	"github.com/mnpool/mnpool/internal/testenv"
 	"github.com/mnpool/mnpool/locking"
 	"github.com/mnpool/mnpool/pool"
 )
@@ -107,7 +108,7 @@ func TestPausedHolder(t *testing.T) {
 					t.Fatalf("holder said %q (open %v), want %q ...", l, ok, prefix)
 				}
 				return strings.TrimPrefix(l, prefix+" ")
-			case <-time.After(20 * time.Second):
+			case <-time.After(testenv.Timeout(20 * time.Second)):
 				t.Fatalf("holder said nothing, want %q ...", prefix)
 			}
 			return ""

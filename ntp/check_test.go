@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/mnpool/mnpool/dns/dnstest"
+	"github.com/mnpool/mnpool/internal/testenv"
 	"github.com/mnpool/mnpool/ntp"
 )
 
@@ -67,7 +68,7 @@ func startChronyd(t *testing.T, ip string) string {
 			<-exited
 		})
 		addr = net.JoinHostPort(ip, strconv.Itoa(port))
-		deadline := time.Now().Add(10 * time.Second)
+		deadline := time.Now().Add(testenv.Timeout(10 * time.Second))
 		for time.Now().Before(deadline) {
 			select {
 			case <-exited:
@@ -162,7 +163,7 @@ func TestCheckChronyd(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if took := time.Since(start); took > 3*time.Second {
+	if took := time.Since(start); took > testenv.Timeout(3*time.Second) {
 		t.Errorf("Check took %v with a 300ms timeout", took)
 	}
 	c := res[0]
@@ -221,7 +222,7 @@ func TestCheckCancel(t *testing.T) {
 	if !errors.Is(err, context.Canceled) || !errors.Is(res[0].Err, context.Canceled) {
 		t.Fatalf("err %v, result %v; want context.Canceled", err, res[0].Err)
 	}
-	if took := time.Since(start); took > 5*time.Second {
+	if took := time.Since(start); took > testenv.Timeout(5*time.Second) {
 		t.Errorf("cancel took %v", took)
 	}
 }

@@ -17,6 +17,7 @@ import (
 	"github.com/jmoiron/sqlx"
 	"github.com/stretchr/testify/require"
 
+	"github.com/mnpool/mnpool/internal/testenv"
 	"github.com/mnpool/mnpool/internal/testgalera"
 	"github.com/mnpool/mnpool/pool"
 )
@@ -40,7 +41,7 @@ func runHelper(mode string) int {
 		// Wait for the start signal so that both processes migrate at the
 		// same moment, then apply the schema through one Galera node.
 		start := os.Getenv("MNPOOL_HELPER_START")
-		for deadline := time.Now().Add(30 * time.Second); ; time.Sleep(time.Millisecond) {
+		for deadline := time.Now().Add(testenv.Timeout(30 * time.Second)); ; time.Sleep(time.Millisecond) {
 			if _, err := os.Stat(start); err == nil {
 				break
 			}
@@ -145,7 +146,7 @@ func TestGaleraStoreRefusesIsolatedNode(t *testing.T) {
 		err := raw.QueryRowContext(ctx, "SELECT COUNT(*) FROM nodes").Scan(&n)
 		var me *mysql.MySQLError
 		return errors.As(err, &me) && me.Number == 1047
-	}, 30*time.Second, 100*time.Millisecond, "isolated node keeps serving reads")
+	}, testenv.Timeout(30*time.Second), 100*time.Millisecond, "isolated node keeps serving reads")
 
 	// A store that knows only node 1 refuses to use it.
 	only1, err := pool.Open(ctx, env.NodeDSN(1), pool.WithRetry(2, 10*time.Millisecond, 50*time.Millisecond), pool.WithHealthInterval(0, 0))

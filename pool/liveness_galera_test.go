@@ -14,6 +14,7 @@ import (
 
 	"github.com/stretchr/testify/require"
 
+	"github.com/mnpool/mnpool/internal/testenv"
 	"github.com/mnpool/mnpool/internal/testgalera"
 	"github.com/mnpool/mnpool/pool"
 )
@@ -86,7 +87,7 @@ func (p *heartbeatProc) pause(t *testing.T) {
 	}
 	select {
 	case <-p.beats:
-	case <-time.After(10 * time.Second):
+	case <-time.After(testenv.Timeout(10 * time.Second)):
 		t.Fatal("the helper stopped beating")
 	}
 	require.NoError(t, p.cmd.Process.Signal(syscall.SIGSTOP))
@@ -124,7 +125,7 @@ func startHeartbeatHelper(t *testing.T, dsn, member string, interval time.Durati
 	}()
 	select {
 	case <-first:
-	case <-time.After(30 * time.Second):
+	case <-time.After(testenv.Timeout(30 * time.Second)):
 		t.Fatal("the helper did not beat")
 	}
 	return p
@@ -182,7 +183,7 @@ func testPausedMember(t *testing.T, dsns [3]string) {
 	waitFor := func(want pool.LiveState, limit time.Duration) time.Duration {
 		t.Helper()
 		start := time.Now()
-		deadline := time.NewTimer(limit)
+		deadline := time.NewTimer(testenv.Timeout(limit))
 		defer deadline.Stop()
 		tick := time.NewTicker(20 * time.Millisecond)
 		defer tick.Stop()

@@ -5,6 +5,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/mnpool/mnpool/internal/testenv"
 	"github.com/mnpool/mnpool/internal/testgalera"
 	"github.com/mnpool/mnpool/pool"
 )
@@ -26,7 +27,7 @@ func BenchmarkGaleraMakeMNOldMNDown(b *testing.B) {
 	// Time makemn, not Galera's failure detection: wait until the
 	// survivors have dropped node 1 (reads wait for that view change).
 	settle := openMemberStore(b, env.NodeDSN(2), "sn1")
-	for deadline := time.Now().Add(time.Minute); ; time.Sleep(100 * time.Millisecond) {
+	for deadline := time.Now().Add(testenv.Timeout(time.Minute)); ; time.Sleep(100 * time.Millisecond) {
 		if h, err := settle.Health(ctx); err == nil && h.Healthy && h.ClusterSize == 2 {
 			break
 		}

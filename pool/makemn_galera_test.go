@@ -12,6 +12,7 @@ import (
 
 	"github.com/stretchr/testify/require"
 
+	"github.com/mnpool/mnpool/internal/testenv"
 	"github.com/mnpool/mnpool/internal/testgalera"
 	"github.com/mnpool/mnpool/pool"
 )
@@ -252,7 +253,7 @@ func TestGaleraOldMNIsolated(t *testing.T) {
 	go tr.watch(ctx, g)
 	runDone := make(chan error, 1)
 	go func() { runDone <- g.Run(ctx) }()
-	require.Eventually(t, func() bool { _, ok := g.ServeDynamic(); return ok }, 10*time.Second, 20*time.Millisecond, "mn1 serves before the fault")
+	require.Eventually(t, func() bool { _, ok := g.ServeDynamic(); return ok }, testenv.Timeout(10*time.Second), 20*time.Millisecond, "mn1 serves before the fault")
 
 	isolated := time.Now()
 	env.Isolate(t, 1)
@@ -270,7 +271,7 @@ func TestGaleraOldMNIsolated(t *testing.T) {
 	require.Equal(t, pool.Master{Member: "sn1", Epoch: 2}, rep.Master)
 	require.Contains(t, stepMessage(t, rep, "old-mn"), "mn1 (MN of epoch 1) is suspect")
 
-	require.Eventually(t, func() bool { _, ok := g.ServeDynamic(); return !ok }, 30*time.Second, 20*time.Millisecond, "the isolated MN stops serving")
+	require.Eventually(t, func() bool { _, ok := g.ServeDynamic(); return !ok }, testenv.Timeout(30*time.Second), 20*time.Millisecond, "the isolated MN stops serving")
 	off := tr.firstWith(false)
 	require.False(t, off.at.IsZero(), "the stop was signalled on Changed")
 	require.False(t, probe.first.IsZero(), "the new MN serves the dynamic range")
@@ -285,7 +286,7 @@ func TestGaleraOldMNIsolated(t *testing.T) {
 	require.Eventually(t, func() bool {
 		st := g.Status()
 		return st.Master == pool.Master{Member: "sn1", Epoch: 2} && !st.IsMN
-	}, 30*time.Second, 50*time.Millisecond, "the old MN sees the new master after healing")
+	}, testenv.Timeout(30*time.Second), 50*time.Millisecond, "the old MN sees the new master after healing")
 	oldRoot, oldProbe := t.TempDir(), &dhcpProbe{}
 	writeRoleFilesFor(t, oldRoot, "etc/xCATMN")
 	srep, err := pool.Sync(ctx, old, "mn1", pool.SyncOptions{Steps: []pool.SyncStep{pool.RoleFilesStep(oldRoot), oldProbe.step()}, Gate: g})
@@ -296,7 +297,7 @@ func TestGaleraOldMNIsolated(t *testing.T) {
 
 	// It keeps confirming and stays an SN; nobody promoted it back.
 	confirms := g.Status().Confirms
-	require.Eventually(t, func() bool { return g.Status().Confirms >= confirms+4 }, 10*time.Second, 50*time.Millisecond)
+	require.Eventually(t, func() bool { return g.Status().Confirms >= confirms+4 }, testenv.Timeout(10*time.Second), 50*time.Millisecond)
 	for _, x := range tr.snapshot() {
 		require.False(t, x.serve && x.at.After(off.at), "the old MN never served again")
 	}

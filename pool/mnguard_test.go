@@ -9,6 +9,7 @@ import (
 
 	"github.com/stretchr/testify/require"
 
+	"github.com/mnpool/mnpool/internal/testenv"
 	"github.com/mnpool/mnpool/pool"
 )
 
@@ -168,7 +169,7 @@ func TestMNGuardRun(t *testing.T) {
 	}
 	waitChange := func(g *pool.MNGuard, want bool) {
 		t.Helper()
-		deadline := time.After(5 * time.Second)
+		deadline := time.After(testenv.Timeout(5 * time.Second))
 		for {
 			if _, ok := g.ServeDynamic(); ok == want {
 				return

@@ -12,6 +12,7 @@ import (
 	"github.com/google/go-cmp/cmp/cmpopts"
 	"github.com/stretchr/testify/require"
 
+	"github.com/mnpool/mnpool/internal/testenv"
 	"github.com/mnpool/mnpool/pool"
 )
 
@@ -317,7 +318,7 @@ func TestWatchFollowsChanges(t *testing.T) {
 		select {
 		case v1 := <-ch:
 			require.Greater(t, v1, v0)
-		case <-time.After(10 * time.Second):
+		case <-time.After(testenv.Timeout(10 * time.Second)):
 			t.Fatal("Watch did not report the change")
 		}
 		cancel()

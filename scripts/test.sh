@@ -6,6 +6,12 @@
 # scripts/galera.sh (installing mariadb-server, galera-4 and rsync with
 # apt-get first when they are missing and we are root) and stops it at the
 # end. Extra arguments go to `go test` (for example -run TestX ./pool/).
+#
+# --stress runs the same suite while a CPU burner keeps every core busy
+# (one busy loop per core, stopped at the end), with the tests' timeouts
+# scaled by MNPOOL_TEST_TIMEOUT_SCALE (default 3 with --stress, 1
+# without): a suite that holds here holds on a busy CI machine. Timeouts in
+# tests come only from internal/testenv.Timeout.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -16,8 +22,21 @@ command -v mariadbd >/dev/null 2>&1 || need_pkgs+=(mariadb-server)
 [ -e /usr/lib/galera/libgalera_smm.so ] || need_pkgs+=(galera-4)
 command -v rsync >/dev/null 2>&1 || need_pkgs+=(rsync)
 
+stress=0
+if [ "${1:-}" = "--stress" ]; then
+	stress=1
+	shift
+	export MNPOOL_TEST_TIMEOUT_SCALE=${MNPOOL_TEST_TIMEOUT_SCALE:-3}
+fi
+
 started=0
+burners=()
 cleanup() {
+	if [ "${#burners[@]}" -gt 0 ]; then
+		log "stopping the CPU burner (${burners[*]})"
+		kill "${burners[@]}" 2>/dev/null || true
+		wait "${burners[@]}" 2>/dev/null || true
+	fi
 	if [ "$started" = 1 ]; then
 		log "stopping the local Galera cluster"
 		scripts/galera.sh down >&2 || true
@@ -56,7 +75,18 @@ if [ -n "$bad" ]; then
 fi
 log "go vet ./..."
 go vet ./...
-log "go test -race ./... (MNPOOL_TEST_DSNS=${MNPOOL_TEST_DSNS:-unset})"
+# build/ is its own module (man pages, completion, packages with nfpm).
+log "build/: go vet, go test"
+(cd build && go vet ./... && go test -count=1 ./...)
+if [ "$stress" = 1 ]; then
+	n=$(nproc 2>/dev/null || echo 2)
+	log "--stress: $n CPU burners, MNPOOL_TEST_TIMEOUT_SCALE=$MNPOOL_TEST_TIMEOUT_SCALE"
+	for _ in $(seq "$n"); do
+		bash -c 'while :; do :; done' &
+		burners+=("$!")
+	done
+fi
+log "go test -race ./... (MNPOOL_TEST_DSNS=${MNPOOL_TEST_DSNS:-unset}, MNPOOL_TEST_TIMEOUT_SCALE=${MNPOOL_TEST_TIMEOUT_SCALE:-1})"
 if [ "$#" -eq 0 ]; then
 	set -- ./...
 fi

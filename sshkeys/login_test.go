@@ -16,6 +16,8 @@ import (
 
 	"golang.org/x/crypto/ssh"
 	"golang.org/x/crypto/ssh/knownhosts"
+
+	"github.com/mnpool/mnpool/internal/testenv"
 )
 
 // testServer is an SSH server on 127.0.0.1 that, like sshd, reads an
@@ -69,7 +71,7 @@ func startServer(t *testing.T, authorizedKeys string) *testServer {
 
 func serveConn(c net.Conn, cfg *ssh.ServerConfig) {
 	defer c.Close()
-	c.SetDeadline(time.Now().Add(10 * time.Second))
+	c.SetDeadline(time.Now().Add(testenv.Timeout(10 * time.Second)))
 	_, chans, reqs, err := ssh.NewServerConn(c, cfg)
 	if err != nil {
 		return

@@ -15,6 +15,8 @@ import (
 	"time"
 
 	"golang.org/x/crypto/ssh"
+
+	"github.com/mnpool/mnpool/internal/testenv"
 )
 
 // sshdPath finds OpenSSH's sshd, which Debian installs outside most users' PATH.
@@ -83,7 +85,7 @@ func TestOpenSSHLogin(t *testing.T) {
 	if err != nil {
 		t.Fatalf("sshd is installed but ssh-keygen is not (Debian package openssh-client): %v", err)
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	ctx, cancel := context.WithTimeout(context.Background(), testenv.Timeout(60*time.Second))
 	defer cancel()
 	me, err := user.Current()
 	if err != nil {

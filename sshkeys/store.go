@@ -23,12 +23,13 @@ import (
 	"github.com/mnpool/mnpool/atomicfile"
 )
 
-// DefaultDir is where the keys live unless the caller says otherwise. The
-// pool design assumes /etc/xcat is on the shared, reliable file server, so
-// every member sees the same keys without copying them; and /etc/xcat, unlike
-// /install, is never exported or served to compute nodes, so the pool private
-// key stays off them. See docs/SSHKEYS.md.
-const DefaultDir = "/etc/xcat/mnpool/sshkeys"
+// DefaultDir is where the keys live unless the caller says otherwise: with
+// the rest of mnpool's configuration under /etc/mnpool. Every member must
+// see the same keys: on an xCAT cluster whose /etc/xcat is on the shared,
+// reliable file server (and, unlike /install, never served to compute
+// nodes), make this directory a symbolic link to /etc/xcat/mnpool/sshkeys
+// or mount it from there. See docs/SSHKEYS.md.
+const DefaultDir = "/etc/mnpool/sshkeys"
 
 // File names and modes inside the key directory.
 const (
@@ -536,7 +537,7 @@ func Rotate(ctx context.Context, dir string, kind Kind, opts Options) (KeyInfo, 
 		return KeyInfo{}, err
 	}
 	if _, err := os.Stat(prevPath); err == nil {
-		return KeyInfo{}, fmt.Errorf("%w: %s exists (run FinishRotation first)", ErrRotationInProgress, prevPath)
+		return KeyInfo{}, fmt.Errorf("%w: %s exists (finish the rotation first: mnpool sshkeys rotate --kind %s --finish)", ErrRotationInProgress, prevPath, kind)
 	}
 	alg, bits, err := opts.algorithm(cur.PublicKey())
 	if err != nil {

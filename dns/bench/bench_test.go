@@ -35,6 +35,7 @@ import (
 
 	"github.com/mnpool/mnpool/dns"
 	"github.com/mnpool/mnpool/internal/cli"
+	"github.com/mnpool/mnpool/internal/testenv"
 	"github.com/mnpool/mnpool/pool"
 )
 
@@ -129,7 +130,7 @@ func dnsperf(b *testing.B, bin, addr, queries string, seconds int) (float64, int
 // waitAnswer waits until addr answers cn00001.cluster.
 func waitAnswer(addr string, exited <-chan struct{}) error {
 	c := &mdns.Client{Timeout: 200 * time.Millisecond}
-	deadline := time.Now().Add(20 * time.Second)
+	deadline := time.Now().Add(testenv.Timeout(20 * time.Second))
 	for time.Now().Before(deadline) {
 		r, _, err := c.Exchange(new(mdns.Msg).SetQuestion("cn00001.cluster.", mdns.TypeA), addr)
 		if err == nil && len(r.Answer) == 1 {

@@ -290,6 +290,9 @@ command is for members without one and for tests.`,
 				return err
 			}
 			defer s.Close()
+			if err := g.requireMember(ctx, s); err != nil {
+				return err
+			}
 			h := &pool.Heartbeater{Store: s, Member: g.selfName(), Interval: interval, Log: g.logger()}
 			if publish {
 				if h.Observer, err = pool.NewObserver(pool.LivenessConfig{SuspectAfter: suspect, DeadAfter: dead}); err != nil {

@@ -116,7 +116,7 @@ func TestMemberServicesFromAnyMember(t *testing.T) {
 		require.Equal(t, "mn1", got["sn1 member.set"])
 
 		code, _, errs := mnpool(t, db, "member", "set", "sn2", "--services", "dhcp,nfs")
-		require.Equal(t, 1, code)
+		require.Equal(t, 2, code)
 		require.Contains(t, errs, `"nfs"`)
 	})
 }
@@ -171,14 +171,14 @@ func TestAssignAndRouteFromAnyMember(t *testing.T) {
 		require.Len(t, r.ByMember["sn2"], 15)
 
 		code, _, errs := mnpool(t, db, "assign", "cn01,nosuch1,nosuch2")
-		require.Equal(t, 1, code)
+		require.Equal(t, 2, code)
 		require.Contains(t, errs, "nosuch1")
 		require.Contains(t, errs, "nosuch2")
 		code, _, errs = mnpool(t, db, "assign", "--width", "1")
 		require.Equal(t, 2, code)
 		require.Contains(t, errs, "--width 1")
 		code, _, errs = mnpool(t, db, "assign", "--width", "3")
-		require.Equal(t, 1, code)
+		require.Equal(t, 2, code)
 		require.Contains(t, errs, "only 2 are eligible")
 	})
 }
@@ -246,7 +246,7 @@ func TestHeartbeatAndRoleFilesCommands(t *testing.T) {
 		poolOf(t, db)
 		require.Contains(t, mustRun(t, db, "--self", "sn2", "heartbeat", "--count", "3", "--interval", "1ms"), "sn2: heartbeat 3")
 		code, _, errs := mnpool(t, db, "--self", "nosuch", "heartbeat", "--count", "1")
-		require.Equal(t, 1, code)
+		require.Equal(t, 2, code)
 		require.Contains(t, errs, "nosuch")
 
 		root := t.TempDir()
@@ -290,7 +290,7 @@ func TestImportXCATCommand(t *testing.T) {
 		}
 		require.NoError(t, os.WriteFile(filepath.Join(bad, "nodelist.csv"), []byte("#node,groups\n\"mn1\",\"\"\n\"cn1\"\n"), 0o600))
 		code, _, errs = mnpool(t, db, "import-xcat", bad)
-		require.Equal(t, 1, code)
+		require.Equal(t, 2, code)
 		require.Contains(t, errs, "nodelist.csv: tabdump line 3: 1 fields")
 	})
 }

@@ -46,7 +46,7 @@ func TestImportIsAllOrNothing(t *testing.T) {
 	bad := filepath.Join(dir, "bad.csv")
 	require.NoError(t, os.WriteFile(bad, []byte("node,ip,mac,groups,servicenodes\ncn001,10.0.1.1,00:1a:2b:3c:4d:01,\"compute,rack1\",\"sn1,sn2\"\ncn002,10.0.255.5,00:1a:2b:3c:4d:02,compute,\"sn2,mn1\"\n"), 0o600))
 	code, _, errs := mnpool(t, db, "node", "import", bad)
-	require.Equal(t, 1, code)
+	require.Equal(t, 2, code)
 	require.Contains(t, errs, "row 3 (cn002)")
 	require.Contains(t, errs, "dynamic range")
 	require.Contains(t, errs, "nothing was imported")
@@ -74,15 +74,15 @@ func TestBadInputNamesTheValue(t *testing.T) {
 		code    int
 		mention string
 	}{
-		{[]string{"node", "add", "cn_1"}, 1, `"cn_1"`},
-		{[]string{"node", "add", "cn1", "--ip", "10.0.1.x"}, 1, `"10.0.1.x"`},
+		{[]string{"node", "add", "cn_1"}, 2, `"cn_1"`},
+		{[]string{"node", "add", "cn1", "--ip", "10.0.1.x"}, 2, `"10.0.1.x"`},
 		{[]string{"member", "add", "sn3", "--ip", "mgmt"}, 2, "NETWORK=IP"},
-		{[]string{"member", "add", "sn3", "--services", "httpd"}, 1, `"httpd"`},
+		{[]string{"member", "add", "sn3", "--services", "httpd"}, 2, `"httpd"`},
 		{[]string{"network", "add", "x", "not-a-cidr"}, 2, `"not-a-cidr"`},
-		{[]string{"site", "set", "disjointdhcps=2"}, 1, "want 0 or 1"},
+		{[]string{"site", "set", "disjointdhcps=2"}, 2, "want 0 or 1"},
 		{[]string{"member", "remove", "mn1"}, 1, "makemn"},
 		{[]string{"bogus"}, 2, "unknown command"},
-		{[]string{"node", "list", "nope"}, 1, "nope"},
+		{[]string{"node", "list", "nope"}, 2, "nope"},
 	}
 	for _, c := range cases {
 		t.Run(strings.Join(c.args, " "), func(t *testing.T) {
@@ -136,7 +136,7 @@ func TestSSHKeysCommands(t *testing.T) {
 	require.Equal(t, 1, code)
 	require.Contains(t, out, "compute-key-on-member")
 	code, _, errs := mnpool(t, db, "sshkeys", "authorized-keys", "--dir", keys, "--member", "nope")
-	require.Equal(t, 1, code)
+	require.Equal(t, 2, code)
 	require.Contains(t, errs, "nope")
 	require.NotContains(t, show+member+node, "PRIVATE KEY")
 }
@@ -153,7 +153,7 @@ func TestNoderangeSelection(t *testing.T) {
 	out = mustRun(t, db, "node", "list", "cn[001-003]", "--json")
 	require.Equal(t, 3, strings.Count(out, `"name"`))
 	code, _, errs := mnpool(t, db, "node", "remove", "cn001,cn099,foo")
-	require.Equal(t, 1, code)
+	require.Equal(t, 2, code)
 	require.Contains(t, errs, "cn099")
 	require.Contains(t, errs, "foo")
 	require.Equal(t, 3, strings.Count(mustRun(t, db, "node", "list", "--json"), `"name"`), "nothing was removed")
@@ -172,10 +172,10 @@ func TestMistakesAtThreeAM(t *testing.T) {
 	}{
 		{"typo in the database path creates nothing", "sqlite:" + filepath.Join(t.TempDir(), "typo.db"), []string{"status"}, 1, "mnpool init"},
 		{"unknown subcommand of a group", db, []string{"node", "lst"}, 2, `did you mean list`},
-		{"group all is reserved", db, []string{"node", "add", "cn9", "--groups", "all"}, 1, "reserved"},
-		{"group named like a member", db, []string{"node", "add", "cn9", "--groups", "sn1"}, 1, "name of a member"},
-		{"member on the network address", db, []string{"member", "add", "sn4", "--ip", "mgmt=10.0.0.0"}, 1, "network address"},
-		{"member on the broadcast address", db, []string{"member", "add", "sn4", "--ip", "mgmt=10.0.255.255"}, 1, "broadcast"},
+		{"group all is reserved", db, []string{"node", "add", "cn9", "--groups", "all"}, 2, "reserved"},
+		{"group named like a member", db, []string{"node", "add", "cn9", "--groups", "sn1"}, 2, "name of a member"},
+		{"member on the network address", db, []string{"member", "add", "sn4", "--ip", "mgmt=10.0.0.0"}, 2, "network address"},
+		{"member on the broadcast address", db, []string{"member", "add", "sn4", "--ip", "mgmt=10.0.255.255"}, 2, "broadcast"},
 		{"missing argument names the usage", db, []string{"member", "add"}, 2, "Usage: mnpool member add NAME"},
 	}
 	for _, c := range cases {

@@ -487,8 +487,8 @@ lease TTL.`,
 			}
 			defer s.Close()
 			self := g.selfName()
-			if _, err := s.Member(ctx, self); err != nil {
-				return fmt.Errorf("%s is not a pool member (give --self NAME): %w", self, err)
+			if err := g.requireMember(ctx, s); err != nil {
+				return err
 			}
 			if listen == "" {
 				site, err := s.Site(ctx)
@@ -616,7 +616,7 @@ file is replaced atomically only when it changed (previous kept as .bak).`,
 	}
 	cmd.Flags().StringVar(&o.Member, "member", "", "the member to render for")
 	cmd.Flags().StringVar(&file, "file", "", "update this file instead of printing")
-	cmd.Flags().StringVar(&o.Program, "program", console.DefaultProgram, "path of mnpool that conserver runs")
+	cmd.Flags().StringVar(&o.Program, "program", mnpoolProgram(), "path of mnpool that conserver runs")
 	cmd.Flags().StringVar(&o.Socket, "socket", console.DefaultSocket, "the Unix socket of the member's broker")
 	cmd.Flags().StringVar(&o.LogDir, "log-dir", console.DefaultLogDir, "conserver log directory")
 	cmd.Flags().BoolVar(&o.OnDemand, "ondemand", false, "open consoles only while someone is attached")

@@ -166,6 +166,9 @@ cleanly on SIGINT or SIGTERM.`,
 				return err
 			}
 			defer s.Close()
+			if err := g.requireMember(ctx, s); err != nil {
+				return err
+			}
 			log := g.daemonLogger()
 			srv := dns.NewServer(s, dns.WithListen(listen...), dns.WithLogger(log), dns.WithWatchInterval(interval),
 				dns.WithZoneOptions(dns.ZoneOptions{TTL: ttl, NegativeTTL: negTTL}))

@@ -17,6 +17,7 @@ import (
 	"github.com/mnpool/mnpool/dns/dnstest"
 	"github.com/mnpool/mnpool/gateway"
 	"github.com/mnpool/mnpool/internal/cli"
+	"github.com/mnpool/mnpool/internal/testenv"
 	"github.com/mnpool/mnpool/ntp"
 	"github.com/mnpool/mnpool/pool"
 )
@@ -74,16 +75,16 @@ func TestDNSNTPGatewayCommands(t *testing.T) {
 		{"resolvconf member", []string{"dns", "resolvconf", "--member", "sn1"}, 0, render(rcm.Render()), ""},
 		{"resolvconf nothing", []string{"dns", "resolvconf"}, 2, "", "NODERANGE or --member"},
 		{"resolvconf both", []string{"dns", "resolvconf", "cn001", "--member", "sn1"}, 2, "", "NODERANGE or --member"},
-		{"resolvconf unknown node", []string{"dns", "resolvconf", "cn999"}, 1, "", "cn999"},
+		{"resolvconf unknown node", []string{"dns", "resolvconf", "cn999"}, 2, "", "cn999"},
 		{"resolvconf node without network", []string{"dns", "resolvconf", "spare"}, 1, "", "spare"},
 		{"chrony node", []string{"ntp", "chrony", "cn001"}, 0, render(ch1.Render()), ""},
 		{"chrony member", []string{"ntp", "chrony", "--member", "sn1"}, 0, render(chm.Render()), ""},
-		{"chrony unknown member", []string{"ntp", "chrony", "--member", "sn9"}, 1, "", "sn9"},
+		{"chrony unknown member", []string{"ntp", "chrony", "--member", "sn9"}, 2, "", "sn9"},
 		{"keepalived", []string{"gateway", "keepalived", "--member", "sn2", "--interface", "mgmt=eth7"}, 0, render(ka.Render()), ""},
-		{"keepalived bad interface", []string{"gateway", "keepalived", "--member", "sn2", "--interface", "mgmt=eth 7"}, 1, "", "interface name"},
+		{"keepalived bad interface", []string{"gateway", "keepalived", "--member", "sn2", "--interface", "mgmt=eth 7"}, 2, "", "interface name"},
 		{"keepalived unknown network", []string{"gateway", "keepalived", "--member", "sn2", "--interface", "nonet=eth0"}, 2, "", "nonet"},
 		{"keepalived not forwarding", []string{"gateway", "keepalived", "--member", "sn4"}, 1, "", "forwards for no network"},
-		{"zone unknown", []string{"dns", "zone", "nosuch.example"}, 1, "", "nosuch.example"},
+		{"zone unknown", []string{"dns", "zone", "nosuch.example"}, 2, "", "nosuch.example"},
 		{"gateway list warns", []string{"gateway", "list"}, 0, "", "only gateway 10.1.0.1 is the MN"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
@@ -178,7 +179,7 @@ func TestDNSServeCommand(t *testing.T) {
 		done <- code
 	}()
 	c := &mdns.Client{Net: "tcp", Timeout: 200 * time.Millisecond}
-	deadline := time.Now().Add(10 * time.Second)
+	deadline := time.Now().Add(testenv.Timeout(10 * time.Second))
 	for {
 		r, _, err := c.Exchange(new(mdns.Msg).SetQuestion("cn001.cluster.", mdns.TypeA), addr)
 		if err == nil {

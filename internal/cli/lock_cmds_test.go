@@ -15,6 +15,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/mnpool/mnpool/internal/cli"
+	"github.com/mnpool/mnpool/internal/testenv"
 	"github.com/mnpool/mnpool/locking"
 	"github.com/mnpool/mnpool/pool"
 )
@@ -110,7 +111,7 @@ func TestLockRunHeld(t *testing.T) {
 	require.Equal(t, -1, code)
 	require.Empty(t, out)
 	require.Contains(t, errs, `not acquired within --wait 300ms`)
-	require.Less(t, time.Since(start), 5*time.Second)
+	require.Less(t, time.Since(start), testenv.Timeout(5*time.Second))
 
 	listed := mustRun(t, db, "lock", "list", "--held")
 	require.Contains(t, listed, "images")
@@ -136,7 +137,7 @@ func TestLockRunLeaseLost(t *testing.T) {
 	require.Eventually(t, func() bool {
 		list, err := lk.List(context.Background())
 		return err == nil && len(list) == 1 && list[0].Held
-	}, 10*time.Second, 10*time.Millisecond)
+	}, testenv.Timeout(10*time.Second), 10*time.Millisecond)
 	require.NoError(t, s.Tx(context.Background(), func(tx *sqlx.Tx) error {
 		_, err := tx.Exec(`DELETE FROM locks WHERE name = 'long'`)
 		return err
@@ -147,8 +148,8 @@ func TestLockRunLeaseLost(t *testing.T) {
 		require.Contains(t, r.errs, `lock "long" lost`)
 		require.Contains(t, r.errs, "killing sleep")
 		require.Contains(t, r.errs, "sleep killed by signal terminated")
-		require.Less(t, time.Since(start), 10*time.Second)
-	case <-time.After(15 * time.Second):
+		require.Less(t, time.Since(start), testenv.Timeout(10*time.Second))
+	case <-time.After(testenv.Timeout(15 * time.Second)):
 		t.Fatal("lock run did not end after its lease was lost")
 	}
 }

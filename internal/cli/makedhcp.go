@@ -165,6 +165,9 @@ func runMakedhcp(ctx context.Context, g *globals, f *makedhcpFlags, args []strin
 		return makedhcpAllMembers(ctx, g, st, ropts, out)
 	}
 	self := g.selfName()
+	if err := g.requireMember(ctx, s); err != nil {
+		return err
+	}
 
 	// Whether this member serves the dynamic range. Until the makemn work
 	// provides the fail-safe "confirmed MN of the current epoch" check,

@@ -237,7 +237,7 @@ func TestMakedhcpRefuses(t *testing.T) {
 		"-q with -n":         {[]string{"-q", "-n", "cn001"}, 2, "-q only reads"},
 		"bad format":         {[]string{"-n", "--format", "dnsmasq"}, 2, "want isc or kea"},
 		"all-members no out": {[]string{"--all-members", "--out", ""}, 2, "needs --out"},
-		"unknown node":       {[]string{"cn001,cn999"}, 1, "unknown nodes or groups: cn999"},
+		"unknown node":       {[]string{"cn001,cn999"}, 2, "unknown nodes or groups: cn999"},
 	}
 	for name, c := range cases {
 		t.Run(name, func(t *testing.T) {

@@ -126,6 +126,9 @@ func runMakemn(ctx context.Context, g *globals, f makemnFlags) error {
 		return err
 	}
 	defer s.Close()
+	if err := g.requireMember(ctx, s); err != nil {
+		return err
+	}
 	live, err := livenessView(ctx, s)
 	if err != nil {
 		return err
@@ -313,6 +316,9 @@ files are in doubt; the agent runs it continuously.`,
 				return err
 			}
 			defer s.Close()
+			if err := g.requireMember(cmd.Context(), s); err != nil {
+				return err
+			}
 			rep, err := pool.Sync(cmd.Context(), s, self, pool.SyncOptions{Steps: steps})
 			if g.json {
 				if perr := printJSON(g.io.Out, rep); perr != nil {

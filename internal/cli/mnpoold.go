@@ -209,6 +209,9 @@ func runMnpoold(ctx context.Context, g *globals, f *mnpooldFlags) error {
 	if err := s.Migrate(ctx); err != nil {
 		return err
 	}
+	if err := g.requireMember(ctx, s); err != nil {
+		return err
+	}
 
 	var steps []pool.SyncStep
 	if !f.noRoleFiles {

@@ -18,6 +18,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/mnpool/mnpool/internal/cli"
+	"github.com/mnpool/mnpool/internal/testenv"
 )
 
 func TestMnpooldRejectsBadFlags(t *testing.T) {
@@ -52,7 +53,7 @@ func TestMnpooldRejectsBadFlags(t *testing.T) {
 
 func TestMnpooldUnsafeTimingAndUnknownMember(t *testing.T) {
 	db := newPool(t)
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	ctx, cancel := context.WithTimeout(context.Background(), testenv.Timeout(30*time.Second))
 	defer cancel()
 	var errb bytes.Buffer
 	code := cli.Mnpoold(ctx, []string{"--db", db, "--self", "sn1", "--dead-after", "3s", "--metrics-addr", ""}, cli.IO{In: strings.NewReader(""), Out: &bytes.Buffer{}, Err: &errb})
@@ -60,7 +61,7 @@ func TestMnpooldUnsafeTimingAndUnknownMember(t *testing.T) {
 	require.Contains(t, errb.String(), "dead timeout 3s")
 	errb.Reset()
 	code = cli.Mnpoold(ctx, []string{"--db", db, "--self", "sn7", "--metrics-addr", ""}, cli.IO{In: strings.NewReader(""), Out: &bytes.Buffer{}, Err: &errb})
-	require.Equal(t, 1, code)
+	require.Equal(t, 2, code)
 	require.Contains(t, errb.String(), "sn7 is not a member of the pool")
 }
 
@@ -86,7 +87,7 @@ func TestMnpooldRunsAndStops(t *testing.T) {
 			"--dns-listen", dnsAddr, "--console", "--console-listen", consoleAddr, "--console-pki-dir", pkiDir, "--console-socket", "none"},
 			cli.IO{In: strings.NewReader(""), Out: &bytes.Buffer{}, Err: &mnpooldLog{b: &logs}})
 	}()
-	deadline := time.Now().Add(20 * time.Second)
+	deadline := time.Now().Add(testenv.Timeout(20 * time.Second))
 	for {
 		req, err := http.NewRequest(http.MethodGet, "http://"+addr+"/healthz", nil)
 		require.NoError(t, err)
@@ -137,7 +138,7 @@ func TestMnpooldRunsAndStops(t *testing.T) {
 	select {
 	case code := <-done:
 		require.Equal(t, 0, code)
-	case <-time.After(20 * time.Second):
+	case <-time.After(testenv.Timeout(20 * time.Second)):
 		t.Fatal("mnpoold did not stop within 20s")
 	}
 }
@@ -161,11 +162,11 @@ func (s *mnpooldLog) Write(p []byte) (int, error) {
 	return s.b.Write(p)
 }
 
-// TestSystemdUnit checks examples/systemd/mnpoold.service: every flag it
+// TestSystemdUnit checks packaging/systemd/mnpoold.service: every flag it
 // and its comments use is a flag of mnpoold, and systemd-analyze (when
 // installed) accepts the unit.
 func TestSystemdUnit(t *testing.T) {
-	unit, err := os.ReadFile("../../examples/systemd/mnpoold.service")
+	unit, err := os.ReadFile("../../packaging/systemd/mnpoold.service")
 	require.NoError(t, err)
 	cmd := cli.NewMnpoold(cli.IO{In: strings.NewReader(""), Out: &bytes.Buffer{}, Err: &bytes.Buffer{}})
 	seen := 0
@@ -194,8 +195,8 @@ func TestSystemdUnit(t *testing.T) {
 	require.NoError(t, err)
 	dir := t.TempDir()
 	path := filepath.Join(dir, "mnpoold.service")
-	require.NoError(t, os.WriteFile(path, bytes.ReplaceAll(unit, []byte("/usr/local/sbin/mnpoold"), []byte(exe)), 0o644))
-	out, err := exec.Command(analyze, "verify", path).CombinedOutput()
+	require.NoError(t, os.WriteFile(path, bytes.ReplaceAll(unit, []byte("/usr/bin/mnpoold"), []byte(exe)), 0o644))
+	out, err := exec.Command(analyze, "verify", "--man=no", path).CombinedOutput()
 	require.NoError(t, err, "systemd-analyze verify: %s", out)
 	require.NotContains(t, string(out), "mnpoold.service", "systemd-analyze warns about the unit: %s", out)
 }

@@ -12,12 +12,18 @@ import (
 	"os"
 	"os/user"
 	"regexp"
-	"runtime/debug"
 	"strings"
 
 	"github.com/spf13/cobra"
 
+	"github.com/mnpool/mnpool/agent"
+	"github.com/mnpool/mnpool/dhcp"
+	"github.com/mnpool/mnpool/dns"
+	"github.com/mnpool/mnpool/gateway"
+	"github.com/mnpool/mnpool/noderange"
+	"github.com/mnpool/mnpool/ntp"
 	"github.com/mnpool/mnpool/pool"
+	"github.com/mnpool/mnpool/sshkeys"
 )
 
 // EnvSelf names the member a command runs as when --self is not given.
@@ -56,15 +62,47 @@ func (g *globals) addJSON(cmd *cobra.Command) {
 
 // selfName resolves --self, $MNPOOL_SELF, then the short host name.
 func (g *globals) selfName() string {
+	name, _ := g.selfAndSource()
+	return name
+}
+
+// selfAndSource is selfName and where the name came from, for messages.
+func (g *globals) selfAndSource() (name, source string) {
 	if g.self != "" {
-		return g.self
+		return g.self, "--self"
 	}
 	if v := os.Getenv(EnvSelf); v != "" {
-		return v
+		return v, "$" + EnvSelf
 	}
 	h, _ := os.Hostname()
 	h, _, _ = strings.Cut(h, ".")
-	return h
+	return h, "the host name"
+}
+
+// errNotMember: the member a command runs as is not in the pool. A usage
+// error (exit 2): the fix is to run it on a member or to give --self.
+var errNotMember = errors.New("not a member of the pool")
+
+// requireMember checks that the member this command acts as (--self,
+// $MNPOOL_SELF, else the short host name) is in the pool. Every command
+// that acts as a member (makedhcp, makemn, sync, heartbeat, console serve,
+// dns serve, mnpoold) calls it right after opening the pool, so a host
+// that is not a member gets one clear message naming the host and --self.
+func (g *globals) requireMember(ctx context.Context, s *pool.Store) error {
+	name, source := g.selfAndSource()
+	if _, err := s.Member(ctx, name); !errors.Is(err, pool.ErrNotFound) {
+		return err
+	}
+	known := "none yet"
+	if ms, err := s.Members(ctx); err == nil && len(ms) > 0 {
+		names := make([]string, len(ms))
+		for i, m := range ms {
+			names[i] = m.Name
+		}
+		known = strings.Join(names, ", ")
+	}
+	return fmt.Errorf("%s is %w (the name is from %s; members: %s); run this on a member, or name the member with --self NAME or $%s",
+		name, errNotMember, source, known, EnvSelf)
 }
 
 func actor() string {
@@ -94,6 +132,13 @@ func (g *globals) openPool(ctx context.Context, create bool) (*pool.Store, error
 		return nil, err
 	}
 	g.warnSecretFiles(dsn, src)
+	if create {
+		if d, err := pool.ParseDSN(dsn); err == nil {
+			if err := ensureDatabase(ctx, d); err != nil {
+				return nil, err
+			}
+		}
+	}
 	if !create {
 		if d, err := pool.ParseDSN(dsn); err == nil && d.Kind == pool.KindSQLite {
 			if _, err := os.Stat(d.Path); err != nil {
@@ -119,7 +164,21 @@ func (g *globals) openPool(ctx context.Context, create bool) (*pool.Store, error
 		s.Close()
 		return nil, err
 	}
-	return s, nil
+	return g.auditAs(ctx, s, dsn)
+}
+
+// auditAs makes sure the audit log only ever names a pool member: on a
+// host that is not one (an administrator's workstation) the store is
+// reopened without a member, and the actor records user@host instead.
+func (g *globals) auditAs(ctx context.Context, s *pool.Store, dsn string) (*pool.Store, error) {
+	self := g.selfName()
+	_, err := s.Member(ctx, self)
+	if !errors.Is(err, pool.ErrNotFound) {
+		return s, nil // a member, or a read error the command will meet again
+	}
+	s.Close()
+	g.logger().Debug("not a pool member: audit records the actor with this host's name and no member", "self", self)
+	return pool.Open(ctx, dsn, pool.WithActor(actor()+"@"+self), pool.WithLogger(g.logger()))
 }
 
 func (g *globals) logger() *slog.Logger {
@@ -181,15 +240,30 @@ The pool database is given with --db, $MNPOOL_DB or /etc/mnpool/db:
 		newConsoleCmd(g),
 		newCertsCmd(g),
 		newLockCmd(g),
+		newVersionCmd(g),
 	)
 	root.AddCommand(newMembershipCmds(g)...)
 	return root
 }
 
-// Run executes cmd with args and returns the process exit status: 0 on
-// success, 2 for a bad command line, the status of the program a command
-// ran (mnpool lock run), 1 for any other error. Errors are printed as
-// "PROGRAM: message" with the library's package tags left out.
+// Exit statuses of every mnpool program (mnpool, snmove, makemn,
+// makedhcp, mnpoold), decided in Run and nowhere else.
+const (
+	// ExitOK: the command did what it was asked.
+	ExitOK = 0
+	// ExitFailed: the operation failed (database down, a daemon's
+	// check failed, a conflict); the command line itself was fine.
+	ExitFailed = 1
+	// ExitUsage: the command line is wrong: an unknown command or flag,
+	// a missing argument, a value that does not parse, or a name (node,
+	// group, member, network) that is not in the pool.
+	ExitUsage = 2
+)
+
+// Run executes cmd with args and returns the process exit status (see
+// ExitOK, ExitFailed, ExitUsage; `mnpool lock run` passes the status of
+// the program it ran through). Errors are printed as "PROGRAM: message"
+// with the library's package tags left out.
 func Run(ctx context.Context, cmd *cobra.Command, args []string, errOut io.Writer) int {
 	cmd.SetArgs(args)
 	if cmd.Version == "" {
@@ -199,28 +273,80 @@ func Run(ctx context.Context, cmd *cobra.Command, args []string, errOut io.Write
 		return usageError{fmt.Errorf("%w\nSee '%s --help'.", err, c.CommandPath())}
 	})
 	requireSubcommands(cmd)
+	addCompletion(cmd)
+	started := new(bool)
+	markStarted(cmd, started)
 	failed, err := cmd.ExecuteContextC(ctx)
 	if err == nil {
-		return 0
+		return ExitOK
 	}
-	name := cmd.Name()
 	msg := cleanError(err.Error())
+	code := exitCode(err, *started)
+	// An error cobra returned before the command body ran (a missing or
+	// extra argument, a required flag) gets the usage line.
 	var ue usageError
-	if errors.As(err, &ue) || strings.HasPrefix(err.Error(), "unknown command") || strings.Contains(err.Error(), "arg(s)") {
-		if failed != nil && strings.Contains(err.Error(), "arg(s)") {
-			msg += "\nUsage: " + failed.UseLine()
-		}
-		fmt.Fprintf(errOut, "%s: %s\n", name, msg)
-		return 2
+	if code == ExitUsage && !*started && failed != nil && !errors.As(err, &ue) {
+		msg += "\nUsage: " + failed.UseLine()
 	}
-	fmt.Fprintf(errOut, "%s: %s\n", name, msg)
+	fmt.Fprintf(errOut, "%s: %s\n", cmd.Name(), msg)
+	return code
+}
+
+// exitCode maps an error to the exit status. started tells whether the
+// command body ran: an error from before it (cobra's argument, flag and
+// unknown-command checks) is always a usage error.
+func exitCode(err error, started bool) int {
+	var ue usageError
+	if !started || errors.As(err, &ue) || isUsageError(err) {
+		return ExitUsage
+	}
 	// A command that ran another program (mnpool lock run) exits with
 	// that program's status.
 	var ec interface{ ExitCode() int }
 	if errors.As(err, &ec) && ec.ExitCode() > 0 {
 		return ec.ExitCode()
 	}
-	return 1
+	return ExitFailed
+}
+
+// isUsageError reports whether a library error means the command line
+// was wrong: a value that does not parse or a name that is not in the
+// pool. Matched by type (errors.Is), never by message text.
+func isUsageError(err error) bool {
+	for _, target := range []error{
+		pool.ErrInvalid, pool.ErrNotFound,
+		noderange.ErrSyntax, noderange.ErrUnknown, noderange.ErrInvalidName, noderange.ErrTooLarge,
+		dhcp.ErrInvalid, dns.ErrInvalid, ntp.ErrInvalid, gateway.ErrInvalid, agent.ErrInvalid,
+		dns.ErrNotFound, ntp.ErrNotFound,
+		sshkeys.ErrInvalidKind, sshkeys.ErrInvalidAlgorithm, sshkeys.ErrInvalidTarget,
+		sshkeys.ErrInvalidName, sshkeys.ErrInvalidAddress,
+		errNotMember,
+	} {
+		if errors.Is(err, target) {
+			return true
+		}
+	}
+	return false
+}
+
+// markStarted wraps the body of every command under cmd so that it sets
+// *started when it begins: what fails before that is the command line.
+func markStarted(cmd *cobra.Command, started *bool) {
+	for _, c := range cmd.Commands() {
+		markStarted(c, started)
+	}
+	if run := cmd.RunE; run != nil {
+		cmd.RunE = func(c *cobra.Command, args []string) error {
+			*started = true
+			return run(c, args)
+		}
+	}
+	if run := cmd.Run; run != nil {
+		cmd.Run = func(c *cobra.Command, args []string) {
+			*started = true
+			run(c, args)
+		}
+	}
 }
 
 // pkgTag matches the package prefixes of library errors ("pool: ",
@@ -256,22 +382,6 @@ func requireSubcommands(cmd *cobra.Command) {
 		}
 		return usagef("%s\nRun '%s --help' for its subcommands.", msg, c.CommandPath())
 	}
-}
-
-// version is the module version and VCS revision the binary was built
-// from, for --version.
-func version() string {
-	bi, ok := debug.ReadBuildInfo()
-	if !ok {
-		return "unknown"
-	}
-	v := bi.Main.Version
-	for _, st := range bi.Settings {
-		if st.Key == "vcs.revision" && len(st.Value) >= 12 {
-			v += " (" + st.Value[:12] + ")"
-		}
-	}
-	return v
 }
 
 // Mnpool is the main function of cmd/mnpool.

@@ -13,6 +13,8 @@ import (
 	"time"
 
 	"github.com/google/go-cmp/cmp"
+
+	"github.com/mnpool/mnpool/internal/testenv"
 )
 
 const localDSNs = "mysql:mnpool:mnpool@tcp(127.0.0.11:4401)/mnpool," +
@@ -250,7 +252,7 @@ func TestFindScriptFrom(t *testing.T) {
 }
 
 func lockCtx(t *testing.T, d time.Duration) context.Context {
-	ctx, cancel := context.WithTimeout(t.Context(), d)
+	ctx, cancel := context.WithTimeout(t.Context(), testenv.Timeout(d))
 	t.Cleanup(cancel)
 	return ctx
 }
@@ -303,7 +305,7 @@ func TestLockWriterPreference(t *testing.T) {
 		writer <- result{l, err}
 	}()
 	// Wait until the writer holds the intent lock.
-	deadline := time.Now().Add(5 * time.Second)
+	deadline := time.Now().Add(testenv.Timeout(5 * time.Second))
 	for {
 		probe, err := acquireLock(lockCtx(t, 100*time.Millisecond), dir, false)
 		if err != nil {

@@ -15,6 +15,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/mnpool/mnpool/internal/testenv"
 )
 
 // ErrNoScript: scripts/galera.sh was not found.
@@ -114,7 +116,7 @@ func (e *Env) fault(t testing.TB, verb string, n int, set, clear fault) {
 	e.touched[n] |= set
 	e.mu.Unlock()
 	t.Logf("testgalera: %s node %d (%s)", verb, n, e.nodes[n-1].cfg.Addr)
-	ctx, cancel := context.WithTimeout(t.Context(), RestoreTimeout)
+	ctx, cancel := context.WithTimeout(t.Context(), testenv.Timeout(RestoreTimeout))
 	defer cancel()
 	if _, err := e.runScript(ctx, verb, strconv.Itoa(n)); err != nil {
 		t.Fatal(err)
@@ -185,7 +187,7 @@ func (e *Env) restore() {
 	}
 	e.mu.Unlock()
 
-	ctx, cancel := context.WithTimeout(context.Background(), RestoreTimeout)
+	ctx, cancel := context.WithTimeout(context.Background(), testenv.Timeout(RestoreTimeout))
 	defer cancel()
 	var errs []error
 	for _, n := range slices.Sorted(maps.Keys(touched)) {

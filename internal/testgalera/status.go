@@ -8,6 +8,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/mnpool/mnpool/internal/testenv"
 )
 
 // NodeStatus is what a node says about itself (SHOW GLOBAL STATUS LIKE 'wsrep_%').
@@ -157,7 +159,7 @@ func (e *Env) waitHealthy(ctx context.Context) error {
 func (e *Env) WaitSynced(t testing.TB, n int, timeout time.Duration) {
 	t.Helper()
 	e.checkNode(t, n)
-	ctx, cancel := context.WithTimeout(t.Context(), timeout)
+	ctx, cancel := context.WithTimeout(t.Context(), testenv.Timeout(timeout))
 	defer cancel()
 	if err := e.waitSynced(ctx, n, 0); err != nil {
 		t.Fatal(err)

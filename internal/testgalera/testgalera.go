@@ -36,6 +36,8 @@ import (
 	"time"
 
 	"github.com/go-sql-driver/mysql"
+
+	"github.com/mnpool/mnpool/internal/testenv"
 )
 
 // Timeouts used by Open and the cleanups.
@@ -134,7 +136,7 @@ func Open(t testing.TB, opts ...Option) *Env {
 		e.script = script
 	}
 
-	lctx, cancel := context.WithTimeout(t.Context(), LockTimeout)
+	lctx, cancel := context.WithTimeout(t.Context(), testenv.Timeout(LockTimeout))
 	defer cancel()
 	lock, err := acquireLock(lctx, e.dir, o.faults)
 	if err != nil {
@@ -161,7 +163,7 @@ func Open(t testing.TB, opts ...Option) *Env {
 		}
 	})
 
-	ctx, cancel := context.WithTimeout(t.Context(), SetupTimeout)
+	ctx, cancel := context.WithTimeout(t.Context(), testenv.Timeout(SetupTimeout))
 	defer cancel()
 	if o.faults {
 		if err := e.checkScriptMatches(ctx); err != nil {
@@ -246,7 +248,7 @@ func (e *Env) waitSchema(ctx context.Context, n int, present bool) error {
 // dropDatabase is the cleanup that removes the test database, through the
 // first node that accepts the statement.
 func (e *Env) dropDatabase() {
-	ctx, cancel := context.WithTimeout(context.Background(), SetupTimeout)
+	ctx, cancel := context.WithTimeout(context.Background(), testenv.Timeout(SetupTimeout))
 	defer cancel()
 	var errs []error
 	for i := range e.nodes {

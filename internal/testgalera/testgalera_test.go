@@ -13,6 +13,8 @@ import (
 
 	"github.com/go-sql-driver/mysql"
 	"github.com/google/go-cmp/cmp"
+
+	"github.com/mnpool/mnpool/internal/testenv"
 )
 
 // detectTimeout bounds waiting for Galera to notice a fault; the local
@@ -23,7 +25,7 @@ const detectTimeout = 30 * time.Second
 // description of the current state for the failure message.
 func waitFor(t *testing.T, timeout time.Duration, what string, cond func() (bool, string)) {
 	t.Helper()
-	deadline := time.Now().Add(timeout)
+	deadline := time.Now().Add(testenv.Timeout(timeout))
 	for {
 		ok, state := cond()
 		if ok {
@@ -51,7 +53,7 @@ func waitComponent(t *testing.T, e *Env, size int, nodes ...int) {
 // read sees every write committed anywhere in the cluster before it.
 func syncedQuery(t *testing.T, db *sql.DB, query string, dest ...any) error {
 	t.Helper()
-	ctx, cancel := context.WithTimeout(t.Context(), 10*time.Second)
+	ctx, cancel := context.WithTimeout(t.Context(), testenv.Timeout(10*time.Second))
 	defer cancel()
 	conn, err := db.Conn(ctx)
 	if err != nil {
@@ -66,7 +68,7 @@ func syncedQuery(t *testing.T, db *sql.DB, query string, dest ...any) error {
 
 func mustExec(t *testing.T, db *sql.DB, query string, args ...any) {
 	t.Helper()
-	ctx, cancel := context.WithTimeout(t.Context(), 10*time.Second)
+	ctx, cancel := context.WithTimeout(t.Context(), testenv.Timeout(10*time.Second))
 	defer cancel()
 	if _, err := db.ExecContext(ctx, query, args...); err != nil {
 		t.Fatalf("%s: %v", query, err)
