@@ -27,6 +27,11 @@ type SyncInput struct {
 	// so: a slow sync must not publish a range whose confirmation expired
 	// while it ran.
 	StillServe func() bool `json:"-"`
+	// Store is the store the snapshot was read from, for steps that keep
+	// tables of their own (the dhcp step reads the nodes removed with
+	// makedhcp -d). Nil when a step is run on a cached snapshot because
+	// the database cannot be read.
+	Store *Store `json:"-"`
 }
 
 // SyncChange is what a step did.
@@ -133,7 +138,7 @@ func Sync(ctx context.Context, s *Store, self string, o SyncOptions) (SyncReport
 	if err != nil {
 		return SyncReport{}, fmt.Errorf("pool: sync of %s: reading the pool: %w", self, err)
 	}
-	in := &SyncInput{Self: self, State: st, Role: RoleOf(st, self)}
+	in := &SyncInput{Self: self, State: st, Role: RoleOf(st, self), Store: s}
 	if in.Role == RoleMN {
 		in.ServeDynamic, in.DynamicEpoch = true, st.Master.Epoch
 		if o.Gate != nil {

@@ -16,7 +16,6 @@ import (
 	"github.com/spf13/cobra"
 	"github.com/spf13/pflag"
 
-	"github.com/mnpool/mnpool/dhcp"
 	"github.com/mnpool/mnpool/pool"
 )
 
@@ -30,16 +29,12 @@ type makemnFlags struct {
 	dbAddrs     []string
 	syncHook    string
 	hold        time.Duration
-	dhcpFormat  string
-	dhcpOut     string
-	dhcpReload  string
+	dhcp        dhcpFlags
 }
 
 // addDHCPFlags adds the flags of the DHCP sync step (makemn and sync).
 func (f *makemnFlags) addDHCPFlags(fl *pflag.FlagSet) {
-	fl.StringVar(&f.dhcpFormat, "dhcp-format", "isc", "DHCP server configuration to keep in step with the role: isc, kea, or none")
-	fl.StringVar(&f.dhcpOut, "dhcp-out", "", "DHCP configuration file (default under --root: etc/dhcp/dhcpd.conf or etc/kea/kea-dhcp4.conf)")
-	fl.StringVar(&f.dhcpReload, "dhcp-reload-cmd", "", "command run after the DHCP file changed (argv, no shell), e.g. 'systemctl restart isc-dhcp-server'")
+	addDHCPFlags(fl, &f.dhcp, "default under --root: etc/dhcp/dhcpd.conf or etc/kea/kea-dhcp4.conf", true, "dhcp-out")
 }
 
 // NewMakemn builds the makemn command.
@@ -238,23 +233,18 @@ func syncSteps(f makemnFlags) ([]pool.SyncStep, error) {
 	steps := []pool.SyncStep{pool.RoleFilesStep(f.root)}
 	// The DHCP dynamic range follows the MN role: the step renders it only
 	// when the sync (the MN guard) says this member may serve it.
-	if f.dhcpFormat != "none" && f.dhcpFormat != "" {
-		format, err := dhcp.ParseFormat(f.dhcpFormat)
-		if err != nil {
-			return nil, usageError{fmt.Errorf("--dhcp-format: %w (or none)", err)}
+	ac, enabled, err := f.dhcp.config()
+	if err != nil {
+		return nil, err
+	}
+	if enabled {
+		if ac.Path == "" {
+			ac.Path = filepath.Join(f.root, ac.Format.DefaultPath())
 		}
-		out := f.dhcpOut
-		if out == "" {
-			out = filepath.Join(f.root, format.DefaultPath())
-		}
-		if err := os.MkdirAll(filepath.Dir(out), 0o755); err != nil {
+		if err := os.MkdirAll(filepath.Dir(ac.Path), 0o755); err != nil {
 			return nil, err
 		}
-		a := &dhcp.Applier{Path: out, Format: format}
-		if f.dhcpReload != "" {
-			a.ReloadCommand = strings.Fields(f.dhcpReload)
-		}
-		steps = append(steps, dhcp.SyncStep(a, dhcp.Options{Format: format}))
+		steps = append(steps, ac.SyncStep())
 	}
 	hook, err := execHook("--sync-hook", f.syncHook)
 	if err != nil {
