@@ -16,6 +16,7 @@ import (
 	"github.com/spf13/cobra"
 	"github.com/spf13/pflag"
 
+	"github.com/mnpool/mnpool/makemn"
 	"github.com/mnpool/mnpool/pool"
 )
 
@@ -30,6 +31,7 @@ type makemnFlags struct {
 	syncHook    string
 	hold        time.Duration
 	dhcp        dhcpFlags
+	wait        time.Duration
 }
 
 // addDHCPFlags adds the flags of the DHCP sync step (makemn and sync).
@@ -47,6 +49,10 @@ func NewMakemn(io IO) *cobra.Command {
 		Long: `makemn runs on the service node that is to become the MN (--self, $MNPOOL_SELF,
 else the short host name). It works whether the old MN is up or down:
 
+  lock      the cluster-wide makemn lock (a lease with a fencing token in the
+            pool database): a second makemn started while this one runs, on
+            any member, fails at once naming the member and token holding it,
+            and changes nothing (--wait waits for it instead)
   db        the local Galera node (the first in the DSN list) is Primary and Synced
   target    this member is a member of the pool, enabled, and alive
   replica   this member holds a Synced replica of the pool database (else
@@ -87,6 +93,7 @@ again), 2 for a bad command line. See docs/MAKEMN-RUNBOOK.md.`,
 	fl.DurationVar(&f.replicaWait, "replica-wait", pool.DefaultReplicaWait, "how long to wait after --replica-hook for the replica to be Synced")
 	fl.StringArrayVar(&f.dbAddrs, "db-address", nil, "MEMBER=IP: the address a member's Galera node is reached at, when it is not one of its pool addresses (repeatable)")
 	fl.StringVar(&f.syncHook, "sync-hook", "", "command run as the last sync step, without a shell, with arguments MEMBER ROLE EPOCH DYNAMIC (yes|no); for example a script that runs makedhcp")
+	fl.DurationVar(&f.wait, "wait", 0, "when another makemn holds the cluster-wide makemn lock, wait up to this long for it (a lock whose holder died is taken over after its TTL, 60s) instead of failing at once")
 	fl.DurationVar(&f.hold, "hold", pool.DefaultGuardValidFor+pool.DefaultGuardConfirmEvery, "how long the new role must be confirmed before the dynamic range is served (shorter only when the old MN is known to be down)")
 	return cmd
 }
@@ -97,39 +104,76 @@ func Makemn(ctx context.Context, args []string, io IO) int {
 }
 
 func runMakemn(ctx context.Context, g *globals, f makemnFlags) error {
-	if f.hold < 0 {
-		return usagef("--hold %v: must not be negative", f.hold)
+	for name, d := range map[string]time.Duration{"--hold": f.hold, "--wait": f.wait} {
+		if d < 0 {
+			return usagef("%s %v: must not be negative", name, d)
+		}
 	}
-	dbAddrs, err := parseDBAddrs(f.dbAddrs)
+	f.dhcp.warnDeprecated(g.io.Err, "makemn")
+	o, err := f.options(g)
 	if err != nil {
 		return err
-	}
-	replicaHook, err := execHook("--replica-hook", f.replicaHook)
-	if err != nil {
-		return err
-	}
-	steps, err := syncSteps(f)
-	if err != nil {
-		return err
-	}
-	self := g.selfName()
-	if err := pool.ValidateName("member", self); err != nil {
-		return usagef("--self: %v", err)
 	}
 	s, err := g.open(ctx)
 	if err != nil {
 		return err
 	}
 	defer s.Close()
-	live, err := livenessView(ctx, s)
-	if err != nil {
+	if o.MakeMN.Liveness, err = livenessView(ctx, s); err != nil {
 		return err
+	}
+	out := g.io.Out
+	if !g.json {
+		what := "becomes"
+		if f.dryRun {
+			what = "would become"
+		}
+		fmt.Fprintf(out, "makemn: %s %s the MN\n", o.MakeMN.Target, what)
+		o.MakeMN.OnStep = func(st pool.MakeMNStep) { printStep(out, st) }
+	}
+	rep, err := makemn.Run(ctx, s, o)
+	if g.json {
+		if perr := printJSON(out, rep); perr != nil {
+			return perr
+		}
+		return err
+	}
+	switch {
+	case err != nil && rep.Master.Member == "":
+		fmt.Fprintf(out, "makemn: FAILED; nothing was changed\n")
+	case err != nil:
+		fmt.Fprintf(out, "makemn: FAILED; the MN is %s (epoch %d)\n", rep.Master.Member, rep.Master.Epoch)
+	case rep.DryRun:
+		fmt.Fprintf(out, "makemn: dry run: nothing changed; the MN is %s (epoch %d)\n", rep.Master.Member, rep.Master.Epoch)
+	default:
+		fmt.Fprintf(out, "makemn: done: %s is the MN of epoch %d\n", rep.Master.Member, rep.Master.Epoch)
+	}
+	return err
+}
+
+// options turns the command line into makemn.Options (without the
+// liveness view, which needs the store); errors are usage errors.
+func (f makemnFlags) options(g *globals) (makemn.Options, error) {
+	dbAddrs, err := parseDBAddrs(f.dbAddrs)
+	if err != nil {
+		return makemn.Options{}, err
+	}
+	replicaHook, err := execHook("--replica-hook", f.replicaHook)
+	if err != nil {
+		return makemn.Options{}, err
+	}
+	steps, err := syncSteps(f)
+	if err != nil {
+		return makemn.Options{}, err
+	}
+	self := g.selfName()
+	if err := pool.ValidateName("member", self); err != nil {
+		return makemn.Options{}, usagef("--self: %v", err)
 	}
 	o := pool.MakeMNOptions{
 		Target:      self,
 		Force:       f.force,
 		DryRun:      f.dryRun,
-		Liveness:    live,
 		DBAddresses: dbAddrs,
 		ReplicaWait: f.replicaWait,
 		Guard:       []pool.GuardOption{pool.WithGuardHold(f.hold), pool.WithGuardLogger(g.logger())},
@@ -139,32 +183,7 @@ func runMakemn(ctx context.Context, g *globals, f makemnFlags) error {
 	if replicaHook != nil {
 		o.ReplicaHook = func(ctx context.Context, member string) error { return replicaHook(ctx, member) }
 	}
-	out := g.io.Out
-	if !g.json {
-		what := "becomes"
-		if f.dryRun {
-			what = "would become"
-		}
-		fmt.Fprintf(out, "makemn: %s %s the MN\n", self, what)
-		o.OnStep = func(st pool.MakeMNStep) { printStep(out, st) }
-	}
-	rep, err := pool.MakeMN(ctx, s, o)
-	if g.json {
-		if perr := printJSON(out, rep); perr != nil {
-			return perr
-		}
-		return err
-	}
-	switch {
-	case err != nil && len(rep.Steps) > 0:
-		fmt.Fprintf(out, "makemn: FAILED; the MN is %s (epoch %d)\n", rep.Master.Member, rep.Master.Epoch)
-	case err != nil:
-	case rep.DryRun:
-		fmt.Fprintf(out, "makemn: dry run: nothing changed; the MN is %s (epoch %d)\n", rep.Master.Member, rep.Master.Epoch)
-	default:
-		fmt.Fprintf(out, "makemn: done: %s is the MN of epoch %d\n", rep.Master.Member, rep.Master.Epoch)
-	}
-	return err
+	return makemn.Options{MakeMN: o, Wait: f.wait}, nil
 }
 
 func printStep(w io.Writer, st pool.MakeMNStep) {
@@ -290,6 +309,7 @@ files are in doubt; the agent runs it continuously.`,
   mnpool sync --json`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
+			f.dhcp.warnDeprecated(g.io.Err, "mnpool sync")
 			steps, err := syncSteps(f)
 			if err != nil {
 				return err
