@@ -75,7 +75,7 @@ Timeouts left at 0 are derived from the Galera cluster's failure detection
 (evs.suspect_timeout + evs.inactive_timeout = D): suspect max(5s, D+1s), dead
 max(10s, 2D), lease = dead. Shorter values are refused. See docs/AGENT.md.`,
 		Example: `  mnpoold --self sn1
-  mnpoold --self sn1 --dhcp-reload "systemctl restart isc-dhcp-server" --log-format json
+  mnpoold --self sn1 --dhcp-reload-cmd "systemctl restart isc-dhcp-server" --log-format json
   mnpoold --self sn2 --dhcp-format kea --metrics-addr 0.0.0.0:9655
   mnpool site set autofailover=1     # enable automatic failover (all agents follow)`,
 		Args:          cobra.NoArgs,
