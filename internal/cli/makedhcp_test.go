@@ -222,7 +222,7 @@ func TestMakedhcpRefuses(t *testing.T) {
 	dhcpPool(t, dsn)
 	dir := t.TempDir()
 	out := filepath.Join(dir, "dhcpd.conf")
-	base := []string{"--db", dsn, "--self", "mn1", "--dhcp-config", out}
+	base := []string{"--db", dsn, "--self", "mn1", "--dhcp-config", out, "--hold", "0s"}
 	cases := map[string]struct {
 		args     []string
 		code     int
@@ -236,6 +236,9 @@ func TestMakedhcpRefuses(t *testing.T) {
 		"bad format":         {[]string{"-n", "--dhcp-format", "dnsmasq"}, 2, "want isc or kea"},
 		"all-members no out": {[]string{"--all-members", "--dhcp-config", ""}, 2, "needs --dhcp-config"},
 		"unknown node":       {[]string{"cn001,cn999"}, 1, "unknown nodes or groups: cn999"},
+		"missing checker":    {[]string{"-a", "--dhcp-check-cmd", "/nonexistent/dhcpd"}, 1, "/nonexistent/dhcpd is not installed"},
+		"check contradicts":  {[]string{"-a", "--dhcp-check-cmd", "dhcpd", "--no-dhcp-check"}, 2, "contradict"},
+		"negative hold":      {[]string{"-a", "--hold", "-1s"}, 2, "--hold -1s"},
 	}
 	for name, c := range cases {
 		t.Run(name, func(t *testing.T) {
@@ -279,7 +282,7 @@ func TestMakedhcpCheckOnly(t *testing.T) {
 	dsn := "sqlite:" + filepath.Join(t.TempDir(), "pool.db")
 	dhcpPool(t, dsn)
 	out := filepath.Join(t.TempDir(), "dhcpd.conf")
-	r := makedhcp(t, "--db", dsn, "--self", "mn1", "--dhcp-config", out, "-n", "-a", "--check")
+	r := makedhcp(t, "--db", dsn, "--self", "mn1", "--dhcp-config", out, "-n", "-a", "--check", "--hold", "0s")
 	if r.code != 0 || !strings.Contains(r.out, "would change (--check: nothing written)") || !strings.Contains(r.out, "accepted by") {
 		t.Fatalf("--check: %+v", r)
 	}
@@ -314,5 +317,26 @@ func TestMakedhcpAllMembers(t *testing.T) {
 	files, _ := filepath.Glob(filepath.Join(dir, "*"))
 	if len(files) != 4 {
 		t.Errorf("files: %v", files)
+	}
+}
+
+// The old flag names still work, with a warning on stderr only (stdout
+// stays valid JSON).
+func TestMakedhcpDeprecatedFlagNames(t *testing.T) {
+	dsn := "sqlite:" + filepath.Join(t.TempDir(), "pool.db")
+	dhcpPool(t, dsn)
+	out := filepath.Join(t.TempDir(), "dhcpd.conf")
+	r := makedhcp(t, "--db", dsn, "--self", "sn1", "--out", out, "--format", "isc", "--no-check", "-n", "-a", "--json")
+	if r.code != 0 {
+		t.Fatalf("%+v", r)
+	}
+	for _, w := range []string{"--out is deprecated; use --dhcp-config", "--format is deprecated; use --dhcp-format", "--no-check is deprecated; use --no-dhcp-check"} {
+		if !strings.Contains(r.err, w) {
+			t.Errorf("stderr %q lacks %q", r.err, w)
+		}
+	}
+	var rep dhcp.MakeReport
+	if err := json.Unmarshal([]byte(r.out), &rep); err != nil || rep.Result.Path != out || rep.Result.Checked != "" {
+		t.Errorf("--json: %v %+v\n%s", err, rep.Result, r.out)
 	}
 }
