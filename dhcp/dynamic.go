@@ -35,14 +35,22 @@ func (r *makeRun) decideDynamic(ctx context.Context) (dynDecision, error) {
 		return dynDecision{serve: true, epoch: e, why: fmt.Sprintf("confirmed MN of epoch %d", e),
 			still: func() bool { e2, ok := g.ServeDynamic(); return ok && e2 == e }}, nil
 	}
-	opts := append([]pool.GuardOption(nil), r.o.Guard...)
-	held := r.onDisk != nil && r.onDisk.Dynamic && r.onDisk.Epoch == mn.Epoch && r.onDisk.MN == r.o.Self
+	return oneShotDynamic(ctx, r.s, r.o.Self, mn, r.onDisk, r.o.Guard)
+}
+
+// oneShotDynamic decides the dynamic range for a run without a running
+// guard (makedhcp, mnpool sync): it confirms self as the MN of epoch mn
+// with a pool.MNGuard built from opts, through a healthy database node.
+// When the file on disk (onDisk, this member's) already serves the range
+// under this epoch, the hold was waited out when it was written and the
+// range is kept at once; otherwise the guard's hold is waited out first.
+func oneShotDynamic(ctx context.Context, s *pool.Store, self string, mn pool.Master, onDisk *Installed, opts []pool.GuardOption) (dynDecision, error) {
+	opts = append([]pool.GuardOption(nil), opts...)
+	held := onDisk != nil && onDisk.Member == self && onDisk.Dynamic && onDisk.Epoch == mn.Epoch && onDisk.MN == self
 	if held {
-		// The file already serves the range under this epoch: the hold
-		// was waited out when it was written.
 		opts = append(opts, pool.WithGuardHold(0))
 	}
-	guard, err := pool.NewMNGuard(r.s, r.o.Self, opts...)
+	guard, err := pool.NewMNGuard(s, self, opts...)
 	if err != nil {
 		return dynDecision{}, err
 	}
@@ -50,7 +58,7 @@ func (r *makeRun) decideDynamic(ctx context.Context) (dynDecision, error) {
 	if err != nil {
 		return dynDecision{why: fmt.Sprintf("cannot confirm the MN role through a healthy database node (%v): no dynamic range", err)}, nil
 	}
-	if m.Member != r.o.Self || m.Epoch != mn.Epoch {
+	if m.Member != self || m.Epoch != mn.Epoch {
 		return dynDecision{why: fmt.Sprintf("the master record moved on: %s is the MN of epoch %d", m.Member, m.Epoch)}, nil
 	}
 	e, ok := guard.ServeDynamic()
@@ -59,7 +67,7 @@ func (r *makeRun) decideDynamic(ctx context.Context) (dynDecision, error) {
 	}
 	if !ok || e != mn.Epoch {
 		st := guard.Status()
-		return dynDecision{why: fmt.Sprintf("the MN guard did not confirm %s as the MN of epoch %d for its hold (%v; last error: %s)", r.o.Self, mn.Epoch, st.Hold, st.LastError)}, nil
+		return dynDecision{why: fmt.Sprintf("the MN guard did not confirm %s as the MN of epoch %d for its hold (%v; last error: %s)", self, mn.Epoch, st.Hold, st.LastError)}, nil
 	}
 	why := fmt.Sprintf("confirmed MN of epoch %d", e)
 	if !held {

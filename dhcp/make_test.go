@@ -78,7 +78,7 @@ func TestMakeDeletePersists(t *testing.T) {
 
 	other := ac
 	other.Path = filepath.Join(dir, "sync.conf")
-	_, err = pool.Sync(ctx, s, "mn1", pool.SyncOptions{Steps: []pool.SyncStep{other.SyncStep()}})
+	_, err = pool.Sync(ctx, s, "mn1", pool.SyncOptions{Steps: []pool.SyncStep{other.SyncStep()}, Gate: fixedGate{1, true}})
 	require.NoError(t, err)
 	require.Equal(t, []string{"cn003"}, nodesIn(t, other.Path))
 	requireSameFile(t, ac.Path, other.Path)
@@ -168,6 +168,16 @@ func TestMakeDynamicRange(t *testing.T) {
 	require.True(t, rep.Dynamic.Served, rep.Dynamic.Why)
 	require.Contains(t, rep.Dynamic.Why, "after the hold")
 
+	// mnpool sync (pool.Sync without a gate) decides as makedhcp does:
+	// the file serves the range under epoch 1, so it keeps it at once
+	// (the default hold, 8 s, would outlast this deadline).
+	sctx, scancel := context.WithTimeout(ctx, 5*time.Second)
+	defer scancel()
+	srep, err := pool.Sync(sctx, s, "mn1", pool.SyncOptions{Steps: []pool.SyncStep{fresh.SyncStep()}})
+	require.NoError(t, err)
+	require.Contains(t, srep.Steps[0].Detail, "dynamic range (epoch 1)")
+	require.True(t, nodesServeRange(t, fresh.Path))
+
 	sn := ac
 	sn.Path = filepath.Join(dir, "sn1.conf")
 	rep, err = dhcp.Make(ctx, s, dhcp.MakeOptions{Self: "sn1", Applier: sn, All: true, Gate: fixedGate{1, true}})
@@ -192,4 +202,13 @@ func requireSameFile(t *testing.T, a, b string) {
 	y, err := os.ReadFile(b)
 	require.NoError(t, err)
 	require.Equal(t, string(x), string(y))
+}
+
+func nodesServeRange(t *testing.T, path string) bool {
+	t.Helper()
+	b, err := os.ReadFile(path)
+	require.NoError(t, err)
+	in, err := dhcp.Parse(b)
+	require.NoError(t, err)
+	return in.Dynamic
 }

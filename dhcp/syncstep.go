@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"os"
 	"sync"
 
 	"github.com/mnpool/mnpool/pool"
@@ -45,8 +46,17 @@ func SyncStep(a *Applier, o Options) pool.SyncStep {
 		}
 		ro := o
 		ro.Format = a.Format
-		serve := in.ServeDynamic
-		if serve && in.StillServe != nil && !in.StillServe() {
+		serve, still := in.ServeDynamic, in.StillServe
+		if serve && still == nil && in.Store != nil {
+			// A one-shot sync without the MN guard (mnpool sync):
+			// decide as makedhcp does.
+			d, err := oneShotDynamic(ctx, in.Store, in.Self, in.State.Master, installedFor(a.Path, in.Self), nil)
+			if err != nil {
+				return pool.SyncChange{}, err
+			}
+			serve, still = d.serve, d.still
+		}
+		if serve && still != nil && !still() {
 			// The MN guard's confirmation expired while the sync ran.
 			serve = false
 		}
@@ -57,7 +67,7 @@ func SyncStep(a *Applier, o Options) pool.SyncStep {
 		if err != nil {
 			return pool.SyncChange{}, err
 		}
-		if cfg.Dynamic && in.StillServe != nil && !in.StillServe() {
+		if cfg.Dynamic && still != nil && !still() {
 			if cfg, _, err = renderFor(in.State, in.Self, lastExcl, ro, false); err != nil {
 				return pool.SyncChange{}, err
 			}
@@ -83,4 +93,17 @@ func SyncStep(a *Applier, o Options) pool.SyncStep {
 		}
 		return pool.SyncChange{Changed: true, Detail: fmt.Sprintf("wrote %s (%d hosts, %s)", res.Path, cfg.Hosts, dyn)}, nil
 	})
+}
+
+// installedFor parses the file at path when it was written for member.
+func installedFor(path, member string) *Installed {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return nil
+	}
+	in, err := Parse(b)
+	if err != nil || in.Member != member {
+		return nil
+	}
+	return in
 }
