@@ -76,8 +76,11 @@ type SyncOptions struct {
 	// Steps run in order.
 	Steps []SyncStep
 	// Gate, when set, must agree before the dynamic range is served (the
-	// MN guard of a long-running agent). Without a gate the fresh read of
-	// the master record decides, which suits a one-shot sync.
+	// MN guard of a long-running agent, or makemn's). Without a gate the
+	// fresh read of the master record sets ServeDynamic and StillServe is
+	// nil; the dhcp package's step then confirms with an MN guard of its
+	// own (keeping a range already served under this epoch, else waiting
+	// the guard's hold), as makedhcp does.
 	Gate DynamicGate
 }
 
