@@ -122,3 +122,29 @@ func TestRunConcurrentOneWins(t *testing.T) {
 	require.NoError(t, err)
 	require.Equal(t, pool.Master{Member: winners[0], Epoch: 2}, m)
 }
+
+// A makemn that died holding the lock (its lease stopped moving): a new
+// run fails at once, and with Wait takes the lock over after the dead
+// lease's TTL.
+func TestRunWaitTakesOverADeadHolder(t *testing.T) {
+	dsn := sqlitePool(t)
+	ctx := context.Background()
+	dead, err := pool.Open(ctx, dsn, pool.WithSelf("sn2"))
+	require.NoError(t, err)
+	lk, err := locking.New(dead)
+	require.NoError(t, err)
+	l, err := lk.TryLock(ctx, makemn.LockName, locking.WithTTL(time.Second))
+	require.NoError(t, err)
+	require.NoError(t, dead.Close()) // the holder's renewals fail from now on: it is gone
+
+	s := open(t, dsn, "sn1")
+	_, err = makemn.Run(ctx, s, opts("sn1", 0))
+	require.ErrorIs(t, err, makemn.ErrBusy)
+
+	o := opts("sn1", 0)
+	o.Wait = time.Minute
+	rep, err := makemn.Run(ctx, s, o)
+	require.NoError(t, err)
+	require.Equal(t, pool.Master{Member: "sn1", Epoch: 2}, rep.Master)
+	require.Greater(t, rep.Lock.Token, l.Token())
+}
