@@ -42,7 +42,7 @@ func (c exclusionChange) empty() bool { return len(c.add)+len(c.remove)+len(c.pu
 // moves the change counter, so every member's agent renders again).
 func writeExclusions(ctx context.Context, s *pool.Store, c exclusionChange) error {
 	now := time.Now().UnixMicro()
-	ins := s.Dialect().InsertIgnore("dhcp_excluded", []string{"node", "at_us", "actor"})
+	ins := s.Dialect().InsertIgnore("dhcp_excluded", []string{"node", "at_us", "member"})
 	batch := max(s.BatchSize(), 1)
 	do := func(names []string, action string, stmt func(tx *sqlx.Tx, n string) error) error {
 		sort.Strings(names)
