@@ -212,6 +212,9 @@ func (a *Applier) Apply(ctx context.Context, data []byte) (Result, error) {
 	if err := ctx.Err(); err != nil {
 		return res, err
 	}
+	if err := os.MkdirAll(filepath.Dir(a.Path), 0o755); err != nil {
+		return res, fmt.Errorf("dhcp: %w", err)
+	}
 	if a.Check != CheckNever {
 		prog, ok := a.Checker.Program(a.Format)
 		switch {

@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"io"
 	"net/netip"
-	"os"
 	"os/exec"
 	"path/filepath"
 	"strconv"
@@ -243,8 +242,8 @@ func execHook(flag, line string) (hookFunc, error) {
 }
 
 // syncSteps is the one place that lists what `makemn` and `mnpool sync`
-// bring in line with the database, in order: the role files, then (once
-// the dhcp package is on main) the DHCP re-render, then the hook.
+// bring in line with the database, in order: the role files, the DHCP
+// file (dhcp.ApplierConfig.SyncStep, as makedhcp renders it), the hook.
 func syncSteps(f makemnFlags) ([]pool.SyncStep, error) {
 	if f.root == "" {
 		return nil, usagef("--root: must not be empty (\"/\" in production)")
@@ -259,9 +258,6 @@ func syncSteps(f makemnFlags) ([]pool.SyncStep, error) {
 	if enabled {
 		if ac.Path == "" {
 			ac.Path = filepath.Join(f.root, ac.Format.DefaultPath())
-		}
-		if err := os.MkdirAll(filepath.Dir(ac.Path), 0o755); err != nil {
-			return nil, err
 		}
 		steps = append(steps, ac.SyncStep())
 	}
