@@ -179,7 +179,8 @@ func take(ctx context.Context, lk *locking.Locker, target string, o Options) (*l
 	case errors.Is(err, locking.ErrLocked):
 		return nil, holder(ctx, lk)
 	}
-	return nil, fmt.Errorf("makemn: taking the makemn lock: %w", err)
+	return nil, fmt.Errorf("makemn: cannot take the makemn lock in the pool database (a promotion needs a healthy database with a quorum: "+
+		"check `mnpool status` and docs/GALERA.md); nothing was changed: %w", err)
 }
 
 // holder reads who holds the lock now (for the message).
