@@ -172,6 +172,10 @@ type Result struct {
 	Backup string `json:"backup,omitempty"`
 	// Reloaded says how the daemon was told ("" if it was not).
 	Reloaded string `json:"reloaded,omitempty"`
+	// NotReloaded says why a changed file was not loaded by the daemon
+	// although a way to reload was configured (a Kea control socket that
+	// is not there: Kea is not running and reads the file when it starts).
+	NotReloaded string `json:"not_reloaded,omitempty"`
 }
 
 func (a *Applier) defaults() {
@@ -208,6 +212,9 @@ func (a *Applier) Apply(ctx context.Context, data []byte) (Result, error) {
 	if err := ctx.Err(); err != nil {
 		return res, err
 	}
+	if err := os.MkdirAll(filepath.Dir(a.Path), 0o755); err != nil {
+		return res, fmt.Errorf("dhcp: %w", err)
+	}
 	if a.Check != CheckNever {
 		prog, ok := a.Checker.Program(a.Format)
 		switch {
@@ -243,6 +250,11 @@ func (a *Applier) Apply(ctx context.Context, data []byte) (Result, error) {
 		}
 		res.Reloaded = strings.Join(a.ReloadCommand, " ")
 	case a.Format == FormatKea && a.KeaControlSocket != "":
+		if _, err := os.Stat(a.KeaControlSocket); errors.Is(err, fs.ErrNotExist) {
+			res.NotReloaded = "Kea control socket " + a.KeaControlSocket + " is not there (Kea not running?): not reloaded; Kea reads the file when it starts"
+			a.Logger.Warn("dhcp daemon not reloaded", "why", res.NotReloaded)
+			break
+		}
 		if _, err := KeaCommand(ctx, a.KeaControlSocket, "config-reload", nil); err != nil {
 			return res, fmt.Errorf("%w: %w", ErrReload, err)
 		}

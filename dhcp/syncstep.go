@@ -1,36 +1,77 @@
 package dhcp
 
 import (
+	"github.com/mnpool/mnpool/atomicfile"
+
 	"context"
 	"errors"
 	"fmt"
+	"sync"
 
 	"github.com/mnpool/mnpool/pool"
 )
 
+// SyncStep returns the pool.SyncStep of c: it renders this member's DHCP
+// configuration exactly as Make does (every node the member serves except
+// those removed with makedhcp -d) and applies it (check, atomic write,
+// reload; Kea without a reload command through its control socket).
+// makemn's sync and the agent run it.
+func (c ApplierConfig) SyncStep() pool.SyncStep {
+	c = c.WithDefaults()
+	return SyncStep(c.Applier(), c.RenderOptions())
+}
+
 // SyncStep returns a pool.SyncStep that renders this member's DHCP
-// configuration and applies it with a (check, atomic write, reload). It
-// renders the dynamic range only when the sync says the member may serve
-// it (pool.SyncInput.ServeDynamic, which the MN guard decides), so the old
-// MN drops its range at its next sync and the new MN gains it. A member
-// that is no DHCP server (ErrNotServer) is left alone.
+// configuration with Render options o and applies it with a. It renders
+// the dynamic range only when the sync says the member may serve it
+// (pool.SyncInput.ServeDynamic, which the MN guard decides), so the old
+// MN drops its range at its next sync and the new MN gains it. The nodes
+// removed with makedhcp -d (Excluded) stay out; when the database cannot
+// be read (a cached snapshot) the last set read is used. A member that is
+// no DHCP server (ErrNotServer) is left alone.
 //
-// o.ServeDynamic is ignored: the sync input decides.
+// o.ServeDynamic and o.Select are ignored. ApplierConfig.SyncStep builds
+// a and o from one configuration.
 func SyncStep(a *Applier, o Options) pool.SyncStep {
+	var mu sync.Mutex
+	var lastExcl map[string]bool
 	return pool.SyncStepFunc("dhcp", func(ctx context.Context, in *pool.SyncInput) (pool.SyncChange, error) {
+		mu.Lock()
+		defer mu.Unlock()
+		if in.Store != nil {
+			excl, err := Excluded(ctx, in.Store)
+			if err != nil {
+				return pool.SyncChange{}, err
+			}
+			lastExcl = excl
+		}
 		ro := o
 		ro.Format = a.Format
-		ro.ServeDynamic = in.ServeDynamic
-		if ro.ServeDynamic && in.StillServe != nil && !in.StillServe() {
-			// The MN guard's confirmation expired while the sync ran.
-			ro.ServeDynamic = false
+		serve, still := in.ServeDynamic, in.StillServe
+		if serve && still == nil && in.Store != nil {
+			// A one-shot sync without the MN guard (mnpool sync):
+			// decide as makedhcp does.
+			d, err := oneShotDynamic(ctx, in.Store, in.Self, in.State.Master, installedFor(a.Path, in.Self), nil)
+			if err != nil {
+				return pool.SyncChange{}, err
+			}
+			serve, still = d.serve, d.still
 		}
-		cfg, err := Render(in.State, in.Self, ro)
+		if serve && still != nil && !still() {
+			// The MN guard's confirmation expired while the sync ran.
+			serve = false
+		}
+		cfg, _, err := renderFor(in.State, in.Self, lastExcl, ro, serve)
 		if errors.Is(err, ErrNotServer) {
 			return pool.SyncChange{Detail: "not a DHCP server: " + err.Error()}, nil
 		}
 		if err != nil {
 			return pool.SyncChange{}, err
+		}
+		if cfg.Dynamic && still != nil && !still() {
+			if cfg, _, err = renderFor(in.State, in.Self, lastExcl, ro, false); err != nil {
+				return pool.SyncChange{}, err
+			}
 		}
 		res, err := a.Apply(ctx, cfg.Data)
 		if err != nil {
@@ -40,9 +81,30 @@ func SyncStep(a *Applier, o Options) pool.SyncStep {
 		if cfg.Dynamic {
 			dyn = fmt.Sprintf("dynamic range (epoch %d)", in.DynamicEpoch)
 		}
-		if !res.Changed {
+		if n := len(lastExcl); n > 0 {
+			dyn += fmt.Sprintf(", %d node(s) removed with makedhcp -d", n)
+		}
+		switch {
+		case !res.Changed:
 			return pool.SyncChange{Detail: fmt.Sprintf("%s unchanged (%d hosts, %s)", res.Path, cfg.Hosts, dyn)}, nil
+		case res.NotReloaded != "":
+			dyn += "; not reloaded: " + res.NotReloaded
+		case res.Reloaded != "":
+			dyn += "; reloaded (" + res.Reloaded + ")"
 		}
 		return pool.SyncChange{Changed: true, Detail: fmt.Sprintf("wrote %s (%d hosts, %s)", res.Path, cfg.Hosts, dyn)}, nil
 	})
+}
+
+// installedFor parses the file at path when it was written for member.
+func installedFor(path, member string) *Installed {
+	b, err := atomicfile.ReadFile(path)
+	if err != nil {
+		return nil
+	}
+	in, err := Parse(b)
+	if err != nil || in.Member != member {
+		return nil
+	}
+	return in
 }

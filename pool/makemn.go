@@ -94,6 +94,12 @@ type MakeMNOptions struct {
 	Reason string
 	// OnStep, when set, is called as each step ends (to print progress).
 	OnStep func(MakeMNStep)
+	// Fence, when set, runs inside the promotion's transaction
+	// (PromoteOptions.Fence): the makemn package passes the Guard of its
+	// cluster-wide lock. Use makemn.Run, which takes that lock, rather than
+	// MakeMN directly: two MakeMN calls at once without it can promote one
+	// after the other.
+	Fence func(ctx context.Context, tx *sqlx.Tx) error
 }
 
 // MakeMNReport is the outcome of MakeMN.
@@ -213,7 +219,7 @@ func (r *makemnRun) run(ctx context.Context, guard *MNGuard) error {
 	}
 
 	start := time.Now()
-	p, err := r.s.Promote(ctx, r.o.Target, PromoteOptions{Epoch: cur.Epoch, AllowDisabled: r.o.Force, Reason: r.o.Reason})
+	p, err := r.s.Promote(ctx, r.o.Target, PromoteOptions{Epoch: cur.Epoch, AllowDisabled: r.o.Force, Reason: r.o.Reason, Fence: r.o.Fence})
 	if err != nil {
 		var ce *PromoteConflictError
 		if errors.As(err, &ce) {

@@ -28,6 +28,11 @@ type PromoteOptions struct {
 	AllowDisabled bool
 	// Reason is recorded in the audit log (for example "makemn").
 	Reason string
+	// Fence, when set, runs first inside the promotion's transaction; an
+	// error aborts the promotion (nothing written). makemn passes its
+	// cluster lock's Guard, so a run whose lock was taken over cannot
+	// promote (the lock's token is a fencing token).
+	Fence func(ctx context.Context, tx *sqlx.Tx) error
 }
 
 // Promotion is the outcome of Promote.
@@ -90,6 +95,11 @@ func (s *Store) Promote(ctx context.Context, member string, o PromoteOptions) (P
 	ran := false
 	var out Promotion
 	err := s.Tx(ctx, func(tx *sqlx.Tx) error {
+		if o.Fence != nil {
+			if err := o.Fence(ctx, tx); err != nil {
+				return err
+			}
+		}
 		cur, err := readMaster(ctx, tx)
 		if err != nil {
 			return err

@@ -27,6 +27,11 @@ type SyncInput struct {
 	// so: a slow sync must not publish a range whose confirmation expired
 	// while it ran.
 	StillServe func() bool `json:"-"`
+	// Store is the store the snapshot was read from, for steps that keep
+	// tables of their own (the dhcp step reads the nodes removed with
+	// makedhcp -d). Nil when a step is run on a cached snapshot because
+	// the database cannot be read.
+	Store *Store `json:"-"`
 }
 
 // SyncChange is what a step did.
@@ -71,8 +76,11 @@ type SyncOptions struct {
 	// Steps run in order.
 	Steps []SyncStep
 	// Gate, when set, must agree before the dynamic range is served (the
-	// MN guard of a long-running agent). Without a gate the fresh read of
-	// the master record decides, which suits a one-shot sync.
+	// MN guard of a long-running agent, or makemn's). Without a gate the
+	// fresh read of the master record sets ServeDynamic and StillServe is
+	// nil; the dhcp package's step then confirms with an MN guard of its
+	// own (keeping a range already served under this epoch, else waiting
+	// the guard's hold), as makedhcp does.
 	Gate DynamicGate
 }
 
@@ -133,7 +141,7 @@ func Sync(ctx context.Context, s *Store, self string, o SyncOptions) (SyncReport
 	if err != nil {
 		return SyncReport{}, fmt.Errorf("pool: sync of %s: reading the pool: %w", self, err)
 	}
-	in := &SyncInput{Self: self, State: st, Role: RoleOf(st, self)}
+	in := &SyncInput{Self: self, State: st, Role: RoleOf(st, self), Store: s}
 	if in.Role == RoleMN {
 		in.ServeDynamic, in.DynamicEpoch = true, st.Master.Epoch
 		if o.Gate != nil {

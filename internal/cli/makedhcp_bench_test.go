@@ -66,9 +66,9 @@ func BenchmarkMakedhcp(b *testing.B) {
 						for b.Loop() {
 							os.Remove(out)
 							os.Remove(out + ".bak")
-							args := []string{"--db", dsn, "--self", "sn1", "--format", format, "--out", out, "-n", "-a", "--kea-socket", sock}
+							args := []string{"--db", dsn, "--self", "sn1", "--dhcp-format", format, "--dhcp-config", out, "-n", "-a", "--kea-socket", sock}
 							if check == "nocheck" {
-								args = append(args, "--no-check")
+								args = append(args, "--no-dhcp-check")
 							}
 							r := makedhcp(b, args...)
 							if r.code != 0 || !strings.Contains(r.out, fmt.Sprintf("%d nodes", n)) {

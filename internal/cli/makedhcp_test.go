@@ -94,7 +94,7 @@ func TestMakedhcpFlow(t *testing.T) {
 			dsn := dsnFn(t)
 			dhcpPool(t, dsn)
 			out := filepath.Join(t.TempDir(), "dhcpd.conf")
-			base := []string{"--db", dsn, "--self", "mn1", "--out", out}
+			base := []string{"--db", dsn, "--self", "mn1", "--dhcp-config", out, "--hold", "0s"}
 			run := func(args ...string) runOut {
 				t.Helper()
 				r := makedhcp(t, append(append([]string{}, base...), args...)...)
@@ -103,12 +103,11 @@ func TestMakedhcpFlow(t *testing.T) {
 				}
 				return r
 			}
+			// -n writes every node the member serves: nothing was removed
+			// with -d yet.
 			r := run("-n")
-			if !strings.Contains(r.out, "0 nodes") || !strings.Contains(r.out, "written") || !strings.Contains(r.out, "with the dynamic range") {
+			if !strings.Contains(r.out, "3 nodes") || !strings.Contains(r.out, "written") || !strings.Contains(r.out, "with the dynamic range") {
 				t.Errorf("-n output: %s", r.out)
-			}
-			if got := installedNodes(t, out); len(got) != 0 {
-				t.Errorf("-n on a new file configured %v", got)
 			}
 			r = run("-a")
 			if diff := cmp.Diff([]string{"cn001", "cn002", "cn003"}, installedNodes(t, out)); diff != "" {
@@ -117,7 +116,6 @@ func TestMakedhcpFlow(t *testing.T) {
 			if !strings.Contains(r.err, "cn004: no host entry: no MAC address") {
 				t.Errorf("-a did not report cn004: %q", r.err)
 			}
-			r = run("-a")
 			if !strings.Contains(r.out, "unchanged") {
 				t.Errorf("second -a: %s", r.out)
 			}
@@ -161,7 +159,7 @@ func TestMakedhcpFlow(t *testing.T) {
 				t.Errorf("-q cn002 (-want +got):\n%s", diff)
 			}
 			r = run("-q", "cn001")
-			if !strings.Contains(r.out, "(not configured)") {
+			if !strings.Contains(r.out, "(removed: makedhcp -d)") {
 				t.Errorf("-q of an unconfigured node: %s", r.out)
 			}
 			// xCAT's order: the node is removed from the pool first, then
@@ -194,7 +192,7 @@ func TestMakedhcpSN(t *testing.T) {
 	dir := t.TempDir()
 	for _, f := range []string{"isc", "kea"} {
 		out := filepath.Join(dir, "sn1."+f)
-		r := makedhcp(t, "--db", dsn, "--self", "sn1", "--out", out, "--format", f, "-n", "-a", "--kea-socket", filepath.Join(dir, "none.sock"))
+		r := makedhcp(t, "--db", dsn, "--self", "sn1", "--dhcp-config", out, "--dhcp-format", f, "-n", "-a", "--kea-socket", filepath.Join(dir, "none.sock"))
 		if r.code != 0 {
 			t.Fatalf("%s: exit %d: %s%s", f, r.code, r.out, r.err)
 		}
@@ -213,7 +211,7 @@ func TestMakedhcpSN(t *testing.T) {
 			t.Errorf("kea without a running daemon: %q", r.err)
 		}
 	}
-	r := makedhcp(t, "--db", dsn, "--self", "sn3", "--out", filepath.Join(dir, "sn3"), "-n", "-a")
+	r := makedhcp(t, "--db", dsn, "--self", "sn3", "--dhcp-config", filepath.Join(dir, "sn3"), "-n", "-a")
 	if r.code != 1 || !strings.Contains(r.err, "does not run the dhcp service") {
 		t.Errorf("member without dhcp: %+v", r)
 	}
@@ -224,7 +222,7 @@ func TestMakedhcpRefuses(t *testing.T) {
 	dhcpPool(t, dsn)
 	dir := t.TempDir()
 	out := filepath.Join(dir, "dhcpd.conf")
-	base := []string{"--db", dsn, "--self", "mn1", "--out", out}
+	base := []string{"--db", dsn, "--self", "mn1", "--dhcp-config", out, "--hold", "0s"}
 	cases := map[string]struct {
 		args     []string
 		code     int
@@ -235,9 +233,12 @@ func TestMakedhcpRefuses(t *testing.T) {
 		"-d without nodes":   {[]string{"-d"}, 2, "-d needs"},
 		"-q without nodes":   {[]string{"-q"}, 2, "-q needs"},
 		"-q with -n":         {[]string{"-q", "-n", "cn001"}, 2, "-q only reads"},
-		"bad format":         {[]string{"-n", "--format", "dnsmasq"}, 2, "want isc or kea"},
-		"all-members no out": {[]string{"--all-members", "--out", ""}, 2, "needs --out"},
+		"bad format":         {[]string{"-n", "--dhcp-format", "dnsmasq"}, 2, "want isc or kea"},
+		"all-members no out": {[]string{"--all-members", "--dhcp-config", ""}, 2, "needs --dhcp-config"},
 		"unknown node":       {[]string{"cn001,cn999"}, 2, "unknown nodes or groups: cn999"},
+		"missing checker":    {[]string{"-a", "--dhcp-check-cmd", "/nonexistent/dhcpd"}, 1, "/nonexistent/dhcpd is not installed"},
+		"check contradicts":  {[]string{"-a", "--dhcp-check-cmd", "dhcpd", "--no-dhcp-check"}, 2, "contradict"},
+		"negative hold":      {[]string{"-a", "--hold", "-1s"}, 2, "--hold -1s"},
 	}
 	for name, c := range cases {
 		t.Run(name, func(t *testing.T) {
@@ -268,7 +269,7 @@ func TestMakedhcpRefuses(t *testing.T) {
 		t.Error("the foreign file was not kept as .bak")
 	}
 	// A file written for another member is not taken over silently.
-	r = makedhcp(t, "--db", dsn, "--self", "sn1", "--out", out, "cn001")
+	r = makedhcp(t, "--db", dsn, "--self", "sn1", "--dhcp-config", out, "cn001")
 	if r.code != 1 || !strings.Contains(r.err, "written for member mn1") {
 		t.Errorf("another member's file: %+v", r)
 	}
@@ -281,7 +282,7 @@ func TestMakedhcpCheckOnly(t *testing.T) {
 	dsn := "sqlite:" + filepath.Join(t.TempDir(), "pool.db")
 	dhcpPool(t, dsn)
 	out := filepath.Join(t.TempDir(), "dhcpd.conf")
-	r := makedhcp(t, "--db", dsn, "--self", "mn1", "--out", out, "-n", "-a", "--check")
+	r := makedhcp(t, "--db", dsn, "--self", "mn1", "--dhcp-config", out, "-n", "-a", "--check", "--hold", "0s")
 	if r.code != 0 || !strings.Contains(r.out, "would change (--check: nothing written)") || !strings.Contains(r.out, "accepted by") {
 		t.Fatalf("--check: %+v", r)
 	}
@@ -295,7 +296,7 @@ func TestMakedhcpAllMembers(t *testing.T) {
 	dhcpPool(t, dsn)
 	dir := filepath.Join(t.TempDir(), "all")
 	for _, f := range []string{"isc", "kea"} {
-		r := makedhcp(t, "--db", dsn, "--all-members", "--out", dir, "--format", f, "--json")
+		r := makedhcp(t, "--db", dsn, "--all-members", "--dhcp-config", dir, "--dhcp-format", f, "--json")
 		if r.code != 0 {
 			t.Fatalf("%s: %+v", f, r)
 		}
@@ -316,5 +317,26 @@ func TestMakedhcpAllMembers(t *testing.T) {
 	files, _ := filepath.Glob(filepath.Join(dir, "*"))
 	if len(files) != 4 {
 		t.Errorf("files: %v", files)
+	}
+}
+
+// The old flag names still work, with a warning on stderr only (stdout
+// stays valid JSON).
+func TestMakedhcpDeprecatedFlagNames(t *testing.T) {
+	dsn := "sqlite:" + filepath.Join(t.TempDir(), "pool.db")
+	dhcpPool(t, dsn)
+	out := filepath.Join(t.TempDir(), "dhcpd.conf")
+	r := makedhcp(t, "--db", dsn, "--self", "sn1", "--out", out, "--format", "isc", "--no-check", "-n", "-a", "--json")
+	if r.code != 0 {
+		t.Fatalf("%+v", r)
+	}
+	for _, w := range []string{"--out is deprecated; use --dhcp-config", "--format is deprecated; use --dhcp-format", "--no-check is deprecated; use --no-dhcp-check"} {
+		if !strings.Contains(r.err, w) {
+			t.Errorf("stderr %q lacks %q", r.err, w)
+		}
+	}
+	var rep dhcp.MakeReport
+	if err := json.Unmarshal([]byte(r.out), &rep); err != nil || rep.Result.Path != out || rep.Result.Checked != "" {
+		t.Errorf("--json: %v %+v\n%s", err, rep.Result, r.out)
 	}
 }

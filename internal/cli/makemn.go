@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"io"
 	"net/netip"
-	"os"
 	"os/exec"
 	"path/filepath"
 	"strconv"
@@ -16,7 +15,7 @@ import (
 	"github.com/spf13/cobra"
 	"github.com/spf13/pflag"
 
-	"github.com/mnpool/mnpool/dhcp"
+	"github.com/mnpool/mnpool/makemn"
 	"github.com/mnpool/mnpool/pool"
 )
 
@@ -30,16 +29,13 @@ type makemnFlags struct {
 	dbAddrs     []string
 	syncHook    string
 	hold        time.Duration
-	dhcpFormat  string
-	dhcpOut     string
-	dhcpReload  string
+	dhcp        dhcpFlags
+	wait        time.Duration
 }
 
 // addDHCPFlags adds the flags of the DHCP sync step (makemn and sync).
 func (f *makemnFlags) addDHCPFlags(fl *pflag.FlagSet) {
-	fl.StringVar(&f.dhcpFormat, "dhcp-format", "isc", "DHCP server configuration to keep in step with the role: isc, kea, or none")
-	fl.StringVar(&f.dhcpOut, "dhcp-out", "", "DHCP configuration file (default under --root: etc/dhcp/dhcpd.conf or etc/kea/kea-dhcp4.conf)")
-	fl.StringVar(&f.dhcpReload, "dhcp-reload-cmd", "", "command run after the DHCP file changed (argv, no shell), e.g. 'systemctl restart isc-dhcp-server'")
+	addDHCPFlags(fl, &f.dhcp, "default under --root: etc/dhcp/dhcpd.conf or etc/kea/kea-dhcp4.conf", true, "dhcp-out")
 }
 
 // NewMakemn builds the makemn command.
@@ -52,6 +48,10 @@ func NewMakemn(io IO) *cobra.Command {
 		Long: `makemn runs on the service node that is to become the MN (--self, $MNPOOL_SELF,
 else the short host name). It works whether the old MN is up or down:
 
+  lock      the cluster-wide makemn lock (a lease with a fencing token in the
+            pool database): a second makemn started while this one runs, on
+            any member, fails at once naming the member and token holding it,
+            and changes nothing (--wait waits for it instead)
   db        the local Galera node (the first in the DSN list) is Primary and Synced
   target    this member is a member of the pool, enabled, and alive
   replica   this member holds a Synced replica of the pool database (else
@@ -92,6 +92,7 @@ again), 2 for a bad command line. See docs/MAKEMN-RUNBOOK.md.`,
 	fl.DurationVar(&f.replicaWait, "replica-wait", pool.DefaultReplicaWait, "how long to wait after --replica-hook for the replica to be Synced")
 	fl.StringArrayVar(&f.dbAddrs, "db-address", nil, "MEMBER=IP: the address a member's Galera node is reached at, when it is not one of its pool addresses (repeatable)")
 	fl.StringVar(&f.syncHook, "sync-hook", "", "command run as the last sync step, without a shell, with arguments MEMBER ROLE EPOCH DYNAMIC (yes|no); for example a script that runs makedhcp")
+	fl.DurationVar(&f.wait, "wait", 0, "when another makemn holds the cluster-wide makemn lock, wait up to this long for it (a lock whose holder died is taken over after its TTL, 60s) instead of failing at once")
 	fl.DurationVar(&f.hold, "hold", pool.DefaultGuardValidFor+pool.DefaultGuardConfirmEvery, "how long the new role must be confirmed before the dynamic range is served (shorter only when the old MN is known to be down)")
 	return cmd
 }
@@ -102,24 +103,15 @@ func Makemn(ctx context.Context, args []string, io IO) int {
 }
 
 func runMakemn(ctx context.Context, g *globals, f makemnFlags) error {
-	if f.hold < 0 {
-		return usagef("--hold %v: must not be negative", f.hold)
+	for name, d := range map[string]time.Duration{"--hold": f.hold, "--wait": f.wait} {
+		if d < 0 {
+			return usagef("%s %v: must not be negative", name, d)
+		}
 	}
-	dbAddrs, err := parseDBAddrs(f.dbAddrs)
+	f.dhcp.warnDeprecated(g.io.Err, "makemn")
+	o, err := f.options(g)
 	if err != nil {
 		return err
-	}
-	replicaHook, err := execHook("--replica-hook", f.replicaHook)
-	if err != nil {
-		return err
-	}
-	steps, err := syncSteps(f)
-	if err != nil {
-		return err
-	}
-	self := g.selfName()
-	if err := pool.ValidateName("member", self); err != nil {
-		return usagef("--self: %v", err)
 	}
 	s, err := g.open(ctx)
 	if err != nil {
@@ -129,15 +121,61 @@ func runMakemn(ctx context.Context, g *globals, f makemnFlags) error {
 	if err := g.requireMember(ctx, s); err != nil {
 		return err
 	}
-	live, err := livenessView(ctx, s)
-	if err != nil {
+	if o.MakeMN.Liveness, err = livenessView(ctx, s); err != nil {
 		return err
+	}
+	out := g.io.Out
+	if !g.json {
+		what := "becomes"
+		if f.dryRun {
+			what = "would become"
+		}
+		fmt.Fprintf(out, "makemn: %s %s the MN\n", o.MakeMN.Target, what)
+		o.MakeMN.OnStep = func(st pool.MakeMNStep) { printStep(out, st) }
+	}
+	rep, err := makemn.Run(ctx, s, o)
+	if g.json {
+		if perr := printJSON(out, rep); perr != nil {
+			return perr
+		}
+		return err
+	}
+	switch {
+	case err != nil && rep.Master.Member == "":
+		fmt.Fprintf(out, "makemn: FAILED; nothing was changed\n")
+	case err != nil:
+		fmt.Fprintf(out, "makemn: FAILED; the MN is %s (epoch %d)\n", rep.Master.Member, rep.Master.Epoch)
+	case rep.DryRun:
+		fmt.Fprintf(out, "makemn: dry run: nothing changed; the MN is %s (epoch %d)\n", rep.Master.Member, rep.Master.Epoch)
+	default:
+		fmt.Fprintf(out, "makemn: done: %s is the MN of epoch %d\n", rep.Master.Member, rep.Master.Epoch)
+	}
+	return err
+}
+
+// options turns the command line into makemn.Options (without the
+// liveness view, which needs the store); errors are usage errors.
+func (f makemnFlags) options(g *globals) (makemn.Options, error) {
+	dbAddrs, err := parseDBAddrs(f.dbAddrs)
+	if err != nil {
+		return makemn.Options{}, err
+	}
+	replicaHook, err := execHook("--replica-hook", f.replicaHook)
+	if err != nil {
+		return makemn.Options{}, err
+	}
+	steps, err := syncSteps(f)
+	if err != nil {
+		return makemn.Options{}, err
+	}
+	self := g.selfName()
+	if err := pool.ValidateName("member", self); err != nil {
+		return makemn.Options{}, usagef("--self: %v", err)
 	}
 	o := pool.MakeMNOptions{
 		Target:      self,
 		Force:       f.force,
 		DryRun:      f.dryRun,
-		Liveness:    live,
 		DBAddresses: dbAddrs,
 		ReplicaWait: f.replicaWait,
 		Guard:       []pool.GuardOption{pool.WithGuardHold(f.hold), pool.WithGuardLogger(g.logger())},
@@ -147,32 +185,7 @@ func runMakemn(ctx context.Context, g *globals, f makemnFlags) error {
 	if replicaHook != nil {
 		o.ReplicaHook = func(ctx context.Context, member string) error { return replicaHook(ctx, member) }
 	}
-	out := g.io.Out
-	if !g.json {
-		what := "becomes"
-		if f.dryRun {
-			what = "would become"
-		}
-		fmt.Fprintf(out, "makemn: %s %s the MN\n", self, what)
-		o.OnStep = func(st pool.MakeMNStep) { printStep(out, st) }
-	}
-	rep, err := pool.MakeMN(ctx, s, o)
-	if g.json {
-		if perr := printJSON(out, rep); perr != nil {
-			return perr
-		}
-		return err
-	}
-	switch {
-	case err != nil && len(rep.Steps) > 0:
-		fmt.Fprintf(out, "makemn: FAILED; the MN is %s (epoch %d)\n", rep.Master.Member, rep.Master.Epoch)
-	case err != nil:
-	case rep.DryRun:
-		fmt.Fprintf(out, "makemn: dry run: nothing changed; the MN is %s (epoch %d)\n", rep.Master.Member, rep.Master.Epoch)
-	default:
-		fmt.Fprintf(out, "makemn: done: %s is the MN of epoch %d\n", rep.Master.Member, rep.Master.Epoch)
-	}
-	return err
+	return makemn.Options{MakeMN: o, Wait: f.wait}, nil
 }
 
 func printStep(w io.Writer, st pool.MakeMNStep) {
@@ -232,8 +245,8 @@ func execHook(flag, line string) (hookFunc, error) {
 }
 
 // syncSteps is the one place that lists what `makemn` and `mnpool sync`
-// bring in line with the database, in order: the role files, then (once
-// the dhcp package is on main) the DHCP re-render, then the hook.
+// bring in line with the database, in order: the role files, the DHCP
+// file (dhcp.ApplierConfig.SyncStep, as makedhcp renders it), the hook.
 func syncSteps(f makemnFlags) ([]pool.SyncStep, error) {
 	if f.root == "" {
 		return nil, usagef("--root: must not be empty (\"/\" in production)")
@@ -241,23 +254,15 @@ func syncSteps(f makemnFlags) ([]pool.SyncStep, error) {
 	steps := []pool.SyncStep{pool.RoleFilesStep(f.root)}
 	// The DHCP dynamic range follows the MN role: the step renders it only
 	// when the sync (the MN guard) says this member may serve it.
-	if f.dhcpFormat != "none" && f.dhcpFormat != "" {
-		format, err := dhcp.ParseFormat(f.dhcpFormat)
-		if err != nil {
-			return nil, usageError{fmt.Errorf("--dhcp-format: %w (or none)", err)}
+	ac, enabled, err := f.dhcp.config()
+	if err != nil {
+		return nil, err
+	}
+	if enabled {
+		if ac.Path == "" {
+			ac.Path = filepath.Join(f.root, ac.Format.DefaultPath())
 		}
-		out := f.dhcpOut
-		if out == "" {
-			out = filepath.Join(f.root, format.DefaultPath())
-		}
-		if err := os.MkdirAll(filepath.Dir(out), 0o755); err != nil {
-			return nil, err
-		}
-		a := &dhcp.Applier{Path: out, Format: format}
-		if f.dhcpReload != "" {
-			a.ReloadCommand = strings.Fields(f.dhcpReload)
-		}
-		steps = append(steps, dhcp.SyncStep(a, dhcp.Options{Format: format}))
+		steps = append(steps, ac.SyncStep())
 	}
 	hook, err := execHook("--sync-hook", f.syncHook)
 	if err != nil {
@@ -303,6 +308,7 @@ files are in doubt; the agent runs it continuously.`,
   mnpool sync --json`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
+			f.dhcp.warnDeprecated(g.io.Err, "mnpool sync")
 			steps, err := syncSteps(f)
 			if err != nil {
 				return err

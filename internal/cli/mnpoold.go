@@ -6,14 +6,12 @@ import (
 	"fmt"
 	"log/slog"
 	"strconv"
-	"strings"
 	"time"
 
 	"github.com/spf13/cobra"
 
 	"github.com/mnpool/mnpool/agent"
 	"github.com/mnpool/mnpool/console"
-	"github.com/mnpool/mnpool/dhcp"
 	"github.com/mnpool/mnpool/dns"
 	"github.com/mnpool/mnpool/pool"
 )
@@ -30,13 +28,8 @@ type mnpooldFlags struct {
 	root        string
 	noRoleFiles bool
 
-	noDHCP      bool
-	dhcpFormat  string
-	dhcpConfig  string
-	dhcpReload  string
-	dhcpNoCheck bool
-	keaSocket   string
-	keaLeases   string
+	noDHCP bool
+	dhcp   dhcpFlags
 
 	timing        agent.Timing
 	watchEvery    time.Duration
@@ -87,7 +80,7 @@ Timeouts left at 0 are derived from the Galera cluster's failure detection
 (evs.suspect_timeout + evs.inactive_timeout = D): suspect max(5s, D+1s), dead
 max(10s, 2D), lease = dead. Shorter values are refused. See docs/AGENT.md.`,
 		Example: `  mnpoold --self sn1
-  mnpoold --self sn1 --dhcp-reload "systemctl restart isc-dhcp-server" --log-format json
+  mnpoold --self sn1 --dhcp-reload-cmd "systemctl restart isc-dhcp-server" --log-format json
   mnpoold --self sn2 --dhcp-format kea --http-token-file /etc/mnpool/http-token
   mnpool site set autofailover=1     # enable automatic failover (all agents follow)`,
 		Args:          cobra.NoArgs,
@@ -109,12 +102,7 @@ max(10s, 2D), lease = dead. Shorter values are refused. See docs/AGENT.md.`,
 	fl.StringVar(&f.root, "root", "/", "root directory of the role files (etc/xCATMN, etc/xCATSN)")
 	fl.BoolVar(&f.noRoleFiles, "no-role-files", false, "do not keep the xCAT role files")
 	fl.BoolVar(&f.noDHCP, "no-dhcp", false, "do not render the DHCP configuration")
-	fl.StringVar(&f.dhcpFormat, "dhcp-format", "isc", "DHCP configuration format: isc (dhcpd) or kea (kea-dhcp4)")
-	fl.StringVar(&f.dhcpConfig, "dhcp-config", "", "DHCP configuration file (default /etc/dhcp/dhcpd.conf or /etc/kea/kea-dhcp4.conf)")
-	fl.StringVar(&f.dhcpReload, "dhcp-reload", "", `command run after the DHCP file changed, e.g. "systemctl restart isc-dhcp-server" (split at blanks, no shell); Kea without it: config-reload on --kea-socket`)
-	fl.BoolVar(&f.dhcpNoCheck, "no-dhcp-check", false, "do not run the daemon's check (dhcpd -t / kea-dhcp4 -t) before writing")
-	fl.StringVar(&f.keaSocket, "kea-socket", dhcp.DefaultKeaControlSocket, "Kea control socket (written into the Kea configuration, used to reload)")
-	fl.StringVar(&f.keaLeases, "kea-lease-file", dhcp.DefaultKeaLeaseFile, "Kea memfile lease database written into the Kea configuration")
+	addDHCPFlags(fl, &f.dhcp, "default /etc/dhcp/dhcpd.conf or /etc/kea/kea-dhcp4.conf", true, "dhcp-reload")
 	fl.DurationVar(&f.timing.HeartbeatInterval, "heartbeat-interval", 0, "heartbeat interval (0: 1s)")
 	fl.DurationVar(&f.timing.SuspectAfter, "suspect-after", 0, "silence after which a member is suspect (0: derived from Galera)")
 	fl.DurationVar(&f.timing.DeadAfter, "dead-after", 0, "silence after which a member is dead and failed over (0: derived from Galera)")
@@ -162,12 +150,10 @@ func runMnpoold(ctx context.Context, g *globals, f *mnpooldFlags) error {
 		return err
 	}
 	g.log = log
-	format, err := dhcp.ParseFormat(f.dhcpFormat)
+	f.dhcp.warnDeprecated(g.io.Err, "mnpoold")
+	dhcpCfg, dhcpOn, err := f.dhcp.config()
 	if err != nil {
-		return usageError{err}
-	}
-	if f.dhcpReload != "" && len(strings.Fields(f.dhcpReload)) == 0 {
-		return usagef("--dhcp-reload %q is empty", f.dhcpReload)
+		return err
 	}
 	if !f.console && f.consoleListen != "" {
 		return usagef("--console-listen %s needs --console", f.consoleListen)
@@ -217,17 +203,9 @@ func runMnpoold(ctx context.Context, g *globals, f *mnpooldFlags) error {
 	if !f.noRoleFiles {
 		steps = append(steps, pool.RoleFilesStep(f.root))
 	}
-	if !f.noDHCP {
-		ap := &dhcp.Applier{Path: f.dhcpConfig, Format: format, Logger: log}
-		if f.dhcpNoCheck {
-			ap.Check = dhcp.CheckNever
-		}
-		if f.dhcpReload != "" {
-			ap.ReloadCommand = strings.Fields(f.dhcpReload)
-		} else if format == dhcp.FormatKea {
-			ap.KeaControlSocket = f.keaSocket
-		}
-		steps = append(steps, dhcp.SyncStep(ap, dhcp.Options{Format: format, KeaControlSocket: f.keaSocket, KeaLeaseFile: f.keaLeases}))
+	if !f.noDHCP && dhcpOn {
+		dhcpCfg.Logger = log
+		steps = append(steps, dhcpCfg.SyncStep())
 	}
 	opts := []agent.Option{
 		agent.WithLogger(log),
