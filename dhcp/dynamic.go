@@ -1,8 +1,6 @@
 package dhcp
 
 import (
-	"github.com/mnpool/mnpool/atomicfile"
-
 	"context"
 	"fmt"
 	"os"
@@ -10,6 +8,7 @@ import (
 	"sort"
 	"time"
 
+	"github.com/mnpool/mnpool/atomicfile"
 	"github.com/mnpool/mnpool/pool"
 )
 

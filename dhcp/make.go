@@ -1,8 +1,6 @@
 package dhcp
 
 import (
-	"github.com/mnpool/mnpool/atomicfile"
-
 	"context"
 	"errors"
 	"fmt"
@@ -11,6 +9,7 @@ import (
 	"os"
 	"strings"
 
+	"github.com/mnpool/mnpool/atomicfile"
 	"github.com/mnpool/mnpool/noderange"
 	"github.com/mnpool/mnpool/pool"
 )

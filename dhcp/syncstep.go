@@ -1,13 +1,12 @@
 package dhcp
 
 import (
-	"github.com/mnpool/mnpool/atomicfile"
-
 	"context"
 	"errors"
 	"fmt"
 	"sync"
 
+	"github.com/mnpool/mnpool/atomicfile"
 	"github.com/mnpool/mnpool/pool"
 )
 

@@ -4,7 +4,7 @@
 //   - the administrator's operations as library calls, each returning a
 //     report: makemn (pool.MakeMN), snmove (pool.Store.Move, then
 //     nodecfg.Reconfigure to point the moved nodes at their new
-//     servicenodes) and makedhcp (dhcp.Render and dhcp.Applier);
+//     servicenodes) and makedhcp (dhcp.Make);
 //   - the agent for its own member instead of mnpoold (heartbeat, MN
 //     fail-safe, automatic failover when the site enables it): it renders
 //     the product's own configuration for the nodes this member serves

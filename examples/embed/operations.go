@@ -22,7 +22,7 @@ import (
 //  2. snmove -s mn1: the nodes mn1 serves move to sn1 (pool.Store.Move),
 //     then their resolv.conf, chrony, rsyslog and route files are pushed
 //     (nodecfg.Reconfigure) through printPusher instead of SSH;
-//  3. makedhcp on sn1: its dhcpd.conf under out (dhcp.Render, Applier).
+//  3. makedhcp -n -a on sn1: its dhcpd.conf under out (dhcp.Make).
 func operations(ctx context.Context, w io.Writer, dsn, out string) error {
 	s, err := pool.Open(ctx, dsn, pool.WithSelf("sn1"), pool.WithActor("product"))
 	if err != nil {
@@ -59,27 +59,18 @@ func operations(ctx context.Context, w io.Writer, dsn, out string) error {
 	return report(w, "makedhcp on sn1 (dhcp)", dh, err)
 }
 
-// makedhcpReport is what makedhcp prints.
-type makedhcpReport struct {
-	Config *dhcp.Config `json:"config"`
-	Result dhcp.Result  `json:"result"`
-}
-
-// makedhcp renders and installs member's DHCP configuration at path, as
-// `makedhcp -n` does on that member. The file is not checked with dhcpd
-// and no daemon is reloaded (a demo).
-func makedhcp(ctx context.Context, s *pool.Store, member, path string) (*makedhcpReport, error) {
-	st, err := s.LoadState(ctx)
-	if err != nil {
-		return nil, err
-	}
-	cfg, err := dhcp.Render(st, member, dhcp.Options{})
-	if err != nil {
-		return nil, err
-	}
-	a := &dhcp.Applier{Path: path, Check: dhcp.CheckNever, Backup: "-"}
-	res, err := a.Apply(ctx, cfg.Data)
-	return &makedhcpReport{Config: cfg, Result: res}, err
+// makedhcp renders and installs member's DHCP configuration at path with
+// dhcp.Make, the operation behind `makedhcp -n -a`. The file is not
+// checked with dhcpd and no daemon is reloaded (a demo); the MN guard's
+// hold is shortened as for makemn above.
+func makedhcp(ctx context.Context, s *pool.Store, member, path string) (*dhcp.MakeReport, error) {
+	return dhcp.Make(ctx, s, dhcp.MakeOptions{
+		Self:    member,
+		New:     true,
+		All:     true,
+		Applier: dhcp.ApplierConfig{Path: path, Check: dhcp.CheckNever, Backup: "-"},
+		Guard:   []pool.GuardOption{pool.WithGuardTiming(50*time.Millisecond, 200*time.Millisecond), pool.WithGuardHold(300 * time.Millisecond)},
+	})
 }
 
 // report prints one operation's report; err ends the demo.
