@@ -75,8 +75,12 @@ func seedPool(t testing.TB, dsn string, n int, site map[string]string) {
 	}
 }
 
-// fastTiming is a timing for in-process SQLite tests.
-var fastTiming = agent.Timing{HeartbeatInterval: 100 * time.Millisecond, SuspectAfter: 400 * time.Millisecond, DeadAfter: 800 * time.Millisecond, LeaseTTL: 800 * time.Millisecond}
+// fastTiming is a timing for in-process tests. The suspect and dead
+// timeouts are several heartbeats long and grow with
+// MNPOOL_TEST_TIMEOUT_SCALE: on a loaded machine a heartbeat write can
+// stall for most of a second, and a member judged dead for that is a
+// second, spurious failover.
+var fastTiming = agent.Timing{HeartbeatInterval: 100 * time.Millisecond, SuspectAfter: testenv.Timeout(time.Second), DeadAfter: testenv.Timeout(2 * time.Second), LeaseTTL: testenv.Timeout(2 * time.Second)}
 
 // fastGuard makes the MN guard confirm quickly so tests need not wait the
 // production hold.

@@ -17,11 +17,13 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/mnpool/mnpool/agent"
+	"github.com/mnpool/mnpool/console"
 	"github.com/mnpool/mnpool/dhcp"
 	"github.com/mnpool/mnpool/dns"
 	"github.com/mnpool/mnpool/gateway"
 	"github.com/mnpool/mnpool/noderange"
 	"github.com/mnpool/mnpool/ntp"
+	"github.com/mnpool/mnpool/pki"
 	"github.com/mnpool/mnpool/pool"
 	"github.com/mnpool/mnpool/sshkeys"
 )
@@ -318,6 +320,7 @@ func isUsageError(err error) bool {
 		noderange.ErrSyntax, noderange.ErrUnknown, noderange.ErrInvalidName, noderange.ErrTooLarge,
 		dhcp.ErrInvalid, dns.ErrInvalid, ntp.ErrInvalid, gateway.ErrInvalid, agent.ErrInvalid,
 		dns.ErrNotFound, ntp.ErrNotFound,
+		console.ErrInvalid, console.ErrNotFound, pki.ErrInvalid,
 		sshkeys.ErrInvalidKind, sshkeys.ErrInvalidAlgorithm, sshkeys.ErrInvalidTarget,
 		sshkeys.ErrInvalidName, sshkeys.ErrInvalidAddress,
 		errNotMember,
