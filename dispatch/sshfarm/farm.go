@@ -42,6 +42,9 @@ type Options struct {
 	// First is the first address; the others follow it (default
 	// 127.1.0.1). All must be in 127.0.0.0/8.
 	First netip.Addr
+	// Addrs, when set, are the endpoints' addresses instead of N
+	// addresses from First.
+	Addrs []netip.Addr
 	// Port is the port of every endpoint (0: a free one is picked).
 	Port int
 	// Authorized are the client keys accepted (required).
@@ -67,6 +70,9 @@ type Farm struct {
 
 // Start opens the endpoints and serves them until Close.
 func Start(o Options) (*Farm, error) {
+	if len(o.Addrs) > 0 {
+		o.N = len(o.Addrs)
+	}
 	if o.N < 1 {
 		return nil, fmt.Errorf("sshfarm: N %d (want 1 or more)", o.N)
 	}
@@ -89,13 +95,14 @@ func Start(o Options) (*Farm, error) {
 		}
 	}
 	f := &Farm{o: o}
-	a := o.First
-	for range o.N {
+	f.addrs = append(f.addrs, o.Addrs...)
+	for a := o.First; len(f.addrs) < o.N; a = a.Next() {
+		f.addrs = append(f.addrs, a)
+	}
+	for _, a := range f.addrs {
 		if !netip.MustParsePrefix("127.0.0.0/8").Contains(a) {
 			return nil, fmt.Errorf("sshfarm: address %s is outside 127.0.0.0/8", a)
 		}
-		f.addrs = append(f.addrs, a)
-		a = a.Next()
 	}
 	var err error
 	for try := 0; try < 20; try++ {

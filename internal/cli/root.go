@@ -180,6 +180,7 @@ The pool database is given with --db, $MNPOOL_DB or /etc/mnpool/db:
 		newLockCmd(g),
 	)
 	root.AddCommand(newMembershipCmds(g)...)
+	root.AddCommand(newXdshCmds(g)...)
 	return root
 }
 
