@@ -170,7 +170,7 @@ func runXdsh(cmd *cobra.Command, g *globals, f *xdshFlags, args []string) error 
 		return err
 	}
 	if strings.TrimSpace(args[0]) == "" {
-		return usagef("empty noderange: give node names, ranges such as cn[001-100], or groups")
+		return usagef("the noderange is empty; give node names, ranges such as cn[001-100], or groups")
 	}
 	if f.via == "" {
 		return usagef("--via: give auto, direct or a member name")
