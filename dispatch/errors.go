@@ -57,3 +57,10 @@ func kindErr(name string) error {
 	}
 	return nil
 }
+
+// kindError gives err the kind of a sentinel of this package without
+// changing its message.
+type kindError struct{ kind, err error }
+
+func (k kindError) Error() string   { return k.err.Error() }
+func (k kindError) Unwrap() []error { return []error{k.kind, k.err} }

@@ -100,7 +100,7 @@ func Select(st *pool.State, expr string) ([]string, error) {
 	names, err := noderange.Expand(expr, u, noderange.WithFileOpener(func(name string) (io.ReadCloser, error) { return os.Open(name) }))
 	switch {
 	case err != nil && isUnknown(err):
-		return nil, fmt.Errorf("%w: %w", ErrUnknown, err)
+		return nil, kindError{kind: ErrUnknown, err: err}
 	case err != nil:
 		return nil, fmt.Errorf("%w: noderange %q: %w", ErrInvalid, expr, err)
 	case len(names) == 0:
@@ -289,3 +289,6 @@ func (pl *planner) via(name string, chain []Target) []Target {
 	}
 	return nil // every servicenode is dead: run it from here
 }
+
+// ViaChain names the members of a relay group, "sn1" or "sn1,sn2".
+func ViaChain(g RelayGroup) string { return viaKey(g.Via) }
