@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"os"
 	"os/exec"
+	"path/filepath"
 	"runtime"
 	"slices"
 	"strconv"
@@ -64,6 +65,8 @@ func measure(ctx context.Context, env []string, argv ...string) (sample, error) 
 	if err != nil && s.exit != 1 {
 		return s, fmt.Errorf("%s: %v: %s", argv[0], err, lastLines(stderr.String(), 5))
 	}
+	fmt.Fprintf(os.Stderr, "%-6s %-40.40s wall %6.2fs cpu %6.2fs rss %6.1f MB lines %d load %.2f\n",
+		filepath.Base(argv[0]), strings.Join(argv[len(argv)-1:], " "), s.wall.Seconds(), s.cpu.Seconds(), float64(s.rssKB)/1024, s.lines, s.load)
 	if s.exit != 0 {
 		fmt.Fprintf(os.Stderr, "warning: %s exited %d: %s\n", argv[0], s.exit, lastLines(stderr.String(), 5))
 	}
