@@ -10,7 +10,6 @@ import (
 
 	"github.com/spf13/cobra"
 	"golang.org/x/crypto/ssh"
-	"golang.org/x/crypto/ssh/knownhosts"
 
 	"github.com/mnpool/mnpool/dispatch"
 	"github.com/mnpool/mnpool/sshkeys"
@@ -65,7 +64,7 @@ func (f *sshFlags) transport(ctx context.Context) (*dispatch.SSH, error) {
 	if len(files) == 0 {
 		return nil, fmt.Errorf("no known_hosts file among %s to check host keys; give --known-hosts FILE or --no-host-key-check", strings.Join(f.knownHosts, ", "))
 	}
-	if t.HostKeyCallback, err = knownhosts.New(files...); err != nil {
+	if t.HostKeyCallback, err = dispatch.KnownHosts(files...); err != nil {
 		return nil, fmt.Errorf("reading known_hosts: %w", err)
 	}
 	return t, nil

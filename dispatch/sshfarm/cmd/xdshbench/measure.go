@@ -18,6 +18,9 @@ import (
 	"github.com/mnpool/mnpool/dispatch/sshfarm/farmcluster"
 )
 
+// gnuTime measures the max RSS of a tool (Debian package time).
+const gnuTime = "/usr/bin/time"
+
 func numCPU() int { return runtime.NumCPU() }
 
 // sample is one run of one tool.
@@ -33,6 +36,19 @@ type sample struct {
 // resource usage.
 func measure(ctx context.Context, env []string, argv ...string) (sample, error) {
 	load := loadavg()
+	// GNU time reports the max RSS of the tool itself: a child started
+	// straight from this (large) process would inherit its RSS as the
+	// floor of ru_maxrss.
+	rssFile, err := os.CreateTemp("", "xdshbench-rss-")
+	if err != nil {
+		return sample{}, err
+	}
+	rssFile.Close()
+	defer os.Remove(rssFile.Name())
+	name := argv[0]
+	if _, err := os.Stat(gnuTime); err == nil {
+		argv = append([]string{gnuTime, "-f", "%M", "-o", rssFile.Name()}, argv...)
+	}
 	cmd := exec.CommandContext(ctx, argv[0], argv[1:]...)
 	cmd.Env = append(os.Environ(), env...)
 	devnull, _ := os.Open(os.DevNull)
@@ -62,13 +78,21 @@ func measure(ctx context.Context, env []string, argv ...string) (sample, error) 
 			s.cpu = time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
 		}
 	}
+	if b, err := os.ReadFile(rssFile.Name()); err == nil {
+		f := strings.Fields(string(b))
+		if len(f) > 0 {
+			if kb, err := strconv.ParseInt(f[len(f)-1], 10, 64); err == nil {
+				s.rssKB = kb
+			}
+		}
+	}
 	if err != nil && s.exit != 1 {
-		return s, fmt.Errorf("%s: %v: %s", argv[0], err, lastLines(stderr.String(), 5))
+		return s, fmt.Errorf("%s: %v: %s", name, err, lastLines(stderr.String(), 5))
 	}
 	fmt.Fprintf(os.Stderr, "%-6s %-40.40s wall %6.2fs cpu %6.2fs rss %6.1f MB lines %d load %.2f\n",
-		filepath.Base(argv[0]), strings.Join(argv[len(argv)-1:], " "), s.wall.Seconds(), s.cpu.Seconds(), float64(s.rssKB)/1024, s.lines, s.load)
+		filepath.Base(name), strings.Join(argv[len(argv)-1:], " "), s.wall.Seconds(), s.cpu.Seconds(), float64(s.rssKB)/1024, s.lines, s.load)
 	if s.exit != 0 {
-		fmt.Fprintf(os.Stderr, "warning: %s exited %d: %s\n", argv[0], s.exit, lastLines(stderr.String(), 5))
+		fmt.Fprintf(os.Stderr, "warning: %s exited %d: %s\n", name, s.exit, lastLines(stderr.String(), 5))
 	}
 	return s, nil
 }
