@@ -34,8 +34,9 @@ func errKinds() []struct {
 		name string
 		err  error
 	}{
-		{"invalid", ErrInvalid}, {"unknown", ErrUnknown}, {"connect", ErrConnect},
-		{"hostkey", ErrHostKey}, {"timeout", ErrTimeout}, {"relay", ErrRelay},
+		// relay first: a relay failure wraps the member's own error.
+		{"relay", ErrRelay}, {"invalid", ErrInvalid}, {"unknown", ErrUnknown},
+		{"connect", ErrConnect}, {"hostkey", ErrHostKey}, {"timeout", ErrTimeout},
 		{"canceled", ErrCanceled},
 	}
 }

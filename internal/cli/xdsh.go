@@ -188,7 +188,8 @@ func runXdsh(cmd *cobra.Command, g *globals, f *xdshFlags, args []string) error 
 	if relay == "" {
 		relay = os.Getenv("MNPOOL_RELAY_COMMAND")
 	}
-	r := &dispatch.Runner{Transport: t, RelayCommand: relay, Log: g.logger()}
+	// An explicit --via MEMBER is obeyed: no falling back to direct.
+	r := &dispatch.Runner{Transport: t, RelayCommand: relay, NoFallback: f.via != dispatch.ViaAuto, Log: g.logger()}
 	p := newXdshPrinter(g, f, plan.Len())
 	s, err := r.Run(ctx, req, plan, p.handlers())
 	if err != nil {

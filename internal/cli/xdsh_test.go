@@ -303,3 +303,19 @@ func TestXdshCollateAndXdshbak(t *testing.T) {
 }
 
 func mustIP(s string) netip.Addr { return netip.MustParseAddr(s) }
+
+// TestXdshUnreachableMember: a member nothing answers for. With auto
+// routing its nodes run from here; an explicit --via is obeyed and fails.
+func TestXdshUnreachableMember(t *testing.T) {
+	sns := func(int) []string { return []string{"sn9", "mn1"} }
+	cl := startCluster(t, farmcluster.Options{Nodes: 2, Members: []string{"mn1", "sn9"}, ServiceNodes: sns,
+		NodeBase: mustIP("127.1.7.1"), MemberBase: mustIP("127.2.7.1"), External: map[string]netip.Addr{"sn9": mustIP("127.9.9.9")}})
+	o := xdshJSON(t, cl, "mn1", 0, "compute", "--connect-timeout", "5s", "--", "true")
+	require.Equal(t, map[string]string{"cn00001": "", "cn00002": ""}, o.vias())
+	o = xdshJSON(t, cl, "mn1", 1, "compute", "--via", "sn9", "--", "true")
+	require.Equal(t, 2, o.Summary.Unreachable)
+	for _, r := range o.Results {
+		require.Equal(t, "relay", r.ErrorKind, r.Error)
+		require.Equal(t, "sn9", r.Via)
+	}
+}
