@@ -77,6 +77,7 @@ a bad command line.`,
 		},
 	}
 	g.addJSON(cmd)
+	cmd.Flags().Lookup("json").Usage = "print one JSON document at the end: every result and the summary"
 	f.ssh.add(cmd)
 	fl := cmd.Flags()
 	fl.IntVarP(&f.fanout, "fanout", "f", 0, "nodes run at once (default $DSH_FANOUT, else 64)")
