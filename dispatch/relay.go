@@ -10,6 +10,7 @@ import (
 	"net"
 	"strings"
 	"sync"
+	"time"
 
 	"github.com/mnpool/mnpool/noderange"
 )
@@ -31,17 +32,47 @@ type relayRequest struct {
 	Via []Target `json:"via,omitempty"`
 }
 
+// Output travels as bytes (base64 in JSON), so output that is not UTF-8
+// crosses a relay unchanged.
 type outFrame struct {
 	Node   string `json:"node"`
 	Stderr bool   `json:"stderr,omitempty"`
-	Line   string `json:"line"`
+	Line   []byte `json:"line"`
+}
+
+type wireResult struct {
+	Node      string  `json:"node"`
+	Kind      Kind    `json:"kind"`
+	Stdout    []byte  `json:"stdout,omitempty"`
+	Stderr    []byte  `json:"stderr,omitempty"`
+	ExitCode  int     `json:"exit_code"`
+	Error     string  `json:"error,omitempty"`
+	ErrorKind string  `json:"error_kind,omitempty"`
+	Seconds   float64 `json:"seconds"`
+}
+
+func toWire(r Result) *wireResult {
+	w := &wireResult{Node: r.Node, Kind: r.Kind, Stdout: r.Stdout, Stderr: r.Stderr, ExitCode: r.ExitCode, Seconds: r.Elapsed.Seconds()}
+	if r.Err != nil {
+		w.Error, w.ErrorKind = r.Err.Error(), errKind(r.Err)
+	}
+	return w
+}
+
+func (w *wireResult) result(via string) Result {
+	r := Result{Node: w.Node, Kind: w.Kind, Via: via, Stdout: w.Stdout, Stderr: w.Stderr, ExitCode: w.ExitCode,
+		Elapsed: time.Duration(w.Seconds * float64(time.Second))}
+	if w.Error != "" {
+		r.Err = remoteError{msg: w.Error, kind: kindErr(w.ErrorKind)}
+	}
+	return r
 }
 
 type frame struct {
-	Out    *outFrame `json:"out,omitempty"`
-	Result *Result   `json:"result,omitempty"`
-	End    *Summary  `json:"end,omitempty"`
-	Error  string    `json:"error,omitempty"`
+	Out    *outFrame   `json:"out,omitempty"`
+	Result *wireResult `json:"result,omitempty"`
+	End    *Summary    `json:"end,omitempty"`
+	Error  string      `json:"error,omitempty"`
 }
 
 // relay sends g to its first member and delivers the results it streams
@@ -122,14 +153,13 @@ func readFrames(rd io.Reader, via string, seen map[string]bool, out *sink) strin
 		case f.Error != "":
 			return f.Error
 		case f.Out != nil:
-			out.line(f.Out.Node, f.Out.Stderr, []byte(f.Out.Line))
+			out.line(f.Out.Node, f.Out.Stderr, f.Out.Line)
 		case f.Result != nil:
 			if seen[f.Result.Node] {
 				continue
 			}
 			seen[f.Result.Node] = true
-			f.Result.Via = via
-			out.done(*f.Result)
+			out.done(f.Result.result(via))
 		}
 	}
 	if err := sc.Err(); err != nil {
@@ -178,9 +208,9 @@ func ServeRelay(ctx context.Context, in io.Reader, out io.Writer, r *Runner) err
 	}
 	h := Handlers{
 		Output: func(node string, stderr bool, line []byte) {
-			send(frame{Out: &outFrame{Node: node, Stderr: stderr, Line: string(line)}})
+			send(frame{Out: &outFrame{Node: node, Stderr: stderr, Line: line}})
 		},
-		Done: func(res Result) { send(frame{Result: &res}) },
+		Done: func(res Result) { send(frame{Result: toWire(res)}) },
 	}
 	s, err := r.Run(ctx, rq.Request, p, h)
 	if err != nil {

@@ -64,6 +64,11 @@ func TestRelayProtocol(t *testing.T) {
 	require.ErrorIs(t, res["down1"].Err, dispatch.ErrConnect)
 	require.Equal(t, "sn1", res["down1"].Via)
 
+	// Output that is not UTF-8 crosses the relay unchanged.
+	res, _, _ = collect(t, r, dispatch.Request{Command: `printf '\377\376\n'`},
+		dispatch.Plan{Relays: []dispatch.RelayGroup{{Via: []dispatch.Target{sn1}, Targets: targets[:1]}}})
+	require.Equal(t, []byte{0xff, 0xfe, '\n'}, res["cn001"].Stdout)
+
 	// Streaming through a relay.
 	res, _, lines := collect(t, r, dispatch.Request{Command: "echo a; echo b >&2", Stream: true},
 		dispatch.Plan{Relays: []dispatch.RelayGroup{{Via: []dispatch.Target{sn1}, Targets: targets[:1]}}})
