@@ -170,6 +170,9 @@ func runXdsh(cmd *cobra.Command, g *globals, f *xdshFlags, args []string) error 
 	if err != nil {
 		return err
 	}
+	// --json and --collate print whole results at the end: -s has no
+	// meaning there, and the results must keep their output.
+	req.Stream = req.Stream && !g.json && !f.collate
 	if strings.TrimSpace(args[0]) == "" {
 		return usagef("the noderange is empty; give node names, ranges such as cn[001-100], or groups")
 	}

@@ -281,6 +281,11 @@ func TestXdshCollateAndXdshbak(t *testing.T) {
 	require.Contains(t, out, "\ncn[00001-00003]\n")
 	require.Contains(t, out, "\ncn00004 (exit status 3)\n")
 
+	// -s changes nothing for --collate: whole results are grouped.
+	code, out2, _ := xdsh(t, cl, "mn1", "compute", "--collate", "-s", "--", cmd)
+	require.Equal(t, 1, code)
+	require.Equal(t, out, out2)
+
 	code, plain, _ := xdsh(t, cl, "mn1", "compute", "--", cmd)
 	require.Equal(t, 1, code)
 	var bak bytes.Buffer
