@@ -245,6 +245,7 @@ The pool database is given with --db, $MNPOOL_DB or /etc/mnpool/db:
 		newVersionCmd(g),
 	)
 	root.AddCommand(newMembershipCmds(g)...)
+	root.AddCommand(newXdshCmds(g)...)
 	return root
 }
 
