@@ -19,6 +19,7 @@ import (
 	"github.com/mnpool/mnpool/agent"
 	"github.com/mnpool/mnpool/console"
 	"github.com/mnpool/mnpool/dhcp"
+	"github.com/mnpool/mnpool/dispatch"
 	"github.com/mnpool/mnpool/dns"
 	"github.com/mnpool/mnpool/gateway"
 	"github.com/mnpool/mnpool/noderange"
@@ -322,6 +323,7 @@ func isUsageError(err error) bool {
 		dhcp.ErrInvalid, dns.ErrInvalid, ntp.ErrInvalid, gateway.ErrInvalid, agent.ErrInvalid,
 		dns.ErrNotFound, ntp.ErrNotFound,
 		console.ErrInvalid, console.ErrNotFound, pki.ErrInvalid,
+		dispatch.ErrInvalid, dispatch.ErrUnknown,
 		sshkeys.ErrInvalidKind, sshkeys.ErrInvalidAlgorithm, sshkeys.ErrInvalidTarget,
 		sshkeys.ErrInvalidName, sshkeys.ErrInvalidAddress,
 		errNotMember,

@@ -214,7 +214,7 @@ func xdshPlan(ctx context.Context, g *globals, f *xdshFlags, expr string) (dispa
 		return dispatch.Plan{}, err
 	}
 	names, err := dispatch.Select(st, expr)
-	if errors.Is(err, dispatch.ErrInvalid) {
+	if errors.Is(err, dispatch.ErrInvalid) || errors.Is(err, dispatch.ErrUnknown) {
 		return dispatch.Plan{}, usagef("%s", cleanError(cleanDispatch(err)))
 	}
 	if err != nil {

@@ -171,7 +171,7 @@ func TestXdshBadCommandLines(t *testing.T) {
 		mention string
 	}{
 		{"empty noderange", []string{"", "--", "true"}, 2, "noderange is empty"},
-		{"unknown node", []string{"cn00001,cn99999", "--", "true"}, 1, "cn99999"},
+		{"unknown node", []string{"cn00001,cn99999", "--", "true"}, 2, "cn99999"},
 		{"fanout 0", []string{"cn00001", "-f", "0", "--", "true"}, 2, "-f 0: want 1 to"},
 		{"missing script", []string{"cn00001", "-e", "/nonexistent/fix.sh"}, 2, "/nonexistent/fix.sh"},
 		{"no command", []string{"cn00001"}, 2, "no command"},
