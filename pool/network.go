@@ -77,7 +77,7 @@ func (s *Store) Networks(ctx context.Context) ([]Network, error) {
 // a changed CIDR or dynamic range is checked against the nodes and
 // members already on the network.
 func (s *Store) AddNetwork(ctx context.Context, n Network, replace bool) error {
-	if err := ValidateNetwork(&n); err != nil {
+	if err := CheckNetwork(n); err != nil {
 		return err
 	}
 	return s.Tx(ctx, func(tx *sqlx.Tx) error {
@@ -85,6 +85,7 @@ func (s *Store) AddNetwork(ctx context.Context, n Network, replace bool) error {
 		if err != nil {
 			return err
 		}
+		var others []Network
 		for _, o := range nets {
 			if o.Name == n.Name {
 				if !replace {
@@ -92,9 +93,10 @@ func (s *Store) AddNetwork(ctx context.Context, n Network, replace bool) error {
 				}
 				continue
 			}
-			if o.Prefix.Overlaps(n.Prefix) {
-				return fmt.Errorf("%w: network %s (%s) overlaps network %s (%s)", ErrInvalid, n.Name, n.Prefix, o.Name, o.Prefix)
-			}
+			others = append(others, o)
+		}
+		if err := checkAgainst(n, others); err != nil {
+			return err
 		}
 		if err := checkNetworkAgainstUsers(ctx, tx, n); err != nil {
 			return err
