@@ -69,7 +69,7 @@ func (ns nameSpace) free(kind NameKind, name string) error {
 	case e.kind == kind:
 		return fmt.Errorf("%w: %s %q differs only in case from the existing %s %q; names are case-insensitive", ErrExists, kind, name, e.kind, e.name)
 	default:
-		return fmt.Errorf("%w: %s name %q is taken by the %s %q; nodes, members and groups share one case-insensitive name space (noderanges could not tell them apart)", ErrInvalid, kind, name, e.kind, e.name)
+		return fmt.Errorf("%w: %s name %q is the name of a %s (%s); nodes, members and groups share one case-insensitive name space (noderanges could not tell them apart)", ErrInvalid, kind, name, e.kind, e.name)
 	}
 }
 

@@ -147,7 +147,9 @@ func ValidateNetwork(n *Network) error { return CheckNetwork(*n) }
 //   - a bad domain or interface name.
 //
 // Errors wrap ErrInvalid and name the network, the value and the rule.
-func CheckNetwork(n Network) error {
+func CheckNetwork(n Network) error { return checkNetwork(n, false) }
+
+func checkNetwork(n Network, allowLoopback bool) error {
 	if !netNameRE.MatchString(n.Name) {
 		return fmt.Errorf("%w: network name %q: want letters, digits, '_', '.', '-' (1-64 characters)", ErrInvalid, n.Name)
 	}
@@ -164,7 +166,7 @@ func CheckNetwork(n Network) error {
 		return fmt.Errorf("%w: network %s: %s is an IPv4-mapped IPv6 network; it would hide an overlap with IPv4 networks: write it as IPv4", ErrInvalid, n.Name, p)
 	case a.IsMulticast() || a.IsLinkLocalMulticast() || a.IsInterfaceLocalMulticast():
 		return fmt.Errorf("%w: network %s: %s is a multicast network; nodes cannot live on it", ErrInvalid, n.Name, p)
-	case a.IsLoopback() || (a.Is4() && a.As4()[0] == 127):
+	case !allowLoopback && (a.IsLoopback() || (a.Is4() && a.As4()[0] == 127)):
 		return fmt.Errorf("%w: network %s: %s is a loopback network; nodes cannot live on it", ErrInvalid, n.Name, p)
 	case a.IsUnspecified() && p.Bits() == 0:
 		return fmt.Errorf("%w: network %s: %s is every address; give the real subnet", ErrInvalid, n.Name, p)
