@@ -9,6 +9,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/mnpool/mnpool/pool"
+	"github.com/mnpool/mnpool/xcat"
 )
 
 func newImportXCATCmd(g *globals) *cobra.Command {
@@ -51,20 +52,20 @@ nodes without a complete list their servicenodes.`,
 			if !info.IsDir() {
 				return usagef("%s is not a directory; give the directory holding the *.csv files", args[0])
 			}
-			x, err := pool.PlanXCATImport(os.DirFS(args[0]), pool.XCATOptions{MN: mn})
+			x, err := xcat.Plan(os.DirFS(args[0]), xcat.Options{MN: mn})
 			if err != nil {
 				return err
 			}
 			ctx := cmd.Context()
 			if dryRun {
-				err = pool.ValidateXCATImport(ctx, x)
+				err = xcat.Validate(ctx, x)
 			} else {
 				var s *pool.Store
 				if s, err = g.openPool(ctx, true); err != nil {
 					return err
 				}
 				defer s.Close()
-				err = pool.ImportXCAT(ctx, s, x)
+				err = xcat.Apply(ctx, s, x)
 			}
 			if err != nil {
 				return err
@@ -81,7 +82,7 @@ nodes without a complete list their servicenodes.`,
 	return cmd
 }
 
-func printXCATImport(g *globals, x *pool.XCATImport, dryRun bool) error {
+func printXCATImport(g *globals, x *xcat.Import, dryRun bool) error {
 	w := g.io.Out
 	var sns []string
 	for _, m := range x.Members {

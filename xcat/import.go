@@ -1,9 +1,12 @@
-package pool
+package xcat
 
 import (
+	"slices"
+
 	"context"
 	"errors"
 	"fmt"
+	"github.com/mnpool/mnpool/pool"
 	"io/fs"
 	"net/netip"
 	"os"
@@ -18,13 +21,13 @@ import (
 // them) and creates the pool from them. What has no place in the pool, or
 // cannot be mapped without guessing (regular-expression attributes, a
 // gateway of <xcatmaster>, per-network DHCP servers, ...), is reported as
-// an XCATIssue and left out. Values that are wrong (a bad IP, an invalid
+// an Issue and left out. Values that are wrong (a bad IP, an invalid
 // name, two nodes with one MAC) stop the import before anything is
 // written.
 
-// XCATTables are the tables import reads, in reading order. site,
+// Tables are the tables import reads, in reading order. site,
 // networks and nodelist are required.
-func XCATTables() []string {
+func Tables() []string {
 	return []string{"site", "networks", "nodelist", "servicenode", "hosts", "noderes", "mac"}
 }
 
@@ -32,8 +35,8 @@ func xcatRequired(table string) bool {
 	return table == "site" || table == "networks" || table == "nodelist"
 }
 
-// XCATIssue is something import left out, with how often it happened.
-type XCATIssue struct {
+// Issue is something import left out, with how often it happened.
+type Issue struct {
 	Table  string `json:"table"`
 	Column string `json:"column,omitempty"`
 	Reason string `json:"reason"`
@@ -46,19 +49,19 @@ type XCATIssue struct {
 // maxIssueKeys is how many keys an issue names.
 const maxIssueKeys = 5
 
-// XCATImport is a pool built from an xCAT dump: what Import would write,
+// Import is a pool built from an xCAT dump: what Import would write,
 // and what it leaves out.
-type XCATImport struct {
+type Import struct {
 	Site     map[string]string `json:"site"`
-	MN       Member            `json:"mn"`
-	Members  []Member          `json:"members"` // the SNs
-	Networks []Network         `json:"networks"`
-	Nodes    []Node            `json:"nodes"`
-	Issues   []XCATIssue       `json:"issues"`
+	MN       pool.Member       `json:"mn"`
+	Members  []pool.Member     `json:"members"` // the SNs
+	Networks []pool.Network    `json:"networks"`
+	Nodes    []pool.Node       `json:"nodes"`
+	Issues   []Issue           `json:"issues"`
 	issueIdx map[string]int
 }
 
-func (x *XCATImport) issue(table, column, key, reason string) {
+func (x *Import) issue(table, column, key, reason string) {
 	if x.issueIdx == nil {
 		x.issueIdx = map[string]int{}
 	}
@@ -67,17 +70,17 @@ func (x *XCATImport) issue(table, column, key, reason string) {
 	if !ok {
 		i = len(x.Issues)
 		x.issueIdx[k] = i
-		x.Issues = append(x.Issues, XCATIssue{Table: table, Column: column, Reason: reason})
+		x.Issues = append(x.Issues, Issue{Table: table, Column: column, Reason: reason})
 	}
 	is := &x.Issues[i]
 	is.Count++
-	if len(is.Keys) < maxIssueKeys && key != "" && !contains(is.Keys, key) {
+	if len(is.Keys) < maxIssueKeys && key != "" && !slices.Contains(is.Keys, key) {
 		is.Keys = append(is.Keys, key)
 	}
 }
 
-// XCATOptions tune PlanXCATImport.
-type XCATOptions struct {
+// Options tune Plan.
+type Options struct {
 	// MN names the management node when site.master is an address that
 	// the hosts table does not resolve, or to override it.
 	MN string
@@ -148,13 +151,13 @@ func xcatYes(v string) bool {
 	return false
 }
 
-// PlanXCATImport reads the tables from fsys (DIR/TABLE.csv) and builds the
+// Plan reads the tables from fsys (DIR/TABLE.csv) and builds the
 // pool they describe, without touching any database.
-func PlanXCATImport(fsys fs.FS, o XCATOptions) (*XCATImport, error) {
+func Plan(fsys fs.FS, o Options) (*Import, error) {
 	tabs := map[string]*Tabdump{}
-	x := &XCATImport{Site: map[string]string{}}
+	x := &Import{Site: map[string]string{}}
 	var probs xcatProblems
-	for _, name := range XCATTables() {
+	for _, name := range Tables() {
 		f, err := fsys.Open(name + ".csv")
 		if err != nil {
 			if errors.Is(err, fs.ErrNotExist) {
@@ -180,7 +183,7 @@ func PlanXCATImport(fsys fs.FS, o XCATOptions) (*XCATImport, error) {
 		}
 		tabs[name] = t
 		for _, c := range t.Columns {
-			if contains(mapped, c) || contains(quiet, c) {
+			if slices.Contains(mapped, c) || slices.Contains(quiet, c) {
 				continue
 			}
 			for _, r := range t.Rows {
@@ -197,7 +200,7 @@ func PlanXCATImport(fsys fs.FS, o XCATOptions) (*XCATImport, error) {
 	if others, err := fs.Glob(fsys, "*.csv"); err == nil {
 		for _, f := range others {
 			name := strings.TrimSuffix(f, ".csv")
-			if !contains(XCATTables(), name) {
+			if !slices.Contains(Tables(), name) {
 				x.issue(name, "", "", "table not imported: the pool does not use it")
 			}
 		}
@@ -225,7 +228,7 @@ func PlanXCATImport(fsys fs.FS, o XCATOptions) (*XCATImport, error) {
 }
 
 type xcatBuilder struct {
-	x     *XCATImport
+	x     *Import
 	t     map[string]*Tabdump
 	probs *xcatProblems
 
@@ -270,7 +273,7 @@ func (b *xcatBuilder) nodelist() {
 		b.nodeOrder = append(b.nodeOrder, node)
 		var gs []string
 		for _, g := range strings.Split(t.Get(r, "groups"), ",") {
-			if g = strings.TrimSpace(g); g != "" && !contains(gs, g) {
+			if g = strings.TrimSpace(g); g != "" && !slices.Contains(gs, g) {
 				gs = append(gs, g)
 				b.inGroup[g] = append(b.inGroup[g], node)
 			}
@@ -360,7 +363,7 @@ func (b *xcatBuilder) networks() {
 			return
 		}
 		seen[name] = true
-		n := Network{Name: name, Domain: strings.TrimSpace(t.Get(r, "domain"))}
+		n := pool.Network{Name: name, Domain: strings.TrimSpace(t.Get(r, "domain"))}
 		addr, err := netip.ParseAddr(strings.TrimSpace(t.Get(r, "net")))
 		bits, ok := maskBits(t.Get(r, "mask"))
 		if err != nil || !addr.Is4() || !ok {
@@ -383,7 +386,7 @@ func (b *xcatBuilder) networks() {
 			}
 		}
 		if dr := strings.TrimSpace(t.Get(r, "dynamicrange")); dr != "" {
-			s, e, err := ParseRange(dr)
+			s, e, err := pool.ParseRange(dr)
 			if err != nil {
 				b.x.issue("networks", "dynamicrange", name, "not one START-END range; not imported")
 			} else {
@@ -397,8 +400,8 @@ func (b *xcatBuilder) networks() {
 				b.x.issue("networks", "mgtifname", name, "not an interface name (e.g. !remote! relays); not imported")
 			}
 		}
-		if err := ValidateNetwork(&n); err != nil {
-			b.probs.add("networks.csv line %d: %v", r.Line, strings.TrimPrefix(err.Error(), ErrInvalid.Error()+": "))
+		if err := pool.ValidateNetwork(&n); err != nil {
+			b.probs.add("networks.csv line %d: %v", r.Line, strings.TrimPrefix(err.Error(), pool.ErrInvalid.Error()+": "))
 			return
 		}
 		b.x.Networks = append(b.x.Networks, n)
@@ -419,22 +422,22 @@ func (b *xcatBuilder) site(mnOverride string) {
 	var master string
 	b.rows("site", func(t *Tabdump, key string, r TabdumpRow) {
 		v := t.Get(r, "value")
-		if key == SiteMaster {
+		if key == pool.SiteMaster {
 			master = strings.TrimSpace(v)
 			return
 		}
-		if err := ValidateSiteKey(key); err != nil {
+		if err := pool.ValidateSiteKey(key); err != nil {
 			b.x.issue("site", "key", key, "not a valid site key; not imported")
 			return
 		}
-		if err := ValidateSiteValue(key, v); err != nil {
+		if err := pool.ValidateSiteValue(key, v); err != nil {
 			b.x.issue("site", "value", key, "value not valid in the pool; not imported")
 			return
 		}
 		switch {
-		case key == SiteDisjointDHCPs && v == "1":
+		case key == pool.SiteDisjointDHCPs && v == "1":
 			b.x.issue("site", "value", key, "disjointdhcps=1: a pool wants 0 (every member serves every node of its network); imported as it is, change it with `mnpool site set disjointdhcps=0`")
-		case key == SiteSharedTFTP && v == "1":
+		case key == pool.SiteSharedTFTP && v == "1":
 			b.x.issue("site", "value", key, "sharedtftp=1: a pool wants 0; imported as it is, change it with `mnpool site set sharedtftp=0`")
 		}
 		b.x.Site[key] = v
@@ -456,11 +459,11 @@ func (b *xcatBuilder) site(mnOverride string) {
 			mn, _, _ = strings.Cut(master, ".")
 		}
 	}
-	if err := ValidateName("member", mn); err != nil {
-		b.probs.add("MN: %v", strings.TrimPrefix(err.Error(), ErrInvalid.Error()+": "))
+	if err := pool.ValidateName("member", mn); err != nil {
+		b.probs.add("MN: %v", strings.TrimPrefix(err.Error(), pool.ErrInvalid.Error()+": "))
 		return
 	}
-	b.x.MN = Member{Name: mn}
+	b.x.MN = pool.Member{Name: mn}
 	if ip, err := netip.ParseAddr(master); err == nil {
 		if _, ok := b.hostIP[mn]; !ok {
 			b.hostIP[mn] = ip.Unmap()
@@ -525,12 +528,12 @@ func (b *xcatBuilder) members() {
 	b.isMember = map[string]map[string]netip.Addr{b.x.MN.Name: nil}
 	sn := b.keyed("servicenode")
 	t := b.t["servicenode"]
-	services := func(r TabdumpRow) []Service {
-		var out []Service
+	services := func(r TabdumpRow) []pool.Service {
+		var out []pool.Service
 		for _, c := range []struct {
 			col string
-			svc Service
-		}{{"dhcpserver", ServiceDHCP}, {"nameserver", ServiceDNS}, {"ntpserver", ServiceNTP}, {"tftpserver", ServiceTFTP}, {"conserver", ServiceConsole}} {
+			svc pool.Service
+		}{{"dhcpserver", pool.ServiceDHCP}, {"nameserver", pool.ServiceDNS}, {"ntpserver", pool.ServiceNTP}, {"tftpserver", pool.ServiceTFTP}, {"conserver", pool.ServiceConsole}} {
 			if xcatYes(t.Get(r, c.col)) {
 				out = append(out, c.svc)
 			}
@@ -550,12 +553,12 @@ func (b *xcatBuilder) members() {
 		if _, ok := b.isMember[name]; ok {
 			continue
 		}
-		if err := ValidateName("member", name); err != nil {
-			b.probs.add("servicenode: %v", strings.TrimPrefix(err.Error(), ErrInvalid.Error()+": "))
+		if err := pool.ValidateName("member", name); err != nil {
+			b.probs.add("servicenode: %v", strings.TrimPrefix(err.Error(), pool.ErrInvalid.Error()+": "))
 			continue
 		}
 		r, _, _ := b.lookup(sn, name)
-		m := Member{Name: name, Services: services(r), Addresses: b.memberAddrs(name)}
+		m := pool.Member{Name: name, Services: services(r), Addresses: b.memberAddrs(name)}
 		b.isMember[name] = m.Addresses
 		b.x.Members = append(b.x.Members, m)
 	}
@@ -563,9 +566,9 @@ func (b *xcatBuilder) members() {
 	mn.Addresses = b.memberAddrs(mn.Name)
 	b.isMember[mn.Name] = mn.Addresses
 	if r, _, ok := b.lookup(sn, mn.Name); ok {
-		mn.Services = append(services(r), ServiceDB)
+		mn.Services = append(services(r), pool.ServiceDB)
 	} else {
-		mn.Services = AllServices()
+		mn.Services = pool.AllServices()
 	}
 	if len(b.x.Members) > 0 {
 		b.x.issue("servicenode", "", "", "service db: xCAT has no servicenode column for it; the MN gets it, give it to the SNs holding a database replica with `mnpool member set NAME --services ...`")
@@ -603,18 +606,18 @@ func (b *xcatBuilder) nodes() {
 			b.x.issue("nodelist", "hidden", name, "hidden node (hardware control point) not imported")
 			continue
 		}
-		if err := ValidateName("node", name); err != nil {
-			b.probs.add("nodelist: %v", strings.TrimPrefix(err.Error(), ErrInvalid.Error()+": "))
+		if err := pool.ValidateName("node", name); err != nil {
+			b.probs.add("nodelist: %v", strings.TrimPrefix(err.Error(), pool.ErrInvalid.Error()+": "))
 			continue
 		}
-		n := Node{Name: name}
+		n := pool.Node{Name: name}
 		for _, g := range b.groups[name] {
 			if g == "all" {
 				// xCAT puts every node in group all by convention; in a
 				// noderange all already means every node.
 				continue
 			}
-			if ValidateGroup(g) != nil {
+			if pool.ValidateGroup(g) != nil {
 				b.x.issue("nodelist", "groups", name, fmt.Sprintf("group %q is not a valid pool group name; dropped", clip(g)))
 				continue
 			}
@@ -642,12 +645,12 @@ func (b *xcatBuilder) nodes() {
 					b.x.issue("mac", "mac", name, "MAC bound to another host name (MAC!HOST) not imported")
 					continue
 				}
-				m, err := NormalizeMAC(mac)
+				m, err := pool.NormalizeMAC(mac)
 				if err != nil {
 					b.probs.add("mac.csv line %d: node %s: %q is not a MAC address", r.Line, name, clip(mac))
 					break
 				}
-				if !contains(n.MACs, m) {
+				if !slices.Contains(n.MACs, m) {
 					n.MACs = append(n.MACs, m)
 				}
 			}
@@ -678,11 +681,11 @@ func (b *xcatBuilder) nodes() {
 						b.x.issue("noderes", "servicenode", name, fmt.Sprintf("member %s has no address on the node's network; dropped from the list", s))
 						continue
 					}
-					if !contains(n.ServiceNodes, s) {
+					if !slices.Contains(n.ServiceNodes, s) {
 						n.ServiceNodes = append(n.ServiceNodes, s)
 					}
 				}
-				if len(n.ServiceNodes) >= MinWidth {
+				if len(n.ServiceNodes) >= pool.MinWidth {
 					n.Manual = true
 				} else if len(n.ServiceNodes) > 0 {
 					b.x.issue("noderes", "servicenode", name, "fewer than 2 servicenodes: imported as an automatic list; `mnpool assign` completes it")
@@ -694,55 +697,55 @@ func (b *xcatBuilder) nodes() {
 	sort.Slice(b.x.Nodes, func(i, j int) bool { return b.x.Nodes[i].Name < b.x.Nodes[j].Name })
 }
 
-// ImportXCAT creates the pool described by x in s. The pool must be new
+// Apply creates the pool described by x in s. The pool must be new
 // (no MN yet) or already have x's MN (an interrupted import is finished
 // by running it again: networks, members and nodes are then replaced).
 // Everything is first applied to a scratch SQLite database, so invalid
 // data stops the import before s is written.
-func ImportXCAT(ctx context.Context, s *Store, x *XCATImport) error {
+func Apply(ctx context.Context, s *pool.Store, x *Import) error {
 	m, err := s.Master(ctx)
 	if err != nil {
-		if isNoTable(err) {
-			m = Master{}
+		if _, lerr := s.LoadState(ctx); errors.Is(lerr, pool.ErrNotInitialized) {
+			m = pool.Master{}
 		} else {
 			return err
 		}
 	}
 	if m.Member != "" && m.Member != x.MN.Name {
-		return fmt.Errorf("%w: the pool exists already with MN %s (epoch %d); import-xcat creates a new pool (the dump's MN is %s)", ErrConflict, m.Member, m.Epoch, x.MN.Name)
+		return fmt.Errorf("%w: the pool exists already with MN %s (epoch %d); import-xcat creates a new pool (the dump's MN is %s)", pool.ErrConflict, m.Member, m.Epoch, x.MN.Name)
 	}
-	if err := ValidateXCATImport(ctx, x); err != nil {
+	if err := Validate(ctx, x); err != nil {
 		return err
 	}
-	return applyXCAT(ctx, s, x)
+	return apply(ctx, s, x)
 }
 
-// ValidateXCATImport applies x to a scratch SQLite database in a temporary
+// Validate applies x to a scratch SQLite database in a temporary
 // directory and reports the first error. Nothing else is written.
-func ValidateXCATImport(ctx context.Context, x *XCATImport) error {
+func Validate(ctx context.Context, x *Import) error {
 	dir, err := os.MkdirTemp("", "mnpool-import-")
 	if err != nil {
 		return err
 	}
 	defer os.RemoveAll(dir)
-	scratch, err := Open(ctx, "sqlite:"+filepath.Join(dir, "check.db"), WithMigrate())
+	scratch, err := pool.Open(ctx, "sqlite:"+filepath.Join(dir, "check.db"), pool.WithMigrate())
 	if err != nil {
 		return err
 	}
 	defer scratch.Close()
-	if err := applyXCAT(ctx, scratch, x); err != nil {
+	if err := apply(ctx, scratch, x); err != nil {
 		return fmt.Errorf("xCAT import: nothing was written: %w", err)
 	}
 	return nil
 }
 
-func applyXCAT(ctx context.Context, s *Store, x *XCATImport) error {
+func apply(ctx context.Context, s *pool.Store, x *Import) error {
 	for _, n := range x.Networks {
 		if err := s.AddNetwork(ctx, n, true); err != nil {
 			return err
 		}
 	}
-	if _, err := s.Init(ctx, InitOptions{MN: x.MN, Site: x.Site}); err != nil {
+	if _, err := s.Init(ctx, pool.InitOptions{MN: x.MN, Site: x.Site}); err != nil {
 		return fmt.Errorf("MN %s: %w", x.MN.Name, err)
 	}
 	if err := s.AddMember(ctx, x.MN, true); err != nil {
@@ -753,8 +756,8 @@ func applyXCAT(ctx context.Context, s *Store, x *XCATImport) error {
 			return err
 		}
 	}
-	if err := s.AddNodes(ctx, x.Nodes, AddOptions{Replace: true}); err != nil {
-		var ne *NodeError
+	if err := s.AddNodes(ctx, x.Nodes, pool.AddOptions{Replace: true}); err != nil {
+		var ne *pool.NodeError
 		if errors.As(err, &ne) {
 			return fmt.Errorf("node %s: %w", ne.Node, ne.Err)
 		}
