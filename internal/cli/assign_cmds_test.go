@@ -262,7 +262,7 @@ func TestHeartbeatAndRoleFilesCommands(t *testing.T) {
 }
 
 func TestImportXCATCommand(t *testing.T) {
-	dump := filepath.Join("..", "..", "pool", "testdata", "xcat", "cluster")
+	dump := filepath.Join("..", "..", "xcat", "testdata", "cluster")
 	eachDB(t, func(t *testing.T, db string) {
 		out := mustRun(t, db, "import-xcat", dump, "--dry-run")
 		require.Contains(t, out, "would be imported (dry run: nothing written): MN mn1, 3 SNs (sn1,sn2,sn3), 2 networks, 12 nodes")
