@@ -46,6 +46,19 @@ type Issue struct {
 	Keys  []string `json:"keys"`
 }
 
+// NodeIssue is a value import could not map for one node.
+type NodeIssue struct {
+	Node   string `json:"node"`
+	Table  string `json:"table"`
+	Column string `json:"column"`
+	Value  string `json:"value"`
+	Reason string `json:"reason"`
+}
+
+func (x *Import) unmapped(node, table, column, value, reason string) {
+	x.Unmapped = append(x.Unmapped, NodeIssue{Node: node, Table: table, Column: column, Value: value, Reason: reason})
+}
+
 // maxIssueKeys is how many keys an issue names.
 const maxIssueKeys = 5
 
@@ -58,6 +71,10 @@ type Import struct {
 	Networks []pool.Network    `json:"networks"`
 	Nodes    []pool.Node       `json:"nodes"`
 	Issues   []Issue           `json:"issues"`
+	// Unmapped lists, node by node, every value import could not map
+	// (a regular expression that does not match or evaluate, a
+	// group-level value that would give every node the same address).
+	Unmapped []NodeIssue `json:"unmapped"`
 	issueIdx map[string]int
 }
 
@@ -127,12 +144,6 @@ func xcatMapped(table string) (mapped, quiet []string) {
 		return []string{"node", "mac"}, quiet
 	}
 	return nil, quiet
-}
-
-// xcatRegex reports whether an xCAT attribute value is a regular
-// expression (/pattern/replacement/ or |pattern|expression|).
-func xcatRegex(v string) bool {
-	return len(v) > 2 && (v[0] == '/' || v[0] == '|') && strings.Count(v, string(v[0])) >= 3
 }
 
 func xcatNo(v string) bool {
@@ -272,7 +283,8 @@ func (b *xcatBuilder) nodelist() {
 		}
 		b.nodeOrder = append(b.nodeOrder, node)
 		var gs []string
-		for _, g := range strings.Split(t.Get(r, "groups"), ",") {
+		groups, _ := b.attr(t, r, "nodelist", "groups", node, node)
+		for _, g := range strings.Split(groups, ",") {
 			if g = strings.TrimSpace(g); g != "" && !slices.Contains(gs, g) {
 				gs = append(gs, g)
 				b.inGroup[g] = append(b.inGroup[g], node)
@@ -292,52 +304,79 @@ func (b *xcatBuilder) isGroup(key string) bool {
 	return group && !node
 }
 
+// attr returns node's value of table.column from row r (keyed by key: the
+// node itself or one of its groups), evaluating xCAT regular expressions.
+// A value that cannot be mapped is listed for the node and ok is false.
+func (b *xcatBuilder) attr(t *Tabdump, r TabdumpRow, table, column, key, node string) (v string, ok bool) {
+	raw := strings.TrimSpace(t.Get(r, column))
+	if !IsRegex(raw) {
+		return raw, true
+	}
+	v, err := Eval(raw, node)
+	if err != nil {
+		reason := strings.TrimPrefix(strings.TrimPrefix(err.Error(), ErrInvalid.Error()+": "), ErrNoMatch.Error()+": ")
+		if errors.Is(err, ErrNoMatch) {
+			reason = "regular expression of " + key + " does not match the node name"
+		}
+		b.x.unmapped(node, table, column, raw, reason)
+		return "", false
+	}
+	return v, true
+}
+
 func (b *xcatBuilder) hosts() {
 	b.hostIP, b.ipHost, b.otherIPs = map[string]netip.Addr{}, map[netip.Addr]string{}, map[string][]netip.Addr{}
-	b.rows("hosts", func(t *Tabdump, key string, r TabdumpRow) {
-		ipS := strings.TrimSpace(t.Get(r, "ip"))
-		if b.isGroup(key) {
-			if ipS != "" {
-				reason := "group-level address is the same for every node of the group; not imported"
-				if xcatRegex(ipS) {
-					reason = "group-level regular expression not imported (give each node its address)"
-				}
-				b.x.issue("hosts", "ip", key, reason)
-			}
-			if t.Get(r, "otherinterfaces") != "" {
-				b.x.issue("hosts", "otherinterfaces", key, "group-level value not imported")
-			}
-			return
-		}
-		if _, ok := b.groups[key]; !ok {
+	rows := b.keyed("hosts")
+	t := b.t["hosts"]
+	for _, key := range sortedKeys(rows) {
+		if _, node := b.groups[key]; !node && !b.isGroup(key) {
 			b.x.issue("hosts", "node", key, "not a node or group of nodelist; row skipped")
-			return
 		}
-		if ipS != "" {
-			ip, err := netip.ParseAddr(ipS)
-			if err != nil {
-				b.probs.add("hosts.csv line %d: node %s: ip %q is not an IP address", r.Line, key, clip(ipS))
-				return
-			}
+	}
+	for _, node := range b.nodeOrder {
+		r, key, ok := b.lookup(rows, node)
+		if !ok {
+			continue
+		}
+		b.hostRow(t, r, key, node)
+	}
+}
+
+func (b *xcatBuilder) hostRow(t *Tabdump, r TabdumpRow, key, node string) {
+	if ipS, ok := b.attr(t, r, "hosts", "ip", key, node); ok && ipS != "" {
+		ip, err := netip.ParseAddr(ipS)
+		switch {
+		case err != nil && key == node && !IsRegex(t.Get(r, "ip")):
+			b.probs.add("hosts.csv line %d: node %s: ip %q is not an IP address", r.Line, node, clip(ipS))
+			return
+		case err != nil:
+			b.x.unmapped(node, "hosts", "ip", t.Get(r, "ip"), fmt.Sprintf("gives %q, not an IP address", clip(ipS)))
+		case key != node && !IsRegex(t.Get(r, "ip")):
+			b.x.unmapped(node, "hosts", "ip", ipS, "the address of group "+key+" would be every node's; give each node its own (or a regular expression)")
+		default:
 			ip = ip.Unmap()
 			if other, dup := b.ipHost[ip]; dup {
-				b.probs.add("hosts.csv line %d: %s has the address %s of %s", r.Line, key, ip, other)
+				b.probs.add("hosts.csv line %d: %s has the address %s of %s", r.Line, node, ip, other)
 				return
 			}
-			b.hostIP[key] = ip
-			b.ipHost[ip] = key
+			b.hostIP[node] = ip
+			b.ipHost[ip] = node
 		}
-		// otherinterfaces: "name:ip,name:ip" (or '|' separated).
-		for _, part := range strings.FieldsFunc(t.Get(r, "otherinterfaces"), func(c rune) bool { return c == ',' || c == '|' }) {
-			_, ipPart, ok := strings.Cut(strings.TrimSpace(part), ":")
-			ip, err := netip.ParseAddr(strings.TrimSpace(ipPart))
-			if !ok || err != nil {
-				b.x.issue("hosts", "otherinterfaces", key, "entry is not NAME:IP; not imported")
-				continue
-			}
-			b.otherIPs[key] = append(b.otherIPs[key], ip.Unmap())
+	}
+	// otherinterfaces: "name:ip,name:ip" (or '|' separated).
+	other, ok := b.attr(t, r, "hosts", "otherinterfaces", key, node)
+	if !ok {
+		return
+	}
+	for _, part := range strings.FieldsFunc(other, func(c rune) bool { return c == ',' || c == '|' }) {
+		_, ipPart, ok := strings.Cut(strings.TrimSpace(part), ":")
+		ip, err := netip.ParseAddr(strings.TrimSpace(ipPart))
+		if !ok || err != nil {
+			b.x.issue("hosts", "otherinterfaces", node, "entry is not NAME:IP; not imported")
+			continue
 		}
-	})
+		b.otherIPs[node] = append(b.otherIPs[node], ip.Unmap())
+	}
 }
 
 func maskBits(mask string) (int, bool) {
@@ -586,7 +625,9 @@ func (b *xcatBuilder) nodes() {
 	for _, key := range sortedKeys(macs) {
 		r := macs[key]
 		if b.isGroup(key) {
-			b.x.issue("mac", "mac", key, "group-level MAC not imported")
+			if !IsRegex(strings.TrimSpace(mt.Get(r, "mac"))) {
+				b.x.issue("mac", "mac", key, "group-level MAC (the same for every node) not imported")
+			}
 			continue
 		}
 		if _, ok := b.isMember[key]; ok && r.Line > 0 {
@@ -635,35 +676,16 @@ func (b *xcatBuilder) nodes() {
 		if len(b.otherIPs[name]) > 0 {
 			b.x.issue("hosts", "otherinterfaces", name, "node interfaces other than the install one are not imported")
 		}
-		if r, ok := macs[name]; ok {
-			for _, part := range strings.Split(mt.Get(r, "mac"), "|") {
-				mac, host, _ := strings.Cut(strings.TrimSpace(part), "!")
-				if mac == "" {
-					continue
-				}
-				if host != "" && host != name {
-					b.x.issue("mac", "mac", name, "MAC bound to another host name (MAC!HOST) not imported")
-					continue
-				}
-				m, err := pool.NormalizeMAC(mac)
-				if err != nil {
-					b.probs.add("mac.csv line %d: node %s: %q is not a MAC address", r.Line, name, clip(mac))
-					break
-				}
-				if !slices.Contains(n.MACs, m) {
-					n.MACs = append(n.MACs, m)
-				}
-			}
+		if !b.nodeMACs(&n, macs, mt) {
+			continue
 		}
 		if r, key, ok := b.lookup(noderes, name); ok {
 			if v := strings.TrimSpace(nr.Get(r, "xcatmaster")); v != "" {
 				b.x.issue("noderes", "xcatmaster", key, "not imported: in a pool it stays blank (the servicenode list decides)")
 			}
-			sns := strings.TrimSpace(nr.Get(r, "servicenode"))
+			sns, ok := b.attr(nr, r, "noderes", "servicenode", key, name)
 			switch {
-			case sns == "":
-			case xcatRegex(sns):
-				b.x.issue("noderes", "servicenode", name, fmt.Sprintf("regular expression of %s not imported; the node has no list until `mnpool assign`", key))
+			case !ok || sns == "":
 			default:
 				for _, s := range strings.Split(sns, ",") {
 					s = strings.TrimSpace(s)
@@ -695,6 +717,45 @@ func (b *xcatBuilder) nodes() {
 		b.x.Nodes = append(b.x.Nodes, n)
 	}
 	sort.Slice(b.x.Nodes, func(i, j int) bool { return b.x.Nodes[i].Name < b.x.Nodes[j].Name })
+}
+
+// nodeMACs sets n.MACs from the node's mac row (its own, or its group's
+// regular expression). It returns false when the import must stop.
+func (b *xcatBuilder) nodeMACs(n *pool.Node, macs map[string]TabdumpRow, mt *Tabdump) bool {
+	r, key, ok := b.lookup(macs, n.Name)
+	if !ok {
+		return true
+	}
+	if key != n.Name && !IsRegex(strings.TrimSpace(mt.Get(r, "mac"))) {
+		return true // reported once for the group
+	}
+	v, ok := b.attr(mt, r, "mac", "mac", key, n.Name)
+	if !ok {
+		return true
+	}
+	for _, part := range strings.Split(v, "|") {
+		mac, host, _ := strings.Cut(strings.TrimSpace(part), "!")
+		if mac == "" {
+			continue
+		}
+		if host != "" && host != n.Name {
+			b.x.issue("mac", "mac", n.Name, "MAC bound to another host name (MAC!HOST) not imported")
+			continue
+		}
+		m, err := pool.NormalizeMAC(mac)
+		if err != nil && key != n.Name {
+			b.x.unmapped(n.Name, "mac", "mac", mt.Get(r, "mac"), fmt.Sprintf("gives %q, not a MAC address", clip(mac)))
+			return true
+		}
+		if err != nil {
+			b.probs.add("mac.csv line %d: node %s: %q is not a MAC address", r.Line, n.Name, clip(mac))
+			return false
+		}
+		if !slices.Contains(n.MACs, m) {
+			n.MACs = append(n.MACs, m)
+		}
+	}
+	return true
 }
 
 // Apply creates the pool described by x in s. The pool must be new

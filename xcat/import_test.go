@@ -193,13 +193,15 @@ func TestPlanXCATImportMapsTheDump(t *testing.T) {
 		// the node's first group, so its row applies.
 		"cn007": {Name: "cn007", Groups: []string{"compute", "rack2"}, IP: netip.MustParseAddr("10.0.1.7"), Network: "10_0_0_0-255_255_0_0",
 			MACs: []string{"42:00:0a:00:01:07"}, ServiceNodes: []string{"sn1", "sn2"}, Manual: true},
-		// rack2 is its first group: the regular expression is not
-		// evaluated, the node has no list.
+		// rack2 is its first group: its regular expression
+		// |\D+(\d+)|sn(($1%3)+1)| gives sn1 (9%3+1), one member: an
+		// automatic list for assign to complete.
 		"cn009": {Name: "cn009", Groups: []string{"rack2", "compute"}, IP: netip.MustParseAddr("10.0.1.9"), Network: "10_0_0_0-255_255_0_0",
-			MACs: []string{"42:00:0a:00:01:09"}},
-		// Internal group __Unmanaged dropped; no hosts row (the group
-		// regex is not evaluated).
-		"cn011": {Name: "cn011", Groups: []string{"compute"}, MACs: []string{"42:00:0a:00:01:0b"}, ServiceNodes: []string{"sn1", "sn2"}, Manual: true},
+			MACs: []string{"42:00:0a:00:01:09"}, ServiceNodes: []string{"sn1"}},
+		// Internal group __Unmanaged dropped; no hosts row of its own:
+		// the group's regular expression gives the address.
+		"cn011": {Name: "cn011", Groups: []string{"compute"}, IP: netip.MustParseAddr("10.0.1.11"), Network: "10_0_0_0-255_255_0_0",
+			MACs: []string{"42:00:0a:00:01:0b"}, ServiceNodes: []string{"sn1", "sn2"}, Manual: true},
 	}
 	for name, want := range cases {
 		require.Empty(t, cmp.Diff(want, byName[name], cmpopts.EquateComparable(netip.Addr{}), cmpopts.EquateEmpty()), name)
@@ -209,7 +211,7 @@ func TestPlanXCATImportMapsTheDump(t *testing.T) {
 	for _, is := range x.Issues {
 		reported[is.Table+"."+is.Column] = true
 	}
-	for _, want := range []string{"hosts.ip", "hosts.otherinterfaces", "hosts.hostnames", "networks.gateway", "networks.mtu", "networks.disable",
+	for _, want := range []string{"hosts.otherinterfaces", "hosts.hostnames", "networks.gateway", "networks.mtu", "networks.disable",
 		"noderes.servicenode", "noderes.xcatmaster", "noderes.netboot", "mac.mac", "mac.interface", "nodelist.hidden", "nodelist.groups",
 		"nodelist.disable", "servicenode.nfsserver", "servicenode.dhcpinterfaces", "servicenode.", "nodehm."} {
 		require.True(t, reported[want], "no issue for %s; issues: %+v", want, x.Issues)
