@@ -2,6 +2,7 @@ package xcat
 
 import (
 	"slices"
+	"strconv"
 
 	"context"
 	"errors"
@@ -28,7 +29,7 @@ import (
 // Tables are the tables import reads, in reading order. site,
 // networks and nodelist are required.
 func Tables() []string {
-	return []string{"site", "networks", "nodelist", "servicenode", "hosts", "noderes", "mac"}
+	return []string{"site", "networks", "nodelist", "servicenode", "hosts", "noderes", "mac", TableMembers, TableNodes}
 }
 
 func xcatRequired(table string) bool {
@@ -128,6 +129,10 @@ func (p xcatProblems) err() error {
 func xcatMapped(table string) (mapped, quiet []string) {
 	quiet = []string{"comments", "disable"}
 	switch table {
+	case TableMembers:
+		return colsMembers, quiet
+	case TableNodes:
+		return colsNodes, quiet
 	case "site":
 		return []string{"key", "value"}, quiet
 	case "networks":
@@ -225,7 +230,9 @@ func Plan(fsys fs.FS, o Options) (*Import, error) {
 	b.networks()
 	b.site(o.MN)
 	b.members()
+	b.mnpoolMembers()
 	b.nodes()
+	b.mnpoolNodes()
 	if err := probs.err(); err != nil {
 		return nil, err
 	}
@@ -380,6 +387,10 @@ func (b *xcatBuilder) hostRow(t *Tabdump, r TabdumpRow, key, node string) {
 }
 
 func maskBits(mask string) (int, bool) {
+	if n, ok := strings.CutPrefix(strings.TrimSpace(mask), "/"); ok {
+		bits, err := strconv.Atoi(n)
+		return bits, err == nil && bits >= 0 && bits <= 128
+	}
 	m, err := netip.ParseAddr(strings.TrimSpace(mask))
 	if err != nil || !m.Is4() {
 		return 0, false
@@ -405,8 +416,8 @@ func (b *xcatBuilder) networks() {
 		n := pool.Network{Name: name, Domain: strings.TrimSpace(t.Get(r, "domain"))}
 		addr, err := netip.ParseAddr(strings.TrimSpace(t.Get(r, "net")))
 		bits, ok := maskBits(t.Get(r, "mask"))
-		if err != nil || !addr.Is4() || !ok {
-			b.probs.add("networks.csv line %d: network %s: net %q / mask %q is not an IPv4 network and contiguous mask", r.Line, name, clip(t.Get(r, "net")), clip(t.Get(r, "mask")))
+		if err != nil || !ok || bits > addr.BitLen() || (addr.Is6() && !strings.HasPrefix(strings.TrimSpace(t.Get(r, "mask")), "/")) {
+			b.probs.add("networks.csv line %d: network %s: net %q / mask %q is not an IPv4 network and contiguous mask (or an IPv6 network and /LENGTH)", r.Line, name, clip(t.Get(r, "net")), clip(t.Get(r, "mask")))
 			return
 		}
 		n.Prefix = netip.PrefixFrom(addr, bits)
@@ -717,6 +728,79 @@ func (b *xcatBuilder) nodes() {
 		b.x.Nodes = append(b.x.Nodes, n)
 	}
 	sort.Slice(b.x.Nodes, func(i, j int) bool { return b.x.Nodes[i].Name < b.x.Nodes[j].Name })
+}
+
+// mnpoolMembers applies mnpool_members.csv (an export's exact members:
+// services, disabled flag, addresses by network), over what the xCAT
+// tables said.
+func (b *xcatBuilder) mnpoolMembers() {
+	if b.x.MN.Name == "" {
+		return
+	}
+	b.rows(TableMembers, func(t *Tabdump, name string, r TabdumpRow) {
+		m := pool.Member{Name: name, Disabled: t.Get(r, "disabled") == "1", Addresses: map[string]netip.Addr{}}
+		for _, s := range splitComma(t.Get(r, "services")) {
+			svc, err := pool.ParseService(s)
+			if err != nil {
+				b.probs.add("%s.csv line %d: member %s: %v", TableMembers, r.Line, name, err)
+				return
+			}
+			m.Services = append(m.Services, svc)
+		}
+		for _, a := range splitComma(t.Get(r, "addresses")) {
+			net, ipS, _ := strings.Cut(a, "=")
+			ip, err := netip.ParseAddr(ipS)
+			if err != nil {
+				b.probs.add("%s.csv line %d: member %s: address %q: want NETWORK=IP", TableMembers, r.Line, name, clip(a))
+				return
+			}
+			m.Addresses[net] = ip
+		}
+		b.isMember[name] = m.Addresses
+		if name == b.x.MN.Name {
+			b.x.MN = m
+			return
+		}
+		for i := range b.x.Members {
+			if b.x.Members[i].Name == name {
+				b.x.Members[i] = m
+				return
+			}
+		}
+		b.x.Members = append(b.x.Members, m)
+		sort.Slice(b.x.Members, func(i, j int) bool { return b.x.Members[i].Name < b.x.Members[j].Name })
+	})
+}
+
+// mnpoolNodes applies mnpool_nodes.csv: each node's network and whether
+// its servicenode list was set by hand.
+func (b *xcatBuilder) mnpoolNodes() {
+	idx := map[string]int{}
+	for i, n := range b.x.Nodes {
+		idx[n.Name] = i
+	}
+	b.rows(TableNodes, func(t *Tabdump, name string, r TabdumpRow) {
+		i, ok := idx[name]
+		if !ok {
+			b.x.issue(TableNodes, "node", name, "not a node of nodelist; row skipped")
+			return
+		}
+		n := &b.x.Nodes[i]
+		if nw := t.Get(r, "network"); nw != "" {
+			n.Network = nw
+		}
+		n.Manual = t.Get(r, "manual") == "1" && len(n.ServiceNodes) > 0
+	})
+}
+
+func splitComma(s string) []string {
+	var out []string
+	for _, p := range strings.Split(s, ",") {
+		if p = strings.TrimSpace(p); p != "" {
+			out = append(out, p)
+		}
+	}
+	return out
 }
 
 // nodeMACs sets n.MACs from the node's mac row (its own, or its group's

@@ -11,7 +11,7 @@ import (
 func TestEval(t *testing.T) {
 	cases := []struct {
 		v, node, want string
-		err          error
+		err           error
 	}{
 		{`|\D+(\d+)|10.0.0.($1+0)|`, "cn007", "10.0.0.7", nil},
 		{`|\D+(\d+)|10.0.0.($1+0)|`, "cn010", "10.0.0.10", nil}, // decimal, not octal

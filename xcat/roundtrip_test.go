@@ -1,0 +1,116 @@
+package xcat_test
+
+import (
+	"context"
+	"net/netip"
+	"os"
+	"path/filepath"
+	"testing"
+	"testing/fstest"
+
+	"github.com/stretchr/testify/require"
+
+	"github.com/mnpool/mnpool/pool"
+	"github.com/mnpool/mnpool/xcat"
+)
+
+// regexFixture is an xCAT tabdump set written from xCAT's documented table
+// formats (not from an mnpool export): three networks, group rows with
+// regular expressions in hosts (ip, otherinterfaces) and noderes
+// (servicenode), node rows overriding them, xCAT's own site keys.
+const regexFixture = "testdata/regex"
+
+func exportOf(t *testing.T, s *pool.Store) map[string][]byte {
+	t.Helper()
+	st, err := s.LoadState(context.Background())
+	require.NoError(t, err)
+	files, err := xcat.ExportTables(st)
+	require.NoError(t, err)
+	return files
+}
+
+func asFS(files map[string][]byte) fstest.MapFS {
+	m := fstest.MapFS{}
+	for n, b := range files {
+		m[n] = &fstest.MapFile{Data: b, Mode: 0o644}
+	}
+	return m
+}
+
+// TestRoundTripRegexDump: import the xCAT dump, export, import the export
+// into a new pool, export again: the two exports are byte-identical, and
+// the nodes got the addresses of the regular-expression rows.
+func TestRoundTripRegexDump(t *testing.T) {
+	eachBackend(t, func(t *testing.T, a *pool.Store) {
+		ctx := context.Background()
+		x, err := xcat.Plan(os.DirFS(regexFixture), xcat.Options{})
+		require.NoError(t, err)
+		require.Empty(t, x.Unmapped)
+		require.NoError(t, xcat.Apply(ctx, a, x))
+
+		st, err := a.LoadState(ctx)
+		require.NoError(t, err)
+		want := map[string]struct {
+			ip  string
+			sns []string
+		}{
+			"cn001":  {"10.10.1.1", []string{"sn02", "sn01"}},
+			"cn002":  {"10.10.1.2", []string{"sn01", "sn02"}},
+			"cn010":  {"10.10.1.10", []string{"sn02", "sn01", "mn01"}},
+			"gpu03":  {"10.10.2.16", []string{"sn01", "mn01"}},
+			"login1": {"172.30.1.101", nil},
+		}
+		for _, n := range st.Nodes {
+			w, ok := want[n.Name]
+			if !ok {
+				continue
+			}
+			require.Equal(t, netip.MustParseAddr(w.ip), n.IP, n.Name)
+			require.Equal(t, w.sns, n.ServiceNodes, n.Name)
+		}
+		require.Len(t, st.Nodes, 10)
+		require.Len(t, st.Networks, 3)
+		require.Equal(t, "/install", st.Site["installdir"], "xCAT's own site keys are kept")
+
+		first := exportOf(t, a)
+		b := openStore(t, sqliteDSN(t))
+		y, err := xcat.Plan(asFS(first), xcat.Options{})
+		require.NoError(t, err)
+		require.Empty(t, y.Unmapped)
+		require.NoError(t, xcat.Apply(ctx, b, y))
+		second := exportOf(t, b)
+		require.Equal(t, len(first), len(second))
+		for name, data := range first {
+			require.Equal(t, string(data), string(second[name]), name)
+		}
+
+		// Export writes the files; they read back the same.
+		dir := t.TempDir()
+		names, err := xcat.Export(ctx, b, dir)
+		require.NoError(t, err)
+		for _, n := range names {
+			got, err := os.ReadFile(filepath.Join(dir, n))
+			require.NoError(t, err)
+			require.Equal(t, string(second[n]), string(got), n)
+		}
+	})
+}
+
+// TestUnmappedListedPerNode: a regular expression that does not match a
+// node, or gives no address, is listed for that node.
+func TestUnmappedListedPerNode(t *testing.T) {
+	files := fstest.MapFS{}
+	for _, n := range []string{"site", "networks", "nodelist", "hosts", "mac", "noderes", "servicenode"} {
+		b, err := os.ReadFile(filepath.Join(regexFixture, n+".csv"))
+		require.NoError(t, err)
+		files[n+".csv"] = &fstest.MapFile{Data: b}
+	}
+	files["nodelist.csv"].Data = append(files["nodelist.csv"].Data, []byte("\"gpux\",\"gpu,all\",,,,,,,,,,,\n\"gpu200\",\"gpu,all\",,,,,,,,,,,\n")...)
+	x, err := xcat.Plan(files, xcat.Options{})
+	require.NoError(t, err)
+	got := map[string]string{}
+	for _, u := range x.Unmapped {
+		got[u.Node] = u.Table + "." + u.Column
+	}
+	require.Equal(t, map[string]string{"gpux": "hosts.ip", "gpu200": "hosts.ip"}, got)
+}
