@@ -207,16 +207,26 @@ func macRows(nodes []pool.Node) [][]string {
 	return out
 }
 
-// hostsRows: a member's first address (by network name) is its ip, the
-// others its otherinterfaces (MEMBER-NETWORK:IP); a node's is its ip.
+// hostsRows: a member's address on the network with the most nodes (its
+// install network) is its ip, the others its otherinterfaces
+// (MEMBER-NETWORK:IP); a node's is its ip.
 func hostsRows(st *pool.State) [][]string {
+	users := map[string]int{}
+	for _, n := range st.Nodes {
+		users[n.Network]++
+	}
 	var out [][]string
 	for _, m := range st.Members {
 		nets := make([]string, 0, len(m.Addresses))
 		for n := range m.Addresses {
 			nets = append(nets, n)
 		}
-		sort.Strings(nets)
+		sort.Slice(nets, func(i, j int) bool {
+			if users[nets[i]] != users[nets[j]] {
+				return users[nets[i]] > users[nets[j]]
+			}
+			return nets[i] < nets[j]
+		})
 		kv := map[string]string{"node": m.Name}
 		var other []string
 		for i, n := range nets {

@@ -177,6 +177,9 @@ func Plan(fsys fs.FS, o Options) (*Import, error) {
 		f, err := fsys.Open(name + ".csv")
 		if err != nil {
 			if errors.Is(err, fs.ErrNotExist) {
+				if name == TableMembers || name == TableNodes {
+					continue // only an mnpool export has them
+				}
 				if xcatRequired(name) {
 					probs.add("%s.csv is missing (write it with `tabdump %s > %s.csv`)", name, name, name)
 				} else {

@@ -4,7 +4,9 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"flag"
+	"io/fs"
 	"net/netip"
 	"os"
 	"path/filepath"
@@ -77,6 +79,9 @@ func TestReadTabdump(t *testing.T) {
 func FuzzReadTabdump(f *testing.F) {
 	for _, name := range xcat.Tables() {
 		b, err := os.ReadFile(filepath.Join(xcatFixture, name+".csv"))
+		if errors.Is(err, fs.ErrNotExist) && strings.HasPrefix(name, "mnpool_") {
+			continue // an export's own tables; the xCAT dump has none
+		}
 		if err != nil {
 			f.Fatal(err)
 		}

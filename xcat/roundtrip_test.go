@@ -5,6 +5,7 @@ import (
 	"net/netip"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 	"testing/fstest"
 
@@ -113,4 +114,51 @@ func TestUnmappedListedPerNode(t *testing.T) {
 		got[u.Node] = u.Table + "." + u.Column
 	}
 	require.Equal(t, map[string]string{"gpux": "hosts.ip", "gpu200": "hosts.ip"}, got)
+}
+
+// TestMerge: an export merged into a pool that changed since shows the
+// difference first and then restores what the export says, keeping what
+// the export does not have.
+func TestMerge(t *testing.T) {
+	eachBackend(t, func(t *testing.T, s *pool.Store) {
+		ctx := context.Background()
+		x, err := xcat.Plan(os.DirFS(regexFixture), xcat.Options{})
+		require.NoError(t, err)
+		require.NoError(t, xcat.Apply(ctx, s, x))
+		backup := exportOf(t, s)
+
+		// Changes after the backup.
+		_, err = s.SetNodes(ctx, []string{"cn001"}, []pool.NodeChange{{Attr: pool.AttrIP, Op: pool.OpSet, Value: "10.10.3.1"}, {Attr: pool.AttrMAC, Op: pool.OpSet}}, pool.SetOptions{})
+		require.NoError(t, err)
+		require.NoError(t, s.RemoveNodes(ctx, []string{"gpu02"}))
+		require.NoError(t, s.AddNodes(ctx, []pool.Node{{Name: "new01", IP: netip.MustParseAddr("10.10.9.1")}}, pool.AddOptions{}))
+		require.NoError(t, s.SetSite(ctx, map[string]string{"dhcplease": "3600"}))
+
+		y, err := xcat.Plan(asFS(backup), xcat.Options{})
+		require.NoError(t, err)
+		st, err := s.LoadState(ctx)
+		require.NoError(t, err)
+		plan := xcat.PlanMerge(st, y)
+		var got []string
+		for _, c := range plan.Changes {
+			got = append(got, c.Op+" "+c.Kind+" "+c.Name)
+		}
+		require.Equal(t, []string{"change site dhcplease", "change node cn001", "add node gpu02"}, got)
+		// Planning wrote nothing.
+		st2, err := s.LoadState(ctx)
+		require.NoError(t, err)
+		require.Equal(t, st.Nodes, st2.Nodes)
+
+		require.NoError(t, xcat.Merge(ctx, s, plan))
+		after := exportOf(t, s)
+		for _, f := range []string{"site.csv", "networks.csv", "servicenode.csv", xcat.TableMembers + ".csv"} {
+			require.Equal(t, string(backup[f]), string(after[f]), f)
+		}
+		// new01 is kept; everything else is as in the backup.
+		require.Contains(t, string(after["nodelist.csv"]), `"new01"`)
+		require.Equal(t, strings.ReplaceAll(string(after["hosts.csv"]), "\"new01\",\"10.10.9.1\",,,,\n", ""), string(backup["hosts.csv"]))
+		st3, err := s.LoadState(ctx)
+		require.NoError(t, err)
+		require.True(t, xcat.PlanMerge(st3, y).Empty())
+	})
 }
