@@ -488,7 +488,11 @@ against this host's clock in the same round; no two hosts' timestamps are
 compared).`,
 		Args: cobra.NoArgs,
 		RunE: g.withStore(func(cmd *cobra.Command, _ []string, s *pool.Store) error {
-			st, err := s.Status(cmd.Context())
+			status := func() (pool.Status, error) { return s.StatusAged(cmd.Context(), lf.ageOptions()) }
+			if lf.sample > 0 {
+				status = func() (pool.Status, error) { return s.Status(cmd.Context()) }
+			}
+			st, err := status()
 			if err != nil {
 				return err
 			}
@@ -506,6 +510,9 @@ compared).`,
 			}
 			for _, w := range gateway.Warnings(snap) {
 				rep.Warnings = append(rep.Warnings, "gateway: "+w.Error())
+			}
+			for _, a := range st.Addresses {
+				rep.Warnings = append(rep.Warnings, "node "+a.Node+" "+a.Problem)
 			}
 			if checkNTP {
 				_, _, a, err := ntp.CheckMembers(cmd.Context(), snap, g.selfName(), ntp.CheckOptions{}, maxSkew)
