@@ -693,44 +693,50 @@ func (b *xcatBuilder) nodes() {
 		if !b.nodeMACs(&n, macs, mt) {
 			continue
 		}
-		if r, key, ok := b.lookup(noderes, name); ok {
-			if v := strings.TrimSpace(nr.Get(r, "xcatmaster")); v != "" {
-				b.x.issue("noderes", "xcatmaster", key, "not imported: in a pool it stays blank (the servicenode list decides)")
-			}
-			sns, ok := b.attr(nr, r, "noderes", "servicenode", key, name)
-			switch {
-			case !ok || sns == "":
-			default:
-				for _, s := range strings.Split(sns, ",") {
-					s = strings.TrimSpace(s)
-					if ip, err := netip.ParseAddr(s); err == nil {
-						if h, ok := b.ipHost[ip.Unmap()]; ok {
-							s = h
-						}
-					}
-					addrs, ok := b.isMember[s]
-					if !ok {
-						b.x.issue("noderes", "servicenode", name, fmt.Sprintf("%q is not a member (not the MN, not in the servicenode table); dropped from the list", clip(s)))
-						continue
-					}
-					if _, on := addrs[n.Network]; n.Network != "" && !on {
-						b.x.issue("noderes", "servicenode", name, fmt.Sprintf("member %s has no address on the node's network; dropped from the list", s))
-						continue
-					}
-					if !slices.Contains(n.ServiceNodes, s) {
-						n.ServiceNodes = append(n.ServiceNodes, s)
-					}
-				}
-				if len(n.ServiceNodes) >= pool.MinWidth {
-					n.Manual = true
-				} else if len(n.ServiceNodes) > 0 {
-					b.x.issue("noderes", "servicenode", name, "fewer than 2 servicenodes: imported as an automatic list; `mnpool assign` completes it")
-				}
-			}
-		}
+		b.nodeServiceNodes(&n, noderes, nr)
 		b.x.Nodes = append(b.x.Nodes, n)
 	}
 	sort.Slice(b.x.Nodes, func(i, j int) bool { return b.x.Nodes[i].Name < b.x.Nodes[j].Name })
+}
+
+// nodeServiceNodes sets n's servicenode list from its noderes row (its
+// own, or its first group's; regular expressions evaluated).
+func (b *xcatBuilder) nodeServiceNodes(n *pool.Node, noderes map[string]TabdumpRow, nr *Tabdump) {
+	if r, key, ok := b.lookup(noderes, n.Name); ok {
+		if v := strings.TrimSpace(nr.Get(r, "xcatmaster")); v != "" {
+			b.x.issue("noderes", "xcatmaster", key, "not imported: in a pool it stays blank (the servicenode list decides)")
+		}
+		sns, ok := b.attr(nr, r, "noderes", "servicenode", key, n.Name)
+		switch {
+		case !ok || sns == "":
+		default:
+			for _, s := range strings.Split(sns, ",") {
+				s = strings.TrimSpace(s)
+				if ip, err := netip.ParseAddr(s); err == nil {
+					if h, ok := b.ipHost[ip.Unmap()]; ok {
+						s = h
+					}
+				}
+				addrs, ok := b.isMember[s]
+				if !ok {
+					b.x.issue("noderes", "servicenode", n.Name, fmt.Sprintf("%q is not a member (not the MN, not in the servicenode table); dropped from the list", clip(s)))
+					continue
+				}
+				if _, on := addrs[n.Network]; n.Network != "" && !on {
+					b.x.issue("noderes", "servicenode", n.Name, fmt.Sprintf("member %s has no address on the node's network; dropped from the list", s))
+					continue
+				}
+				if !slices.Contains(n.ServiceNodes, s) {
+					n.ServiceNodes = append(n.ServiceNodes, s)
+				}
+			}
+			if len(n.ServiceNodes) >= pool.MinWidth {
+				n.Manual = true
+			} else if len(n.ServiceNodes) > 0 {
+				b.x.issue("noderes", "servicenode", n.Name, "fewer than 2 servicenodes: imported as an automatic list; `mnpool assign` completes it")
+			}
+		}
+	}
 }
 
 // mnpoolMembers applies mnpool_members.csv (an export's exact members:

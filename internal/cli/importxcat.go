@@ -12,13 +12,7 @@ import (
 	"github.com/mnpool/mnpool/xcat"
 )
 
-func newImportXCATCmd(g *globals) *cobra.Command {
-	var mn string
-	var dryRun, merge, yes bool
-	cmd := &cobra.Command{
-		Use:   "import-xcat DIR [--mn NAME] [--dry-run] [--merge [--yes]]",
-		Short: "Create the pool from xCAT tables dumped with tabdump",
-		Long: `import-xcat reads DIR/site.csv, networks.csv and nodelist.csv (required) and
+const importXCATLong = `import-xcat reads DIR/site.csv, networks.csv and nodelist.csv (required) and
 servicenode.csv, hosts.csv, noderes.csv and mac.csv (optional), as xCAT's
 tabdump (or dumpxCATdb) writes them, and creates the pool:
 
@@ -47,7 +41,15 @@ have not is kept), and nothing is written without --yes. Wrong values (bad addre
 stop the import before anything is written: the whole pool is first built in a
 scratch database. The target pool must be new, or have the same MN (running the
 import again finishes an interrupted one). Run mnpool assign afterwards to give
-nodes without a complete list their servicenodes.`,
+nodes without a complete list their servicenodes.`
+
+func newImportXCATCmd(g *globals) *cobra.Command {
+	var mn string
+	var dryRun, merge, yes bool
+	cmd := &cobra.Command{
+		Use:   "import-xcat DIR [--mn NAME] [--dry-run] [--merge [--yes]]",
+		Short: "Create the pool from xCAT tables dumped with tabdump",
+		Long:  importXCATLong,
 		Example: `  mkdir /tmp/xcat && cd /tmp/xcat
   for t in site networks nodelist noderes servicenode mac hosts; do tabdump $t > $t.csv; done
   mnpool --db mysql:... import-xcat /tmp/xcat --dry-run

@@ -388,6 +388,11 @@ func newSiteCmd(g *globals) *cobra.Command {
 		}),
 	}
 	g.addJSON(list)
+	cmd.AddCommand(list, newSiteSetCmd(g), newSiteUnsetCmd(g), newSiteKeysCmd(g))
+	return cmd
+}
+
+func newSiteSetCmd(g *globals) *cobra.Command {
 	var custom bool
 	set := &cobra.Command{
 		Use:   "set KEY=VALUE... [--custom]",
@@ -421,7 +426,11 @@ then stored as they are and used by nothing in mnpool).`,
 		},
 	}
 	set.Flags().BoolVar(&custom, "custom", false, "allow keys the site schema does not know")
-	unset := &cobra.Command{
+	return set
+}
+
+func newSiteUnsetCmd(g *globals) *cobra.Command {
+	return &cobra.Command{
 		Use:   "unset KEY...",
 		Short: "Remove site settings (the keys fall back to their defaults)",
 		Args:  cobra.MinimumNArgs(1),
@@ -433,6 +442,9 @@ then stored as they are and used by nothing in mnpool).`,
 			return nil
 		}),
 	}
+}
+
+func newSiteKeysCmd(g *globals) *cobra.Command {
 	keys := &cobra.Command{
 		Use:   "keys",
 		Short: "List every site key mnpool knows, with its type, range, default and meaning",
@@ -454,8 +466,7 @@ then stored as they are and used by nothing in mnpool).`,
 		},
 	}
 	g.addJSON(keys)
-	cmd.AddCommand(list, set, unset, keys)
-	return cmd
+	return keys
 }
 
 // statusReport is what `mnpool status` prints: the pool's status plus the
