@@ -77,3 +77,47 @@ func TestNodeDataCommands(t *testing.T) {
 		require.Equal(t, string(a), string(b), n)
 	}
 }
+
+// Problem: 90 s after every agent had stopped, status and route still
+// said "mn1 alive" with no age. Now a judgement nobody has re-published
+// within three heartbeat intervals is called stale, and --json has the age.
+func TestStatusAndRouteCallStaleLiveness(t *testing.T) {
+	db := newPool(t)
+	mustRun(t, db, "node", "add", "cn001", "--ip", "10.0.1.1", "--servicenodes", "sn1,sn2")
+	// Two members publish a few judgements, then stop (as agents that died).
+	for i := 0; i < 3; i++ {
+		mustRun(t, db, "--self", "sn1", "heartbeat", "--publish", "--count", "2", "--interval", "20ms")
+		mustRun(t, db, "--self", "sn2", "heartbeat", "--publish", "--count", "2", "--interval", "20ms")
+	}
+	out := mustRun(t, db, "status", "--heartbeat-interval", "50ms")
+	require.Contains(t, out, "(stale: no agent published for")
+	require.Contains(t, out, "WARNING: node cn001 has an IP but no MAC")
+	var rep struct {
+		Members []struct {
+			Name     string `json:"name"`
+			Liveness *struct {
+				State string `json:"state"`
+				AgeNS int64  `json:"age_ns"`
+				Stale bool   `json:"stale"`
+			} `json:"liveness"`
+		} `json:"members"`
+	}
+	require.NoError(t, json.Unmarshal([]byte(mustRun(t, db, "status", "--json", "--heartbeat-interval", "50ms")), &rep))
+	stale := 0
+	for _, m := range rep.Members {
+		if m.Liveness != nil && m.Liveness.Stale {
+			stale++
+			require.GreaterOrEqual(t, m.Liveness.AgeNS, int64(150_000_000), m.Name)
+		}
+	}
+	require.Positive(t, stale)
+	var route struct {
+		Liveness map[string]struct {
+			AgeNS int64 `json:"age_ns"`
+			Stale bool  `json:"stale"`
+		} `json:"liveness"`
+	}
+	require.NoError(t, json.Unmarshal([]byte(mustRun(t, db, "route", "--json", "--heartbeat-interval", "50ms")), &route))
+	require.True(t, route.Liveness["sn1"].Stale)
+	require.Contains(t, mustRun(t, db, "route", "--heartbeat-interval", "50ms"), "stale")
+}
