@@ -484,7 +484,7 @@ func (b *xcatBuilder) site(mnOverride string) {
 			return
 		}
 		if err := pool.ValidateSiteValue(key, v); err != nil {
-			b.x.issue("site", "value", key, "value not valid in the pool; not imported")
+			b.x.issue("site", "value", key, "not imported, breaks the site schema: "+strings.TrimPrefix(err.Error(), pool.ErrInvalid.Error()+": "))
 			return
 		}
 		switch {

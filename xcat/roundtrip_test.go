@@ -162,3 +162,29 @@ func TestMerge(t *testing.T) {
 		require.True(t, xcat.PlanMerge(st3, y).Empty())
 	})
 }
+
+// Site values that break the schema are reported by import, naming the
+// rule, and not imported.
+func TestImportReportsInvalidSiteValues(t *testing.T) {
+	files := fstest.MapFS{}
+	for _, n := range []string{"site", "networks", "nodelist", "hosts", "mac", "noderes", "servicenode"} {
+		b, err := os.ReadFile(filepath.Join(regexFixture, n+".csv"))
+		require.NoError(t, err)
+		files[n+".csv"] = &fstest.MapFile{Data: b}
+	}
+	files["site.csv"].Data = append(files["site.csv"].Data, []byte("\"consoleport\",\"99999\",,\n")...)
+	files["site.csv"].Data = []byte(strings.Replace(string(files["site.csv"].Data), `"dhcplease","43200"`, `"dhcplease","abc"`, 1))
+	x, err := xcat.Plan(files, xcat.Options{})
+	require.NoError(t, err)
+	require.NotContains(t, x.Site, "dhcplease")
+	require.NotContains(t, x.Site, "consoleport")
+	var reasons []string
+	for _, is := range x.Issues {
+		if is.Table == "site" && is.Column == "value" {
+			reasons = append(reasons, is.Reason)
+		}
+	}
+	require.Len(t, reasons, 2)
+	require.Contains(t, strings.Join(reasons, "\n"), "from 60 to 2147483647")
+	require.Contains(t, strings.Join(reasons, "\n"), "from 1 to 65535")
+}
