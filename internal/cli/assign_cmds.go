@@ -77,7 +77,7 @@ func livenessText(l *pool.Liveness) string {
 	}
 	switch {
 	case l.Stale:
-		s += fmt.Sprintf(" (stale: no agent published for %s or more)", l.Age.Round(time.Second))
+		s += fmt.Sprintf(" (stale: no agent published for %s or more)", l.Age.Round(100*time.Millisecond))
 	case l.Age > 0:
 		s += fmt.Sprintf(" (%s ago)", l.Age.Round(100*time.Millisecond))
 	}
