@@ -197,24 +197,15 @@ func buildPlan(st *pool.State, member string, o Options) (*plan, *Config, error)
 		if sn.domain == "" {
 			sn.domain = set.domain
 		}
-		if err := checkDomain("network "+n.Name+" domain", n.Domain); err != nil {
-			return nil, nil, err
+		// The network rules are the store's (pool.CheckNetwork): one
+		// function, so the store never accepts what this renderer refuses.
+		if err := pool.CheckNetwork(n); err != nil {
+			return nil, nil, fmt.Errorf("%w: %s", ErrInvalid, strings.TrimPrefix(err.Error(), pool.ErrInvalid.Error()+": "))
 		}
 		for _, g := range n.Gateways {
-			if why := hostAddrProblem(n.Prefix, g); why != "" {
-				return nil, nil, fmt.Errorf("%w: network %s: gateway %s is %s", ErrInvalid, n.Name, g, why)
-			}
 			reserved[g] = "a gateway of network " + n.Name
 		}
-		if n.DynamicStart.IsValid() || n.DynamicEnd.IsValid() {
-			for _, a := range []netip.Addr{n.DynamicStart, n.DynamicEnd} {
-				if why := hostAddrProblem(n.Prefix, a); why != "" {
-					return nil, nil, fmt.Errorf("%w: network %s: dynamic range %s-%s: %s is %s", ErrInvalid, n.Name, n.DynamicStart, n.DynamicEnd, a, why)
-				}
-			}
-			if n.DynamicEnd.Less(n.DynamicStart) {
-				return nil, nil, fmt.Errorf("%w: network %s: dynamic range %s-%s ends before it starts", ErrInvalid, n.Name, n.DynamicStart, n.DynamicEnd)
-			}
+		if n.DynamicStart.IsValid() {
 			if n.InRange(self) {
 				return nil, nil, fmt.Errorf("%w: member %s: address %s is inside the dynamic range %s-%s of network %s", ErrInvalid, member, self, n.DynamicStart, n.DynamicEnd, n.Name)
 			}

@@ -89,6 +89,12 @@ type Liveness struct {
 	// read from the published observations (see Store.PublishedView);
 	// empty for a local Observer.
 	Observers []string `json:"observers,omitempty"`
+	// Age is how long ago the judgement was published, on the reader's
+	// clock (Store.AgedView); zero when not measured.
+	Age time.Duration `json:"age_ns,omitempty"`
+	// Stale: no observer published within the stale limit; Age is then a
+	// lower bound and the state may be long out of date.
+	Stale bool `json:"stale,omitempty"`
 }
 
 // View is a set of judgements by member name.

@@ -45,7 +45,7 @@ func galeraMemberNode(name string) int {
 func galeraPool(t testing.TB, env *testgalera.Env) *pool.Store {
 	t.Helper()
 	ctx := context.Background()
-	s := openStore(t, env.DSN())
+	s := openStore(t, env.DSN(), pool.WithLoopbackNetworks())
 	seed(t, s, 30)
 	require.NoError(t, s.AddNetwork(ctx, pool.Network{Name: "db", Prefix: netip.MustParsePrefix("127.0.0.0/24")}, false))
 	for _, gm := range galeraMembers {

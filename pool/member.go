@@ -83,6 +83,13 @@ func validateMember(ctx context.Context, tx *sqlx.Tx, m *Member) error {
 	if err := ValidateName("member", m.Name); err != nil {
 		return err
 	}
+	ns, err := loadNameSpace(ctx, tx)
+	if err != nil {
+		return err
+	}
+	if err := ns.free(KindMember, m.Name); err != nil {
+		return err
+	}
 	svcs, err := normalizeServices(m.Services)
 	if err != nil {
 		return fmt.Errorf("member %s: %w", m.Name, err)

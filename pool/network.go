@@ -73,11 +73,17 @@ func (s *Store) Networks(ctx context.Context) ([]Network, error) {
 	return out, err
 }
 
+// WithLoopbackNetworks lets the store accept loopback networks
+// (127.0.0.0/8, ::1/128), which CheckNetwork refuses. It is for tests and
+// single-host demos whose "nodes" are loopback addresses; no renderer
+// serves such a network.
+func WithLoopbackNetworks() Option { return func(o *options) { o.loopbackNets = true } }
+
 // AddNetwork creates a network. With replace it updates an existing one;
 // a changed CIDR or dynamic range is checked against the nodes and
 // members already on the network.
 func (s *Store) AddNetwork(ctx context.Context, n Network, replace bool) error {
-	if err := ValidateNetwork(&n); err != nil {
+	if err := checkNetwork(n, s.o.loopbackNets); err != nil {
 		return err
 	}
 	return s.Tx(ctx, func(tx *sqlx.Tx) error {
@@ -85,6 +91,7 @@ func (s *Store) AddNetwork(ctx context.Context, n Network, replace bool) error {
 		if err != nil {
 			return err
 		}
+		var others []Network
 		for _, o := range nets {
 			if o.Name == n.Name {
 				if !replace {
@@ -92,9 +99,10 @@ func (s *Store) AddNetwork(ctx context.Context, n Network, replace bool) error {
 				}
 				continue
 			}
-			if o.Prefix.Overlaps(n.Prefix) {
-				return fmt.Errorf("%w: network %s (%s) overlaps network %s (%s)", ErrInvalid, n.Name, n.Prefix, o.Name, o.Prefix)
-			}
+			others = append(others, o)
+		}
+		if err := checkAgainst(n, others); err != nil {
+			return err
 		}
 		if err := checkNetworkAgainstUsers(ctx, tx, n); err != nil {
 			return err

@@ -45,6 +45,9 @@ type poolIndex struct {
 	nodeMAC    map[string]string     // mac -> node name
 	memberIP   map[netip.Addr]string
 	nodeExists map[string]int64 // name -> revision
+	// names is the one name space of nodes, members and groups, by
+	// lower-case name.
+	names nameSpace
 }
 
 func loadIndex(ctx context.Context, tx *sqlx.Tx) (*poolIndex, error) {
@@ -57,29 +60,39 @@ func loadIndex(ctx context.Context, tx *sqlx.Tx) (*poolIndex, error) {
 		return nil, err
 	}
 	ix := &poolIndex{nets: nets, netByName: map[string]Network{}, members: map[string]Member{},
-		nodeIP: map[netip.Addr]string{}, nodeMAC: map[string]string{}, memberIP: map[netip.Addr]string{}, nodeExists: map[string]int64{}}
+		nodeIP: map[netip.Addr]string{}, nodeMAC: map[string]string{}, memberIP: map[netip.Addr]string{}, nodeExists: map[string]int64{},
+		names: nameSpace{}}
 	for _, n := range nets {
 		ix.netByName[n.Name] = n
 	}
 	for _, m := range ms {
 		ix.members[m.Name] = m
+		ix.names.add(KindMember, m.Name)
 		for _, a := range m.Addresses {
 			ix.memberIP[a] = m.Name
 		}
 	}
-	rows, err := tx.QueryContext(ctx, "SELECT name, ip, revision FROM nodes")
+	rows, err := tx.QueryContext(ctx, "SELECT name, ip, revision, grouplist FROM nodes")
 	if err != nil {
 		return nil, err
 	}
 	defer rows.Close()
+	seenLists := map[string]bool{}
 	for rows.Next() {
-		var name string
+		var name, groups string
 		var ip *string
 		var rev int64
-		if err := rows.Scan(&name, &ip, &rev); err != nil {
+		if err := rows.Scan(&name, &ip, &rev, &groups); err != nil {
 			return nil, err
 		}
 		ix.nodeExists[name] = rev
+		ix.names.add(KindNode, name)
+		if !seenLists[groups] {
+			seenLists[groups] = true
+			for _, g := range splitList(groups) {
+				ix.names.add(KindGroup, g)
+			}
+		}
 		if ip != nil {
 			if a, err := netip.ParseAddr(*ip); err == nil {
 				ix.nodeIP[a] = name
@@ -111,26 +124,23 @@ func (ix *poolIndex) normalizeNode(n *Node) error {
 	if err := ValidateName("node", n.Name); err != nil {
 		return err
 	}
-	if _, clash := ix.members[n.Name]; clash {
-		return fmt.Errorf("%w: node name %q is the name of a member", ErrInvalid, n.Name)
+	if err := ix.names.free(KindNode, n.Name); err != nil {
+		return err
 	}
 	groups := make([]string, 0, len(n.Groups))
 	seenG := map[string]bool{}
 	for _, g := range n.Groups {
 		g = strings.TrimSpace(g)
-		if g == "" || seenG[g] {
+		if g == "" || seenG[strings.ToLower(g)] {
 			continue
 		}
 		if err := ValidateGroup(g); err != nil {
 			return err
 		}
-		if _, clash := ix.members[g]; clash {
-			return fmt.Errorf("%w: group name %q is the name of a member; noderanges could not tell them apart", ErrInvalid, g)
+		if err := ix.names.free(KindGroup, g); err != nil {
+			return err
 		}
-		if _, clash := ix.nodeExists[g]; clash {
-			return fmt.Errorf("%w: group name %q is the name of a node; noderanges could not tell them apart", ErrInvalid, g)
-		}
-		seenG[g] = true
+		seenG[strings.ToLower(g)] = true
 		groups = append(groups, g)
 	}
 	n.Groups = groups
@@ -302,10 +312,10 @@ func (ix *poolIndex) checkBatch(nodes []Node, replace bool) error {
 		if err := ix.normalizeNode(n); err != nil {
 			return fail(err)
 		}
-		if j, dup := names[n.Name]; dup {
-			return fail(fmt.Errorf("%w: node %s is given twice (also as node %d)", ErrInvalid, n.Name, j+1))
+		if j, dup := names[strings.ToLower(n.Name)]; dup {
+			return fail(fmt.Errorf("%w: node %s is given twice (also as node %d, %s; names are case-insensitive)", ErrInvalid, n.Name, j+1, nodes[j].Name))
 		}
-		names[n.Name] = i
+		names[strings.ToLower(n.Name)] = i
 		if _, exists := ix.nodeExists[n.Name]; exists && !replace {
 			return fail(fmt.Errorf("%w: node %s", ErrExists, n.Name))
 		}
@@ -331,9 +341,14 @@ func (ix *poolIndex) checkBatch(nodes []Node, replace bool) error {
 			}
 		}
 	}
+	spelling := map[string]string{}
 	for i := range nodes {
 		for _, g := range nodes[i].Groups {
-			if j, clash := names[g]; clash {
+			if sp, ok := spelling[strings.ToLower(g)]; ok && sp != g {
+				return &NodeError{Index: i, Node: nodes[i].Name, Err: fmt.Errorf("%w: group %q is also written %q; names are case-insensitive, spell it one way", ErrInvalid, g, sp)}
+			}
+			spelling[strings.ToLower(g)] = g
+			if j, clash := names[strings.ToLower(g)]; clash {
 				return &NodeError{Index: i, Node: nodes[i].Name, Err: fmt.Errorf("%w: group name %q is also a node (node %d); noderanges could not tell them apart", ErrInvalid, g, j+1)}
 			}
 		}

@@ -36,10 +36,23 @@ func readSite(ctx context.Context, tx *sqlx.Tx) (map[string]string, error) {
 	return out, rows.Err()
 }
 
-// SetSite sets site keys. The master key is not settable here: it follows
-// the master record (see makemn). All keys are validated before anything is
-// written.
+// SiteOptions tune SetSiteWith.
+type SiteOptions struct {
+	// Custom allows keys the schema (SiteKeys) does not know. Their values
+	// are only checked to be one line of printable text.
+	Custom bool
+}
+
+// SetSite sets site keys of the schema (SiteKeys); see SetSiteWith.
 func (s *Store) SetSite(ctx context.Context, kv map[string]string) error {
+	return s.SetSiteWith(ctx, kv, SiteOptions{})
+}
+
+// SetSiteWith sets site keys. Every key and value is checked against the
+// schema before anything is written; the error names the key, the value
+// and the rule. Keys the schema does not know need o.Custom. The master key
+// is not settable here: it follows the master record (see makemn).
+func (s *Store) SetSiteWith(ctx context.Context, kv map[string]string, o SiteOptions) error {
 	keys := make([]string, 0, len(kv))
 	for k, v := range kv {
 		if err := ValidateSiteKey(k); err != nil {
@@ -48,6 +61,9 @@ func (s *Store) SetSite(ctx context.Context, kv map[string]string) error {
 		if k == SiteMaster {
 			return fmt.Errorf("%w: site.master follows the master record; use makemn to change the MN", ErrInvalid)
 		}
+		if _, known := LookupSiteKey(k); !known && !o.Custom {
+			return unknownSiteKey(k)
+		}
 		if err := ValidateSiteValue(k, v); err != nil {
 			return err
 		}
@@ -55,12 +71,84 @@ func (s *Store) SetSite(ctx context.Context, kv map[string]string) error {
 	}
 	sort.Strings(keys)
 	return s.Tx(ctx, func(tx *sqlx.Tx) error {
+		before, err := readSite(ctx, tx)
+		if err != nil {
+			return err
+		}
 		q := s.Dialect().Upsert("site", []string{"name"}, []string{"name", "value"})
+		detail := map[string]map[string]*string{"before": {}, "after": {}}
 		for _, k := range keys {
 			if _, err := tx.ExecContext(ctx, q, k, kv[k]); err != nil {
 				return err
 			}
+			v := kv[k]
+			detail["after"][k] = &v
+			if old, ok := before[k]; ok {
+				detail["before"][k] = &old
+			} else {
+				detail["before"][k] = nil
+			}
 		}
-		return s.Audit(ctx, tx, "site.set", joinList(keys), kv)
+		return s.Audit(ctx, tx, "site.set", joinList(keys), detail)
 	})
+}
+
+// UnsetSite removes site keys. All must exist, else nothing is removed
+// (ErrNotFound names the missing ones). master cannot be removed.
+func (s *Store) UnsetSite(ctx context.Context, keys []string) error {
+	for _, k := range keys {
+		if k == SiteMaster {
+			return fmt.Errorf("%w: site.master follows the master record and cannot be removed", ErrInvalid)
+		}
+	}
+	sort.Strings(keys)
+	return s.Tx(ctx, func(tx *sqlx.Tx) error {
+		before, err := readSite(ctx, tx)
+		if err != nil {
+			return err
+		}
+		var missing []string
+		for _, k := range keys {
+			if _, ok := before[k]; !ok {
+				missing = append(missing, k)
+			}
+		}
+		if len(missing) > 0 {
+			return fmt.Errorf("%w: site keys %s are not set", ErrNotFound, joinList(missing))
+		}
+		removed := map[string]string{}
+		for _, k := range keys {
+			if _, err := tx.ExecContext(ctx, "DELETE FROM site WHERE name = ?", k); err != nil {
+				return err
+			}
+			removed[k] = before[k]
+		}
+		return s.Audit(ctx, tx, "site.unset", joinList(keys), map[string]any{"before": removed})
+	})
+}
+
+// SiteProblem is a stored site value that breaks the schema.
+type SiteProblem struct {
+	Key     string `json:"key"`
+	Value   string `json:"value"`
+	Problem string `json:"problem"`
+}
+
+// CheckSite lists the values of site that break the schema, and the keys
+// the schema does not know (Custom), sorted by key.
+func CheckSite(site map[string]string) (bad []SiteProblem, custom []string) {
+	keys := make([]string, 0, len(site))
+	for k := range site {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	for _, k := range keys {
+		if _, known := LookupSiteKey(k); !known {
+			custom = append(custom, k)
+		}
+		if err := ValidateSiteValue(k, site[k]); err != nil {
+			bad = append(bad, SiteProblem{Key: k, Value: site[k], Problem: err.Error()})
+		}
+	}
+	return bad, custom
 }

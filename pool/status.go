@@ -26,6 +26,8 @@ type Status struct {
 	Nodes      int            `json:"nodes"`
 	Unassigned int            `json:"unassigned_nodes"`
 	DB         Health         `json:"db"`
+	// Addresses: nodes with a MAC but no IP, or an IP but no MAC.
+	Addresses []AddressWarning `json:"address_warnings,omitempty"`
 }
 
 // Summarize computes per-member counts from a state snapshot.
@@ -62,14 +64,25 @@ func Summarize(st *State) Status {
 }
 
 // Status loads the pool and reports its members, MN, node counts and the
-// database's health.
+// database's health, with the published liveness (no ages).
 func (s *Store) Status(ctx context.Context) (Status, error) {
+	return s.status(ctx, func() (View, error) { return s.PublishedView(ctx) })
+}
+
+// StatusAged is Status with the age of each liveness judgement
+// (Store.AgedView): it takes up to o.StaleIntervals heartbeat intervals.
+func (s *Store) StatusAged(ctx context.Context, o AgeOptions) (Status, error) {
+	return s.status(ctx, func() (View, error) { return s.AgedView(ctx, o) })
+}
+
+func (s *Store) status(ctx context.Context, view func() (View, error)) (Status, error) {
 	st, err := s.LoadState(ctx)
 	if err != nil {
 		return Status{}, err
 	}
 	out := Summarize(st)
-	live, err := s.PublishedView(ctx)
+	out.Addresses = AddressWarnings(st.Nodes)
+	live, err := view()
 	if err != nil {
 		return Status{}, err
 	}

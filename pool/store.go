@@ -46,6 +46,7 @@ type options struct {
 	self         string
 	actor        string
 	migrate      bool
+	loopbackNets bool // WithLoopbackNetworks
 }
 
 // Option configures a Store.

@@ -32,7 +32,7 @@ func ValidateGroup(name string) error {
 	if !labelRE.MatchString(name) {
 		return fmt.Errorf("%w: group name %q: want letters, digits and '-' (1-63 characters)", ErrInvalid, name)
 	}
-	if name == "all" {
+	if IsReservedName(name) {
 		return fmt.Errorf("%w: group name %q is reserved: the noderange all means every node", ErrInvalid, name)
 	}
 	return nil
@@ -111,7 +111,9 @@ func ValidateSiteKey(k string) error {
 	return nil
 }
 
-// ValidateSiteValue checks a site value: one line of printable text.
+// ValidateSiteValue checks a site value: one line of printable text, and
+// for a key of the schema (SiteKeys) the key's own rule. Keys the schema
+// does not know get only the first check.
 func ValidateSiteValue(k, v string) error {
 	if len(v) > 4096 {
 		return fmt.Errorf("%w: site %s: value longer than 4096 characters", ErrInvalid, k)
@@ -121,46 +123,70 @@ func ValidateSiteValue(k, v string) error {
 			return fmt.Errorf("%w: site %s: value %q contains a control character (newline, tab, ...)", ErrInvalid, k, v)
 		}
 	}
-	switch k {
-	case SiteDisjointDHCPs, SiteSharedTFTP, SiteAutoFailover:
-		if v != "0" && v != "1" {
-			return fmt.Errorf("%w: site %s=%q: want 0 or 1", ErrInvalid, k, v)
-		}
-	case SiteDomain:
-		return ValidateDomain(v)
-	case SiteMaster:
-		if v != "" {
-			return ValidateName("member", v)
-		}
+	if sk, ok := LookupSiteKey(k); ok && (v != "" || !sk.ReadOnly) {
+		return sk.Check(v)
 	}
 	return nil
 }
 
-// ValidateNetwork checks a network on its own (not against the pool).
-func ValidateNetwork(n *Network) error {
+// ValidateNetwork checks a network on its own (not against the pool) and
+// canonicalises nothing: it is CheckNetwork under its historical name.
+func ValidateNetwork(n *Network) error { return CheckNetwork(*n) }
+
+// CheckNetwork is the one rule set for a network, used by the store when a
+// network is added and by every renderer (dhcp, dns, ...) before it writes
+// a configuration. It refuses:
+//   - a bad name, a missing CIDR, a CIDR with host bits set;
+//   - IPv4-mapped IPv6 networks (::ffff:a.b.c.d/n): they hide an overlap
+//     with the IPv4 network they map; write the IPv4 form;
+//   - multicast, loopback, link-local multicast and unspecified networks;
+//   - a gateway outside the network, equal to its network or broadcast
+//     address, given twice, or inside the dynamic range;
+//   - a dynamic range with only one end, outside the network, ending
+//     before it starts, or holding the network or broadcast address;
+//   - a bad domain or interface name.
+//
+// Errors wrap ErrInvalid and name the network, the value and the rule.
+func CheckNetwork(n Network) error { return checkNetwork(n, false) }
+
+func checkNetwork(n Network, allowLoopback bool) error {
 	if !netNameRE.MatchString(n.Name) {
 		return fmt.Errorf("%w: network name %q: want letters, digits, '_', '.', '-' (1-64 characters)", ErrInvalid, n.Name)
 	}
-	if !n.Prefix.IsValid() {
+	p := n.Prefix
+	if !p.IsValid() {
 		return fmt.Errorf("%w: network %s: missing or bad CIDR", ErrInvalid, n.Name)
 	}
-	if n.Prefix != n.Prefix.Masked() {
-		return fmt.Errorf("%w: network %s: CIDR %s has host bits set (did you mean %s?)", ErrInvalid, n.Name, n.Prefix, n.Prefix.Masked())
+	if p != p.Masked() {
+		return fmt.Errorf("%w: network %s: CIDR %s has host bits set (did you mean %s?)", ErrInvalid, n.Name, p, p.Masked())
+	}
+	a := p.Addr()
+	switch {
+	case a.Is4In6():
+		return fmt.Errorf("%w: network %s: %s is an IPv4-mapped IPv6 network; it would hide an overlap with IPv4 networks: write it as IPv4", ErrInvalid, n.Name, p)
+	case a.IsMulticast() || a.IsLinkLocalMulticast() || a.IsInterfaceLocalMulticast():
+		return fmt.Errorf("%w: network %s: %s is a multicast network; nodes cannot live on it", ErrInvalid, n.Name, p)
+	case !allowLoopback && (a.IsLoopback() || (a.Is4() && a.As4()[0] == 127)):
+		return fmt.Errorf("%w: network %s: %s is a loopback network; nodes cannot live on it", ErrInvalid, n.Name, p)
+	case a.IsUnspecified() && p.Bits() == 0:
+		return fmt.Errorf("%w: network %s: %s is every address; give the real subnet", ErrInvalid, n.Name, p)
+	}
+	seen := map[netip.Addr]bool{}
+	for _, g := range n.Gateways {
+		if why := hostAddrProblem(p, g); why != "" {
+			return fmt.Errorf("%w: network %s: gateway %s is %s", ErrInvalid, n.Name, g, why)
+		}
+		if seen[g] {
+			return fmt.Errorf("%w: network %s: gateway %s is listed twice", ErrInvalid, n.Name, g)
+		}
+		seen[g] = true
+	}
+	if err := checkDynamicRange(n); err != nil {
+		return err
 	}
 	for _, g := range n.Gateways {
-		if !n.Prefix.Contains(g) {
-			return fmt.Errorf("%w: network %s: gateway %s is outside %s", ErrInvalid, n.Name, g, n.Prefix)
-		}
-	}
-	if n.DynamicStart.IsValid() != n.DynamicEnd.IsValid() {
-		return fmt.Errorf("%w: network %s: dynamic range needs both a start and an end", ErrInvalid, n.Name)
-	}
-	if n.DynamicStart.IsValid() {
-		if !n.Prefix.Contains(n.DynamicStart) || !n.Prefix.Contains(n.DynamicEnd) {
-			return fmt.Errorf("%w: network %s: dynamic range %s-%s is not inside %s", ErrInvalid, n.Name, n.DynamicStart, n.DynamicEnd, n.Prefix)
-		}
-		if n.DynamicEnd.Less(n.DynamicStart) {
-			return fmt.Errorf("%w: network %s: dynamic range %s-%s ends before it starts", ErrInvalid, n.Name, n.DynamicStart, n.DynamicEnd)
+		if n.InRange(g) {
+			return fmt.Errorf("%w: network %s: gateway %s is inside the dynamic range %s-%s (DHCP would hand it out)", ErrInvalid, n.Name, g, n.DynamicStart, n.DynamicEnd)
 		}
 	}
 	if err := ValidateDomain(n.Domain); err != nil {
@@ -168,6 +194,73 @@ func ValidateNetwork(n *Network) error {
 	}
 	if n.MgtIfName != "" && !ifNameRE.MatchString(n.MgtIfName) {
 		return fmt.Errorf("%w: network %s: interface name %q: want letters, digits, '_', '.', ':', '-'", ErrInvalid, n.Name, n.MgtIfName)
+	}
+	return nil
+}
+
+func checkDynamicRange(n Network) error {
+	if n.DynamicStart.IsValid() != n.DynamicEnd.IsValid() {
+		return fmt.Errorf("%w: network %s: dynamic range needs both a start and an end", ErrInvalid, n.Name)
+	}
+	if !n.DynamicStart.IsValid() {
+		return nil
+	}
+	for _, a := range []netip.Addr{n.DynamicStart, n.DynamicEnd} {
+		if why := hostAddrProblem(n.Prefix, a); why != "" {
+			return fmt.Errorf("%w: network %s: dynamic range %s-%s: %s is %s", ErrInvalid, n.Name, n.DynamicStart, n.DynamicEnd, a, why)
+		}
+	}
+	if n.DynamicEnd.Less(n.DynamicStart) {
+		return fmt.Errorf("%w: network %s: dynamic range %s-%s ends before it starts", ErrInvalid, n.Name, n.DynamicStart, n.DynamicEnd)
+	}
+	return nil
+}
+
+// hostAddrProblem says why ip cannot be a host address of p ("" when it
+// can): outside p, a different address family, or p's network or
+// broadcast address (networks of /31, /32 and IPv6 /127, /128 have
+// neither).
+func hostAddrProblem(p netip.Prefix, ip netip.Addr) string {
+	switch {
+	case !ip.IsValid():
+		return "not an address"
+	case ip.Is4In6():
+		return "an IPv4-mapped IPv6 address; write it as IPv4"
+	case ip.BitLen() != p.Addr().BitLen():
+		return "not of the network's address family"
+	case !p.Contains(ip):
+		return "outside " + p.String()
+	case p.Bits() < ip.BitLen()-1 && ip == p.Addr():
+		return "the network address of " + p.String()
+	case ip.Is4() && p.Bits() < 31 && ip == lastAddr(p):
+		return "the broadcast address of " + p.String()
+	}
+	return ""
+}
+
+// CheckNetworks applies CheckNetwork to each network and the rules between
+// networks: names unique (case-insensitively) and no two overlapping.
+func CheckNetworks(nets []Network) error {
+	for i, n := range nets {
+		if err := CheckNetwork(n); err != nil {
+			return err
+		}
+		if err := checkAgainst(n, nets[:i]); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// checkAgainst applies the rules between n and other networks.
+func checkAgainst(n Network, others []Network) error {
+	for _, o := range others {
+		if strings.EqualFold(o.Name, n.Name) {
+			return fmt.Errorf("%w: networks %s and %s differ only in case", ErrInvalid, o.Name, n.Name)
+		}
+		if o.Prefix.Overlaps(n.Prefix) {
+			return fmt.Errorf("%w: network %s (%s) overlaps network %s (%s)", ErrInvalid, n.Name, n.Prefix, o.Name, o.Prefix)
+		}
 	}
 	return nil
 }

@@ -26,10 +26,11 @@ func newMembershipCmds(g *globals) []*cobra.Command {
 
 // livenessFlags are the observation options of status and route.
 type livenessFlags struct {
-	sample   time.Duration
-	interval time.Duration
-	suspect  time.Duration
-	dead     time.Duration
+	sample    time.Duration
+	interval  time.Duration
+	suspect   time.Duration
+	dead      time.Duration
+	heartbeat time.Duration
 }
 
 func (l *livenessFlags) add(cmd *cobra.Command) {
@@ -38,13 +39,19 @@ func (l *livenessFlags) add(cmd *cobra.Command) {
 	f.DurationVar(&l.interval, "sample-interval", 0, "how often to read the counters while sampling (default: a tenth of --sample, at most 1s)")
 	f.DurationVar(&l.suspect, "suspect", pool.DefaultSuspectAfter, "silence after which a member is suspect (with --sample)")
 	f.DurationVar(&l.dead, "dead", pool.DefaultDeadAfter, "silence after which a member is dead (with --sample)")
+	f.DurationVar(&l.heartbeat, "heartbeat-interval", pool.DefaultHeartbeatInterval, "the agents' heartbeat interval: a published judgement is stale when its agents have not published for 3 intervals (the command watches for up to that long)")
+}
+
+// ageOptions are the options of the published view's ages.
+func (l *livenessFlags) ageOptions() pool.AgeOptions {
+	return pool.AgeOptions{Interval: l.heartbeat}
 }
 
 // view returns the liveness view: sampled here with --sample, else the
 // published one. local says which.
 func (l *livenessFlags) view(ctx context.Context, s *pool.Store) (v pool.View, local bool, err error) {
 	if l.sample <= 0 {
-		v, err = s.PublishedView(ctx)
+		v, err = s.AgedView(ctx, l.ageOptions())
 		return v, false, err
 	}
 	o, err := pool.NewObserver(pool.LivenessConfig{SuspectAfter: l.suspect, DeadAfter: l.dead})
@@ -67,6 +74,12 @@ func livenessText(l *pool.Liveness) string {
 	s := string(l.State)
 	if l.State != pool.LiveUnknown && l.State != pool.LiveAlive {
 		s += " " + l.Silent.Round(100*time.Millisecond).String()
+	}
+	switch {
+	case l.Stale:
+		s += fmt.Sprintf(" (stale: no agent published for %s or more)", l.Age.Round(100*time.Millisecond))
+	case l.Age > 0:
+		s += fmt.Sprintf(" (%s ago)", l.Age.Round(100*time.Millisecond))
 	}
 	return s
 }
@@ -244,7 +257,10 @@ Nodes none of whose members is reachable are listed as down, not dropped.`,
 				return err
 			}
 			if g.json {
-				return printJSON(g.io.Out, r)
+				return printJSON(g.io.Out, struct {
+					pool.Routing
+					Liveness pool.View `json:"liveness"`
+				}{r, v})
 			}
 			t := newTable(g.io.Out, "member", "liveness", "nodes", "noderange")
 			for _, m := range r.Members() {

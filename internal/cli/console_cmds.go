@@ -13,7 +13,6 @@ import (
 	"slices"
 	"strconv"
 	"strings"
-	"sync/atomic"
 	"time"
 
 	"github.com/spf13/cobra"
@@ -504,8 +503,8 @@ lease TTL.`,
 			var live pool.LivenessView = pool.StaticLiveness(nil)
 			switch liveness {
 			case "published":
-				pl := &publishedLiveness{}
-				go pl.follow(ctx, s, pool.DefaultHeartbeatInterval*2, g.logger())
+				pl := &pool.PublishedLiveness{}
+				go pl.Follow(ctx, s, pool.DefaultHeartbeatInterval*2, g.logger())
 				live = pl
 			case "none":
 			default:
@@ -524,36 +523,6 @@ lease TTL.`,
 	cmd.Flags().DurationVar(&idle, "idle-close", console.DefaultIdleClose, "close a console nobody watches after this long (negative: never)")
 	sec.add(cmd.Flags(), "")
 	return cmd
-}
-
-// publishedLiveness is a LivenessView over the judgements the members'
-// agents publish (pool.Store.PublishedView), refreshed in the background.
-// Until the first read, and for members nobody judged, it says unknown.
-type publishedLiveness struct{ v atomic.Pointer[pool.View] }
-
-func (p *publishedLiveness) LiveState(member string) pool.LiveState {
-	if v := p.v.Load(); v != nil {
-		return v.LiveState(member)
-	}
-	return pool.LiveUnknown
-}
-
-func (p *publishedLiveness) follow(ctx context.Context, s *pool.Store, every time.Duration, log *slog.Logger) {
-	t := time.NewTicker(every)
-	defer t.Stop()
-	for {
-		v, err := s.PublishedView(ctx)
-		if err == nil {
-			p.v.Store(&v)
-		} else if ctx.Err() == nil {
-			log.Warn("console: reading members' liveness", "err", err)
-		}
-		select {
-		case <-ctx.Done():
-			return
-		case <-t.C:
-		}
-	}
 }
 
 func newConsoleConserverCmd(g *globals) *cobra.Command {

@@ -1,6 +1,7 @@
 package cli
 
 import (
+	"errors"
 	"fmt"
 	"net/netip"
 	"sort"
@@ -387,10 +388,20 @@ func newSiteCmd(g *globals) *cobra.Command {
 		}),
 	}
 	g.addJSON(list)
+	cmd.AddCommand(list, newSiteSetCmd(g), newSiteUnsetCmd(g), newSiteKeysCmd(g))
+	return cmd
+}
+
+func newSiteSetCmd(g *globals) *cobra.Command {
+	var custom bool
 	set := &cobra.Command{
-		Use:     "set KEY=VALUE...",
-		Short:   "Change site settings (all are checked before any is written)",
-		Example: "  mnpool site set domain=hpc.example forwarders=192.0.2.53,192.0.2.54",
+		Use:   "set KEY=VALUE... [--custom]",
+		Short: "Change site settings (all are checked against the site schema before any is written)",
+		Long: `set changes site settings. Every key must be one of the schema (see
+mnpool site keys) and its value must follow the key's rule; the error names the
+rule. Keys mnpool does not know are refused unless --custom is given (they are
+then stored as they are and used by nothing in mnpool).`,
+		Example: "  mnpool site set domain=hpc.example forwarders=192.0.2.53,192.0.2.54\n  mnpool site set --custom installdir=/install",
 		Args:    cobra.MinimumNArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			kv, err := parseKV(args, "setting")
@@ -402,7 +413,7 @@ func newSiteCmd(g *globals) *cobra.Command {
 				return err
 			}
 			defer s.Close()
-			if err := s.SetSite(cmd.Context(), kv); err != nil {
+			if err := s.SetSiteWith(cmd.Context(), kv, pool.SiteOptions{Custom: custom}); err != nil {
 				return err
 			}
 			keys := make([]string, 0, len(kv))
@@ -414,8 +425,48 @@ func newSiteCmd(g *globals) *cobra.Command {
 			return nil
 		},
 	}
-	cmd.AddCommand(list, set)
-	return cmd
+	set.Flags().BoolVar(&custom, "custom", false, "allow keys the site schema does not know")
+	return set
+}
+
+func newSiteUnsetCmd(g *globals) *cobra.Command {
+	return &cobra.Command{
+		Use:   "unset KEY...",
+		Short: "Remove site settings (the keys fall back to their defaults)",
+		Args:  cobra.MinimumNArgs(1),
+		RunE: g.withStore(func(cmd *cobra.Command, args []string, s *pool.Store) error {
+			if err := s.UnsetSite(cmd.Context(), args); err != nil {
+				return err
+			}
+			fmt.Fprintf(g.io.Out, "site keys removed: %s\n", strings.Join(args, " "))
+			return nil
+		}),
+	}
+}
+
+func newSiteKeysCmd(g *globals) *cobra.Command {
+	keys := &cobra.Command{
+		Use:   "keys",
+		Short: "List every site key mnpool knows, with its type, range, default and meaning",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			ks := pool.SiteKeys()
+			if g.json {
+				return printJSON(g.io.Out, ks)
+			}
+			t := newTable(g.io.Out, "key", "type", "range", "default", "meaning")
+			for _, k := range ks {
+				m := k.Meaning
+				if k.ReadOnly {
+					m += " (read-only)"
+				}
+				t.row(k.Name, k.Type, k.Range, k.Default, m)
+			}
+			return t.flush()
+		},
+	}
+	g.addJSON(keys)
+	return keys
 }
 
 // statusReport is what `mnpool status` prints: the pool's status plus the
@@ -448,7 +499,11 @@ against this host's clock in the same round; no two hosts' timestamps are
 compared).`,
 		Args: cobra.NoArgs,
 		RunE: g.withStore(func(cmd *cobra.Command, _ []string, s *pool.Store) error {
-			st, err := s.Status(cmd.Context())
+			status := func() (pool.Status, error) { return s.StatusAged(cmd.Context(), lf.ageOptions()) }
+			if lf.sample > 0 {
+				status = func() (pool.Status, error) { return s.Status(cmd.Context()) }
+			}
+			st, err := status()
 			if err != nil {
 				return err
 			}
@@ -466,6 +521,9 @@ compared).`,
 			}
 			for _, w := range gateway.Warnings(snap) {
 				rep.Warnings = append(rep.Warnings, "gateway: "+w.Error())
+			}
+			for _, a := range st.Addresses {
+				rep.Warnings = append(rep.Warnings, "node "+a.Node+" "+a.Problem)
 			}
 			if checkNTP {
 				_, _, a, err := ntp.CheckMembers(cmd.Context(), snap, g.selfName(), ntp.CheckOptions{}, maxSkew)
@@ -553,11 +611,21 @@ func printStatus(g *globals, rep statusReport) error {
 
 func newAuditCmd(g *globals) *cobra.Command {
 	var limit int
+	var check bool
 	cmd := &cobra.Command{
-		Use:   "audit [--limit N]",
-		Short: "Show the newest records of the audit log",
-		Args:  cobra.NoArgs,
+		Use:   "audit [--limit N] [--check]",
+		Short: "Show the newest records of the audit log, or check the pool against today's rules",
+		Long: `audit shows the newest records of the audit log. With --check it reads the
+whole pool and reports what breaks the rules the store enforces on new data:
+names that collide (nodes, members and groups share one case-insensitive name
+space; "all" is reserved), site values that break the site schema, networks
+that break the network rules, and nodes with a MAC but no IP (or the reverse).
+Nothing is changed. The exit status is 1 when a rule is broken.`,
+		Args: cobra.NoArgs,
 		RunE: g.withStore(func(cmd *cobra.Command, _ []string, s *pool.Store) error {
+			if check {
+				return runAuditCheck(cmd, g, s)
+			}
 			log, err := s.AuditLog(cmd.Context(), limit)
 			if err != nil {
 				return err
@@ -573,6 +641,46 @@ func newAuditCmd(g *globals) *cobra.Command {
 		}),
 	}
 	cmd.Flags().IntVar(&limit, "limit", 50, "how many records")
+	cmd.Flags().BoolVar(&check, "check", false, "check the pool's names, site values, networks and node addresses; change nothing")
 	g.addJSON(cmd)
 	return cmd
+}
+
+// errCheckFailed is returned (exit 1) when audit --check found problems.
+var errCheckFailed = errors.New("the pool breaks rules (see above); nothing was changed")
+
+func runAuditCheck(cmd *cobra.Command, g *globals, s *pool.Store) error {
+	r, err := s.Check(cmd.Context())
+	if err != nil {
+		return err
+	}
+	if g.json {
+		if err := printJSON(g.io.Out, r); err != nil {
+			return err
+		}
+	} else {
+		w := g.io.Out
+		for _, p := range r.Names {
+			fmt.Fprintf(w, "name %s: %s: %s\n", p.Name, p.Problem, strings.Join(p.Kinds, ", "))
+		}
+		for _, p := range r.Site {
+			fmt.Fprintf(w, "site %s: %s\n", p.Key, p.Problem)
+		}
+		for _, p := range r.Networks {
+			fmt.Fprintf(w, "network: %s\n", p)
+		}
+		for _, a := range r.Addresses {
+			fmt.Fprintf(w, "warning: node %s %s\n", a.Node, a.Problem)
+		}
+		if len(r.CustomSiteKeys) > 0 {
+			fmt.Fprintf(w, "custom site keys (kept, not used by mnpool): %s\n", strings.Join(r.CustomSiteKeys, ", "))
+		}
+		if r.OK() {
+			fmt.Fprintln(w, "check: the pool follows the rules")
+		}
+	}
+	if !r.OK() {
+		return errCheckFailed
+	}
+	return nil
 }

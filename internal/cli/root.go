@@ -239,6 +239,7 @@ The pool database is given with --db, $MNPOOL_DB or /etc/mnpool/db:
 		newNTPCmd(g),
 		newGatewayCmd(g),
 		newImportXCATCmd(g),
+		newExportCmd(g),
 		newSyncCmd(g),
 		newConsoleCmd(g),
 		newCertsCmd(g),

@@ -45,7 +45,7 @@ func newSnmoveEnv(t *testing.T, n int, ssh bool, stall ...int) *snmoveEnv {
 	t.Helper()
 	ctx := context.Background()
 	e := &snmoveEnv{dsn: "sqlite:" + filepath.Join(t.TempDir(), "pool.db"), keyDir: filepath.Join(t.TempDir(), "keys"), nodes: map[string]*nodecfgtest.Node{}}
-	s, err := pool.Open(ctx, e.dsn, pool.WithMigrate(), pool.WithSelf("mn1"))
+	s, err := pool.Open(ctx, e.dsn, pool.WithMigrate(), pool.WithSelf("mn1"), pool.WithLoopbackNetworks())
 	require.NoError(t, err)
 	t.Cleanup(func() { s.Close() })
 	e.store = s

@@ -1,9 +1,13 @@
-package pool
+package xcat
 
 import (
+	"slices"
+	"strconv"
+
 	"context"
 	"errors"
 	"fmt"
+	"github.com/mnpool/mnpool/pool"
 	"io/fs"
 	"net/netip"
 	"os"
@@ -18,22 +22,22 @@ import (
 // them) and creates the pool from them. What has no place in the pool, or
 // cannot be mapped without guessing (regular-expression attributes, a
 // gateway of <xcatmaster>, per-network DHCP servers, ...), is reported as
-// an XCATIssue and left out. Values that are wrong (a bad IP, an invalid
+// an Issue and left out. Values that are wrong (a bad IP, an invalid
 // name, two nodes with one MAC) stop the import before anything is
 // written.
 
-// XCATTables are the tables import reads, in reading order. site,
+// Tables are the tables import reads, in reading order. site,
 // networks and nodelist are required.
-func XCATTables() []string {
-	return []string{"site", "networks", "nodelist", "servicenode", "hosts", "noderes", "mac"}
+func Tables() []string {
+	return []string{"site", "networks", "nodelist", "servicenode", "hosts", "noderes", "mac", TableMembers, TableNodes}
 }
 
 func xcatRequired(table string) bool {
 	return table == "site" || table == "networks" || table == "nodelist"
 }
 
-// XCATIssue is something import left out, with how often it happened.
-type XCATIssue struct {
+// Issue is something import left out, with how often it happened.
+type Issue struct {
 	Table  string `json:"table"`
 	Column string `json:"column,omitempty"`
 	Reason string `json:"reason"`
@@ -43,22 +47,39 @@ type XCATIssue struct {
 	Keys  []string `json:"keys"`
 }
 
+// NodeIssue is a value import could not map for one node.
+type NodeIssue struct {
+	Node   string `json:"node"`
+	Table  string `json:"table"`
+	Column string `json:"column"`
+	Value  string `json:"value"`
+	Reason string `json:"reason"`
+}
+
+func (x *Import) unmapped(node, table, column, value, reason string) {
+	x.Unmapped = append(x.Unmapped, NodeIssue{Node: node, Table: table, Column: column, Value: value, Reason: reason})
+}
+
 // maxIssueKeys is how many keys an issue names.
 const maxIssueKeys = 5
 
-// XCATImport is a pool built from an xCAT dump: what Import would write,
+// Import is a pool built from an xCAT dump: what Import would write,
 // and what it leaves out.
-type XCATImport struct {
+type Import struct {
 	Site     map[string]string `json:"site"`
-	MN       Member            `json:"mn"`
-	Members  []Member          `json:"members"` // the SNs
-	Networks []Network         `json:"networks"`
-	Nodes    []Node            `json:"nodes"`
-	Issues   []XCATIssue       `json:"issues"`
+	MN       pool.Member       `json:"mn"`
+	Members  []pool.Member     `json:"members"` // the SNs
+	Networks []pool.Network    `json:"networks"`
+	Nodes    []pool.Node       `json:"nodes"`
+	Issues   []Issue           `json:"issues"`
+	// Unmapped lists, node by node, every value import could not map
+	// (a regular expression that does not match or evaluate, a
+	// group-level value that would give every node the same address).
+	Unmapped []NodeIssue `json:"unmapped"`
 	issueIdx map[string]int
 }
 
-func (x *XCATImport) issue(table, column, key, reason string) {
+func (x *Import) issue(table, column, key, reason string) {
 	if x.issueIdx == nil {
 		x.issueIdx = map[string]int{}
 	}
@@ -67,17 +88,17 @@ func (x *XCATImport) issue(table, column, key, reason string) {
 	if !ok {
 		i = len(x.Issues)
 		x.issueIdx[k] = i
-		x.Issues = append(x.Issues, XCATIssue{Table: table, Column: column, Reason: reason})
+		x.Issues = append(x.Issues, Issue{Table: table, Column: column, Reason: reason})
 	}
 	is := &x.Issues[i]
 	is.Count++
-	if len(is.Keys) < maxIssueKeys && key != "" && !contains(is.Keys, key) {
+	if len(is.Keys) < maxIssueKeys && key != "" && !slices.Contains(is.Keys, key) {
 		is.Keys = append(is.Keys, key)
 	}
 }
 
-// XCATOptions tune PlanXCATImport.
-type XCATOptions struct {
+// Options tune Plan.
+type Options struct {
 	// MN names the management node when site.master is an address that
 	// the hosts table does not resolve, or to override it.
 	MN string
@@ -108,6 +129,10 @@ func (p xcatProblems) err() error {
 func xcatMapped(table string) (mapped, quiet []string) {
 	quiet = []string{"comments", "disable"}
 	switch table {
+	case TableMembers:
+		return colsMembers, quiet
+	case TableNodes:
+		return colsNodes, quiet
 	case "site":
 		return []string{"key", "value"}, quiet
 	case "networks":
@@ -126,12 +151,6 @@ func xcatMapped(table string) (mapped, quiet []string) {
 	return nil, quiet
 }
 
-// xcatRegex reports whether an xCAT attribute value is a regular
-// expression (/pattern/replacement/ or |pattern|expression|).
-func xcatRegex(v string) bool {
-	return len(v) > 2 && (v[0] == '/' || v[0] == '|') && strings.Count(v, string(v[0])) >= 3
-}
-
 func xcatNo(v string) bool {
 	switch strings.ToLower(strings.TrimSpace(v)) {
 	case "0", "no", "n":
@@ -148,16 +167,19 @@ func xcatYes(v string) bool {
 	return false
 }
 
-// PlanXCATImport reads the tables from fsys (DIR/TABLE.csv) and builds the
+// Plan reads the tables from fsys (DIR/TABLE.csv) and builds the
 // pool they describe, without touching any database.
-func PlanXCATImport(fsys fs.FS, o XCATOptions) (*XCATImport, error) {
+func Plan(fsys fs.FS, o Options) (*Import, error) {
 	tabs := map[string]*Tabdump{}
-	x := &XCATImport{Site: map[string]string{}}
+	x := &Import{Site: map[string]string{}}
 	var probs xcatProblems
-	for _, name := range XCATTables() {
+	for _, name := range Tables() {
 		f, err := fsys.Open(name + ".csv")
 		if err != nil {
 			if errors.Is(err, fs.ErrNotExist) {
+				if name == TableMembers || name == TableNodes {
+					continue // only an mnpool export has them
+				}
 				if xcatRequired(name) {
 					probs.add("%s.csv is missing (write it with `tabdump %s > %s.csv`)", name, name, name)
 				} else {
@@ -180,7 +202,7 @@ func PlanXCATImport(fsys fs.FS, o XCATOptions) (*XCATImport, error) {
 		}
 		tabs[name] = t
 		for _, c := range t.Columns {
-			if contains(mapped, c) || contains(quiet, c) {
+			if slices.Contains(mapped, c) || slices.Contains(quiet, c) {
 				continue
 			}
 			for _, r := range t.Rows {
@@ -197,7 +219,7 @@ func PlanXCATImport(fsys fs.FS, o XCATOptions) (*XCATImport, error) {
 	if others, err := fs.Glob(fsys, "*.csv"); err == nil {
 		for _, f := range others {
 			name := strings.TrimSuffix(f, ".csv")
-			if !contains(XCATTables(), name) {
+			if !slices.Contains(Tables(), name) {
 				x.issue(name, "", "", "table not imported: the pool does not use it")
 			}
 		}
@@ -211,7 +233,9 @@ func PlanXCATImport(fsys fs.FS, o XCATOptions) (*XCATImport, error) {
 	b.networks()
 	b.site(o.MN)
 	b.members()
+	b.mnpoolMembers()
 	b.nodes()
+	b.mnpoolNodes()
 	if err := probs.err(); err != nil {
 		return nil, err
 	}
@@ -225,7 +249,7 @@ func PlanXCATImport(fsys fs.FS, o XCATOptions) (*XCATImport, error) {
 }
 
 type xcatBuilder struct {
-	x     *XCATImport
+	x     *Import
 	t     map[string]*Tabdump
 	probs *xcatProblems
 
@@ -269,8 +293,9 @@ func (b *xcatBuilder) nodelist() {
 		}
 		b.nodeOrder = append(b.nodeOrder, node)
 		var gs []string
-		for _, g := range strings.Split(t.Get(r, "groups"), ",") {
-			if g = strings.TrimSpace(g); g != "" && !contains(gs, g) {
+		groups, _ := b.attr(t, r, "nodelist", "groups", node, node)
+		for _, g := range strings.Split(groups, ",") {
+			if g = strings.TrimSpace(g); g != "" && !slices.Contains(gs, g) {
 				gs = append(gs, g)
 				b.inGroup[g] = append(b.inGroup[g], node)
 			}
@@ -289,55 +314,86 @@ func (b *xcatBuilder) isGroup(key string) bool {
 	return group && !node
 }
 
+// attr returns node's value of table.column from row r (keyed by key: the
+// node itself or one of its groups), evaluating xCAT regular expressions.
+// A value that cannot be mapped is listed for the node and ok is false.
+func (b *xcatBuilder) attr(t *Tabdump, r TabdumpRow, table, column, key, node string) (v string, ok bool) {
+	raw := strings.TrimSpace(t.Get(r, column))
+	if !IsRegex(raw) {
+		return raw, true
+	}
+	v, err := Eval(raw, node)
+	if err != nil {
+		reason := strings.TrimPrefix(strings.TrimPrefix(err.Error(), ErrInvalid.Error()+": "), ErrNoMatch.Error()+": ")
+		if errors.Is(err, ErrNoMatch) {
+			reason = "regular expression of " + key + " does not match the node name"
+		}
+		b.x.unmapped(node, table, column, raw, reason)
+		return "", false
+	}
+	return v, true
+}
+
 func (b *xcatBuilder) hosts() {
 	b.hostIP, b.ipHost, b.otherIPs = map[string]netip.Addr{}, map[netip.Addr]string{}, map[string][]netip.Addr{}
-	b.rows("hosts", func(t *Tabdump, key string, r TabdumpRow) {
-		ipS := strings.TrimSpace(t.Get(r, "ip"))
-		if b.isGroup(key) {
-			if ipS != "" {
-				reason := "group-level address is the same for every node of the group; not imported"
-				if xcatRegex(ipS) {
-					reason = "group-level regular expression not imported (give each node its address)"
-				}
-				b.x.issue("hosts", "ip", key, reason)
-			}
-			if t.Get(r, "otherinterfaces") != "" {
-				b.x.issue("hosts", "otherinterfaces", key, "group-level value not imported")
-			}
-			return
-		}
-		if _, ok := b.groups[key]; !ok {
+	rows := b.keyed("hosts")
+	t := b.t["hosts"]
+	for _, key := range sortedKeys(rows) {
+		if _, node := b.groups[key]; !node && !b.isGroup(key) {
 			b.x.issue("hosts", "node", key, "not a node or group of nodelist; row skipped")
-			return
 		}
-		if ipS != "" {
-			ip, err := netip.ParseAddr(ipS)
-			if err != nil {
-				b.probs.add("hosts.csv line %d: node %s: ip %q is not an IP address", r.Line, key, clip(ipS))
-				return
-			}
+	}
+	for _, node := range b.nodeOrder {
+		r, key, ok := b.lookup(rows, node)
+		if !ok {
+			continue
+		}
+		b.hostRow(t, r, key, node)
+	}
+}
+
+func (b *xcatBuilder) hostRow(t *Tabdump, r TabdumpRow, key, node string) {
+	if ipS, ok := b.attr(t, r, "hosts", "ip", key, node); ok && ipS != "" {
+		ip, err := netip.ParseAddr(ipS)
+		switch {
+		case err != nil && key == node && !IsRegex(t.Get(r, "ip")):
+			b.probs.add("hosts.csv line %d: node %s: ip %q is not an IP address", r.Line, node, clip(ipS))
+			return
+		case err != nil:
+			b.x.unmapped(node, "hosts", "ip", t.Get(r, "ip"), fmt.Sprintf("gives %q, not an IP address", clip(ipS)))
+		case key != node && !IsRegex(t.Get(r, "ip")):
+			b.x.unmapped(node, "hosts", "ip", ipS, "the address of group "+key+" would be every node's; give each node its own (or a regular expression)")
+		default:
 			ip = ip.Unmap()
 			if other, dup := b.ipHost[ip]; dup {
-				b.probs.add("hosts.csv line %d: %s has the address %s of %s", r.Line, key, ip, other)
+				b.probs.add("hosts.csv line %d: %s has the address %s of %s", r.Line, node, ip, other)
 				return
 			}
-			b.hostIP[key] = ip
-			b.ipHost[ip] = key
+			b.hostIP[node] = ip
+			b.ipHost[ip] = node
 		}
-		// otherinterfaces: "name:ip,name:ip" (or '|' separated).
-		for _, part := range strings.FieldsFunc(t.Get(r, "otherinterfaces"), func(c rune) bool { return c == ',' || c == '|' }) {
-			_, ipPart, ok := strings.Cut(strings.TrimSpace(part), ":")
-			ip, err := netip.ParseAddr(strings.TrimSpace(ipPart))
-			if !ok || err != nil {
-				b.x.issue("hosts", "otherinterfaces", key, "entry is not NAME:IP; not imported")
-				continue
-			}
-			b.otherIPs[key] = append(b.otherIPs[key], ip.Unmap())
+	}
+	// otherinterfaces: "name:ip,name:ip" (or '|' separated).
+	other, ok := b.attr(t, r, "hosts", "otherinterfaces", key, node)
+	if !ok {
+		return
+	}
+	for _, part := range strings.FieldsFunc(other, func(c rune) bool { return c == ',' || c == '|' }) {
+		_, ipPart, ok := strings.Cut(strings.TrimSpace(part), ":")
+		ip, err := netip.ParseAddr(strings.TrimSpace(ipPart))
+		if !ok || err != nil {
+			b.x.issue("hosts", "otherinterfaces", node, "entry is not NAME:IP; not imported")
+			continue
 		}
-	})
+		b.otherIPs[node] = append(b.otherIPs[node], ip.Unmap())
+	}
 }
 
 func maskBits(mask string) (int, bool) {
+	if n, ok := strings.CutPrefix(strings.TrimSpace(mask), "/"); ok {
+		bits, err := strconv.Atoi(n)
+		return bits, err == nil && bits >= 0 && bits <= 128
+	}
 	m, err := netip.ParseAddr(strings.TrimSpace(mask))
 	if err != nil || !m.Is4() {
 		return 0, false
@@ -360,11 +416,11 @@ func (b *xcatBuilder) networks() {
 			return
 		}
 		seen[name] = true
-		n := Network{Name: name, Domain: strings.TrimSpace(t.Get(r, "domain"))}
+		n := pool.Network{Name: name, Domain: strings.TrimSpace(t.Get(r, "domain"))}
 		addr, err := netip.ParseAddr(strings.TrimSpace(t.Get(r, "net")))
 		bits, ok := maskBits(t.Get(r, "mask"))
-		if err != nil || !addr.Is4() || !ok {
-			b.probs.add("networks.csv line %d: network %s: net %q / mask %q is not an IPv4 network and contiguous mask", r.Line, name, clip(t.Get(r, "net")), clip(t.Get(r, "mask")))
+		if err != nil || !ok || bits > addr.BitLen() || (addr.Is6() && !strings.HasPrefix(strings.TrimSpace(t.Get(r, "mask")), "/")) {
+			b.probs.add("networks.csv line %d: network %s: net %q / mask %q is not an IPv4 network and contiguous mask (or an IPv6 network and /LENGTH)", r.Line, name, clip(t.Get(r, "net")), clip(t.Get(r, "mask")))
 			return
 		}
 		n.Prefix = netip.PrefixFrom(addr, bits)
@@ -383,7 +439,7 @@ func (b *xcatBuilder) networks() {
 			}
 		}
 		if dr := strings.TrimSpace(t.Get(r, "dynamicrange")); dr != "" {
-			s, e, err := ParseRange(dr)
+			s, e, err := pool.ParseRange(dr)
 			if err != nil {
 				b.x.issue("networks", "dynamicrange", name, "not one START-END range; not imported")
 			} else {
@@ -397,8 +453,8 @@ func (b *xcatBuilder) networks() {
 				b.x.issue("networks", "mgtifname", name, "not an interface name (e.g. !remote! relays); not imported")
 			}
 		}
-		if err := ValidateNetwork(&n); err != nil {
-			b.probs.add("networks.csv line %d: %v", r.Line, strings.TrimPrefix(err.Error(), ErrInvalid.Error()+": "))
+		if err := pool.ValidateNetwork(&n); err != nil {
+			b.probs.add("networks.csv line %d: %v", r.Line, strings.TrimPrefix(err.Error(), pool.ErrInvalid.Error()+": "))
 			return
 		}
 		b.x.Networks = append(b.x.Networks, n)
@@ -419,22 +475,22 @@ func (b *xcatBuilder) site(mnOverride string) {
 	var master string
 	b.rows("site", func(t *Tabdump, key string, r TabdumpRow) {
 		v := t.Get(r, "value")
-		if key == SiteMaster {
+		if key == pool.SiteMaster {
 			master = strings.TrimSpace(v)
 			return
 		}
-		if err := ValidateSiteKey(key); err != nil {
+		if err := pool.ValidateSiteKey(key); err != nil {
 			b.x.issue("site", "key", key, "not a valid site key; not imported")
 			return
 		}
-		if err := ValidateSiteValue(key, v); err != nil {
-			b.x.issue("site", "value", key, "value not valid in the pool; not imported")
+		if err := pool.ValidateSiteValue(key, v); err != nil {
+			b.x.issue("site", "value", key, "not imported, breaks the site schema: "+strings.TrimPrefix(err.Error(), pool.ErrInvalid.Error()+": "))
 			return
 		}
 		switch {
-		case key == SiteDisjointDHCPs && v == "1":
+		case key == pool.SiteDisjointDHCPs && v == "1":
 			b.x.issue("site", "value", key, "disjointdhcps=1: a pool wants 0 (every member serves every node of its network); imported as it is, change it with `mnpool site set disjointdhcps=0`")
-		case key == SiteSharedTFTP && v == "1":
+		case key == pool.SiteSharedTFTP && v == "1":
 			b.x.issue("site", "value", key, "sharedtftp=1: a pool wants 0; imported as it is, change it with `mnpool site set sharedtftp=0`")
 		}
 		b.x.Site[key] = v
@@ -456,11 +512,11 @@ func (b *xcatBuilder) site(mnOverride string) {
 			mn, _, _ = strings.Cut(master, ".")
 		}
 	}
-	if err := ValidateName("member", mn); err != nil {
-		b.probs.add("MN: %v", strings.TrimPrefix(err.Error(), ErrInvalid.Error()+": "))
+	if err := pool.ValidateName("member", mn); err != nil {
+		b.probs.add("MN: %v", strings.TrimPrefix(err.Error(), pool.ErrInvalid.Error()+": "))
 		return
 	}
-	b.x.MN = Member{Name: mn}
+	b.x.MN = pool.Member{Name: mn}
 	if ip, err := netip.ParseAddr(master); err == nil {
 		if _, ok := b.hostIP[mn]; !ok {
 			b.hostIP[mn] = ip.Unmap()
@@ -525,12 +581,12 @@ func (b *xcatBuilder) members() {
 	b.isMember = map[string]map[string]netip.Addr{b.x.MN.Name: nil}
 	sn := b.keyed("servicenode")
 	t := b.t["servicenode"]
-	services := func(r TabdumpRow) []Service {
-		var out []Service
+	services := func(r TabdumpRow) []pool.Service {
+		var out []pool.Service
 		for _, c := range []struct {
 			col string
-			svc Service
-		}{{"dhcpserver", ServiceDHCP}, {"nameserver", ServiceDNS}, {"ntpserver", ServiceNTP}, {"tftpserver", ServiceTFTP}, {"conserver", ServiceConsole}} {
+			svc pool.Service
+		}{{"dhcpserver", pool.ServiceDHCP}, {"nameserver", pool.ServiceDNS}, {"ntpserver", pool.ServiceNTP}, {"tftpserver", pool.ServiceTFTP}, {"conserver", pool.ServiceConsole}} {
 			if xcatYes(t.Get(r, c.col)) {
 				out = append(out, c.svc)
 			}
@@ -550,12 +606,12 @@ func (b *xcatBuilder) members() {
 		if _, ok := b.isMember[name]; ok {
 			continue
 		}
-		if err := ValidateName("member", name); err != nil {
-			b.probs.add("servicenode: %v", strings.TrimPrefix(err.Error(), ErrInvalid.Error()+": "))
+		if err := pool.ValidateName("member", name); err != nil {
+			b.probs.add("servicenode: %v", strings.TrimPrefix(err.Error(), pool.ErrInvalid.Error()+": "))
 			continue
 		}
 		r, _, _ := b.lookup(sn, name)
-		m := Member{Name: name, Services: services(r), Addresses: b.memberAddrs(name)}
+		m := pool.Member{Name: name, Services: services(r), Addresses: b.memberAddrs(name)}
 		b.isMember[name] = m.Addresses
 		b.x.Members = append(b.x.Members, m)
 	}
@@ -563,9 +619,9 @@ func (b *xcatBuilder) members() {
 	mn.Addresses = b.memberAddrs(mn.Name)
 	b.isMember[mn.Name] = mn.Addresses
 	if r, _, ok := b.lookup(sn, mn.Name); ok {
-		mn.Services = append(services(r), ServiceDB)
+		mn.Services = append(services(r), pool.ServiceDB)
 	} else {
-		mn.Services = AllServices()
+		mn.Services = pool.AllServices()
 	}
 	if len(b.x.Members) > 0 {
 		b.x.issue("servicenode", "", "", "service db: xCAT has no servicenode column for it; the MN gets it, give it to the SNs holding a database replica with `mnpool member set NAME --services ...`")
@@ -583,7 +639,9 @@ func (b *xcatBuilder) nodes() {
 	for _, key := range sortedKeys(macs) {
 		r := macs[key]
 		if b.isGroup(key) {
-			b.x.issue("mac", "mac", key, "group-level MAC not imported")
+			if !IsRegex(strings.TrimSpace(mt.Get(r, "mac"))) {
+				b.x.issue("mac", "mac", key, "group-level MAC (the same for every node) not imported")
+			}
 			continue
 		}
 		if _, ok := b.isMember[key]; ok && r.Line > 0 {
@@ -603,18 +661,18 @@ func (b *xcatBuilder) nodes() {
 			b.x.issue("nodelist", "hidden", name, "hidden node (hardware control point) not imported")
 			continue
 		}
-		if err := ValidateName("node", name); err != nil {
-			b.probs.add("nodelist: %v", strings.TrimPrefix(err.Error(), ErrInvalid.Error()+": "))
+		if err := pool.ValidateName("node", name); err != nil {
+			b.probs.add("nodelist: %v", strings.TrimPrefix(err.Error(), pool.ErrInvalid.Error()+": "))
 			continue
 		}
-		n := Node{Name: name}
+		n := pool.Node{Name: name}
 		for _, g := range b.groups[name] {
 			if g == "all" {
 				// xCAT puts every node in group all by convention; in a
 				// noderange all already means every node.
 				continue
 			}
-			if ValidateGroup(g) != nil {
+			if pool.ValidateGroup(g) != nil {
 				b.x.issue("nodelist", "groups", name, fmt.Sprintf("group %q is not a valid pool group name; dropped", clip(g)))
 				continue
 			}
@@ -632,117 +690,216 @@ func (b *xcatBuilder) nodes() {
 		if len(b.otherIPs[name]) > 0 {
 			b.x.issue("hosts", "otherinterfaces", name, "node interfaces other than the install one are not imported")
 		}
-		if r, ok := macs[name]; ok {
-			for _, part := range strings.Split(mt.Get(r, "mac"), "|") {
-				mac, host, _ := strings.Cut(strings.TrimSpace(part), "!")
-				if mac == "" {
-					continue
-				}
-				if host != "" && host != name {
-					b.x.issue("mac", "mac", name, "MAC bound to another host name (MAC!HOST) not imported")
-					continue
-				}
-				m, err := NormalizeMAC(mac)
-				if err != nil {
-					b.probs.add("mac.csv line %d: node %s: %q is not a MAC address", r.Line, name, clip(mac))
-					break
-				}
-				if !contains(n.MACs, m) {
-					n.MACs = append(n.MACs, m)
-				}
-			}
+		if !b.nodeMACs(&n, macs, mt) {
+			continue
 		}
-		if r, key, ok := b.lookup(noderes, name); ok {
-			if v := strings.TrimSpace(nr.Get(r, "xcatmaster")); v != "" {
-				b.x.issue("noderes", "xcatmaster", key, "not imported: in a pool it stays blank (the servicenode list decides)")
-			}
-			sns := strings.TrimSpace(nr.Get(r, "servicenode"))
-			switch {
-			case sns == "":
-			case xcatRegex(sns):
-				b.x.issue("noderes", "servicenode", name, fmt.Sprintf("regular expression of %s not imported; the node has no list until `mnpool assign`", key))
-			default:
-				for _, s := range strings.Split(sns, ",") {
-					s = strings.TrimSpace(s)
-					if ip, err := netip.ParseAddr(s); err == nil {
-						if h, ok := b.ipHost[ip.Unmap()]; ok {
-							s = h
-						}
-					}
-					addrs, ok := b.isMember[s]
-					if !ok {
-						b.x.issue("noderes", "servicenode", name, fmt.Sprintf("%q is not a member (not the MN, not in the servicenode table); dropped from the list", clip(s)))
-						continue
-					}
-					if _, on := addrs[n.Network]; n.Network != "" && !on {
-						b.x.issue("noderes", "servicenode", name, fmt.Sprintf("member %s has no address on the node's network; dropped from the list", s))
-						continue
-					}
-					if !contains(n.ServiceNodes, s) {
-						n.ServiceNodes = append(n.ServiceNodes, s)
-					}
-				}
-				if len(n.ServiceNodes) >= MinWidth {
-					n.Manual = true
-				} else if len(n.ServiceNodes) > 0 {
-					b.x.issue("noderes", "servicenode", name, "fewer than 2 servicenodes: imported as an automatic list; `mnpool assign` completes it")
-				}
-			}
-		}
+		b.nodeServiceNodes(&n, noderes, nr)
 		b.x.Nodes = append(b.x.Nodes, n)
 	}
 	sort.Slice(b.x.Nodes, func(i, j int) bool { return b.x.Nodes[i].Name < b.x.Nodes[j].Name })
 }
 
-// ImportXCAT creates the pool described by x in s. The pool must be new
+// nodeServiceNodes sets n's servicenode list from its noderes row (its
+// own, or its first group's; regular expressions evaluated).
+func (b *xcatBuilder) nodeServiceNodes(n *pool.Node, noderes map[string]TabdumpRow, nr *Tabdump) {
+	if r, key, ok := b.lookup(noderes, n.Name); ok {
+		if v := strings.TrimSpace(nr.Get(r, "xcatmaster")); v != "" {
+			b.x.issue("noderes", "xcatmaster", key, "not imported: in a pool it stays blank (the servicenode list decides)")
+		}
+		sns, ok := b.attr(nr, r, "noderes", "servicenode", key, n.Name)
+		switch {
+		case !ok || sns == "":
+		default:
+			for _, s := range strings.Split(sns, ",") {
+				s = strings.TrimSpace(s)
+				if ip, err := netip.ParseAddr(s); err == nil {
+					if h, ok := b.ipHost[ip.Unmap()]; ok {
+						s = h
+					}
+				}
+				addrs, ok := b.isMember[s]
+				if !ok {
+					b.x.issue("noderes", "servicenode", n.Name, fmt.Sprintf("%q is not a member (not the MN, not in the servicenode table); dropped from the list", clip(s)))
+					continue
+				}
+				if _, on := addrs[n.Network]; n.Network != "" && !on {
+					b.x.issue("noderes", "servicenode", n.Name, fmt.Sprintf("member %s has no address on the node's network; dropped from the list", s))
+					continue
+				}
+				if !slices.Contains(n.ServiceNodes, s) {
+					n.ServiceNodes = append(n.ServiceNodes, s)
+				}
+			}
+			if len(n.ServiceNodes) >= pool.MinWidth {
+				n.Manual = true
+			} else if len(n.ServiceNodes) > 0 {
+				b.x.issue("noderes", "servicenode", n.Name, "fewer than 2 servicenodes: imported as an automatic list; `mnpool assign` completes it")
+			}
+		}
+	}
+}
+
+// mnpoolMembers applies mnpool_members.csv (an export's exact members:
+// services, disabled flag, addresses by network), over what the xCAT
+// tables said.
+func (b *xcatBuilder) mnpoolMembers() {
+	if b.x.MN.Name == "" {
+		return
+	}
+	b.rows(TableMembers, func(t *Tabdump, name string, r TabdumpRow) {
+		m := pool.Member{Name: name, Disabled: t.Get(r, "disabled") == "1", Addresses: map[string]netip.Addr{}}
+		for _, s := range splitComma(t.Get(r, "services")) {
+			svc, err := pool.ParseService(s)
+			if err != nil {
+				b.probs.add("%s.csv line %d: member %s: %v", TableMembers, r.Line, name, err)
+				return
+			}
+			m.Services = append(m.Services, svc)
+		}
+		for _, a := range splitComma(t.Get(r, "addresses")) {
+			net, ipS, _ := strings.Cut(a, "=")
+			ip, err := netip.ParseAddr(ipS)
+			if err != nil {
+				b.probs.add("%s.csv line %d: member %s: address %q: want NETWORK=IP", TableMembers, r.Line, name, clip(a))
+				return
+			}
+			m.Addresses[net] = ip
+		}
+		b.isMember[name] = m.Addresses
+		if name == b.x.MN.Name {
+			b.x.MN = m
+			return
+		}
+		for i := range b.x.Members {
+			if b.x.Members[i].Name == name {
+				b.x.Members[i] = m
+				return
+			}
+		}
+		b.x.Members = append(b.x.Members, m)
+		sort.Slice(b.x.Members, func(i, j int) bool { return b.x.Members[i].Name < b.x.Members[j].Name })
+	})
+}
+
+// mnpoolNodes applies mnpool_nodes.csv: each node's network and whether
+// its servicenode list was set by hand.
+func (b *xcatBuilder) mnpoolNodes() {
+	idx := map[string]int{}
+	for i, n := range b.x.Nodes {
+		idx[n.Name] = i
+	}
+	b.rows(TableNodes, func(t *Tabdump, name string, r TabdumpRow) {
+		i, ok := idx[name]
+		if !ok {
+			b.x.issue(TableNodes, "node", name, "not a node of nodelist; row skipped")
+			return
+		}
+		n := &b.x.Nodes[i]
+		if nw := t.Get(r, "network"); nw != "" {
+			n.Network = nw
+		}
+		n.Manual = t.Get(r, "manual") == "1" && len(n.ServiceNodes) > 0
+	})
+}
+
+func splitComma(s string) []string {
+	var out []string
+	for _, p := range strings.Split(s, ",") {
+		if p = strings.TrimSpace(p); p != "" {
+			out = append(out, p)
+		}
+	}
+	return out
+}
+
+// nodeMACs sets n.MACs from the node's mac row (its own, or its group's
+// regular expression). It returns false when the import must stop.
+func (b *xcatBuilder) nodeMACs(n *pool.Node, macs map[string]TabdumpRow, mt *Tabdump) bool {
+	r, key, ok := b.lookup(macs, n.Name)
+	if !ok {
+		return true
+	}
+	if key != n.Name && !IsRegex(strings.TrimSpace(mt.Get(r, "mac"))) {
+		return true // reported once for the group
+	}
+	v, ok := b.attr(mt, r, "mac", "mac", key, n.Name)
+	if !ok {
+		return true
+	}
+	for _, part := range strings.Split(v, "|") {
+		mac, host, _ := strings.Cut(strings.TrimSpace(part), "!")
+		if mac == "" {
+			continue
+		}
+		if host != "" && host != n.Name {
+			b.x.issue("mac", "mac", n.Name, "MAC bound to another host name (MAC!HOST) not imported")
+			continue
+		}
+		m, err := pool.NormalizeMAC(mac)
+		if err != nil && key != n.Name {
+			b.x.unmapped(n.Name, "mac", "mac", mt.Get(r, "mac"), fmt.Sprintf("gives %q, not a MAC address", clip(mac)))
+			return true
+		}
+		if err != nil {
+			b.probs.add("mac.csv line %d: node %s: %q is not a MAC address", r.Line, n.Name, clip(mac))
+			return false
+		}
+		if !slices.Contains(n.MACs, m) {
+			n.MACs = append(n.MACs, m)
+		}
+	}
+	return true
+}
+
+// Apply creates the pool described by x in s. The pool must be new
 // (no MN yet) or already have x's MN (an interrupted import is finished
 // by running it again: networks, members and nodes are then replaced).
 // Everything is first applied to a scratch SQLite database, so invalid
 // data stops the import before s is written.
-func ImportXCAT(ctx context.Context, s *Store, x *XCATImport) error {
+func Apply(ctx context.Context, s *pool.Store, x *Import) error {
 	m, err := s.Master(ctx)
 	if err != nil {
-		if isNoTable(err) {
-			m = Master{}
+		if _, lerr := s.LoadState(ctx); errors.Is(lerr, pool.ErrNotInitialized) {
+			m = pool.Master{}
 		} else {
 			return err
 		}
 	}
 	if m.Member != "" && m.Member != x.MN.Name {
-		return fmt.Errorf("%w: the pool exists already with MN %s (epoch %d); import-xcat creates a new pool (the dump's MN is %s)", ErrConflict, m.Member, m.Epoch, x.MN.Name)
+		return fmt.Errorf("%w: the pool exists already with MN %s (epoch %d); import-xcat creates a new pool (the dump's MN is %s)", pool.ErrConflict, m.Member, m.Epoch, x.MN.Name)
 	}
-	if err := ValidateXCATImport(ctx, x); err != nil {
+	if err := Validate(ctx, x); err != nil {
 		return err
 	}
-	return applyXCAT(ctx, s, x)
+	return apply(ctx, s, x)
 }
 
-// ValidateXCATImport applies x to a scratch SQLite database in a temporary
+// Validate applies x to a scratch SQLite database in a temporary
 // directory and reports the first error. Nothing else is written.
-func ValidateXCATImport(ctx context.Context, x *XCATImport) error {
+func Validate(ctx context.Context, x *Import) error {
 	dir, err := os.MkdirTemp("", "mnpool-import-")
 	if err != nil {
 		return err
 	}
 	defer os.RemoveAll(dir)
-	scratch, err := Open(ctx, "sqlite:"+filepath.Join(dir, "check.db"), WithMigrate())
+	scratch, err := pool.Open(ctx, "sqlite:"+filepath.Join(dir, "check.db"), pool.WithMigrate())
 	if err != nil {
 		return err
 	}
 	defer scratch.Close()
-	if err := applyXCAT(ctx, scratch, x); err != nil {
+	if err := apply(ctx, scratch, x); err != nil {
 		return fmt.Errorf("xCAT import: nothing was written: %w", err)
 	}
 	return nil
 }
 
-func applyXCAT(ctx context.Context, s *Store, x *XCATImport) error {
+func apply(ctx context.Context, s *pool.Store, x *Import) error {
 	for _, n := range x.Networks {
 		if err := s.AddNetwork(ctx, n, true); err != nil {
 			return err
 		}
 	}
-	if _, err := s.Init(ctx, InitOptions{MN: x.MN, Site: x.Site}); err != nil {
+	if _, err := s.Init(ctx, pool.InitOptions{MN: x.MN, Site: x.Site}); err != nil {
 		return fmt.Errorf("MN %s: %w", x.MN.Name, err)
 	}
 	if err := s.AddMember(ctx, x.MN, true); err != nil {
@@ -753,8 +910,8 @@ func applyXCAT(ctx context.Context, s *Store, x *XCATImport) error {
 			return err
 		}
 	}
-	if err := s.AddNodes(ctx, x.Nodes, AddOptions{Replace: true}); err != nil {
-		var ne *NodeError
+	if err := s.AddNodes(ctx, x.Nodes, pool.AddOptions{Replace: true}); err != nil {
+		var ne *pool.NodeError
 		if errors.As(err, &ne) {
 			return fmt.Errorf("node %s: %w", ne.Node, ne.Err)
 		}

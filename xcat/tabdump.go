@@ -1,4 +1,4 @@
-package pool
+package xcat
 
 import (
 	"bufio"
@@ -130,4 +130,27 @@ func clip(s string) string {
 		return s[:60] + "..."
 	}
 	return s
+}
+
+// WriteTabdump writes a table as tabdump does: the header "#col,...", then
+// one line per row, every non-empty value in double quotes (a quote inside
+// doubled), empty values as nothing. rows are written in the order given.
+func WriteTabdump(w io.Writer, columns []string, rows [][]string) error {
+	bw := bufio.NewWriter(w)
+	bw.WriteString("#" + strings.Join(columns, ",") + "\n")
+	for _, r := range rows {
+		if len(r) != len(columns) {
+			return fmt.Errorf("%w: tabdump row %q has %d fields for %d columns", ErrInvalid, r, len(r), len(columns))
+		}
+		for i, v := range r {
+			if i > 0 {
+				bw.WriteByte(',')
+			}
+			if v != "" {
+				bw.WriteString(`"` + strings.ReplaceAll(v, `"`, `""`) + `"`)
+			}
+		}
+		bw.WriteByte('\n')
+	}
+	return bw.Flush()
 }
