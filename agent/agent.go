@@ -223,7 +223,7 @@ func (a *Agent) Run(ctx context.Context) error {
 	a.setPhase(PhaseStopping)
 	if a.servedDynamic() {
 		// A stopped agent cannot confirm the MN role: step back
-		// (DESIGN.md rule 8); the next start serves the range again
+		// (docs/DESIGN.md, *fencing-tokens*); the next start serves the range again
 		// after the guard's hold.
 		sctx, scancel := context.WithTimeout(context.WithoutCancel(ctx), a.o.shutdown)
 		a.applyCached(sctx, "the agent stops")

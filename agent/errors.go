@@ -9,7 +9,7 @@ var (
 	ErrInvalid = errors.New("agent: invalid value")
 	// ErrUnsafeTiming: a heartbeat, liveness or lease timeout is too short
 	// for the failure detection of the Galera cluster under the pool
-	// database (DESIGN.md rule 6).
+	// database (docs/DESIGN.md, *minority-primary*).
 	ErrUnsafeTiming = errors.New("agent: unsafe timing")
 	// ErrNotMember: the agent's member is not a member of the pool.
 	ErrNotMember = errors.New("agent: not a pool member")

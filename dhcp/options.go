@@ -78,7 +78,7 @@ type Options struct {
 	Format Format
 	// ServeDynamic includes the networks' dynamic ranges. The caller
 	// decides: only the member that has confirmed it is the MN of the
-	// current epoch may set it (DESIGN.md rule 8: a member that cannot
+	// current epoch may set it (docs/DESIGN.md, *fencing-tokens*: a member that cannot
 	// confirm its role serves no dynamic range).
 	ServeDynamic bool
 	// Select, when not nil, limits the host reservations to the nodes it

@@ -6,7 +6,7 @@
 //
 // The locks are built from rows and conditional updates only. GET_LOCK(),
 // LOCK TABLES and SELECT ... FOR UPDATE lock one Galera node, not the
-// cluster (DESIGN.md rule 1; TestGetLockIsNodeLocal shows two holders).
+// cluster (docs/DESIGN.md, *node-local-locks*; TestGetLockIsNodeLocal shows two holders).
 // Expiry trusts no clock across hosts (rule 7): a contender takes a lock
 // over only after it has seen the holder's lease counter stand still for
 // the holder's TTL on its own monotonic clock, with an UPDATE conditional

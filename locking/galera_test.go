@@ -23,7 +23,7 @@ import (
 // TestGetLockIsNodeLocal shows why the locking package is built from rows
 // and conditional updates: on Galera, GET_LOCK() and SELECT ... FOR
 // UPDATE lock only the node that runs them, so two clients on two nodes
-// both "hold" the same lock (DESIGN.md rule 1). Do not reintroduce them.
+// both "hold" the same lock (docs/DESIGN.md, *node-local-locks*). Do not reintroduce them.
 // If a Galera version ever makes them cluster-wide, this test fails and
 // says so.
 func TestGetLockIsNodeLocal(t *testing.T) {
@@ -49,7 +49,7 @@ func TestGetLockIsNodeLocal(t *testing.T) {
 			t.Fatal(err)
 		}
 		if got1.Int64 != 1 || got2.Int64 != 1 {
-			t.Fatalf("GET_LOCK on node 1 = %v, on node 2 = %v: Galera no longer gives the lock to both; revisit DESIGN.md rule 1", got1, got2)
+			t.Fatalf("GET_LOCK on node 1 = %v, on node 2 = %v: Galera no longer gives the lock to both; revisit docs/DESIGN.md, *node-local-locks*", got1, got2)
 		}
 		t.Logf("GET_LOCK(%q, 0) returned 1 on node 1 and on node 2: two holders", name)
 		for _, c := range []*sql.Conn{c1, c2} {
@@ -82,7 +82,7 @@ func TestGetLockIsNodeLocal(t *testing.T) {
 				t.Fatalf("SELECT ... FOR UPDATE on node %d: %v (a cluster-wide row lock would make the second one wait)", i+1, err)
 			}
 			if d := time.Since(start); d > testenv.Timeout(500*time.Millisecond) {
-				t.Fatalf("SELECT ... FOR UPDATE on node %d waited %v; revisit DESIGN.md rule 1", i+1, d)
+				t.Fatalf("SELECT ... FOR UPDATE on node %d waited %v; revisit docs/DESIGN.md, *node-local-locks*", i+1, d)
 			}
 		}
 		t.Log("SELECT ... FOR UPDATE of the same row returned at once on node 1 and on node 2: two holders")

@@ -8,7 +8,7 @@ import (
 	"time"
 )
 
-// Liveness of members (DESIGN.md rule 7): a member proves it is alive by
+// Liveness of members (docs/DESIGN.md, *no-clock-compare*): a member proves it is alive by
 // incrementing its heartbeat counter (Store.Heartbeat, Heartbeater). An
 // observer samples every member's counter and judges a member by how long
 // the counter has not moved, measured on the observer's own monotonic

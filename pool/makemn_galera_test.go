@@ -60,7 +60,7 @@ func galeraPool(t testing.TB, env *testgalera.Env) *pool.Store {
 }
 
 // memberDSN is the DSN member would use: its own database node first,
-// then the others (DESIGN.md rule 10).
+// then the others (docs/DESIGN.md, *prefer-local-node*).
 func memberDSN(t testing.TB, env *testgalera.Env, member string) string {
 	t.Helper()
 	local := galeraMemberNode(member)

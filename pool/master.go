@@ -94,7 +94,7 @@ func (s *Store) Init(ctx context.Context, o InitOptions) (Master, error) {
 			}
 		}
 		if cur.Member == "" {
-			// Decision by a conditional update (DESIGN.md rule 3): only one
+			// Decision by a conditional update (docs/DESIGN.md, *conditional-update*): only one
 			// init can take an empty master record.
 			res, err := tx.ExecContext(ctx, "UPDATE master SET member = ?, epoch = epoch + 1 WHERE id = 1 AND member = '' AND epoch = ?", o.MN.Name, cur.Epoch)
 			if err != nil {

@@ -64,7 +64,7 @@ func WithGuardLogger(l *slog.Logger) GuardOption { return func(o *guardOptions) 
 // values are used, so a monotonic clock is right). For tests.
 func WithGuardNow(now func() time.Time) GuardOption { return func(o *guardOptions) { o.now = now } }
 
-// MNGuard is the fail-safe of the MN role (DESIGN.md rule 8). It confirms,
+// MNGuard is the fail-safe of the MN role (docs/DESIGN.md, *fencing-tokens*). It confirms,
 // periodically and through a healthy Primary Galera node (the store uses no
 // other), that its member is named by the master record, and remembers on
 // the local monotonic clock when that was last true. ServeDynamic says
@@ -134,7 +134,7 @@ func NewMNGuard(s *Store, self string, opts ...GuardOption) (*MNGuard, error) {
 	}
 	if s.Kind() == KindMySQL && s.o.syncWait&1 == 0 {
 		// A confirmation must see the latest commit, not a stale local
-		// copy (DESIGN.md rule 4).
+		// copy (docs/DESIGN.md, *sync-wait*).
 		return nil, fmt.Errorf("%w: MN guard needs a store with wsrep_sync_wait >= 1 (store has %d)", ErrInvalid, s.o.syncWait)
 	}
 	if o.timeout >= o.validFor {

@@ -74,7 +74,7 @@ func openMySQL(cfgs []*mysql.Config, o *options) (*mysqlBackend, error) {
 			c.Params = map[string]string{}
 		}
 		// Decisions read what the cluster committed, not a stale local copy
-		// (DESIGN.md rule 4).
+		// (docs/DESIGN.md, *sync-wait*).
 		if _, ok := c.Params["wsrep_sync_wait"]; !ok {
 			c.Params["wsrep_sync_wait"] = strconv.Itoa(o.syncWait)
 		}
@@ -228,7 +228,7 @@ func (b *mysqlBackend) markBad(node string, err error) {
 }
 
 // checkNode asks one node for its wsrep state. Healthy means Primary,
-// ready and Synced (DESIGN.md rule 5), or a plain MySQL/MariaDB server
+// ready and Synced (docs/DESIGN.md, *real-health*), or a plain MySQL/MariaDB server
 // without wsrep that answers.
 func (b *mysqlBackend) checkNode(ctx context.Context, n *galeraNode) NodeHealth {
 	nh := NodeHealth{Node: n.label}

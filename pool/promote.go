@@ -66,7 +66,7 @@ func (e *PromoteConflictError) Error() string {
 func (e *PromoteConflictError) Unwrap() error { return ErrConflict }
 
 // Promote makes member the MN: one transaction that increments the epoch
-// of the master record with a conditional update (DESIGN.md rule 3: WHERE
+// of the master record with a conditional update (docs/DESIGN.md, *conditional-update*: WHERE
 // epoch = the epoch read), sets site.master, closes the fencing row of the
 // old epoch, opens the row of the new one and writes an audit record.
 //
@@ -166,7 +166,7 @@ func (s *Store) Promote(ctx context.Context, member string, o PromoteOptions) (P
 			if s.IsDuplicate(err) {
 				// The master row said the epoch was free, the epoch table
 				// says it is taken: a second line of defence against a
-				// lost update (DESIGN.md rule 8).
+				// lost update (docs/DESIGN.md, *fencing-tokens*).
 				return fmt.Errorf("%w: epoch %d is already recorded in mn_epochs; promotion refused", ErrConflict, next.Epoch)
 			}
 			return err
