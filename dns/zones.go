@@ -12,6 +12,7 @@ import (
 
 	mdns "github.com/miekg/dns"
 
+	"github.com/mnpool/mnpool/memberaddr"
 	"github.com/mnpool/mnpool/pool"
 )
 
@@ -117,7 +118,7 @@ func BuildZones(st *pool.State, serial uint32, o ZoneOptions) (*Zones, error) {
 		addZone(mdns.CanonicalName(d), false)
 	}
 	for _, n := range st.Networks {
-		if d := Domain(st, n.Name); d != "" {
+		if d := memberaddr.Domain(st, n.Name); d != "" {
 			addZone(mdns.CanonicalName(d), false)
 		}
 		for _, r := range ReverseZones(n.Prefix) {
@@ -161,13 +162,13 @@ func BuildZones(st *pool.State, serial uint32, o ZoneOptions) (*Zones, error) {
 		if !n.IP.IsValid() {
 			continue
 		}
-		if d := Domain(st, n.Network); d != "" {
+		if d := memberaddr.Domain(st, n.Network); d != "" {
 			add(fqdn(n.Name, d), n.IP)
 		}
 	}
 	for _, m := range st.Members {
-		for _, net := range MemberNetworks(st, m) {
-			if d := Domain(st, net); d != "" {
+		for _, net := range memberaddr.Networks(st, m) {
+			if d := memberaddr.Domain(st, net); d != "" {
 				add(fqdn(m.Name, d), m.Addresses[net])
 			}
 		}
@@ -327,10 +328,10 @@ func parentZone(child string, byLen []string) string {
 }
 
 // memberFQDN is a member's main name: on its first network (in
-// MemberNetworks order) that has a domain. "" when none has.
+// memberaddr.Networks order) that has a domain. "" when none has.
 func memberFQDN(st *pool.State, m pool.Member) string {
-	for _, n := range MemberNetworks(st, m) {
-		if d := Domain(st, n); d != "" {
+	for _, n := range memberaddr.Networks(st, m) {
+		if d := memberaddr.Domain(st, n); d != "" {
 			return fqdn(m.Name, d)
 		}
 	}

@@ -9,8 +9,8 @@ import (
 	"regexp"
 	"strings"
 
-	"github.com/mnpool/mnpool/dns"
 	"github.com/mnpool/mnpool/internal/confcheck"
+	"github.com/mnpool/mnpool/memberaddr"
 	"github.com/mnpool/mnpool/pool"
 )
 
@@ -185,7 +185,7 @@ func (c Conf) Render() ([]byte, error) {
 // iburst, for each of its servicenodes that runs ntp, in list order, by
 // their address on the node's network.
 func NodeConf(st *pool.State, node pool.Node) (Conf, error) {
-	servers, err := dns.ServerAddrs(st, node, pool.ServiceNTP)
+	servers, err := memberaddr.ForNode(st, node, pool.ServiceNTP)
 	if err != nil {
 		return Conf{}, fmt.Errorf("%w: %v", ErrNoServers, err)
 	}
@@ -221,7 +221,7 @@ type MemberOptions struct {
 // MemberConf returns the chrony.conf of a pool member: the site's external
 // servers (site.extntpservers) when set, then the MN (on members other
 // than the MN) and further members in ring order after this one (see
-// dns.Peers), DefaultPoolSources in all; "local stratum 10 orphan" so the
+// memberaddr.Peers), DefaultPoolSources in all; "local stratum 10 orphan" so the
 // pool keeps one time when cut off from the external servers; and "allow"
 // for the networks the member has an address on. A member that does not
 // run ntp takes time the same way but serves nobody (no local, no allow).
@@ -247,17 +247,17 @@ func MemberConf(st *pool.State, member string, o MemberOptions) (Conf, error) {
 	for _, h := range ext {
 		c.Servers = append(c.Servers, Source{Host: h, IBurst: true})
 	}
-	peers := dns.Peers(st, member, pool.ServiceNTP)
+	peers := memberaddr.Peers(st, member, pool.ServiceNTP)
 	if len(peers) > o.PoolSources {
 		peers = peers[:o.PoolSources]
 	}
 	for _, p := range peers {
-		a, _, _ := dns.PeerAddr(st, self, p)
+		a, _, _ := memberaddr.Peer(st, self, p)
 		c.Servers = append(c.Servers, Source{Host: a.String(), IBurst: true, Member: p.Name})
 	}
 	if self.Runs(pool.ServiceNTP) {
 		c.LocalStratum, c.Orphan = o.LocalStratum, true
-		for _, n := range dns.MemberNetworks(st, self) {
+		for _, n := range memberaddr.Networks(st, self) {
 			if nw, ok := st.Network(n); ok {
 				c.Allow = append(c.Allow, nw.Prefix)
 			}
