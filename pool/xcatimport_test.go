@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
-	"flag"
 	"net/netip"
 	"os"
 	"path/filepath"
@@ -16,10 +15,9 @@ import (
 	"github.com/google/go-cmp/cmp/cmpopts"
 	"github.com/stretchr/testify/require"
 
+	"github.com/mnpool/mnpool/internal/golden"
 	"github.com/mnpool/mnpool/pool"
 )
-
-var update = flag.Bool("update", false, "rewrite the golden files in testdata")
 
 const xcatFixture = "testdata/xcat/cluster"
 
@@ -135,13 +133,7 @@ func TestPlanXCATImportGolden(t *testing.T) {
 	require.NoError(t, err)
 	got, err := json.MarshalIndent(x, "", "  ")
 	require.NoError(t, err)
-	golden := filepath.Join("testdata", "xcat", "cluster.plan.json")
-	if *update {
-		require.NoError(t, os.WriteFile(golden, append(got, '\n'), 0o644))
-	}
-	want, err := os.ReadFile(golden)
-	require.NoError(t, err)
-	require.Empty(t, cmp.Diff(string(want), string(got)+"\n"), "run go test -run Golden -update to accept")
+	golden.Check(t, filepath.Join("testdata", "xcat", "cluster.plan.json"), append(got, '\n'))
 }
 
 func TestPlanXCATImportMapsTheDump(t *testing.T) {

@@ -4,8 +4,9 @@ import (
 	"fmt"
 	"strings"
 
-	"github.com/mnpool/mnpool/sshkeys"
 	"golang.org/x/crypto/ssh"
+
+	"github.com/mnpool/mnpool/sshkeys"
 )
 
 func parse(line string) ssh.PublicKey {
