@@ -6,10 +6,10 @@ import (
 	"errors"
 	"fmt"
 	"net/netip"
-	"regexp"
 	"strings"
 
 	"github.com/mnpool/mnpool/internal/confcheck"
+	"github.com/mnpool/mnpool/internal/syntax"
 	"github.com/mnpool/mnpool/memberaddr"
 	"github.com/mnpool/mnpool/pool"
 )
@@ -66,11 +66,6 @@ type Conf struct {
 	PidFile        string     `json:"pidfile,omitempty"`
 }
 
-var (
-	hostLabelRE = regexp.MustCompile(`^[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?$`)
-	confPathRE  = regexp.MustCompile(`^/[A-Za-z0-9_./+-]*$`)
-)
-
 // ValidateHost checks an NTP server given as an IP address or a host
 // name.
 func ValidateHost(h string) error {
@@ -85,7 +80,7 @@ func ValidateHost(h string) error {
 		return fmt.Errorf("%w: NTP server %q: want an IP address or a host name", ErrInvalid, h)
 	}
 	for _, l := range labels {
-		if !hostLabelRE.MatchString(l) {
+		if !syntax.HostLabel(l) {
 			return fmt.Errorf("%w: NTP server %q: want an IP address or a host name (letters, digits, '-', '.')", ErrInvalid, h)
 		}
 	}
@@ -93,7 +88,7 @@ func ValidateHost(h string) error {
 }
 
 func checkPath(what, p string) error {
-	if !confPathRE.MatchString(p) {
+	if !syntax.ConfPath(p) {
 		return fmt.Errorf("%w: %s %q: want an absolute path of letters, digits and _ . / + -", ErrInvalid, what, p)
 	}
 	return nil
