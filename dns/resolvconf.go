@@ -110,10 +110,11 @@ func NodeResolvConf(st *pool.State, node pool.Node) (ResolvConf, error) {
 
 // MemberResolvConf returns the resolv.conf of a pool member: itself first
 // when it runs dns, then the other members that do (the MN, then the
-// members after it by name; see memberaddr.Peers), three at most. A member other than
-// the MN whose only name server would be the MN is an error (ErrOnlyMN):
-// the members must not depend on the MN alone for names. The search list
-// is site.domain then the domains of the member's networks.
+// members after it by name; see memberaddr.Peers), three at most. A
+// member other than the MN whose only name server would be the MN is an
+// error (ErrOnlyMN): the members must not depend on the MN alone for
+// names. The search list is site.domain then the domains of the member's
+// networks.
 func MemberResolvConf(st *pool.State, member string) (ResolvConf, error) {
 	self, ok := st.Member(member)
 	if !ok {

@@ -4,9 +4,8 @@ import (
 	"fmt"
 	"strings"
 
-	"golang.org/x/crypto/ssh"
-
 	"github.com/mnpool/mnpool/sshkeys"
+	"golang.org/x/crypto/ssh"
 )
 
 func parse(line string) ssh.PublicKey {
