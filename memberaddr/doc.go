@@ -10,8 +10,8 @@
 //     network) reaches a member by the member's address on that network
 //     (OnNetwork). A node's servers are its servicenodes in list order
 //     (ServiceNodes, ForNode). pool.DeriveSettings applies the same rule
-//     to the node's tftpserver and nfsserver; it stays in pool because the
-//     move planner needs it inside its transaction.
+//     to the node's tftpserver and nfsserver; it stays in pool because
+//     pool's move planner uses it and pool cannot import this package.
 //   - A member reaches another member on the first network both have an
 //     address on, in the order the pool prefers the target's networks
 //     (Networks: the site domain's networks first, then by name), else by
