@@ -12,6 +12,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"golang.org/x/sync/errgroup"
 
+	"github.com/mnpool/mnpool/internal/ctxutil"
 	"github.com/mnpool/mnpool/locking"
 	"github.com/mnpool/mnpool/pool"
 )
@@ -257,7 +258,7 @@ func (a *Agent) prepare(ctx context.Context) error {
 		a.startErr = err
 		a.mu.Unlock()
 		a.log.Warn("agent: waiting for the pool database", "err", err, "retry_in", wait)
-		if err := sleep(ctx, wait); err != nil {
+		if err := ctxutil.Sleep(ctx, wait); err != nil {
 			return err
 		}
 	}
@@ -411,16 +412,4 @@ func (a *Agent) memberSnapshot() memberSnapshot {
 		}
 	}
 	return s
-}
-
-// sleep waits d or until ctx ends.
-func sleep(ctx context.Context, d time.Duration) error {
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-ctx.Done():
-		return ctx.Err()
-	case <-t.C:
-		return nil
-	}
 }

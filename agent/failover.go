@@ -8,6 +8,7 @@ import (
 
 	"github.com/jmoiron/sqlx"
 
+	"github.com/mnpool/mnpool/internal/ctxutil"
 	"github.com/mnpool/mnpool/locking"
 	"github.com/mnpool/mnpool/pool"
 )
@@ -154,7 +155,7 @@ func (a *Agent) failoverLoop(ctx context.Context) error {
 			}
 			if a.failoverWanted() {
 				a.log.Warn("agent: campaigning for the failover lease failed", "err", err)
-				if err := sleep(ctx, a.timing.HeartbeatInterval); err != nil {
+				if err := ctxutil.Sleep(ctx, a.timing.HeartbeatInterval); err != nil {
 					return err
 				}
 			}

@@ -521,15 +521,7 @@ const (
 // proxies for its own user.
 func (b *Broker) serveRequest(ctx context.Context, conn net.Conn, r io.Reader, h Hello, id *Identity) {
 	deadline := time.Now().Add(b.o.waitLimit)
-	unreachable := map[string]bool{}
-	told := map[string]bool{}
-	tell := func(msg string) {
-		if !told[msg] {
-			told[msg] = true
-			b.send(conn, Reply{Notice: msg})
-		}
-	}
-	canProxy := h.Hops+1 < MaxHops
+	q := &request{b: b, conn: conn, r: r, h: h, id: id, canProxy: h.Hops+1 < MaxHops, unreachable: map[string]bool{}, told: map[string]bool{}}
 	for {
 		if ctx.Err() != nil {
 			b.refuse(conn, CodeUnavailable, "the broker on %s is stopping", b.self)
@@ -549,105 +541,177 @@ func (b *Broker) serveRequest(ctx context.Context, conn net.Conn, r io.Reader, h
 			}
 			continue
 		}
-		v := b.view()
-		node, ok := v.nodes[h.Node]
+		spec, allowed, ok := q.lookup()
 		if !ok {
-			b.refuse(conn, CodeNotFound, "%s is not a node of the pool", h.Node)
-			return
-		}
-		spec, ok := v.specs[h.Node]
-		if !ok {
-			b.refuse(conn, CodeNotFound, "node %s has no console configured (mnpool console set)", h.Node)
-			return
-		}
-		allowed := Allowed(v.st, node, spec)
-		if len(allowed) == 0 {
-			list := node.ServiceNodes
-			if len(spec.Servers) > 0 {
-				list = spec.Servers
-			}
-			b.refuse(conn, CodeNoServer, "no member may serve the console of %s: none of %s is enabled and runs the console service", h.Node, strings.Join(list, ","))
 			return
 		}
 		holders, err := b.leases.Holders(ctx, []string{h.Node})
 		if err != nil {
-			tell(fmt.Sprintf("cannot read the console lease of %s: %v; retrying", h.Node, err))
+			q.tell(fmt.Sprintf("cannot read the console lease of %s: %v; retrying", h.Node, err))
 			sleepCtx(ctx, b.pollEvery())
 			continue
 		}
-		holder := holders[h.Node]
-		if holder.Member != "" && holder.Member != b.self && !unreachable[holder.Member] {
-			if b.o.live.LiveState(holder.Member) == pool.LiveDead {
-				unreachable[holder.Member] = true
-			} else if canProxy {
-				switch b.proxy(ctx, conn, r, holder.Member, h, id) {
-				case proxyDone:
-					return
-				case proxyUnreachable:
-					unreachable[holder.Member] = true
-					tell(fmt.Sprintf("%s holds the console of %s but its broker does not answer", holder.Member, h.Node))
-				case proxyRetry:
-					sleepCtx(ctx, b.pollEvery())
-				}
-				continue
-			} else {
-				b.refuse(conn, CodeHops, "the console of %s is held by %s and this request went through %d brokers already", h.Node, holder.Member, h.Hops+1)
-				return
-			}
-		}
-		// Nobody usable holds the lease: the first usable allowed member
-		// takes it.
-		skip := make([]string, 0, len(unreachable))
-		for m := range unreachable {
-			skip = append(skip, m)
-		}
-		cands := usable(allowed, b.o.live, skip...)
-		tried := false
-	cands:
-		for _, cand := range cands {
-			if cand == b.self {
-				tried = true
-				s, err := b.acquire(ctx, h.Node, spec)
-				if err == nil {
-					if b.attachLocal(s, conn, r, h, id) {
-						return
-					}
-					break cands
-				}
-				if he, ok := isHeld(err); ok {
-					tell(fmt.Sprintf("waiting for the console lease of %s held by %s (token %d) to expire; TTL %s", h.Node, he.Holder, he.Token, b.o.ttl))
-				} else if !errors.Is(err, ErrClosed) {
-					tell(fmt.Sprintf("cannot take the console lease of %s: %v", h.Node, err))
-				}
-				break cands
-			}
-			if !canProxy {
-				continue
-			}
-			tried = true
-			switch b.proxy(ctx, conn, r, cand, h, id) {
-			case proxyDone:
-				return
-			case proxyUnreachable:
-				unreachable[cand] = true
-				tell(fmt.Sprintf("%s should serve the console of %s but its broker does not answer", cand, h.Node))
-				continue
-			case proxyRetry:
-				break cands
-			}
-		}
-		if !tried && !canProxy {
-			b.refuse(conn, CodeHops, "the console of %s must be served by %s and this request went through %d brokers already", h.Node, strings.Join(cands, " or "), h.Hops+1)
+		switch q.viaHolder(ctx, holders[h.Node]) {
+		case stepDone:
 			return
+		case stepAgain:
+			continue
 		}
-		if len(cands) == 0 {
-			// Every allowed member is unreachable or dead: look again
-			// from scratch after a pause, until the deadline.
-			tell(fmt.Sprintf("no member allowed to serve the console of %s (%s) answers; retrying", h.Node, strings.Join(allowed, ",")))
-			clear(unreachable)
+		if q.takeOrPass(ctx, spec, allowed) == stepDone {
+			return
 		}
 		sleepCtx(ctx, b.pollEvery())
 	}
+}
+
+// request is one console request that serveRequest is serving, with what
+// it has learnt across its attempts.
+type request struct {
+	b           *Broker
+	conn        net.Conn
+	r           io.Reader
+	h           Hello
+	id          *Identity
+	canProxy    bool            // another hop is allowed
+	unreachable map[string]bool // members whose broker did not answer, or dead
+	told        map[string]bool // notices already sent
+}
+
+// step is what a step of serveRequest says to do next.
+type step int
+
+const (
+	stepNext  step = iota // go on to the next step
+	stepAgain             // start the next attempt now
+	stepDone              // the request is served or refused
+)
+
+// tell sends msg to the client once.
+func (q *request) tell(msg string) {
+	if !q.told[msg] {
+		q.told[msg] = true
+		q.b.send(q.conn, Reply{Notice: msg})
+	}
+}
+
+// lookup returns the node's console and the members allowed to serve it;
+// ok is false when the request was refused (unknown node, no console, no
+// member allowed).
+func (q *request) lookup() (spec Spec, allowed []string, ok bool) {
+	b, h := q.b, q.h
+	v := b.view()
+	node, ok := v.nodes[h.Node]
+	if !ok {
+		b.refuse(q.conn, CodeNotFound, "%s is not a node of the pool", h.Node)
+		return Spec{}, nil, false
+	}
+	spec, ok = v.specs[h.Node]
+	if !ok {
+		b.refuse(q.conn, CodeNotFound, "node %s has no console configured (mnpool console set)", h.Node)
+		return Spec{}, nil, false
+	}
+	allowed = Allowed(v.st, node, spec)
+	if len(allowed) == 0 {
+		list := node.ServiceNodes
+		if len(spec.Servers) > 0 {
+			list = spec.Servers
+		}
+		b.refuse(q.conn, CodeNoServer, "no member may serve the console of %s: none of %s is enabled and runs the console service", h.Node, strings.Join(list, ","))
+		return Spec{}, nil, false
+	}
+	return spec, allowed, true
+}
+
+// viaHolder sends the request to the member holding the console lease,
+// when another member holds it and may be reachable. stepNext: nobody
+// usable holds it.
+func (q *request) viaHolder(ctx context.Context, holder Holder) step {
+	b, h := q.b, q.h
+	if holder.Member == "" || holder.Member == b.self || q.unreachable[holder.Member] {
+		return stepNext
+	}
+	if b.o.live.LiveState(holder.Member) == pool.LiveDead {
+		q.unreachable[holder.Member] = true
+		return stepNext
+	}
+	if !q.canProxy {
+		b.refuse(q.conn, CodeHops, "the console of %s is held by %s and this request went through %d brokers already", h.Node, holder.Member, h.Hops+1)
+		return stepDone
+	}
+	switch b.proxy(ctx, q.conn, q.r, holder.Member, h, q.id) {
+	case proxyDone:
+		return stepDone
+	case proxyUnreachable:
+		q.unreachable[holder.Member] = true
+		q.tell(fmt.Sprintf("%s holds the console of %s but its broker does not answer", holder.Member, h.Node))
+	case proxyRetry:
+		sleepCtx(ctx, b.pollEvery())
+	}
+	return stepAgain
+}
+
+// takeOrPass is for when nobody usable holds the lease: the first usable
+// allowed member takes it, this broker itself or through a proxy.
+// stepNext: try again after a pause.
+func (q *request) takeOrPass(ctx context.Context, spec Spec, allowed []string) step {
+	b, h := q.b, q.h
+	skip := make([]string, 0, len(q.unreachable))
+	for m := range q.unreachable {
+		skip = append(skip, m)
+	}
+	cands := usable(allowed, b.o.live, skip...)
+	tried := false
+cands:
+	for _, cand := range cands {
+		if cand == b.self {
+			tried = true
+			if q.takeHere(ctx, spec) {
+				return stepDone
+			}
+			break cands
+		}
+		if !q.canProxy {
+			continue
+		}
+		tried = true
+		switch b.proxy(ctx, q.conn, q.r, cand, h, q.id) {
+		case proxyDone:
+			return stepDone
+		case proxyUnreachable:
+			q.unreachable[cand] = true
+			q.tell(fmt.Sprintf("%s should serve the console of %s but its broker does not answer", cand, h.Node))
+			continue
+		case proxyRetry:
+			break cands
+		}
+	}
+	if !tried && !q.canProxy {
+		b.refuse(q.conn, CodeHops, "the console of %s must be served by %s and this request went through %d brokers already", h.Node, strings.Join(cands, " or "), h.Hops+1)
+		return stepDone
+	}
+	if len(cands) == 0 {
+		// Every allowed member is unreachable or dead: look again
+		// from scratch after a pause, until the deadline.
+		q.tell(fmt.Sprintf("no member allowed to serve the console of %s (%s) answers; retrying", h.Node, strings.Join(allowed, ",")))
+		clear(q.unreachable)
+	}
+	return stepNext
+}
+
+// takeHere takes the console lease on this broker and attaches the
+// client; false when it could not (the reason is told to the client).
+func (q *request) takeHere(ctx context.Context, spec Spec) bool {
+	b, h := q.b, q.h
+	s, err := b.acquire(ctx, h.Node, spec)
+	if err == nil {
+		return b.attachLocal(s, q.conn, q.r, h, q.id)
+	}
+	if he, ok := isHeld(err); ok {
+		q.tell(fmt.Sprintf("waiting for the console lease of %s held by %s (token %d) to expire; TTL %s", h.Node, he.Holder, he.Token, b.o.ttl))
+	} else if !errors.Is(err, ErrClosed) {
+		q.tell(fmt.Sprintf("cannot take the console lease of %s: %v", h.Node, err))
+	}
+	return false
 }
 
 // attachLocal attaches conn to s and relays until either side ends. It

@@ -1,33 +1,16 @@
 package console_test
 
 import (
-	"flag"
 	"net/netip"
-	"os"
 	"path/filepath"
 	"testing"
 
-	"github.com/google/go-cmp/cmp"
 	"github.com/stretchr/testify/require"
 
 	"github.com/mnpool/mnpool/console"
+	"github.com/mnpool/mnpool/internal/golden"
 	"github.com/mnpool/mnpool/pool"
 )
-
-var update = flag.Bool("update", false, "rewrite the golden files in testdata/")
-
-func golden(t *testing.T, name string, got []byte) {
-	t.Helper()
-	path := filepath.Join("testdata", name)
-	if *update {
-		require.NoError(t, os.WriteFile(path, got, 0o644))
-	}
-	want, err := os.ReadFile(path)
-	require.NoError(t, err, "run go test -update to create %s", path)
-	if d := cmp.Diff(string(want), string(got)); d != "" {
-		t.Fatalf("%s differs (-want +got); go test -update rewrites it\n%s", path, d)
-	}
-}
 
 // conserverState is a pool of mn1, sn1, sn2, sn3 (sn3 does not run the
 // console service) and nodes with various lists and lease holders.
@@ -80,7 +63,7 @@ func TestRenderConserverGolden(t *testing.T) {
 		t.Run(name, func(t *testing.T) {
 			out, err := console.RenderConserver(st, specs, holders, live, o)
 			require.NoError(t, err)
-			golden(t, name, out)
+			golden.Check(t, filepath.Join("testdata", name), out)
 			again, err := console.RenderConserver(st, specs, holders, live, o)
 			require.NoError(t, err)
 			require.Equal(t, out, again, "deterministic")

@@ -9,6 +9,8 @@ import (
 	"net"
 	"sync"
 	"time"
+
+	"github.com/mnpool/mnpool/internal/ctxutil"
 )
 
 // client is one connection attached to a console held by this broker: a
@@ -427,13 +429,5 @@ func (s *session) info() Info {
 	return i
 }
 
-func sleepCtx(ctx context.Context, d time.Duration) bool {
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-ctx.Done():
-		return false
-	case <-t.C:
-		return true
-	}
-}
+// sleepCtx waits d; false when ctx ended first.
+func sleepCtx(ctx context.Context, d time.Duration) bool { return ctxutil.Sleep(ctx, d) == nil }

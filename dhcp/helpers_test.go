@@ -2,21 +2,15 @@ package dhcp_test
 
 import (
 	"context"
-	"flag"
 	"net/netip"
 	"os"
-	"path/filepath"
 	"testing"
 	"time"
-
-	"github.com/google/go-cmp/cmp"
 
 	"github.com/mnpool/mnpool/dhcp"
 	"github.com/mnpool/mnpool/internal/testenv"
 	"github.com/mnpool/mnpool/pool"
 )
-
-var update = flag.Bool("update", false, "rewrite the golden files in testdata/")
 
 func addr(s string) netip.Addr { return netip.MustParseAddr(s) }
 
@@ -93,23 +87,4 @@ func ctxT(t testing.TB) context.Context {
 	ctx, cancel := context.WithTimeout(context.Background(), testenv.Timeout(2*time.Minute))
 	t.Cleanup(cancel)
 	return ctx
-}
-
-// golden compares got with testdata/name, rewriting it with -update.
-func golden(t *testing.T, name string, got []byte) {
-	t.Helper()
-	path := filepath.Join("testdata", name)
-	if *update {
-		if err := os.WriteFile(path, got, 0o644); err != nil {
-			t.Fatal(err)
-		}
-		return
-	}
-	want, err := os.ReadFile(path)
-	if err != nil {
-		t.Fatalf("%v (run go test ./dhcp -run %s -update)", err, t.Name())
-	}
-	if string(want) != string(got) {
-		t.Errorf("%s differs from the rendered output (run with -update after checking the change):\n%s", path, cmp.Diff(string(want), string(got)))
-	}
 }

@@ -7,6 +7,7 @@ import (
 	"sort"
 	"strings"
 
+	"github.com/mnpool/mnpool/memberaddr"
 	"github.com/mnpool/mnpool/pool"
 )
 
@@ -377,7 +378,7 @@ func (p *plan) serversFor(sn *subnet, self string, list []string, members map[st
 			if name == self || m == nil || !m.Runs(svc) {
 				continue
 			}
-			if a, ok := m.Addresses[sn.net.Name]; ok && a.Is4() && sn.net.Prefix.Contains(a) && !slices.Contains(out, a) {
+			if a, ok := memberaddr.OnNetwork(*m, sn.net.Name); ok && a.Is4() && sn.net.Prefix.Contains(a) && !slices.Contains(out, a) {
 				out = append(out, a)
 			}
 		}
@@ -405,7 +406,7 @@ func (p *plan) serversFor(sn *subnet, self string, list []string, members map[st
 func firstWith(svc pool.Service, network pool.Network, list []string, members map[string]*pool.Member) netip.Addr {
 	for _, name := range list {
 		if m := members[name]; m != nil && m.Runs(svc) {
-			if a, ok := m.Addresses[network.Name]; ok && a.Is4() && network.Prefix.Contains(a) {
+			if a, ok := memberaddr.OnNetwork(*m, network.Name); ok && a.Is4() && network.Prefix.Contains(a) {
 				return a
 			}
 		}

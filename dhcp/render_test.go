@@ -13,6 +13,7 @@ import (
 	"github.com/google/go-cmp/cmp/cmpopts"
 
 	"github.com/mnpool/mnpool/dhcp"
+	"github.com/mnpool/mnpool/internal/golden"
 	"github.com/mnpool/mnpool/pool"
 )
 
@@ -52,7 +53,7 @@ func TestGolden(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			golden(t, c.name, cfg.Data)
+			golden.Check(t, filepath.Join("testdata", c.name), cfg.Data)
 			again, err := dhcp.Render(fixture(c.disjoint), c.member, dhcp.Options{Format: c.format, ServeDynamic: st.IsMN(c.member)})
 			if err != nil {
 				t.Fatal(err)

@@ -21,7 +21,6 @@
 // forward them again; forwarding is bounded in time and concurrency; UDP
 // answers are rate limited per client prefix (RateLimit).
 //
-// The package also holds the address rules shared by the ntp and gateway
-// packages: which address of a member another member or a node uses
-// (ServerAddrs, PeerAddr, Peers).
+// Which address of a member a node or another member uses is decided by
+// package memberaddr, shared with ntp, gateway, nodecfg and dhcp.
 package dns

@@ -11,6 +11,7 @@ import (
 
 	"github.com/mnpool/mnpool/dns"
 	"github.com/mnpool/mnpool/dns/dnstest"
+	"github.com/mnpool/mnpool/memberaddr"
 	"github.com/mnpool/mnpool/pool"
 )
 
@@ -117,8 +118,8 @@ func onlyMNRunsDNS(st *pool.State) *pool.State {
 }
 
 func TestResolvConfRenderRejects(t *testing.T) {
-	ok := []dns.MemberAddr{{Member: "mn1", Addr: netip.MustParseAddr("10.0.0.1")}}
-	four := append(append(append(append([]dns.MemberAddr{}, ok...), ok...), ok...), ok...)
+	ok := []memberaddr.Server{{Member: "mn1", Addr: netip.MustParseAddr("10.0.0.1")}}
+	four := append(append(append(append([]memberaddr.Server{}, ok...), ok...), ok...), ok...)
 	for name, rc := range map[string]dns.ResolvConf{
 		"no server":       {},
 		"four servers":    {Servers: four},

@@ -6,10 +6,10 @@ import (
 	"errors"
 	"fmt"
 	"path/filepath"
-	"regexp"
 	"strings"
 
 	"github.com/mnpool/mnpool/internal/confcheck"
+	"github.com/mnpool/mnpool/internal/syntax"
 )
 
 // FileName is the zone's file name in a zone directory: "db." and the
@@ -34,13 +34,11 @@ func (z *Zone) Render() []byte {
 	return b.Bytes()
 }
 
-var confPathRE = regexp.MustCompile(`^/[A-Za-z0-9_./+-]*$`)
-
 // NamedConf returns a named.conf fragment declaring every zone as a
 // primary zone whose file is in dir (an absolute path), for sites that run
 // BIND themselves: include it from named.conf.
 func NamedConf(zs *Zones, dir string) ([]byte, error) {
-	if !confPathRE.MatchString(dir) {
+	if !syntax.ConfPath(dir) {
 		return nil, fmt.Errorf("%w: zone directory %q: want an absolute path of letters, digits and _ . / + -", ErrInvalid, dir)
 	}
 	var b bytes.Buffer

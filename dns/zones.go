@@ -12,6 +12,7 @@ import (
 
 	mdns "github.com/miekg/dns"
 
+	"github.com/mnpool/mnpool/memberaddr"
 	"github.com/mnpool/mnpool/pool"
 )
 
@@ -104,75 +105,18 @@ type keyed struct {
 // zone; the SOA names the MN when it runs dns.
 func BuildZones(st *pool.State, serial uint32, o ZoneOptions) (*Zones, error) {
 	o = o.withDefaults()
-	zones := map[string]*Zone{}
-	addZone := func(origin string, reverse bool) {
-		if _, ok := zones[origin]; !ok {
-			zones[origin] = &Zone{Origin: origin, Reverse: reverse}
-		}
+	zones, err := zoneOrigins(st)
+	if err != nil {
+		return nil, err
 	}
-	if d := st.Site[pool.SiteDomain]; d != "" {
-		if err := pool.ValidateDomain(d); err != nil {
-			return nil, fmt.Errorf("%w: site.domain: %v", ErrInvalid, err)
-		}
-		addZone(mdns.CanonicalName(d), false)
+	nsNames, primary, err := nameServers(st)
+	if err != nil {
+		return nil, err
 	}
-	for _, n := range st.Networks {
-		if d := Domain(st, n.Name); d != "" {
-			addZone(mdns.CanonicalName(d), false)
-		}
-		for _, r := range ReverseZones(n.Prefix) {
-			addZone(r, true)
-		}
+	pending, err := zones.records(addressRecords(st), o.TTL)
+	if err != nil {
+		return nil, err
 	}
-	if len(zones) == 0 {
-		return nil, fmt.Errorf("%w: the pool has no domain (set site.domain) and no network", ErrInvalid)
-	}
-
-	// Name servers: every member that runs dns, by its first name.
-	var nsNames []string
-	mnNS := ""
-	for _, m := range st.Members {
-		if !m.Runs(pool.ServiceDNS) {
-			continue
-		}
-		name := memberFQDN(st, m)
-		if name == "" {
-			continue
-		}
-		nsNames = append(nsNames, name)
-		if st.IsMN(m.Name) {
-			mnNS = name
-		}
-	}
-	if len(nsNames) == 0 {
-		return nil, fmt.Errorf("%w: no member with an address runs dns (mnpool member add NAME --services dns,...)", ErrNoServers)
-	}
-	sort.Strings(nsNames)
-	primary := mnNS
-	if primary == "" {
-		primary = nsNames[0]
-	}
-
-	recs := make([]rec, 0, len(st.Nodes)+2*len(st.Members))
-	add := func(owner string, a netip.Addr) {
-		recs = append(recs, rec{owner: owner, addr: a})
-	}
-	for _, n := range st.Nodes {
-		if !n.IP.IsValid() {
-			continue
-		}
-		if d := Domain(st, n.Network); d != "" {
-			add(fqdn(n.Name, d), n.IP)
-		}
-	}
-	for _, m := range st.Members {
-		for _, net := range MemberNetworks(st, m) {
-			if d := Domain(st, net); d != "" {
-				add(fqdn(m.Name, d), m.Addresses[net])
-			}
-		}
-	}
-
 	origins := make([]string, 0, len(zones))
 	for o := range zones {
 		origins = append(origins, o)
@@ -185,67 +129,6 @@ func BuildZones(st *pool.State, serial uint32, o ZoneOptions) (*Zones, error) {
 		}
 		return byLen[i] < byLen[j]
 	})
-	// The closest zone: the longest suffix of name (canonical) on a
-	// label boundary that is an origin.
-	zoneOf := func(name string) *Zone {
-		for off := 0; off < len(name); {
-			if z, ok := zones[name[off:]]; ok {
-				return z
-			}
-			i := strings.IndexByte(name[off:], '.')
-			if i < 0 {
-				return nil
-			}
-			off += i + 1
-		}
-		return nil
-	}
-
-	// Records with their sort key: forward records by owner then address,
-	// PTR records by the address they name (owner key "").
-	pending := map[*Zone][]keyed{}
-	type dupKey struct {
-		owner string
-		addr  netip.Addr
-	}
-	const seenFwd, seenPTR = 1, 2
-	seen := make(map[dupKey]uint8, len(recs))
-	var ip4 []byte // A record data, carved from one block
-	for _, r := range recs {
-		a := r.addr.Unmap()
-		k := dupKey{r.owner, a}
-		was := seen[k]
-		if z := zoneOf(r.owner); z != nil && was&seenFwd == 0 {
-			was |= seenFwd
-			hdr := mdns.RR_Header{Name: r.owner, Class: mdns.ClassINET, Ttl: o.TTL}
-			var fwd mdns.RR
-			if a.Is4() {
-				if len(ip4) < 4 {
-					ip4 = make([]byte, 4*1024)
-				}
-				v := a.As4()
-				copy(ip4, v[:])
-				hdr.Rrtype = mdns.TypeA
-				fwd = &mdns.A{Hdr: hdr, A: ip4[:4:4]}
-				ip4 = ip4[4:]
-			} else {
-				hdr.Rrtype = mdns.TypeAAAA
-				fwd = &mdns.AAAA{Hdr: hdr, AAAA: a.AsSlice()}
-			}
-			pending[z] = append(pending[z], keyed{owner: r.owner, addr: a, rr: fwd})
-		}
-		arpa, err := reverseName(a)
-		if err != nil {
-			return nil, fmt.Errorf("%w: address %s of %s: %v", ErrInvalid, a, r.owner, err)
-		}
-		if z := zoneOf(arpa); z != nil && was&seenPTR == 0 {
-			was |= seenPTR
-			ptr := &mdns.PTR{Hdr: mdns.RR_Header{Name: arpa, Rrtype: mdns.TypePTR, Class: mdns.ClassINET, Ttl: o.TTL}, Ptr: r.owner}
-			pending[z] = append(pending[z], keyed{addr: a, rr: ptr})
-		}
-		seen[k] = was
-	}
-
 	sort.Strings(origins)
 	out := &Zones{Serial: serial}
 	mbox := "hostmaster."
@@ -271,32 +154,198 @@ func BuildZones(st *pool.State, serial uint32, o ZoneOptions) (*Zones, error) {
 		for _, ns := range nsNames {
 			z.NS = append(z.NS, &mdns.NS{Hdr: mdns.RR_Header{Name: origin, Rrtype: mdns.TypeNS, Class: mdns.ClassINET, Ttl: o.TTL}, Ns: ns})
 		}
-		// A forward zone inside another (ib.cluster inside cluster) is
-		// delegated from its parent, so that BIND and resolvers walking
-		// down from the parent find it.
 		if !z.Reverse {
-			for _, child := range origins {
-				if child != origin && !zones[child].Reverse && zoneOf(child) == zones[child] && parentZone(child, byLen) == origin {
-					for _, ns := range nsNames {
-						pending[z] = append(pending[z], keyed{owner: child, rr: &mdns.NS{Hdr: mdns.RR_Header{Name: child, Rrtype: mdns.TypeNS, Class: mdns.ClassINET, Ttl: o.TTL}, Ns: ns}})
-					}
-				}
-			}
+			pending[z] = append(pending[z], zones.delegations(origin, origins, byLen, nsNames, o.TTL)...)
 		}
-		list := pending[z]
-		slices.SortStableFunc(list, func(a, b keyed) int {
-			if c := strings.Compare(a.owner, b.owner); c != 0 {
-				return c
-			}
-			return a.addr.Compare(b.addr)
-		})
-		z.Records = make([]mdns.RR, len(list))
-		for i, k := range list {
-			z.Records[i] = k.rr
-		}
+		z.Records = sortedRecords(pending[z])
 		out.List = append(out.List, z)
 	}
 	return out, nil
+}
+
+// zoneSet is the zones being built, by canonical origin.
+type zoneSet map[string]*Zone
+
+func (zs zoneSet) add(origin string, reverse bool) {
+	if _, ok := zs[origin]; !ok {
+		zs[origin] = &Zone{Origin: origin, Reverse: reverse}
+	}
+}
+
+// zoneOf returns the closest zone of name (canonical): the longest suffix
+// of name on a label boundary that is an origin; nil when none is.
+func (zs zoneSet) zoneOf(name string) *Zone {
+	for off := 0; off < len(name); {
+		if z, ok := zs[name[off:]]; ok {
+			return z
+		}
+		i := strings.IndexByte(name[off:], '.')
+		if i < 0 {
+			return nil
+		}
+		off += i + 1
+	}
+	return nil
+}
+
+// zoneOrigins returns the (empty) zones of the pool: site.domain, every
+// network's domain and the reverse zones of the networks.
+func zoneOrigins(st *pool.State) (zoneSet, error) {
+	zones := zoneSet{}
+	if d := st.Site[pool.SiteDomain]; d != "" {
+		if err := pool.ValidateDomain(d); err != nil {
+			return nil, fmt.Errorf("%w: site.domain: %v", ErrInvalid, err)
+		}
+		zones.add(mdns.CanonicalName(d), false)
+	}
+	for _, n := range st.Networks {
+		if d := memberaddr.Domain(st, n.Name); d != "" {
+			zones.add(mdns.CanonicalName(d), false)
+		}
+		for _, r := range ReverseZones(n.Prefix) {
+			zones.add(r, true)
+		}
+	}
+	if len(zones) == 0 {
+		return nil, fmt.Errorf("%w: the pool has no domain (set site.domain) and no network", ErrInvalid)
+	}
+	return zones, nil
+}
+
+// nameServers returns the name of every member that runs dns, by its
+// first name, sorted, and the primary of the SOA: the MN when it runs
+// dns, else the first name.
+func nameServers(st *pool.State) (names []string, primary string, err error) {
+	for _, m := range st.Members {
+		if !m.Runs(pool.ServiceDNS) {
+			continue
+		}
+		name := memberFQDN(st, m)
+		if name == "" {
+			continue
+		}
+		names = append(names, name)
+		if st.IsMN(m.Name) {
+			primary = name
+		}
+	}
+	if len(names) == 0 {
+		return nil, "", fmt.Errorf("%w: no member with an address runs dns (mnpool member add NAME --services dns,...)", ErrNoServers)
+	}
+	sort.Strings(names)
+	if primary == "" {
+		primary = names[0]
+	}
+	return names, primary, nil
+}
+
+// addressRecords returns a name and address for every node with an IP
+// and for every member on each of its networks that has a domain.
+func addressRecords(st *pool.State) []rec {
+	recs := make([]rec, 0, len(st.Nodes)+2*len(st.Members))
+	for _, n := range st.Nodes {
+		if !n.IP.IsValid() {
+			continue
+		}
+		if d := memberaddr.Domain(st, n.Network); d != "" {
+			recs = append(recs, rec{owner: fqdn(n.Name, d), addr: n.IP})
+		}
+	}
+	for _, m := range st.Members {
+		for _, net := range memberaddr.Networks(st, m) {
+			if d := memberaddr.Domain(st, net); d != "" {
+				recs = append(recs, rec{owner: fqdn(m.Name, d), addr: m.Addresses[net]})
+			}
+		}
+	}
+	return recs
+}
+
+// records sorts recs into the zones: an A or AAAA record in the closest
+// forward zone of the owner, a PTR record in the closest reverse zone of
+// the address, each once. The records carry their sort key: forward
+// records by owner then address, PTR records by the address they name
+// (owner key "").
+func (zs zoneSet) records(recs []rec, ttl uint32) (map[*Zone][]keyed, error) {
+	pending := map[*Zone][]keyed{}
+	type dupKey struct {
+		owner string
+		addr  netip.Addr
+	}
+	const seenFwd, seenPTR = 1, 2
+	seen := make(map[dupKey]uint8, len(recs))
+	var ip4 []byte // A record data, carved from one block
+	for _, r := range recs {
+		a := r.addr.Unmap()
+		k := dupKey{r.owner, a}
+		was := seen[k]
+		if z := zs.zoneOf(r.owner); z != nil && was&seenFwd == 0 {
+			was |= seenFwd
+			var fwd mdns.RR
+			fwd, ip4 = addressRR(r.owner, a, ttl, ip4)
+			pending[z] = append(pending[z], keyed{owner: r.owner, addr: a, rr: fwd})
+		}
+		arpa, err := reverseName(a)
+		if err != nil {
+			return nil, fmt.Errorf("%w: address %s of %s: %v", ErrInvalid, a, r.owner, err)
+		}
+		if z := zs.zoneOf(arpa); z != nil && was&seenPTR == 0 {
+			was |= seenPTR
+			ptr := &mdns.PTR{Hdr: mdns.RR_Header{Name: arpa, Rrtype: mdns.TypePTR, Class: mdns.ClassINET, Ttl: ttl}, Ptr: r.owner}
+			pending[z] = append(pending[z], keyed{addr: a, rr: ptr})
+		}
+		seen[k] = was
+	}
+	return pending, nil
+}
+
+// addressRR returns the A (IPv4) or AAAA record of owner. An A record's
+// data is carved from ip4, a block shared by many records, which it
+// returns shortened (or new when it was too short).
+func addressRR(owner string, a netip.Addr, ttl uint32, ip4 []byte) (mdns.RR, []byte) {
+	hdr := mdns.RR_Header{Name: owner, Class: mdns.ClassINET, Ttl: ttl}
+	if !a.Is4() {
+		hdr.Rrtype = mdns.TypeAAAA
+		return &mdns.AAAA{Hdr: hdr, AAAA: a.AsSlice()}, ip4
+	}
+	if len(ip4) < 4 {
+		ip4 = make([]byte, 4*1024)
+	}
+	v := a.As4()
+	copy(ip4, v[:])
+	hdr.Rrtype = mdns.TypeA
+	return &mdns.A{Hdr: hdr, A: ip4[:4:4]}, ip4[4:]
+}
+
+// delegations returns the NS records by which the forward zone origin
+// delegates the forward zones directly inside it (ib.cluster inside
+// cluster), so that BIND and resolvers walking down from the parent find
+// them.
+func (zs zoneSet) delegations(origin string, origins, byLen, nsNames []string, ttl uint32) []keyed {
+	var out []keyed
+	for _, child := range origins {
+		if child != origin && !zs[child].Reverse && zs.zoneOf(child) == zs[child] && parentZone(child, byLen) == origin {
+			for _, ns := range nsNames {
+				out = append(out, keyed{owner: child, rr: &mdns.NS{Hdr: mdns.RR_Header{Name: child, Rrtype: mdns.TypeNS, Class: mdns.ClassINET, Ttl: ttl}, Ns: ns}})
+			}
+		}
+	}
+	return out
+}
+
+// sortedRecords returns the records of list by their sort key (stable).
+func sortedRecords(list []keyed) []mdns.RR {
+	slices.SortStableFunc(list, func(a, b keyed) int {
+		if c := strings.Compare(a.owner, b.owner); c != 0 {
+			return c
+		}
+		return a.addr.Compare(b.addr)
+	})
+	out := make([]mdns.RR, len(list))
+	for i, k := range list {
+		out[i] = k.rr
+	}
+	return out
 }
 
 // reverseName returns the in-addr.arpa or ip6.arpa name of a (one
@@ -327,10 +376,10 @@ func parentZone(child string, byLen []string) string {
 }
 
 // memberFQDN is a member's main name: on its first network (in
-// MemberNetworks order) that has a domain. "" when none has.
+// memberaddr.Networks order) that has a domain. "" when none has.
 func memberFQDN(st *pool.State, m pool.Member) string {
-	for _, n := range MemberNetworks(st, m) {
-		if d := Domain(st, n); d != "" {
+	for _, n := range memberaddr.Networks(st, m) {
+		if d := memberaddr.Domain(st, n); d != "" {
 			return fqdn(m.Name, d)
 		}
 	}

@@ -22,6 +22,7 @@ import (
 	"strconv"
 	"strings"
 
+	"github.com/mnpool/mnpool/memberaddr"
 	"github.com/mnpool/mnpool/pool"
 )
 
@@ -133,7 +134,7 @@ func Groups(st *pool.State) ([]Group, error) {
 			if !ok {
 				return bad("%s is not a member of the pool", name)
 			}
-			if _, ok := m.Addresses[nw.Name]; !ok {
+			if _, ok := memberaddr.OnNetwork(m, nw.Name); !ok {
 				return bad("member %s has no address on network %s", name, nw.Name)
 			}
 			if slices.Contains(g.Members[:i], name) {

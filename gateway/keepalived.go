@@ -11,6 +11,7 @@ import (
 	"strings"
 
 	"github.com/mnpool/mnpool/internal/confcheck"
+	"github.com/mnpool/mnpool/memberaddr"
 	"github.com/mnpool/mnpool/pool"
 )
 
@@ -93,13 +94,15 @@ func Keepalived(st *pool.State, member string, o KeepalivedOptions) (KeepalivedC
 		if ifname == "" {
 			return KeepalivedConf{}, fmt.Errorf("%w: member %s: no interface for network %s (give one, or set the network's mgtifname)", ErrInvalid, member, g.Network)
 		}
-		in := Instance{Name: "mnpool_" + g.Network, Network: g.Network, Interface: ifname, VRID: g.VRID, Priority: prio, SrcIP: self.Addresses[g.Network]}
+		in := Instance{Name: "mnpool_" + g.Network, Network: g.Network, Interface: ifname, VRID: g.VRID, Priority: prio}
+		in.SrcIP, _ = memberaddr.OnNetwork(self, g.Network)
 		for _, name := range g.Members {
 			if name == member {
 				continue
 			}
 			m, _ := st.Member(name)
-			in.Peers = append(in.Peers, m.Addresses[g.Network])
+			a, _ := memberaddr.OnNetwork(m, g.Network)
+			in.Peers = append(in.Peers, a)
 		}
 		for _, v := range g.VIPs {
 			in.VIPs = append(in.VIPs, netip.PrefixFrom(v, g.Prefix.Bits()))

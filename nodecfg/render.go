@@ -9,6 +9,7 @@ import (
 
 	"github.com/mnpool/mnpool/dns"
 	"github.com/mnpool/mnpool/gateway"
+	"github.com/mnpool/mnpool/memberaddr"
 	"github.com/mnpool/mnpool/ntp"
 	"github.com/mnpool/mnpool/pool"
 )
@@ -57,20 +58,7 @@ func (b Builtin) Render(st *pool.State, n pool.Node) ([]File, error) {
 	if _, ok := st.Network(n.Network); !ok {
 		return nil, fmt.Errorf("%w: node %s: network %s is not in the pool", ErrRender, n.Name, n.Network)
 	}
-	type sn struct {
-		name string
-		addr netip.Addr
-	}
-	var sns []sn
-	for _, name := range n.ServiceNodes {
-		m, ok := st.Member(name)
-		if !ok {
-			continue
-		}
-		if a, ok := m.Addresses[n.Network]; ok {
-			sns = append(sns, sn{name, a})
-		}
-	}
+	sns := memberaddr.ServiceNodes(st, n)
 	if len(sns) == 0 {
 		return nil, fmt.Errorf("%w: node %s: no servicenode in %v has an address on network %s", ErrRender, n.Name, n.ServiceNodes, n.Network)
 	}
@@ -106,7 +94,7 @@ func (b Builtin) Render(st *pool.State, n pool.Node) ([]File, error) {
 			default:
 				w.WriteString("& ")
 			}
-			fmt.Fprintf(&w, "@@%s\n", hostPort(s.addr))
+			fmt.Fprintf(&w, "@@%s\n", hostPort(s.Addr))
 		}
 		if len(sns) > 1 {
 			w.WriteString("$ActionExecOnlyWhenPreviousIsSuspended off\n")
@@ -121,8 +109,8 @@ func (b Builtin) Render(st *pool.State, n pool.Node) ([]File, error) {
 		if len(gws) > 0 {
 			gw := gws[0]
 			for _, s := range sns {
-				if slices.Contains(gws, s.addr) {
-					gw = s.addr
+				if slices.Contains(gws, s.Addr) {
+					gw = s.Addr
 					break
 				}
 			}

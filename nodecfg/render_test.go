@@ -1,7 +1,6 @@
 package nodecfg_test
 
 import (
-	"flag"
 	"net/netip"
 	"os"
 	"os/exec"
@@ -9,14 +8,12 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/google/go-cmp/cmp"
 	"github.com/stretchr/testify/require"
 
+	"github.com/mnpool/mnpool/internal/golden"
 	"github.com/mnpool/mnpool/nodecfg"
 	"github.com/mnpool/mnpool/pool"
 )
-
-var update = flag.Bool("update", false, "rewrite the golden files in testdata/")
 
 func addr(s string) netip.Addr { return netip.MustParseAddr(s) }
 
@@ -56,19 +53,6 @@ func dump(files []nodecfg.File) string {
 	return b.String()
 }
 
-func golden(t *testing.T, name, got string) {
-	t.Helper()
-	path := filepath.Join("testdata", name+".golden")
-	if *update {
-		require.NoError(t, os.WriteFile(path, []byte(got), 0o644))
-	}
-	want, err := os.ReadFile(path)
-	require.NoError(t, err, "run go test ./nodecfg -update to create it")
-	if d := cmp.Diff(string(want), got); d != "" {
-		t.Fatalf("%s differs from %s (-want +got):\n%s", name, path, d)
-	}
-}
-
 func TestBuiltinRenderGolden(t *testing.T) {
 	st := renderState()
 	for _, n := range st.Nodes[:4] {
@@ -81,7 +65,7 @@ func TestBuiltinRenderGolden(t *testing.T) {
 			again, err := nodecfg.Builtin{}.Render(st, n)
 			require.NoError(t, err)
 			require.Equal(t, files, again, "deterministic")
-			golden(t, n.Name, dump(files))
+			golden.Check(t, filepath.Join("testdata", n.Name+".golden"), []byte(dump(files)))
 		})
 	}
 }

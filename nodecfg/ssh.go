@@ -176,38 +176,8 @@ func (p *SSH) Push(ctx context.Context, t Target, files []File) Result {
 }
 
 func (p *SSH) push(ctx context.Context, t Target, files []File, res *Result) error {
-	if p.HostKeyCallback == nil {
-		return fmt.Errorf("%w: SSH pusher has no HostKeyCallback", ErrInvalid)
-	}
-	if len(p.Auth) == 0 {
-		return fmt.Errorf("%w: SSH pusher has no credentials", ErrInvalid)
-	}
-	port := p.Port
-	if port == 0 {
-		port = 22
-	}
-	addr, err := hostPortFor(t.Addr, port)
-	if err != nil {
-		return fmt.Errorf("node %s: %w", t.Node, err)
-	}
-	if err := validateFiles(files); err != nil {
-		return fmt.Errorf("node %s: %w", t.Node, err)
-	}
-	scripts := make([]string, len(files))
-	for i, f := range files {
-		s, err := Script(f.Kind, p.Root, p.Apply)
-		if err != nil {
-			return err
-		}
-		scripts[i] = "exec /bin/sh -c " + shellQuote(s)
-	}
-	if len(files) == 0 {
-		return nil
-	}
-	timeout := func(step string, err error) error {
-		if ctx.Err() != nil {
-			return fmt.Errorf("%w: node %s (%s) while %s: %w", ErrTimeout, t.Node, addr, step, ctx.Err())
-		}
+	addr, scripts, err := p.prepare(t, files)
+	if err != nil || len(files) == 0 {
 		return err
 	}
 	dial := p.Dial
@@ -217,13 +187,63 @@ func (p *SSH) push(ctx context.Context, t Target, files []File, res *Result) err
 	}
 	conn, err := dial(ctx, "tcp", addr)
 	if err != nil {
-		return timeout("connecting", fmt.Errorf("%w: node %s (%s): %v", ErrConnect, t.Node, addr, err))
+		return timedOut(ctx, t, addr, "connecting", fmt.Errorf("%w: node %s (%s): %v", ErrConnect, t.Node, addr, err))
 	}
 	// Closing the connection is what interrupts the handshake and the
 	// sessions when the node's time is up.
 	stop := context.AfterFunc(ctx, func() { conn.Close() })
 	defer stop()
 	defer conn.Close()
+	client, err := p.login(ctx, conn, t, addr)
+	if err != nil {
+		return err
+	}
+	defer client.Close()
+	for i, f := range files {
+		changed, err := runScript(client, scripts[i], f.Data)
+		if err == nil || changed {
+			res.Files = append(res.Files, FileResult{Kind: f.Kind, Changed: changed})
+		}
+		if err != nil {
+			return timedOut(ctx, t, addr, "writing "+string(f.Kind), fmt.Errorf("node %s: %s: %w", t.Node, f.Kind, err))
+		}
+	}
+	return nil
+}
+
+// prepare checks the pusher's settings and the files, and returns the
+// node's host:port and the remote command that installs each file.
+func (p *SSH) prepare(t Target, files []File) (addr string, scripts []string, err error) {
+	if p.HostKeyCallback == nil {
+		return "", nil, fmt.Errorf("%w: SSH pusher has no HostKeyCallback", ErrInvalid)
+	}
+	if len(p.Auth) == 0 {
+		return "", nil, fmt.Errorf("%w: SSH pusher has no credentials", ErrInvalid)
+	}
+	port := p.Port
+	if port == 0 {
+		port = 22
+	}
+	addr, err = hostPortFor(t.Addr, port)
+	if err != nil {
+		return "", nil, fmt.Errorf("node %s: %w", t.Node, err)
+	}
+	if err := validateFiles(files); err != nil {
+		return "", nil, fmt.Errorf("node %s: %w", t.Node, err)
+	}
+	scripts = make([]string, len(files))
+	for i, f := range files {
+		s, err := Script(f.Kind, p.Root, p.Apply)
+		if err != nil {
+			return "", nil, err
+		}
+		scripts[i] = "exec /bin/sh -c " + shellQuote(s)
+	}
+	return addr, scripts, nil
+}
+
+// login runs the SSH handshake on conn, checking the node's host key.
+func (p *SSH) login(ctx context.Context, conn net.Conn, t Target, addr string) (*ssh.Client, error) {
 	user := p.User
 	if user == "" {
 		user = DefaultSSHUser
@@ -243,22 +263,20 @@ func (p *SSH) push(ctx context.Context, t Target, files []File, res *Result) err
 	c, chans, reqs, err := ssh.NewClientConn(conn, addr, cfg)
 	if err != nil {
 		if hostKeyErr != nil {
-			return fmt.Errorf("%w: node %s (%s): %v", ErrHostKey, t.Node, addr, hostKeyErr)
+			return nil, fmt.Errorf("%w: node %s (%s): %v", ErrHostKey, t.Node, addr, hostKeyErr)
 		}
-		return timeout("logging in", fmt.Errorf("%w: node %s (%s): %v", ErrConnect, t.Node, addr, err))
+		return nil, timedOut(ctx, t, addr, "logging in", fmt.Errorf("%w: node %s (%s): %v", ErrConnect, t.Node, addr, err))
 	}
-	client := ssh.NewClient(c, chans, reqs)
-	defer client.Close()
-	for i, f := range files {
-		changed, err := runScript(client, scripts[i], f.Data)
-		if err == nil || changed {
-			res.Files = append(res.Files, FileResult{Kind: f.Kind, Changed: changed})
-		}
-		if err != nil {
-			return timeout("writing "+string(f.Kind), fmt.Errorf("node %s: %s: %w", t.Node, f.Kind, err))
-		}
+	return ssh.NewClient(c, chans, reqs), nil
+}
+
+// timedOut returns err, or an ErrTimeout naming step when ctx (the
+// node's time) has ended.
+func timedOut(ctx context.Context, t Target, addr, step string, err error) error {
+	if ctx.Err() != nil {
+		return fmt.Errorf("%w: node %s (%s) while %s: %w", ErrTimeout, t.Node, addr, step, ctx.Err())
 	}
-	return nil
+	return err
 }
 
 // runScript runs one install script with data on stdin.

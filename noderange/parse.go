@@ -402,6 +402,59 @@ func isNameByte(c byte) bool {
 }
 
 func (p *parser) name() (int32, error) {
+	start := p.pos
+	sc, err := p.scanName()
+	if err != nil {
+		return 0, err
+	}
+	s, i, colon, plus := p.expr, sc.end, sc.colon, sc.plus
+	p.pos = i
+	text := s[start:i]
+	op := operand{kind: opName, pos: int32(start), text: text}
+	switch {
+	case sc.brackets && (colon >= 0 || plus >= 0):
+		at := max(colon, plus)
+		return 0, p.errAt(at, s[at:at+1], "use either [...] or %q in a range, not both", s[at:at+1])
+	case colon >= 0 && plus >= 0:
+		return 0, p.errAt(max(colon, plus), "+", "use either ':' or '+' in a range, not both")
+	case sc.brackets:
+		pat, err := p.brackets(start, text)
+		if err != nil {
+			return 0, err
+		}
+		op.kind, op.x = opPattern, &extra{pat: pat}
+	case colon >= 0:
+		pat, err := p.colonRange(start, colon, i)
+		if err != nil {
+			return 0, err
+		}
+		op.kind, op.x = opPattern, &extra{pat: pat}
+	case plus >= 0:
+		pat, err := p.increment(start, plus, i)
+		if err != nil {
+			return 0, err
+		}
+		op.kind, op.x = opPattern, &extra{pat: pat}
+	default:
+		if k := dashSplit(text); k >= 0 {
+			if pat, msg, ok := rangePair(text[:k], text[k+1:]); ok {
+				op.x = &extra{pat: pat, badRange: msg}
+			}
+		}
+	}
+	return p.add(op), nil
+}
+
+// nameScan is what scanName found: where the name ends, the position of
+// its ':' and '+' (-1 when none), and whether it has a [...] part.
+type nameScan struct {
+	end, colon, plus int
+	brackets         bool
+}
+
+// scanName finds the end of the name at p.pos (which it does not move),
+// checking each character.
+func (p *parser) scanName() (nameScan, error) {
 	s := p.expr
 	start := p.pos
 	i := start
@@ -419,7 +472,7 @@ scan:
 				at = &plus
 			}
 			if *at >= 0 {
-				return 0, p.errAt(i, string(c), "only one %q is allowed in a range, as in cn01:cn10 or cn01+9", string(c))
+				return nameScan{}, p.errAt(i, string(c), "only one %q is allowed in a range, as in cn01:cn10 or cn01+9", string(c))
 			}
 			*at = i
 			i++
@@ -429,72 +482,50 @@ scan:
 				j++
 			}
 			if j == len(s) {
-				return 0, p.errAt(i, s[i:], "'[' is never closed: add ']', as in cn[001-100]")
+				return nameScan{}, p.errAt(i, s[i:], "'[' is never closed: add ']', as in cn[001-100]")
 			}
 			if s[j] != ']' {
-				return 0, p.errAt(j, s[j:j+1], "%q is not allowed inside [...]: use digits, ranges such as 001-100, and commas", s[j:j+1])
+				return nameScan{}, p.errAt(j, s[j:j+1], "%q is not allowed inside [...]: use digits, ranges such as 001-100, and commas", s[j:j+1])
 			}
 			brackets = true
 			i = j + 1
 		case c == ']':
-			return 0, p.errAt(i, "]", "']' without a matching '['")
+			return nameScan{}, p.errAt(i, "]", "']' without a matching '['")
 		case c == ',' || c == '@' || c == ')' || isSpace(c):
 			break scan
 		case c == '=' || c == '~' || c == '!':
-			return 0, p.errAt(i, s[start:i+1], "attribute selections such as nodehm.mgt==ipmi are not supported: use names, groups, ranges or /regex")
+			return nameScan{}, p.errAt(i, s[start:i+1], "attribute selections such as nodehm.mgt==ipmi are not supported: use names, groups, ranges or /regex")
 		case c == '(' || c == '/' || c == '^':
-			return 0, p.errAt(i, string(c), "%q may only start a term, after ',' or '@'", string(c))
+			return nameScan{}, p.errAt(i, string(c), "%q may only start a term, after ',' or '@'", string(c))
 		default:
 			r, _ := utf8.DecodeRuneInString(s[i:])
 			bad := string(r)
 			if r == utf8.RuneError {
 				bad = s[i : i+1]
 			}
-			return 0, p.errAt(i, bad, "character %q is not allowed in a name: names contain letters, digits, '-', '_' and '.'", bad)
+			return nameScan{}, p.errAt(i, bad, "character %q is not allowed in a name: names contain letters, digits, '-', '_' and '.'", bad)
 		}
 	}
-	p.pos = i
-	text := s[start:i]
-	op := operand{kind: opName, pos: int32(start), text: text}
-	switch {
-	case brackets && (colon >= 0 || plus >= 0):
-		at := max(colon, plus)
-		return 0, p.errAt(at, s[at:at+1], "use either [...] or %q in a range, not both", s[at:at+1])
-	case colon >= 0 && plus >= 0:
-		return 0, p.errAt(max(colon, plus), "+", "use either ':' or '+' in a range, not both")
-	case brackets:
-		pat, err := p.brackets(start, text)
-		if err != nil {
-			return 0, err
-		}
-		op.kind, op.x = opPattern, &extra{pat: pat}
-	case colon >= 0:
-		l, r := s[start:colon], s[colon+1:i]
-		if l == "" || r == "" {
-			return 0, p.errAt(colon, text, "%q needs a name on both sides of ':', as in cn01:cn10", text)
-		}
-		pat, msg, ok := rangePair(l, r)
-		if !ok {
-			msg = "the two sides of ':' must be the same name except for one number, as in cn01:cn10"
-		}
-		if msg != "" {
-			return 0, p.errAt(start, text, "%q: %s", text, msg)
-		}
-		op.kind, op.x = opPattern, &extra{pat: pat}
-	case plus >= 0:
-		pat, err := p.increment(start, plus, i)
-		if err != nil {
-			return 0, err
-		}
-		op.kind, op.x = opPattern, &extra{pat: pat}
-	default:
-		if k := dashSplit(text); k >= 0 {
-			if pat, msg, ok := rangePair(text[:k], text[k+1:]); ok {
-				op.x = &extra{pat: pat, badRange: msg}
-			}
-		}
+	return nameScan{end: i, colon: colon, plus: plus, brackets: brackets}, nil
+}
+
+// colonRange is the pattern of the range s[start:end] written with ':'
+// at colon, as in cn01:cn10.
+func (p *parser) colonRange(start, colon, end int) (*pattern, error) {
+	s := p.expr
+	text := s[start:end]
+	l, r := s[start:colon], s[colon+1:end]
+	if l == "" || r == "" {
+		return nil, p.errAt(colon, text, "%q needs a name on both sides of ':', as in cn01:cn10", text)
 	}
-	return p.add(op), nil
+	pat, msg, ok := rangePair(l, r)
+	if !ok {
+		msg = "the two sides of ':' must be the same name except for one number, as in cn01:cn10"
+	}
+	if msg != "" {
+		return nil, p.errAt(start, text, "%q: %s", text, msg)
+	}
+	return pat, nil
 }
 
 // dashSplit returns the index of the middle '-' of name, as xCAT splits

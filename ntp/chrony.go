@@ -6,11 +6,11 @@ import (
 	"errors"
 	"fmt"
 	"net/netip"
-	"regexp"
 	"strings"
 
-	"github.com/mnpool/mnpool/dns"
 	"github.com/mnpool/mnpool/internal/confcheck"
+	"github.com/mnpool/mnpool/internal/syntax"
+	"github.com/mnpool/mnpool/memberaddr"
 	"github.com/mnpool/mnpool/pool"
 )
 
@@ -66,11 +66,6 @@ type Conf struct {
 	PidFile        string     `json:"pidfile,omitempty"`
 }
 
-var (
-	hostLabelRE = regexp.MustCompile(`^[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?$`)
-	confPathRE  = regexp.MustCompile(`^/[A-Za-z0-9_./+-]*$`)
-)
-
 // ValidateHost checks an NTP server given as an IP address or a host
 // name.
 func ValidateHost(h string) error {
@@ -85,7 +80,7 @@ func ValidateHost(h string) error {
 		return fmt.Errorf("%w: NTP server %q: want an IP address or a host name", ErrInvalid, h)
 	}
 	for _, l := range labels {
-		if !hostLabelRE.MatchString(l) {
+		if !syntax.HostLabel(l) {
 			return fmt.Errorf("%w: NTP server %q: want an IP address or a host name (letters, digits, '-', '.')", ErrInvalid, h)
 		}
 	}
@@ -93,7 +88,7 @@ func ValidateHost(h string) error {
 }
 
 func checkPath(what, p string) error {
-	if !confPathRE.MatchString(p) {
+	if !syntax.ConfPath(p) {
 		return fmt.Errorf("%w: %s %q: want an absolute path of letters, digits and _ . / + -", ErrInvalid, what, p)
 	}
 	return nil
@@ -185,7 +180,7 @@ func (c Conf) Render() ([]byte, error) {
 // iburst, for each of its servicenodes that runs ntp, in list order, by
 // their address on the node's network.
 func NodeConf(st *pool.State, node pool.Node) (Conf, error) {
-	servers, err := dns.ServerAddrs(st, node, pool.ServiceNTP)
+	servers, err := memberaddr.ForNode(st, node, pool.ServiceNTP)
 	if err != nil {
 		return Conf{}, fmt.Errorf("%w: %v", ErrNoServers, err)
 	}
@@ -221,7 +216,7 @@ type MemberOptions struct {
 // MemberConf returns the chrony.conf of a pool member: the site's external
 // servers (site.extntpservers) when set, then the MN (on members other
 // than the MN) and further members in ring order after this one (see
-// dns.Peers), DefaultPoolSources in all; "local stratum 10 orphan" so the
+// memberaddr.Peers), DefaultPoolSources in all; "local stratum 10 orphan" so the
 // pool keeps one time when cut off from the external servers; and "allow"
 // for the networks the member has an address on. A member that does not
 // run ntp takes time the same way but serves nobody (no local, no allow).
@@ -247,17 +242,17 @@ func MemberConf(st *pool.State, member string, o MemberOptions) (Conf, error) {
 	for _, h := range ext {
 		c.Servers = append(c.Servers, Source{Host: h, IBurst: true})
 	}
-	peers := dns.Peers(st, member, pool.ServiceNTP)
+	peers := memberaddr.Peers(st, member, pool.ServiceNTP)
 	if len(peers) > o.PoolSources {
 		peers = peers[:o.PoolSources]
 	}
 	for _, p := range peers {
-		a, _, _ := dns.PeerAddr(st, self, p)
+		a, _, _ := memberaddr.Peer(st, self, p)
 		c.Servers = append(c.Servers, Source{Host: a.String(), IBurst: true, Member: p.Name})
 	}
 	if self.Runs(pool.ServiceNTP) {
 		c.LocalStratum, c.Orphan = o.LocalStratum, true
-		for _, n := range dns.MemberNetworks(st, self) {
+		for _, n := range memberaddr.Networks(st, self) {
 			if nw, ok := st.Network(n); ok {
 				c.Allow = append(c.Allow, nw.Prefix)
 			}

@@ -6,7 +6,7 @@ import (
 	"fmt"
 	"time"
 
-	"github.com/mnpool/mnpool/dns"
+	"github.com/mnpool/mnpool/memberaddr"
 	"github.com/mnpool/mnpool/pool"
 )
 
@@ -94,7 +94,7 @@ type Target struct {
 }
 
 // MemberTargets returns the members that run ntp, each with the address
-// member self reaches it by (see dns.PeerAddr; self may be "" or a host
+// member self reaches it by (see memberaddr.Peer; self may be "" or a host
 // that is not a member: then each member's main address).
 func MemberTargets(st *pool.State, self string) []Target {
 	from, _ := st.Member(self)
@@ -103,7 +103,7 @@ func MemberTargets(st *pool.State, self string) []Target {
 		if !m.Runs(pool.ServiceNTP) {
 			continue
 		}
-		if a, _, ok := dns.PeerAddr(st, from, m); ok {
+		if a, _, ok := memberaddr.Peer(st, from, m); ok {
 			out = append(out, Target{Member: m.Name, Addr: a.String()})
 		}
 	}

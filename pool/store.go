@@ -12,6 +12,8 @@ import (
 	"time"
 
 	"github.com/jmoiron/sqlx"
+
+	"github.com/mnpool/mnpool/internal/ctxutil"
 )
 
 // Defaults of the store's options.
@@ -272,12 +274,5 @@ func (s *Store) sleep(ctx context.Context, attempt int) error {
 	if n, err := rand.Int(rand.Reader, big.NewInt(int64(d)+1)); err == nil {
 		d = time.Duration(n.Int64())
 	}
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-ctx.Done():
-		return ctx.Err()
-	case <-t.C:
-		return nil
-	}
+	return ctxutil.Sleep(ctx, d)
 }

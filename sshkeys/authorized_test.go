@@ -11,6 +11,8 @@ import (
 
 	"github.com/google/go-cmp/cmp"
 	"golang.org/x/crypto/ssh"
+
+	"github.com/mnpool/mnpool/internal/golden"
 )
 
 // handLines is an existing root authorized_keys with lines an administrator
@@ -46,7 +48,7 @@ func TestRenderAuthorizedKeysGolden(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			golden(t, "authorized_keys."+name, got)
+			golden.Check(t, filepath.Join("testdata", "authorized_keys."+name), got)
 			again, _, err := RenderAuthorizedKeys(got, tc.spec)
 			if err != nil || string(again) != string(got) {
 				t.Errorf("re-rendering the output changed it (err %v)", err)

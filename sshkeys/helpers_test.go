@@ -3,18 +3,14 @@ package sshkeys
 import (
 	"bufio"
 	"bytes"
-	"flag"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
 
-	"github.com/google/go-cmp/cmp"
 	"golang.org/x/crypto/ssh"
 	"golang.org/x/crypto/ssh/knownhosts"
 )
-
-var update = flag.Bool("update", false, "rewrite the golden files in testdata/")
 
 // fixedKeys reads testdata/keys.txt: "name type base64" per line.
 func fixedKeys(t testing.TB) map[string]ssh.PublicKey {
@@ -51,24 +47,6 @@ func fixedPublicKeys(t testing.TB, rotating bool) PublicKeys {
 		pk.Compute = append(pk.Compute, k["compute-previous"])
 	}
 	return pk
-}
-
-// golden compares got with testdata/name, or rewrites it with -update.
-func golden(t *testing.T, name string, got []byte) {
-	t.Helper()
-	path := filepath.Join("testdata", name)
-	if *update {
-		if err := os.WriteFile(path, got, 0o644); err != nil {
-			t.Fatal(err)
-		}
-	}
-	want, err := os.ReadFile(path)
-	if err != nil {
-		t.Fatalf("%v (run go test -update to create it)", err)
-	}
-	if diff := cmp.Diff(string(want), string(got)); diff != "" {
-		t.Errorf("%s differs (-want +got):\n%s", path, diff)
-	}
 }
 
 // hostKeyCallback renders hosts into a known_hosts file and loads it with

@@ -3,9 +3,12 @@ package sshkeys
 import (
 	"errors"
 	"net"
+	"path/filepath"
 	"testing"
 
 	"golang.org/x/crypto/ssh"
+
+	"github.com/mnpool/mnpool/internal/golden"
 )
 
 func pool3(t testing.TB) []HostKeys {
@@ -23,7 +26,7 @@ func TestRenderKnownHostsGolden(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	golden(t, "known_hosts.pool", got)
+	golden.Check(t, filepath.Join("testdata", "known_hosts.pool"), got)
 	hosts := pool3(t)
 	hosts[0], hosts[2] = hosts[2], hosts[0]
 	again, err := RenderKnownHosts(got, hosts)

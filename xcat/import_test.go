@@ -5,7 +5,6 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
-	"flag"
 	"io/fs"
 	"net/netip"
 	"os"
@@ -18,11 +17,10 @@ import (
 	"github.com/google/go-cmp/cmp/cmpopts"
 	"github.com/stretchr/testify/require"
 
+	"github.com/mnpool/mnpool/internal/golden"
 	"github.com/mnpool/mnpool/pool"
 	"github.com/mnpool/mnpool/xcat"
 )
-
-var update = flag.Bool("update", false, "rewrite the golden files in testdata")
 
 const xcatFixture = "testdata/cluster"
 
@@ -141,13 +139,7 @@ func TestPlanXCATImportGolden(t *testing.T) {
 	require.NoError(t, err)
 	got, err := json.MarshalIndent(x, "", "  ")
 	require.NoError(t, err)
-	golden := filepath.Join("testdata", "cluster.plan.json")
-	if *update {
-		require.NoError(t, os.WriteFile(golden, append(got, '\n'), 0o644))
-	}
-	want, err := os.ReadFile(golden)
-	require.NoError(t, err)
-	require.Empty(t, cmp.Diff(string(want), string(got)+"\n"), "run go test -run Golden -update to accept")
+	golden.Check(t, filepath.Join("testdata", "cluster.plan.json"), append(got, '\n'))
 }
 
 func TestPlanXCATImportMapsTheDump(t *testing.T) {

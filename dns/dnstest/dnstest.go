@@ -25,15 +25,13 @@ package dnstest
 
 import (
 	"context"
-	"flag"
 	"net/netip"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"testing"
 
-	"github.com/google/go-cmp/cmp"
-
+	"github.com/mnpool/mnpool/internal/golden"
 	"github.com/mnpool/mnpool/pool"
 )
 
@@ -123,29 +121,11 @@ func Node(t testing.TB, st *pool.State, name string) pool.Node {
 	return pool.Node{}
 }
 
-var update = flag.Bool("update", false, "rewrite the golden files in testdata/")
-
 // Golden compares got with the file testdata/name, or rewrites the file
-// when the test runs with -update.
+// when the test runs with -update (see package internal/golden).
 func Golden(t testing.TB, name string, got []byte) {
 	t.Helper()
-	path := filepath.Join("testdata", name)
-	if *update {
-		if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
-			t.Fatal(err)
-		}
-		if err := os.WriteFile(path, got, 0o644); err != nil {
-			t.Fatal(err)
-		}
-		return
-	}
-	want, err := os.ReadFile(path)
-	if err != nil {
-		t.Fatalf("golden file %s: %v (run go test -update to create it)", path, err)
-	}
-	if diff := cmp.Diff(string(want), string(got)); diff != "" {
-		t.Errorf("%s differs from the golden file (-want +got, go test -update rewrites it):\n%s", path, diff)
-	}
+	golden.Check(t, filepath.Join("testdata", name), got)
 }
 
 // EnvRequireTools names the variable that turns a missing external tool

@@ -270,57 +270,15 @@ on every zone first and writes nothing if one fails.`,
 			}
 			switch {
 			case list:
-				if g.json {
-					type row struct {
-						Zone    string `json:"zone"`
-						Reverse bool   `json:"reverse"`
-						Records int    `json:"records"`
-						Serial  uint32 `json:"serial"`
-					}
-					rows := []row{}
-					for _, z := range zs.List {
-						rows = append(rows, row{z.Origin, z.Reverse, len(z.Records), zs.Serial})
-					}
-					return printJSON(g.io.Out, rows)
-				}
-				t := newTable(g.io.Out, "zone", "records", "file", "serial")
-				for _, z := range zs.List {
-					t.row(z.Origin, strconv.Itoa(len(z.Records)), z.FileName(), strconv.FormatUint(uint64(zs.Serial), 10))
-				}
-				return t.flush()
+				return printZoneList(g, zs)
 			case dir != "":
-				abs, err := filepath.Abs(dir)
-				if err != nil {
-					return err
-				}
-				conf, err := dns.NamedConf(zs, abs)
-				if err != nil {
-					return err
-				}
-				if err := os.MkdirAll(abs, 0o755); err != nil {
-					return err
-				}
-				for _, z := range zs.List {
-					if err := g.writeFile(filepath.Join(abs, z.FileName()), z.Render()); err != nil {
-						return err
-					}
-				}
-				return g.writeFile(filepath.Join(abs, "named.conf.mnpool"), conf)
+				return writeZoneDir(g, zs, dir)
 			default:
 				origin := site[pool.SiteDomain]
 				if len(args) == 1 {
 					origin = args[0]
 				}
-				z, ok := zs.Zone(origin)
-				if !ok {
-					var names []string
-					for _, z := range zs.List {
-						names = append(names, z.Origin)
-					}
-					return fmt.Errorf("%w: zone %q; the pool's zones are %v", dns.ErrNotFound, origin, names)
-				}
-				_, err := g.io.Out.Write(z.Render())
-				return err
+				return printZone(g, zs, origin)
 			}
 		},
 	}
@@ -329,6 +287,63 @@ on every zone first and writes nothing if one fails.`,
 	cmd.Flags().BoolVar(&check, "check", false, "check every zone with named-checkzone (bind9-utils) first")
 	g.addJSON(cmd)
 	return cmd
+}
+
+// printZoneList: dns zone --list.
+func printZoneList(g *globals, zs *dns.Zones) error {
+	if g.json {
+		type row struct {
+			Zone    string `json:"zone"`
+			Reverse bool   `json:"reverse"`
+			Records int    `json:"records"`
+			Serial  uint32 `json:"serial"`
+		}
+		rows := []row{}
+		for _, z := range zs.List {
+			rows = append(rows, row{z.Origin, z.Reverse, len(z.Records), zs.Serial})
+		}
+		return printJSON(g.io.Out, rows)
+	}
+	t := newTable(g.io.Out, "zone", "records", "file", "serial")
+	for _, z := range zs.List {
+		t.row(z.Origin, strconv.Itoa(len(z.Records)), z.FileName(), strconv.FormatUint(uint64(zs.Serial), 10))
+	}
+	return t.flush()
+}
+
+// writeZoneDir: dns zone --dir DIR, every zone and named.conf.mnpool.
+func writeZoneDir(g *globals, zs *dns.Zones, dir string) error {
+	abs, err := filepath.Abs(dir)
+	if err != nil {
+		return err
+	}
+	conf, err := dns.NamedConf(zs, abs)
+	if err != nil {
+		return err
+	}
+	if err := os.MkdirAll(abs, 0o755); err != nil {
+		return err
+	}
+	for _, z := range zs.List {
+		if err := g.writeFile(filepath.Join(abs, z.FileName()), z.Render()); err != nil {
+			return err
+		}
+	}
+	return g.writeFile(filepath.Join(abs, "named.conf.mnpool"), conf)
+}
+
+// printZone: dns zone ORIGIN, one zone file on stdout.
+func printZone(g *globals, zs *dns.Zones, origin string) error {
+	z, ok := zs.Zone(origin)
+	if !ok {
+		var names []string
+		for _, z := range zs.List {
+			names = append(names, z.Origin)
+		}
+		return fmt.Errorf("%w: zone %q; the pool's zones are %v", dns.ErrNotFound, origin, names)
+	}
+	_, err := g.io.Out.Write(z.Render())
+	return err
 }
 
 // loadZones reads the pool at one version (see dns.Load) and builds its

@@ -8,6 +8,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/mnpool/mnpool/gateway"
+	"github.com/mnpool/mnpool/pool"
 )
 
 func newGatewayCmd(g *globals) *cobra.Command {
@@ -67,29 +68,11 @@ member's address is found by itself; else the network's mgtifname.
 			if err != nil {
 				return err
 			}
-			m, ok := st.Member(member)
-			if !ok {
-				return fmt.Errorf("%w: member %q", gateway.ErrNotFound, member)
+			ifs, err := keepalivedInterfaces(g, st, member, given)
+			if err != nil {
+				return err
 			}
-			o := gateway.KeepalivedOptions{Interfaces: map[string]string{}}
-			if member == g.selfName() {
-				local, err := gateway.LocalInterfaces()
-				if err != nil {
-					return err
-				}
-				for nw, a := range m.Addresses {
-					if ifc, ok := local[a]; ok {
-						o.Interfaces[nw] = ifc
-					}
-				}
-			}
-			for nw, ifc := range given {
-				if _, ok := st.Network(nw); !ok {
-					return usagef("--interface %s=%s: no network %q", nw, ifc, nw)
-				}
-				o.Interfaces[nw] = ifc
-			}
-			c, err := gateway.Keepalived(st, member, o)
+			c, err := gateway.Keepalived(st, member, gateway.KeepalivedOptions{Interfaces: ifs})
 			if err != nil {
 				return err
 			}
@@ -118,6 +101,35 @@ member's address is found by itself; else the network's mgtifname.
 	cmd.Flags().BoolVar(&check, "check", false, "check the result with keepalived -t first")
 	g.addJSON(cmd)
 	return cmd
+}
+
+// keepalivedInterfaces returns member's interface per network: found
+// from the local addresses when member is this host, then the
+// --interface NETWORK=IF flags (given) over them.
+func keepalivedInterfaces(g *globals, st *pool.State, member string, given map[string]string) (map[string]string, error) {
+	m, ok := st.Member(member)
+	if !ok {
+		return nil, fmt.Errorf("%w: member %q", gateway.ErrNotFound, member)
+	}
+	out := map[string]string{}
+	if member == g.selfName() {
+		local, err := gateway.LocalInterfaces()
+		if err != nil {
+			return nil, err
+		}
+		for nw, a := range m.Addresses {
+			if ifc, ok := local[a]; ok {
+				out[nw] = ifc
+			}
+		}
+	}
+	for nw, ifc := range given {
+		if _, ok := st.Network(nw); !ok {
+			return nil, usagef("--interface %s=%s: no network %q", nw, ifc, nw)
+		}
+		out[nw] = ifc
+	}
+	return out, nil
 }
 
 func newGatewayListCmd(g *globals) *cobra.Command {

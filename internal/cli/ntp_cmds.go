@@ -88,24 +88,9 @@ kiss-of-death, unsynchronized) or the skew is too large.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			ctx := cmd.Context()
-			var names, addrs []string
-			if len(servers) > 0 {
-				names, addrs = servers, servers
-			} else {
-				st, err := g.loadState(ctx)
-				if err != nil {
-					return err
-				}
-				for _, t := range ntp.MemberTargets(st, g.selfName()) {
-					names, addrs = append(names, t.Member), append(addrs, t.Addr)
-				}
-				if external {
-					ext, err := ntp.ParseExtServers(st.Site[pool.SiteExtNTPServers])
-					if err != nil {
-						return err
-					}
-					names, addrs = append(names, ext...), append(addrs, ext...)
-				}
+			names, addrs, err := ntpCheckTargets(ctx, g, servers, external)
+			if err != nil {
+				return err
 			}
 			if len(addrs) == 0 {
 				return fmt.Errorf("%w: no member runs ntp; give --server", ntp.ErrNoServers)
@@ -122,41 +107,8 @@ kiss-of-death, unsynchronized) or the skew is too large.`,
 				}
 			}
 			a := ntp.Assess(named, maxSkew)
-			if g.json {
-				var warnings []string
-				for _, w := range a.Warnings {
-					warnings = append(warnings, w.String())
-				}
-				type out struct {
-					Results  []ntp.Result `json:"results"`
-					Spread   float64      `json:"spread_s"`
-					Warnings []string     `json:"warnings"`
-				}
-				if err := printJSON(g.io.Out, out{named, a.Spread.Seconds(), warnings}); err != nil {
-					return err
-				}
-			} else {
-				t := newTable(g.io.Out, "server", "stratum", "offset", "rtt", "refid", "status")
-				for _, r := range named {
-					status := "ok"
-					if r.Err != nil {
-						status = r.Err.Error()
-					}
-					if r.Err != nil && r.Stratum == 0 && r.KissCode == "" {
-						t.row(r.Server, "", "", "", "", status)
-						continue
-					}
-					t.row(r.Server, strconv.Itoa(int(r.Stratum)), r.Offset.Round(time.Microsecond).String(), r.RTT.Round(time.Microsecond).String(), r.RefID, status)
-				}
-				if err := t.flush(); err != nil {
-					return err
-				}
-				if a.Answered >= 2 {
-					fmt.Fprintf(g.io.Out, "spread %v (±%v) between %s and %s\n", a.Spread.Round(time.Microsecond), a.Uncertainty.Round(time.Microsecond), a.Earliest, a.Latest)
-				}
-				for _, w := range a.Warnings {
-					fmt.Fprintf(g.io.Err, "warning: %s\n", w)
-				}
+			if err := printNTPCheck(g, named, a); err != nil {
+				return err
 			}
 			if len(a.Warnings) > 0 {
 				return fmt.Errorf("%d warnings", len(a.Warnings))
@@ -170,4 +122,68 @@ kiss-of-death, unsynchronized) or the skew is too large.`,
 	cmd.Flags().DurationVar(&maxSkew, "max-skew", ntp.DefaultMaxSkew, "largest allowed difference between two clocks")
 	g.addJSON(cmd)
 	return cmd
+}
+
+// ntpCheckTargets returns the servers ntp check asks, each with the name
+// it is shown by: --server when given, else the members that run ntp (by
+// the address this member reaches them by), and with --external
+// site.extntpservers.
+func ntpCheckTargets(ctx context.Context, g *globals, servers []string, external bool) (names, addrs []string, err error) {
+	if len(servers) > 0 {
+		return servers, servers, nil
+	}
+	st, err := g.loadState(ctx)
+	if err != nil {
+		return nil, nil, err
+	}
+	for _, t := range ntp.MemberTargets(st, g.selfName()) {
+		names, addrs = append(names, t.Member), append(addrs, t.Addr)
+	}
+	if external {
+		ext, err := ntp.ParseExtServers(st.Site[pool.SiteExtNTPServers])
+		if err != nil {
+			return nil, nil, err
+		}
+		names, addrs = append(names, ext...), append(addrs, ext...)
+	}
+	return names, addrs, nil
+}
+
+// printNTPCheck prints the results of ntp check and the assessment's
+// warnings (as JSON with --json).
+func printNTPCheck(g *globals, named []ntp.Result, a ntp.Assessment) error {
+	if g.json {
+		var warnings []string
+		for _, w := range a.Warnings {
+			warnings = append(warnings, w.String())
+		}
+		type out struct {
+			Results  []ntp.Result `json:"results"`
+			Spread   float64      `json:"spread_s"`
+			Warnings []string     `json:"warnings"`
+		}
+		return printJSON(g.io.Out, out{named, a.Spread.Seconds(), warnings})
+	}
+	t := newTable(g.io.Out, "server", "stratum", "offset", "rtt", "refid", "status")
+	for _, r := range named {
+		status := "ok"
+		if r.Err != nil {
+			status = r.Err.Error()
+		}
+		if r.Err != nil && r.Stratum == 0 && r.KissCode == "" {
+			t.row(r.Server, "", "", "", "", status)
+			continue
+		}
+		t.row(r.Server, strconv.Itoa(int(r.Stratum)), r.Offset.Round(time.Microsecond).String(), r.RTT.Round(time.Microsecond).String(), r.RefID, status)
+	}
+	if err := t.flush(); err != nil {
+		return err
+	}
+	if a.Answered >= 2 {
+		fmt.Fprintf(g.io.Out, "spread %v (±%v) between %s and %s\n", a.Spread.Round(time.Microsecond), a.Uncertainty.Round(time.Microsecond), a.Earliest, a.Latest)
+	}
+	for _, w := range a.Warnings {
+		fmt.Fprintf(g.io.Err, "warning: %s\n", w)
+	}
+	return nil
 }

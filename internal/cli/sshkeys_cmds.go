@@ -1,6 +1,7 @@
 package cli
 
 import (
+	"context"
 	"fmt"
 	"os"
 	"strconv"
@@ -22,7 +23,13 @@ node cannot log in to a management node. Keys live in --dir, on the shared
 file system all members mount (private keys 0600, never printed).`,
 	}
 	cmd.PersistentFlags().StringVar(&dir, "dir", sshkeys.DefaultDir, "key directory (on the shared file system)")
+	cmd.AddCommand(newSSHKeysInitCmd(g, &dir), newSSHKeysShowCmd(g, &dir), newSSHKeysAuthorizedKeysCmd(g, &dir),
+		newSSHKeysRotateCmd(g, &dir), newSSHKeysAuditCmd(g, &dir))
+	return cmd
+}
 
+// newSSHKeysInitCmd: mnpool sshkeys init. dir is the parent's --dir.
+func newSSHKeysInitCmd(g *globals, dir *string) *cobra.Command {
 	var alg string
 	var bits int
 	var force bool
@@ -47,15 +54,15 @@ file system all members mount (private keys 0600, never printed).`,
 				}
 				o.Kinds = []sshkeys.Kind{k}
 			}
-			res, err := sshkeys.Init(cmd.Context(), dir, o)
+			res, err := sshkeys.Init(cmd.Context(), *dir, o)
 			if err != nil {
 				return err
 			}
 			for _, k := range res.Created {
-				fmt.Fprintf(g.io.Out, "created %s key in %s\n", k, dir)
+				fmt.Fprintf(g.io.Out, "created %s key in %s\n", k, *dir)
 			}
 			for _, k := range res.Existing {
-				fmt.Fprintf(g.io.Out, "kept existing %s key in %s\n", k, dir)
+				fmt.Fprintf(g.io.Out, "kept existing %s key in %s\n", k, *dir)
 			}
 			return nil
 		},
@@ -64,32 +71,22 @@ file system all members mount (private keys 0600, never printed).`,
 	initCmd.Flags().IntVar(&bits, "bits", 0, "RSA key size (default 4096)")
 	initCmd.Flags().BoolVar(&force, "force", false, "replace existing keys")
 	initCmd.Flags().StringVar(&kindFlag, "kind", "", "only this kind: pool or compute")
+	return initCmd
+}
 
+// newSSHKeysShowCmd: mnpool sshkeys show.
+func newSSHKeysShowCmd(g *globals, dir *string) *cobra.Command {
 	show := &cobra.Command{
 		Use:   "show",
 		Short: "Show the public keys and fingerprints (never private material)",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			infos, err := sshkeys.Show(cmd.Context(), dir)
+			infos, err := sshkeys.Show(cmd.Context(), *dir)
 			if err != nil {
 				return err
 			}
 			if g.json {
-				type row struct {
-					Kind          string    `json:"kind"`
-					Previous      bool      `json:"previous"`
-					Type          string    `json:"type"`
-					Bits          int       `json:"bits"`
-					Fingerprint   string    `json:"fingerprint"`
-					AuthorizedKey string    `json:"authorized_key"`
-					Path          string    `json:"path"`
-					ModTime       time.Time `json:"mtime"`
-				}
-				out := make([]row, 0, len(infos))
-				for _, i := range infos {
-					out = append(out, row{i.Kind.String(), i.Previous, i.Type, i.Bits, i.Fingerprint, i.AuthorizedKey, i.Path, i.ModTime})
-				}
-				return printJSON(g.io.Out, out)
+				return printKeyInfosJSON(g, infos)
 			}
 			t := newTable(g.io.Out, "kind", "state", "type", "bits", "fingerprint", "path")
 			for _, i := range infos {
@@ -103,7 +100,29 @@ file system all members mount (private keys 0600, never printed).`,
 		},
 	}
 	g.addJSON(show)
+	return show
+}
 
+func printKeyInfosJSON(g *globals, infos []sshkeys.KeyInfo) error {
+	type row struct {
+		Kind          string    `json:"kind"`
+		Previous      bool      `json:"previous"`
+		Type          string    `json:"type"`
+		Bits          int       `json:"bits"`
+		Fingerprint   string    `json:"fingerprint"`
+		AuthorizedKey string    `json:"authorized_key"`
+		Path          string    `json:"path"`
+		ModTime       time.Time `json:"mtime"`
+	}
+	out := make([]row, 0, len(infos))
+	for _, i := range infos {
+		out = append(out, row{i.Kind.String(), i.Previous, i.Type, i.Bits, i.Fingerprint, i.AuthorizedKey, i.Path, i.ModTime})
+	}
+	return printJSON(g.io.Out, out)
+}
+
+// newSSHKeysAuthorizedKeysCmd: mnpool sshkeys authorized-keys.
+func newSSHKeysAuthorizedKeysCmd(g *globals, dir *string) *cobra.Command {
 	var member, node, file string
 	var extra []string
 	ak := &cobra.Command{
@@ -123,58 +142,73 @@ member outside the block is removed and reported.`,
 			if node != "" {
 				spec.Target, spec.Name = sshkeys.TargetNode, node
 			}
-			s, err := g.open(cmd.Context())
-			if err != nil {
+			if err := checkKeyTarget(cmd.Context(), g, member, node); err != nil {
 				return err
 			}
-			defer s.Close()
-			if member != "" {
-				if _, err := s.Member(cmd.Context(), member); err != nil {
-					return err
-				}
-			} else {
-				st, err := s.LoadState(cmd.Context())
-				if err != nil {
-					return err
-				}
-				if _, err := selectNodes(st, []string{node}); err != nil {
-					return err
-				}
-			}
-			if spec.Keys, err = sshkeys.LoadPublicKeys(cmd.Context(), dir); err != nil {
+			var err error
+			if spec.Keys, err = sshkeys.LoadPublicKeys(cmd.Context(), *dir); err != nil {
 				return err
 			}
-			if file == "" {
-				out, removed, err := sshkeys.RenderAuthorizedKeys(nil, spec)
-				if err != nil {
-					return err
-				}
-				for _, f := range removed {
-					fmt.Fprintln(g.io.Err, "removed:", f)
-				}
-				_, err = g.io.Out.Write(out)
-				return err
-			}
-			changed, removed, err := sshkeys.UpdateAuthorizedKeysFile(cmd.Context(), file, spec)
-			if err != nil {
-				return err
-			}
-			for _, f := range removed {
-				fmt.Fprintln(g.io.Out, "removed:", f)
-			}
-			if changed {
-				fmt.Fprintf(g.io.Out, "%s updated\n", file)
-			} else {
-				fmt.Fprintf(g.io.Out, "%s already up to date\n", file)
-			}
-			return nil
+			return writeAuthorizedKeys(cmd.Context(), g, spec, file)
 		},
 	}
 	ak.Flags().StringVar(&member, "member", "", "render for this pool member")
 	ak.Flags().StringVar(&node, "node", "", "render for this compute node")
 	ak.Flags().StringVar(&file, "file", "", "update this authorized_keys file in place instead of printing")
 	ak.Flags().StringArrayVar(&extra, "extra-key", nil, "another authorized_keys line to accept (repeatable)")
+	return ak
+}
 
+// checkKeyTarget fails unless member (when given) is a pool member, or
+// node is a node of the pool.
+func checkKeyTarget(ctx context.Context, g *globals, member, node string) error {
+	s, err := g.open(ctx)
+	if err != nil {
+		return err
+	}
+	defer s.Close()
+	if member != "" {
+		_, err := s.Member(ctx, member)
+		return err
+	}
+	st, err := s.LoadState(ctx)
+	if err != nil {
+		return err
+	}
+	_, err = selectNodes(st, []string{node})
+	return err
+}
+
+// writeAuthorizedKeys prints the rendered file, or updates file in place.
+func writeAuthorizedKeys(ctx context.Context, g *globals, spec sshkeys.AuthorizedKeysSpec, file string) error {
+	if file == "" {
+		out, removed, err := sshkeys.RenderAuthorizedKeys(nil, spec)
+		if err != nil {
+			return err
+		}
+		for _, f := range removed {
+			fmt.Fprintln(g.io.Err, "removed:", f)
+		}
+		_, err = g.io.Out.Write(out)
+		return err
+	}
+	changed, removed, err := sshkeys.UpdateAuthorizedKeysFile(ctx, file, spec)
+	if err != nil {
+		return err
+	}
+	for _, f := range removed {
+		fmt.Fprintln(g.io.Out, "removed:", f)
+	}
+	if changed {
+		fmt.Fprintf(g.io.Out, "%s updated\n", file)
+	} else {
+		fmt.Fprintf(g.io.Out, "%s already up to date\n", file)
+	}
+	return nil
+}
+
+// newSSHKeysRotateCmd: mnpool sshkeys rotate.
+func newSSHKeysRotateCmd(g *globals, dir *string) *cobra.Command {
 	var finish bool
 	var rotKind string
 	rotate := &cobra.Command{
@@ -194,13 +228,13 @@ The grace period between the steps is yours to choose; no clock decides it.`,
 			}
 			o := sshkeys.Options{Logger: g.logger()}
 			if finish {
-				if err := sshkeys.FinishRotation(cmd.Context(), dir, k, o); err != nil {
+				if err := sshkeys.FinishRotation(cmd.Context(), *dir, k, o); err != nil {
 					return err
 				}
 				fmt.Fprintf(g.io.Out, "%s key rotation finished: the previous key is removed; re-render authorized_keys files\n", k)
 				return nil
 			}
-			info, err := sshkeys.Rotate(cmd.Context(), dir, k, o)
+			info, err := sshkeys.Rotate(cmd.Context(), *dir, k, o)
 			if err != nil {
 				return err
 			}
@@ -210,7 +244,11 @@ The grace period between the steps is yours to choose; no clock decides it.`,
 	}
 	rotate.Flags().StringVar(&rotKind, "kind", "", "which key: pool or compute (required)")
 	rotate.Flags().BoolVar(&finish, "finish", false, "end the grace period and remove the previous key")
+	return rotate
+}
 
+// newSSHKeysAuditCmd: mnpool sshkeys audit.
+func newSSHKeysAuditCmd(g *globals, dir *string) *cobra.Command {
 	var target string
 	audit := &cobra.Command{
 		Use:   "audit [--target member|node] FILE...",
@@ -224,7 +262,7 @@ the key directory itself.`,
 			if err != nil {
 				return usageError{err}
 			}
-			keys, err := sshkeys.LoadPublicKeys(cmd.Context(), dir)
+			keys, err := sshkeys.LoadPublicKeys(cmd.Context(), *dir)
 			if err != nil {
 				return err
 			}
@@ -232,7 +270,7 @@ the key directory itself.`,
 			if err != nil {
 				return err
 			}
-			kd, err := sshkeys.AuditKeyDir(cmd.Context(), dir, os.Getuid())
+			kd, err := sshkeys.AuditKeyDir(cmd.Context(), *dir, os.Getuid())
 			if err != nil {
 				return err
 			}
@@ -267,7 +305,5 @@ the key directory itself.`,
 	}
 	audit.Flags().StringVar(&target, "target", "member", "whose files these are: member or node")
 	g.addJSON(audit)
-
-	cmd.AddCommand(initCmd, show, ak, rotate, audit)
-	return cmd
+	return audit
 }

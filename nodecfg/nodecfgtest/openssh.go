@@ -37,20 +37,7 @@ type OpenSSH struct {
 // when not run as root (sshd logs the client in as root).
 func StartOpenSSH(t testing.TB, addrs []string, port int, clients ...ssh.PublicKey) *OpenSSH {
 	t.Helper()
-	sshd := "/usr/sbin/sshd"
-	if _, err := os.Stat(sshd); err != nil {
-		const msg = "OpenSSH server not installed (no /usr/sbin/sshd): apt-get install openssh-server to run this test"
-		if os.Getenv("MNPOOL_REQUIRE_SSHD") == "1" {
-			t.Fatal(msg + " (MNPOOL_REQUIRE_SSHD=1)")
-		}
-		t.Skip(msg)
-	}
-	if os.Geteuid() != 0 {
-		t.Skip("the real sshd logs in as root; run the tests as root")
-	}
-	if err := os.MkdirAll("/run/sshd", 0o755); err != nil { // privilege separation directory
-		t.Fatal(err)
-	}
+	sshd := requireSSHD(t)
 	if port == 0 {
 		ln, err := net.Listen("tcp", net.JoinHostPort(addrs[0], "0"))
 		if err != nil {
@@ -60,21 +47,8 @@ func StartOpenSSH(t testing.TB, addrs []string, port int, clients ...ssh.PublicK
 		ln.Close()
 	}
 	base := t.TempDir()
-	var auth []byte
-	for _, k := range clients {
-		auth = append(auth, ssh.MarshalAuthorizedKey(k)...)
-	}
-	authKeys := filepath.Join(base, "authorized_keys")
-	must(t, os.WriteFile(authKeys, auth, 0o600))
-	_, hostPriv, err := ed25519.GenerateKey(rand.Reader)
-	must(t, err)
-	block, err := ssh.MarshalPrivateKey(hostPriv, "")
-	must(t, err)
-	hostKeyPath := filepath.Join(base, "host_key")
-	must(t, os.WriteFile(hostKeyPath, pem.EncodeToMemory(block), 0o600))
-	hostSigner, err := ssh.NewSignerFromKey(hostPriv)
-	must(t, err)
-	o := &OpenSSH{Port: port, KnownHosts: filepath.Join(base, "known_hosts"), HostKey: hostSigner.PublicKey()}
+	authKeys, hostKeyPath, hostKey := writeSSHKeys(t, base, clients)
+	o := &OpenSSH{Port: port, KnownHosts: filepath.Join(base, "known_hosts"), HostKey: hostKey}
 	lines := []string{
 		"HostKey " + hostKeyPath,
 		"AuthorizedKeysFile " + authKeys,
@@ -99,7 +73,60 @@ func StartOpenSSH(t testing.TB, addrs []string, port int, clients ...ssh.PublicK
 	if out, err := exec.Command(sshd, "-t", "-f", config).CombinedOutput(); err != nil {
 		t.Fatalf("sshd -t: %v: %s", err, out)
 	}
-	logPath := filepath.Join(base, "sshd.log")
+	startSSHD(t, sshd, config, filepath.Join(base, "sshd.log"))
+	for _, a := range addrs {
+		waitListening(t, net.JoinHostPort(a, strconv.Itoa(port)))
+	}
+	return o
+}
+
+// requireSSHD returns the path of sshd; it fails the test when sshd is
+// missing and MNPOOL_REQUIRE_SSHD=1, else skips; it skips when not run as
+// root. It makes sshd's privilege separation directory.
+func requireSSHD(t testing.TB) string {
+	t.Helper()
+	sshd := "/usr/sbin/sshd"
+	if _, err := os.Stat(sshd); err != nil {
+		const msg = "OpenSSH server not installed (no /usr/sbin/sshd): apt-get install openssh-server to run this test"
+		if os.Getenv("MNPOOL_REQUIRE_SSHD") == "1" {
+			t.Fatal(msg + " (MNPOOL_REQUIRE_SSHD=1)")
+		}
+		t.Skip(msg)
+	}
+	if os.Geteuid() != 0 {
+		t.Skip("the real sshd logs in as root; run the tests as root")
+	}
+	if err := os.MkdirAll("/run/sshd", 0o755); err != nil { // privilege separation directory
+		t.Fatal(err)
+	}
+	return sshd
+}
+
+// writeSSHKeys writes an authorized_keys file of clients and a new host
+// key into base.
+func writeSSHKeys(t testing.TB, base string, clients []ssh.PublicKey) (authKeys, hostKeyPath string, hostKey ssh.PublicKey) {
+	t.Helper()
+	var auth []byte
+	for _, k := range clients {
+		auth = append(auth, ssh.MarshalAuthorizedKey(k)...)
+	}
+	authKeys = filepath.Join(base, "authorized_keys")
+	must(t, os.WriteFile(authKeys, auth, 0o600))
+	_, hostPriv, err := ed25519.GenerateKey(rand.Reader)
+	must(t, err)
+	block, err := ssh.MarshalPrivateKey(hostPriv, "")
+	must(t, err)
+	hostKeyPath = filepath.Join(base, "host_key")
+	must(t, os.WriteFile(hostKeyPath, pem.EncodeToMemory(block), 0o600))
+	hostSigner, err := ssh.NewSignerFromKey(hostPriv)
+	must(t, err)
+	return authKeys, hostKeyPath, hostSigner.PublicKey()
+}
+
+// startSSHD runs sshd in the foreground with config, logging to logPath,
+// until the test ends; the log is shown when the test failed.
+func startSSHD(t testing.TB, sshd, config, logPath string) {
+	t.Helper()
 	logFile, err := os.Create(logPath)
 	must(t, err)
 	daemon := exec.Command(sshd, "-D", "-e", "-f", config)
@@ -117,22 +144,23 @@ func StartOpenSSH(t testing.TB, addrs []string, port int, clients ...ssh.PublicK
 			t.Logf("sshd log:\n%s", b)
 		}
 	})
-	for _, a := range addrs {
-		hp := net.JoinHostPort(a, strconv.Itoa(port))
-		deadline := time.Now().Add(10 * time.Second)
-		for {
-			c, err := net.DialTimeout("tcp", hp, 100*time.Millisecond)
-			if err == nil {
-				c.Close()
-				break
-			}
-			if time.Now().After(deadline) {
-				t.Fatalf("sshd does not listen on %s: %v", hp, err)
-			}
-			time.Sleep(20 * time.Millisecond)
+}
+
+// waitListening waits (10 s at most) until hp accepts connections.
+func waitListening(t testing.TB, hp string) {
+	t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		c, err := net.DialTimeout("tcp", hp, 100*time.Millisecond)
+		if err == nil {
+			c.Close()
+			return
 		}
+		if time.Now().After(deadline) {
+			t.Fatalf("sshd does not listen on %s: %v", hp, err)
+		}
+		time.Sleep(20 * time.Millisecond)
 	}
-	return o
 }
 
 func must(t testing.TB, err error) {
