@@ -6,14 +6,16 @@ import (
 	"net/netip"
 	"regexp"
 	"strings"
+
+	"github.com/mnpool/mnpool/internal/syntax"
 )
 
 var (
-	labelRE    = regexp.MustCompile(`^[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?$`)
+	labelRE    = syntax.HostLabelRE
 	siteKeyRE  = regexp.MustCompile(`^[A-Za-z][A-Za-z0-9_.-]{0,63}$`)
 	netNameRE  = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$`)
 	ifNameRE   = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9_.:-]{0,31}$`)
-	domainPart = regexp.MustCompile(`^[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?$`)
+	domainPart = syntax.HostLabelRE
 )
 
 // ValidateName checks a node or member name: one RFC 1123 host label
