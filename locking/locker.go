@@ -37,6 +37,7 @@ type Locker struct {
 
 	mu   sync.Mutex
 	wake map[string]chan struct{} // closed by Unlock to wake local waiters
+	seen map[string]*sighting     // Contend's observations of held locks
 
 	stats struct {
 		acquired, takeovers, claims, races, renewals, renewFailures, lost, reaped atomic.Int64
@@ -54,7 +55,16 @@ func New(s *pool.Store, opts ...Option) (*Locker, error) {
 	if _, err := o.resolve(); err != nil {
 		return nil, err
 	}
-	return &Locker{s: s, o: o, log: o.log, member: s.Self(), wake: map[string]chan struct{}{}}, nil
+	if o.member != "" {
+		if err := pool.ValidateName("member", o.member); err != nil {
+			return nil, fmt.Errorf("%w: %v", ErrInvalid, err)
+		}
+	}
+	member := s.Self()
+	if o.member != "" {
+		member = o.member
+	}
+	return &Locker{s: s, o: o, log: o.log, member: member, wake: map[string]chan struct{}{}, seen: map[string]*sighting{}}, nil
 }
 
 // Stats are counters of a Locker since New, for monitoring and tests.
@@ -141,7 +151,9 @@ func (o *observer) stale(ttl time.Duration, now time.Time) bool {
 	return o.ok && now.Sub(o.since) >= ttl
 }
 
-func (lk *Locker) acquire(ctx context.Context, name string, try bool, opts []Option) (*Lock, error) {
+// newWait validates name and the per-lock options of one Lock, TryLock
+// or Contend call.
+func (lk *Locker) newWait(name string, try bool, opts []Option) (*waitState, error) {
 	if err := ValidateName(name); err != nil {
 		return nil, err
 	}
@@ -153,7 +165,14 @@ func (lk *Locker) acquire(ctx context.Context, name string, try bool, opts []Opt
 	if err != nil {
 		return nil, err
 	}
-	w := &waitState{name: name, session: newSessionID(), o: o, try: try, waiters: map[string]*observer{}}
+	return &waitState{name: name, session: newSessionID(), o: o, try: try, waiters: map[string]*observer{}}, nil
+}
+
+func (lk *Locker) acquire(ctx context.Context, name string, try bool, opts []Option) (*Lock, error) {
+	w, err := lk.newWait(name, try, opts)
+	if err != nil {
+		return nil, err
+	}
 	defer func() {
 		if w.registered {
 			lk.leaveQueue(ctx, w)
@@ -163,7 +182,7 @@ func (lk *Locker) acquire(ctx context.Context, name string, try bool, opts []Opt
 	// is free and nobody waits. A database error here is returned (a
 	// misconfigured store fails fast); later ones are waited out.
 	l, err := lk.claim(ctx, w, nil)
-	var he *heldError
+	var he *HeldError
 	switch {
 	case err == nil:
 		return l, nil
@@ -507,7 +526,7 @@ func (lk *Locker) claim(ctx context.Context, w *waitState, stale *leaseState) (*
 		case stale != nil && row.lease() == *stale:
 			mode = claimTakeover
 		default:
-			return &heldError{name: w.name, row: row}
+			return newHeldError(w.name, row)
 		}
 		if mode == claimMine {
 			// Move the lease so contenders start watching it anew: the
@@ -575,7 +594,7 @@ func (lk *Locker) claim(ctx context.Context, w *waitState, stale *leaseState) (*
 		return nil
 	})
 	if err != nil {
-		var he *heldError
+		var he *HeldError
 		if errors.As(err, &he) || errors.Is(err, errRace) || errors.Is(err, errQueued) {
 			lk.stats.races.Add(1)
 			return nil, err
