@@ -670,51 +670,24 @@ func (s *Store) writeAssignments(ctx context.Context, changes []NodeAssignment) 
 }
 
 // writeAssignBatch updates the batch's nodes whose revision is still the
-// one planned from and tells which were not. On MariaDB it is one
-// statement (a round trip per node would dominate); on SQLite, in process,
-// a prepared statement per node is cheapest.
+// one planned from (clearing their manual flag) and tells which were not:
+// a node whose row now holds exactly what was planned at the next
+// revision was written (by this statement, or by an earlier run of this
+// transaction whose commit outcome was unknown); any other was changed by
+// someone else.
 func (s *Store) writeAssignBatch(ctx context.Context, tx *sqlx.Tx, batch []NodeAssignment) (int, []string, error) {
-	update := updateJoin
-	if s.Dialect().Name() == "sqlite" {
-		update = updateEach
+	b := nodeBatch{clearManual: true, writes: make([]nodeWrite, len(batch))}
+	for i, c := range batch {
+		b.writes[i] = nodeWrite{node: c.Node, rev: c.Revision, old: joinList(c.Old), new: joinList(c.New)}
 	}
-	n, err := update(ctx, tx, batch)
+	won, n, err := s.writeNodes(ctx, tx, b, nil, true)
 	if err != nil {
 		return 0, nil, err
 	}
 	var lost []string
-	if int(n) < len(batch) {
-		// Which ones? A node whose row now holds exactly what was planned
-		// at the next revision was written (by this statement, or by an
-		// earlier run of this transaction whose commit outcome was
-		// unknown); any other was changed by someone else.
-		names := make([]any, len(batch))
-		for i, c := range batch {
-			names[i] = c.Node
-		}
-		var rows []struct {
-			Name         string `db:"name"`
-			ServiceNodes string `db:"servicenodes"`
-			Manual       bool   `db:"manual"`
-			Revision     int64  `db:"revision"`
-		}
-		if err := tx.SelectContext(ctx, &rows, "SELECT name, servicenodes, manual, revision FROM nodes WHERE name IN ("+placeholders(len(names))+")", names...); err != nil {
-			return 0, nil, err
-		}
-		byName := make(map[string]int, len(rows))
-		for i, r := range rows {
-			byName[r.Name] = i
-		}
-		for _, c := range batch {
-			i, ok := byName[c.Node]
-			if !ok {
-				lost = append(lost, c.Node)
-				continue
-			}
-			r := rows[i]
-			if r.Revision != c.Revision+1 || r.ServiceNodes != joinList(c.New) || r.Manual {
-				lost = append(lost, c.Node)
-			}
+	for i, c := range batch {
+		if !won[i] {
+			lost = append(lost, c.Node)
 		}
 	}
 	if n > 0 {
@@ -727,50 +700,4 @@ func (s *Store) writeAssignBatch(ctx context.Context, tx *sqlx.Tx, batch []NodeA
 		}
 	}
 	return len(batch) - len(lost), lost, nil
-}
-
-// updateEach writes the batch one conditional UPDATE per node and returns
-// the rows changed.
-func updateEach(ctx context.Context, tx *sqlx.Tx, batch []NodeAssignment) (int64, error) {
-	st, err := tx.PrepareContext(ctx, "UPDATE nodes SET servicenodes = ?, manual = 0, revision = revision + 1 WHERE name = ? AND revision = ?")
-	if err != nil {
-		return 0, err
-	}
-	defer st.Close()
-	var n int64
-	for _, c := range batch {
-		res, err := st.ExecContext(ctx, joinList(c.New), c.Node, c.Revision)
-		if err != nil {
-			return 0, err
-		}
-		k, err := res.RowsAffected()
-		if err != nil {
-			return 0, err
-		}
-		n += k
-	}
-	return n, nil
-}
-
-// updateJoin writes the batch in one multi-table UPDATE joined with the
-// planned rows, matching each node by name and planned-from revision, and
-// returns the rows changed (MariaDB).
-func updateJoin(ctx context.Context, tx *sqlx.Tx, batch []NodeAssignment) (int64, error) {
-	var q strings.Builder
-	args := make([]any, 0, len(batch)*3)
-	q.WriteString("UPDATE nodes AS n JOIN (")
-	for i, c := range batch {
-		if i == 0 {
-			q.WriteString("SELECT ? AS name, ? AS sn, ? AS rev")
-		} else {
-			q.WriteString(" UNION ALL SELECT ?, ?, ?")
-		}
-		args = append(args, c.Node, joinList(c.New), c.Revision)
-	}
-	q.WriteString(") AS v ON n.name = v.name AND n.revision = v.rev SET n.servicenodes = v.sn, n.manual = 0, n.revision = n.revision + 1")
-	res, err := tx.ExecContext(ctx, q.String(), args...)
-	if err != nil {
-		return 0, err
-	}
-	return res.RowsAffected()
 }
