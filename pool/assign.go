@@ -124,33 +124,9 @@ func PlanAssignment(st *State, o AssignOptions) (*AssignPlan, error) {
 	if width < MinWidth {
 		return nil, fmt.Errorf("%w: width %d: a servicenode list needs at least %d members", ErrInvalid, width, MinWidth)
 	}
-	selected := make([]bool, len(st.Nodes))
-	nSel := 0
-	if o.Nodes == nil {
-		for i := range selected {
-			selected[i] = true
-		}
-		nSel = len(st.Nodes)
-	} else {
-		idx := make(map[string]int, len(st.Nodes))
-		for i, n := range st.Nodes {
-			idx[n.Name] = i
-		}
-		var unknown []string
-		for _, name := range o.Nodes {
-			i, ok := idx[name]
-			if !ok {
-				unknown = append(unknown, name)
-				continue
-			}
-			if !selected[i] {
-				selected[i] = true
-				nSel++
-			}
-		}
-		if len(unknown) > 0 {
-			return nil, fmt.Errorf("%w: unknown nodes: %s", ErrNotFound, strings.Join(unknown, ", "))
-		}
+	selected, nSel, err := selectNodes(st, o.Nodes)
+	if err != nil {
+		return nil, err
 	}
 	plan := &AssignPlan{Width: width, Selected: nSel, Load: map[string]int{}}
 	for _, m := range st.Members {
@@ -199,6 +175,39 @@ func PlanAssignment(st *State, o AssignOptions) (*AssignPlan, error) {
 	return plan, nil
 }
 
+// selectNodes marks the nodes named (all when names is nil) and counts
+// them; unknown names are ErrNotFound.
+func selectNodes(st *State, names []string) ([]bool, int, error) {
+	selected := make([]bool, len(st.Nodes))
+	if names == nil {
+		for i := range selected {
+			selected[i] = true
+		}
+		return selected, len(st.Nodes), nil
+	}
+	idx := make(map[string]int, len(st.Nodes))
+	for i, n := range st.Nodes {
+		idx[n.Name] = i
+	}
+	var unknown []string
+	n := 0
+	for _, name := range names {
+		i, ok := idx[name]
+		if !ok {
+			unknown = append(unknown, name)
+			continue
+		}
+		if !selected[i] {
+			selected[i] = true
+			n++
+		}
+	}
+	if len(unknown) > 0 {
+		return nil, 0, fmt.Errorf("%w: unknown nodes: %s", ErrNotFound, strings.Join(unknown, ", "))
+	}
+	return selected, n, nil
+}
+
 func equalLists(a, b []string) bool {
 	if len(a) != len(b) {
 		return false
@@ -238,7 +247,35 @@ func (c *assignClass) run(nodes []int) error {
 	for i, m := range E {
 		pos[m] = i
 	}
-	var movable, fixed []int
+	movable, fixed := c.partition(nodes, pos)
+	if len(movable) == 0 {
+		return nil
+	}
+	if len(E) < c.width {
+		net := c.st.Nodes[movable[0]].Network
+		if net == "" {
+			net = "(nodes without a network)"
+		}
+		return fmt.Errorf("network %s: %d nodes need %d members each but only %d are eligible (%s); eligible members are enabled, run dhcp and tftp and have an address on the network; not eligible: %s",
+			net, len(movable), c.width, len(E), orNone(E), orNone(c.el.why))
+	}
+
+	// Preference order of every movable node: its rendezvous-hash order
+	// over the eligible members.
+	prefs := c.preferences(movable)
+	first, cur := c.firstEntries(movable, fixed, pos, prefs)
+	// Candidates for the later entries of each node: its current entries
+	// that are eligible (in their order), then its hash order.
+	cands := c.candidates(movable, first, pos, prefs)
+	// Second entries, balanced among the nodes that share a first member.
+	second := c.secondEntries(movable, fixed, pos, first, cur, cands)
+	c.emit(movable, first, second, cands)
+	return nil
+}
+
+// partition splits nodes into those the plan may change and those whose
+// lists stay (not selected, or manual without rebalance).
+func (c *assignClass) partition(nodes []int, pos map[string]int) (movable, fixed []int) {
 	for _, i := range nodes {
 		n := c.st.Nodes[i]
 		switch {
@@ -257,20 +294,13 @@ func (c *assignClass) run(nodes []int) error {
 			fixed = append(fixed, i)
 		}
 	}
-	if len(movable) == 0 {
-		return nil
-	}
-	if len(E) < c.width {
-		net := c.st.Nodes[movable[0]].Network
-		if net == "" {
-			net = "(nodes without a network)"
-		}
-		return fmt.Errorf("network %s: %d nodes need %d members each but only %d are eligible (%s); eligible members are enabled, run dhcp and tftp and have an address on the network; not eligible: %s",
-			net, len(movable), c.width, len(E), orNone(E), orNone(c.el.why))
-	}
+	return movable, fixed
+}
 
-	// Preference order of every movable node: its rendezvous-hash order
-	// over the eligible members.
+// preferences is each movable node's rendezvous-hash order of the
+// eligible members (indexes into c.el.members).
+func (c *assignClass) preferences(movable []int) [][]int32 {
+	E := c.el.members
 	k := len(E)
 	mh := make([]uint64, k)
 	for j, m := range E {
@@ -294,8 +324,13 @@ func (c *assignClass) run(nodes []int) error {
 		})
 		prefs[x] = p
 	}
+	return prefs
+}
 
-	// First entries.
+// firstEntries balances the first entries; cur is each movable node's
+// current first member (-1 when not eligible).
+func (c *assignClass) firstEntries(movable, fixed []int, pos map[string]int, prefs [][]int32) (first, cur []int32) {
+	k := len(c.el.members)
 	fixedLoad := make([]int, k)
 	for _, i := range fixed {
 		if l := c.st.Nodes[i].ServiceNodes; len(l) > 0 {
@@ -304,7 +339,7 @@ func (c *assignClass) run(nodes []int) error {
 			}
 		}
 	}
-	cur := make([]int32, len(movable))
+	cur = make([]int32, len(movable))
 	for x, i := range movable {
 		cur[x] = -1
 		if l := c.st.Nodes[i].ServiceNodes; len(l) > 0 {
@@ -313,10 +348,13 @@ func (c *assignClass) run(nodes []int) error {
 			}
 		}
 	}
-	first := balance(k, fixedLoad, cur, nil, func(x int) []int32 { return prefs[x] })
+	first = balance(k, fixedLoad, cur, nil, func(x int) []int32 { return prefs[x] })
+	return first, cur
+}
 
-	// Candidates for the later entries of each node: its current entries
-	// that are eligible (in their order), then its hash order.
+// candidates lists, per movable node, the members for its later entries.
+func (c *assignClass) candidates(movable []int, first []int32, pos map[string]int, prefs [][]int32) [][]int32 {
+	k := len(c.el.members)
 	cands := make([][]int32, len(movable))
 	for x, i := range movable {
 		p := first[x]
@@ -337,8 +375,14 @@ func (c *assignClass) run(nodes []int) error {
 		}
 		cands[x] = cand
 	}
+	return cands
+}
 
-	// Second entries, balanced among the nodes that share a first member.
+// secondEntries balances the second entries among the nodes that share a
+// first member.
+func (c *assignClass) secondEntries(movable, fixed []int, pos map[string]int, first, cur []int32, cands [][]int32) []int32 {
+	E := c.el.members
+	k := len(E)
 	second := make([]int32, len(movable))
 	byFirst := make([][]int, k)
 	for x := range movable {
@@ -380,7 +424,12 @@ func (c *assignClass) run(nodes []int) error {
 			second[x] = got[y]
 		}
 	}
+	return second
+}
 
+// emit writes the planned lists of the movable nodes to c.out.
+func (c *assignClass) emit(movable []int, first, second []int32, cands [][]int32) {
+	E := c.el.members
 	for x, i := range movable {
 		list := make([]string, 0, c.width)
 		list = append(list, E[first[x]], E[second[x]])
@@ -394,7 +443,6 @@ func (c *assignClass) run(nodes []int) error {
 		}
 		c.out[i] = list
 	}
-	return nil
 }
 
 // listed reports whether member is among a node's current entries (its
