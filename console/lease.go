@@ -169,6 +169,13 @@ func (t *LeaseTable) watch(l *tableLease) {
 	t.mu.Unlock()
 	if err := l.Err(); errors.Is(err, ErrLeaseLost) {
 		t.log.Warn("console: lease lost", "node", l.node, "token", l.lock.Token(), "err", err)
+		// Given up on this member's clock (renewals failed): free the
+		// row if it is still this lease's, so the next member need not
+		// wait for the TTL once the database answers again. The release
+		// is conditional on the token; a taken-over row is left alone.
+		ctx, cancel := context.WithTimeout(context.Background(), t.ttl)
+		defer cancel()
+		l.lock.Unlock(ctx)
 	}
 }
 
