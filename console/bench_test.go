@@ -2,44 +2,12 @@ package console_test
 
 import (
 	"context"
-	"fmt"
 	"io"
 	"testing"
 	"time"
 
 	"github.com/mnpool/mnpool/console"
 )
-
-// BenchmarkLeaseRenew measures one renewal round of a member holding n
-// console leases: one UPDATE for all of them plus the check of which are
-// still its own.
-func BenchmarkLeaseRenew(b *testing.B) {
-	for _, be := range backends() {
-		for _, n := range []int{1, 100, 1000} {
-			b.Run(fmt.Sprintf("%s/leases=%d", be.name, n), func(b *testing.B) {
-				ctx := context.Background()
-				lt, err := console.NewLeaseTable(openStore(b, be.dsns(b, 1)[0], "sn1"), "sn1", time.Hour, nil)
-				if err != nil {
-					b.Fatal(err)
-				}
-				defer lt.Close(ctx)
-				for i := range n {
-					if _, err := lt.TryAcquire(ctx, fmt.Sprintf("cn%05d", i)); err != nil {
-						b.Fatal(err)
-					}
-				}
-				b.ResetTimer()
-				for b.Loop() {
-					console.Renew(lt)
-				}
-				b.StopTimer()
-				if got := len(lt.Leases()); got != n {
-					b.Fatalf("%d leases held after renewing, want %d", got, n)
-				}
-			})
-		}
-	}
-}
 
 // BenchmarkLeaseAcquireRelease measures taking a free lease and giving it
 // back (two transactions).

@@ -14,15 +14,17 @@
 //
 // # Leases
 //
-// A console lease (Leaser, implemented on the pool store by LeaseTable,
-// table console_leases) is a row per node with the holder, a token that
-// only grows (the fencing token) and a renewal counter. The holder bumps
-// the counters of all its leases in one statement three times per TTL. A
-// contender takes a lease over only after it saw the counter unchanged for
-// the whole TTL on its own monotonic clock, with one conditional UPDATE on
-// that counter, so no wall clocks of different hosts are compared. A holder whose renewals have not succeeded for 4/5 of the TTL
-// gives the lease up on its own clock and closes the console first. The
-// `locking` package's leases can replace LeaseTable through Leaser.
+// A console lease (Leaser, implemented by LeaseTable) is a cluster-wide
+// lock of package locking named "console:<node>" (LeaseName), so console
+// leases and all other locks share one implementation of the lease rules.
+// The lock carries the holding member, a token that only grows (the
+// fencing token) and a renewal counter that the holder moves three times
+// per TTL. A contender takes a lease over only after it saw the counter
+// unchanged for the whole TTL on its own monotonic clock
+// (locking.Locker.Contend), with one conditional UPDATE on that counter,
+// so no wall clocks of different hosts are compared. A holder whose
+// renewals have not succeeded for TTL minus the safety margin (4/5 of the
+// TTL) gives the lease up on its own clock and closes the console first.
 //
 // # The broker
 //

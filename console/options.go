@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"time"
 
+	"github.com/mnpool/mnpool/locking"
 	"github.com/mnpool/mnpool/pki"
 	"github.com/mnpool/mnpool/pool"
 )
@@ -189,8 +190,8 @@ func (o *options) setDefaults() error {
 		return fmt.Errorf("%w: recent output %d bytes: want 0-16 MiB", ErrInvalid, o.recent)
 	case o.queue < 4:
 		return fmt.Errorf("%w: client queue %d chunks: want at least 4", ErrInvalid, o.queue)
-	case o.ttl < 10*time.Millisecond:
-		return fmt.Errorf("%w: lease TTL %s: want at least 10ms", ErrInvalid, o.ttl)
+	case o.ttl < locking.MinTTL || o.ttl > locking.MaxTTL:
+		return fmt.Errorf("%w: lease TTL %s: want %s to %s", ErrInvalid, o.ttl, locking.MinTTL, locking.MaxTTL)
 	}
 	for addrMember, a := range o.addrs {
 		if err := ValidateTCPAddress(a); err != nil {

@@ -26,17 +26,26 @@ var (
 	ErrStaleToken = errors.New("locking: stale fencing token")
 )
 
-// heldError is ErrLocked with the holder that was found.
-type heldError struct {
-	name string
-	row  lockRow
+// HeldError is ErrLocked with the holder that was found (TryLock,
+// Contend): match it with errors.As.
+type HeldError struct {
+	Name    string // the lock
+	Member  string // the member recorded as holder
+	Session string // the holding session
+	Token   int64  // the holder's fencing token
+	row     lockRow
 }
 
-func (e *heldError) Error() string {
-	return fmt.Sprintf("%v: %q is held by member %q (session %s, token %d)", ErrLocked, e.name, e.row.Member, shortID(e.row.Holder), e.row.Token)
+func newHeldError(name string, row lockRow) *HeldError {
+	return &HeldError{Name: name, Member: row.Member, Session: row.Holder, Token: row.Token, row: row}
 }
 
-func (e *heldError) Is(target error) bool { return target == ErrLocked }
+func (e *HeldError) Error() string {
+	return fmt.Sprintf("%v: %q is held by member %q (session %s, token %d)", ErrLocked, e.Name, e.Member, shortID(e.Session), e.Token)
+}
+
+// Is makes errors.Is(err, ErrLocked) true.
+func (e *HeldError) Is(target error) bool { return target == ErrLocked }
 
 // Internal outcomes of a claim attempt that make the waiter look again.
 var (

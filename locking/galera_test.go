@@ -14,6 +14,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/mnpool/mnpool/console"
 	"github.com/mnpool/mnpool/internal/testenv"
 	"github.com/mnpool/mnpool/internal/testgalera"
 	"github.com/mnpool/mnpool/locking"
@@ -123,8 +124,72 @@ const safetyTTL = 15 * time.Second
 // that checks fencing tokens records every critical section; no two may
 // overlap and tokens must grow strictly. The fault phase lasts
 // MNPOOL_LOCK_SAFETY_SECONDS (default 45).
+//
+// It runs once for each user of the lease primitive: Lock (queued
+// waiters) and the console leases (console.LeaseTable, built on Contend:
+// polling contenders that take over a lease seen stale).
 func TestSafetyUnderFaults(t *testing.T) {
 	g := testgalera.Open(t, testgalera.WithFaults())
+	for _, u := range safetyUsers() {
+		t.Run(u.name, func(t *testing.T) { safetyUnderFaults(t, g, u) })
+	}
+}
+
+// holding is one critical section's hold of the safety lease.
+type holding struct {
+	token   int64
+	done    <-chan struct{}
+	held    func() bool
+	release func(context.Context)
+}
+
+// safetyUser is a user of the lease primitive under test: open returns
+// client c's acquire function and the Locker under it (for its Stats).
+type safetyUser struct {
+	name string
+	open func(t *testing.T, s *pool.Store, member string) (func(ctx context.Context) (holding, error), *locking.Locker)
+}
+
+func safetyUsers() []safetyUser {
+	return []safetyUser{
+		{"Lock", func(t *testing.T, s *pool.Store, _ string) (func(ctx context.Context) (holding, error), *locking.Locker) {
+			lk := newLocker(t, s, locking.WithTTL(safetyTTL), locking.WithPollInterval(50*time.Millisecond))
+			return func(ctx context.Context) (holding, error) {
+				l, err := lk.Lock(ctx, "safety")
+				if err != nil {
+					return holding{}, err
+				}
+				return holding{l.Token(), l.Done(), l.Held, func(c context.Context) { l.Unlock(c) }}, nil
+			}, lk
+		}},
+		{"ConsoleLease", func(t *testing.T, s *pool.Store, member string) (func(ctx context.Context) (holding, error), *locking.Locker) {
+			lt, err := console.NewLeaseTable(s, member, safetyTTL, nil)
+			if err != nil {
+				t.Fatal(err)
+			}
+			t.Cleanup(func() { lt.Close(context.Background()) })
+			return func(ctx context.Context) (holding, error) {
+				for {
+					le, err := lt.TryAcquire(ctx, "safety")
+					if err == nil {
+						held := func() bool { return !closed(le.Done(), 0) }
+						return holding{le.Token(), le.Done(), held, func(c context.Context) { le.Release(c) }}, nil
+					}
+					if !errors.Is(err, console.ErrLeaseHeld) {
+						return holding{}, err
+					}
+					select {
+					case <-ctx.Done():
+						return holding{}, ctx.Err()
+					case <-time.After(50 * time.Millisecond):
+					}
+				}
+			}, lt.Locker()
+		}},
+	}
+}
+
+func safetyUnderFaults(t *testing.T, g *testgalera.Env, u safetyUser) {
 	phase := 45 * time.Second
 	if v := os.Getenv("MNPOOL_LOCK_SAFETY_SECONDS"); v != "" {
 		n, err := strconv.Atoi(v)
@@ -140,6 +205,7 @@ func TestSafetyUnderFaults(t *testing.T) {
 		holderIndex atomic.Int32 // 1 + index of the client in the critical section, 0 when none
 		wg          sync.WaitGroup
 		lks         = make([]*locking.Locker, clients)
+		acquire     = make([]func(context.Context) (holding, error), clients)
 		links       = make([][]*proxy, clients) // each client's network, one proxy per node
 		ctx, stop   = context.WithCancel(context.Background())
 		longHolds   atomic.Int64
@@ -165,14 +231,14 @@ func TestSafetyUnderFaults(t *testing.T) {
 			t.Fatal(err)
 		}
 		t.Cleanup(func() { s.Close() })
-		lks[c] = newLocker(t, s, locking.WithTTL(safetyTTL), locking.WithPollInterval(50*time.Millisecond))
+		acquire[c], lks[c] = u.open(t, s, fmt.Sprintf("m%d", c))
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
 			name := fmt.Sprintf("client%d@node%d", c, c%g.N()+1)
 			for ctx.Err() == nil {
 				lctx, cancel := context.WithTimeout(ctx, testenv.Timeout(2*time.Minute))
-				l, err := lks[c].Lock(lctx, "safety")
+				l, err := acquire[c](lctx)
 				cancel()
 				if err != nil {
 					if ctx.Err() == nil {
@@ -184,8 +250,8 @@ func TestSafetyUnderFaults(t *testing.T) {
 					}
 					continue
 				}
-				if l.Held() { // Lock's contract: check Held (or Done) before acting
-					i := r.enter(name, l.Token())
+				if l.held() { // Lock's contract: check Held (or Done) before acting
+					i := r.enter(name, l.token)
 					holderIndex.Store(int32(c + 1))
 					hold := time.Duration(rand.IntN(10)) * time.Millisecond
 					if i%100 == 99 { // every 100th section across a renewal (every TTL/3)
@@ -203,7 +269,7 @@ func TestSafetyUnderFaults(t *testing.T) {
 					lost := false
 					select {
 					case <-time.After(hold):
-					case <-l.Done():
+					case <-l.done:
 						lost = true
 						lostInside.Add(1)
 					}
@@ -211,7 +277,7 @@ func TestSafetyUnderFaults(t *testing.T) {
 					holderIndex.CompareAndSwap(int32(c+1), 0)
 				}
 				uctx, cancel := context.WithTimeout(context.Background(), testenv.Timeout(10*time.Second))
-				l.Unlock(uctx)
+				l.release(uctx)
 				cancel()
 			}
 		}()

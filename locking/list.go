@@ -3,9 +3,12 @@ package locking
 import (
 	"context"
 	"sort"
+	"strings"
 	"time"
 
 	"github.com/jmoiron/sqlx"
+
+	"github.com/mnpool/mnpool/pool"
 )
 
 // Info describes one lock for people (mnpool lock list).
@@ -70,4 +73,55 @@ func (lk *Locker) List(ctx context.Context) ([]Info, error) {
 	}
 	sort.Slice(out, func(i, j int) bool { return out[i].Name < out[j].Name })
 	return out, nil
+}
+
+// Held returns the locks among names that are held now (all held locks
+// whose name starts with prefix when names is nil), read from s without
+// a Locker. It is how a user of the locks shows who holds what (mnpool
+// console list reads the console leases this way). The result is keyed by
+// lock name and carries no waiter counts.
+func Held(ctx context.Context, s *pool.Store, prefix string, names []string) (map[string]Info, error) {
+	var rows []lockRow
+	err := s.Read(ctx, func(tx *sqlx.Tx) error {
+		rows = rows[:0]
+		if names == nil {
+			return tx.SelectContext(ctx, &rows, selectHeld+` AND name LIKE ? ESCAPE '!'`, likePrefix(prefix))
+		}
+		for start := 0; start < len(names); start += s.BatchSize() {
+			q, args, err := sqlx.In(selectHeld+` AND name IN (?)`, names[start:min(start+s.BatchSize(), len(names))])
+			if err != nil {
+				return err
+			}
+			var part []lockRow
+			if err := tx.SelectContext(ctx, &part, q, args...); err != nil {
+				return err
+			}
+			rows = append(rows, part...)
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	out := make(map[string]Info, len(rows))
+	for _, r := range rows {
+		if !strings.HasPrefix(r.Name, prefix) { // LIKE may ignore case
+			continue
+		}
+		in := Info{Name: r.Name, Held: true, Member: r.Member, Session: r.Holder, Info: r.Info, Token: r.Token, Lease: r.Lease, TTL: r.TTLms}
+		if r.SinceUS > 0 {
+			in.Since = time.UnixMicro(r.SinceUS).UTC()
+		}
+		out[r.Name] = in
+	}
+	return out, nil
+}
+
+const selectHeld = `SELECT name, holder, member, info, token, lease, ttl_ms, since_us FROM locks WHERE holder <> ''`
+
+// likePrefix is a LIKE pattern (escape character '!') for names that
+// start with prefix.
+func likePrefix(prefix string) string {
+	r := strings.NewReplacer("!", "!!", "%", "!%", "_", "!_")
+	return r.Replace(prefix) + "%"
 }

@@ -190,6 +190,29 @@ func (l *Lock) Unlock(ctx context.Context) error {
 	return nil
 }
 
+// Abandon stops renewing the lease and closes Done (Err wraps
+// ErrNotHeld) without writing to the database, as if the process had
+// died: the row stays held until a contender has seen its lease stand
+// still for the TTL and takes it over. It is for a holder that must stop
+// at once without waiting for the database, and for tests that simulate
+// a crash. Unlock after Abandon returns the ErrNotHeld error.
+func (l *Lock) Abandon() {
+	l.mu.Lock()
+	if l.released {
+		l.mu.Unlock()
+		return
+	}
+	l.released = true
+	if l.err == nil {
+		l.err = fmt.Errorf("%w: %q (token %d) abandoned without release; it can be taken over after its TTL", ErrNotHeld, l.name, l.token)
+		close(l.done)
+	}
+	l.deadline.Stop()
+	l.mu.Unlock()
+	l.stop()
+	<-l.exited
+}
+
 // renew keeps the lease alive until Unlock or loss.
 func (l *Lock) renew() {
 	defer close(l.exited)

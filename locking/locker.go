@@ -37,6 +37,7 @@ type Locker struct {
 
 	mu   sync.Mutex
 	wake map[string]chan struct{} // closed by Unlock to wake local waiters
+	seen map[string]*sighting     // Contend's observations of held locks
 
 	stats struct {
 		acquired, takeovers, claims, races, renewals, renewFailures, lost, reaped atomic.Int64
@@ -54,7 +55,16 @@ func New(s *pool.Store, opts ...Option) (*Locker, error) {
 	if _, err := o.resolve(); err != nil {
 		return nil, err
 	}
-	return &Locker{s: s, o: o, log: o.log, member: s.Self(), wake: map[string]chan struct{}{}}, nil
+	if o.member != "" {
+		if err := pool.ValidateName("member", o.member); err != nil {
+			return nil, fmt.Errorf("%w: %v", ErrInvalid, err)
+		}
+	}
+	member := s.Self()
+	if o.member != "" {
+		member = o.member
+	}
+	return &Locker{s: s, o: o, log: o.log, member: member, wake: map[string]chan struct{}{}, seen: map[string]*sighting{}}, nil
 }
 
 // Stats are counters of a Locker since New, for monitoring and tests.
@@ -141,7 +151,9 @@ func (o *observer) stale(ttl time.Duration, now time.Time) bool {
 	return o.ok && now.Sub(o.since) >= ttl
 }
 
-func (lk *Locker) acquire(ctx context.Context, name string, try bool, opts []Option) (*Lock, error) {
+// newWait validates name and the per-lock options of one Lock, TryLock
+// or Contend call.
+func (lk *Locker) newWait(name string, try bool, opts []Option) (*waitState, error) {
 	if err := ValidateName(name); err != nil {
 		return nil, err
 	}
@@ -153,7 +165,14 @@ func (lk *Locker) acquire(ctx context.Context, name string, try bool, opts []Opt
 	if err != nil {
 		return nil, err
 	}
-	w := &waitState{name: name, session: newSessionID(), o: o, try: try, waiters: map[string]*observer{}}
+	return &waitState{name: name, session: newSessionID(), o: o, try: try, waiters: map[string]*observer{}}, nil
+}
+
+func (lk *Locker) acquire(ctx context.Context, name string, try bool, opts []Option) (*Lock, error) {
+	w, err := lk.newWait(name, try, opts)
+	if err != nil {
+		return nil, err
+	}
 	defer func() {
 		if w.registered {
 			lk.leaveQueue(ctx, w)
@@ -163,7 +182,7 @@ func (lk *Locker) acquire(ctx context.Context, name string, try bool, opts []Opt
 	// is free and nobody waits. A database error here is returned (a
 	// misconfigured store fails fast); later ones are waited out.
 	l, err := lk.claim(ctx, w, nil)
-	var he *heldError
+	var he *HeldError
 	switch {
 	case err == nil:
 		return l, nil
@@ -483,99 +502,15 @@ const (
 // removed in the same transaction.
 func (lk *Locker) claim(ctx context.Context, w *waitState, stale *leaseState) (*Lock, error) {
 	lk.stats.claims.Add(1)
-	var (
-		token int64
-		mode  claimMode
-		prev  lockRow
-	)
 	start := time.Now()
+	var c claimState
 	err := lk.tx(ctx, w, func(ctx context.Context, tx *sqlx.Tx) error {
-		row, ok, err := getLock(ctx, tx, w.name)
-		if err != nil {
-			return err
-		}
-		prev = row
-		switch {
-		case !ok:
-			mode = claimInsert
-		case row.Holder == w.session:
-			// An earlier run of this transaction committed before its
-			// connection failed (the store ran it again elsewhere).
-			mode, token = claimMine, row.Token
-		case row.Holder == "":
-			mode = claimFree
-		case stale != nil && row.lease() == *stale:
-			mode = claimTakeover
-		default:
-			return &heldError{name: w.name, row: row}
-		}
-		if mode == claimMine {
-			// Move the lease so contenders start watching it anew: the
-			// validity counted from this claim's start is then safe even
-			// if the earlier commit happened long before.
-			if _, err := tx.ExecContext(ctx, `UPDATE locks SET lease = lease + 1 WHERE name = ? AND holder = ? AND token = ?`, w.name, w.session, token); err != nil {
-				return err
-			}
-			if w.registered {
-				_, err := tx.ExecContext(ctx, `DELETE FROM lock_waiters WHERE name = ? AND session_id = ?`, w.name, w.session)
-				return err
-			}
-			return nil
-		}
-		if !w.try && !w.registered {
-			var n int
-			if err := tx.GetContext(ctx, &n, `SELECT COUNT(*) FROM lock_waiters WHERE name = ?`, w.name); err != nil {
-				return err
-			}
-			if n > 0 {
-				return errQueued
-			}
-		}
-		if token, err = lk.nextToken(ctx, tx, w.name, row.Token); err != nil {
-			return err
-		}
-		now := time.Now().UnixMicro()
-		var n int64
-		switch mode {
-		case claimInsert:
-			_, err = tx.ExecContext(ctx, `INSERT INTO locks (name, holder, member, info, token, lease, guards, ttl_ms, since_us) VALUES (?,?,?,?,?,1,0,?,?)`,
-				w.name, w.session, lk.member, w.o.info, token, w.o.ttl.Milliseconds(), now)
-			if lk.s.IsDuplicate(err) {
-				return errRace
-			}
-			n = 1
-		case claimFree:
-			n, err = affected(tx.ExecContext(ctx, `UPDATE locks SET holder = ?, member = ?, info = ?, token = ?, lease = lease + 1, ttl_ms = ?, since_us = ?
-				WHERE name = ? AND holder = ''`,
-				w.session, lk.member, w.o.info, token, w.o.ttl.Milliseconds(), now, w.name))
-		case claimTakeover:
-			n, err = affected(tx.ExecContext(ctx, `UPDATE locks SET holder = ?, member = ?, info = ?, token = ?, lease = lease + 1, ttl_ms = ?, since_us = ?
-				WHERE name = ? AND holder = ? AND token = ? AND lease = ?`,
-				w.session, lk.member, w.o.info, token, w.o.ttl.Milliseconds(), now, w.name, stale.holder, stale.token, stale.lease))
-		}
-		if err != nil {
-			return err
-		}
-		if n != 1 {
-			return errRace
-		}
-		if w.registered {
-			if _, err := tx.ExecContext(ctx, `DELETE FROM lock_waiters WHERE name = ? AND session_id = ?`, w.name, w.session); err != nil {
-				return err
-			}
-		}
-		if mode == claimTakeover {
-			// Rare and worth a record; Audit also moves the change
-			// counter, which is why ordinary acquisitions are not audited.
-			return lk.s.Audit(ctx, tx, "lock.takeover", w.name, map[string]any{
-				"from_member": row.Member, "from_session": shortID(row.Holder), "from_token": row.Token,
-				"token": token, "ttl_ms": row.TTLms,
-			})
-		}
-		return nil
+		c = claimState{}
+		return lk.claimTx(ctx, tx, w, stale, &c)
 	})
+	token, mode, prev := c.token, c.mode, c.prev
 	if err != nil {
-		var he *heldError
+		var he *HeldError
 		if errors.As(err, &he) || errors.Is(err, errRace) || errors.Is(err, errQueued) {
 			lk.stats.races.Add(1)
 			return nil, err
@@ -608,6 +543,113 @@ func (lk *Locker) claim(ctx context.Context, w *waitState, stale *leaseState) (*
 		return nil, errRace
 	}
 	return l, nil
+}
+
+// claimState is what a claim transaction found and did.
+type claimState struct {
+	mode  claimMode
+	token int64   // the new token
+	prev  lockRow // the row as it was before
+}
+
+// claimTx is the transaction of claim: it reads the lock row, decides how
+// to take it (claimMode) and takes it with one conditional statement.
+func (lk *Locker) claimTx(ctx context.Context, tx *sqlx.Tx, w *waitState, stale *leaseState, c *claimState) error {
+	row, ok, err := getLock(ctx, tx, w.name)
+	if err != nil {
+		return err
+	}
+	c.prev = row
+	switch {
+	case !ok:
+		c.mode = claimInsert
+	case row.Holder == w.session:
+		// An earlier run of this transaction committed before its
+		// connection failed (the store ran it again elsewhere).
+		c.mode, c.token = claimMine, row.Token
+	case row.Holder == "":
+		c.mode = claimFree
+	case stale != nil && row.lease() == *stale:
+		c.mode = claimTakeover
+	default:
+		return newHeldError(w.name, row)
+	}
+	if c.mode == claimMine {
+		// Move the lease so contenders start watching it anew: the
+		// validity counted from this claim's start is then safe even
+		// if the earlier commit happened long before.
+		if _, err := tx.ExecContext(ctx, `UPDATE locks SET lease = lease + 1 WHERE name = ? AND holder = ? AND token = ?`, w.name, w.session, c.token); err != nil {
+			return err
+		}
+		if w.registered {
+			_, err := tx.ExecContext(ctx, `DELETE FROM lock_waiters WHERE name = ? AND session_id = ?`, w.name, w.session)
+			return err
+		}
+		return nil
+	}
+	if !w.try && !w.registered {
+		var n int
+		if err := tx.GetContext(ctx, &n, `SELECT COUNT(*) FROM lock_waiters WHERE name = ?`, w.name); err != nil {
+			return err
+		}
+		if n > 0 {
+			return errQueued
+		}
+	}
+	if c.token, err = lk.nextToken(ctx, tx, w.name, row.Token); err != nil {
+		return err
+	}
+	if err := lk.takeRow(ctx, tx, w, c, stale); err != nil {
+		return err
+	}
+	if w.registered {
+		if _, err := tx.ExecContext(ctx, `DELETE FROM lock_waiters WHERE name = ? AND session_id = ?`, w.name, w.session); err != nil {
+			return err
+		}
+	}
+	if c.mode == claimTakeover {
+		// Rare and worth a record; Audit also moves the change
+		// counter, which is why ordinary acquisitions are not audited.
+		return lk.s.Audit(ctx, tx, "lock.takeover", w.name, map[string]any{
+			"from_member": row.Member, "from_session": shortID(row.Holder), "from_token": row.Token,
+			"token": c.token, "ttl_ms": row.TTLms,
+		})
+	}
+	return nil
+}
+
+// takeRow writes the claim of c.mode with token c.token: an INSERT, or a
+// conditional UPDATE of a free row or of exactly the stale lease seen.
+// errRace when another session got there first.
+func (lk *Locker) takeRow(ctx context.Context, tx *sqlx.Tx, w *waitState, c *claimState, stale *leaseState) error {
+	token := c.token
+	now := time.Now().UnixMicro()
+	var n int64
+	var err error
+	switch c.mode {
+	case claimInsert:
+		_, err = tx.ExecContext(ctx, `INSERT INTO locks (name, holder, member, info, token, lease, guards, ttl_ms, since_us) VALUES (?,?,?,?,?,1,0,?,?)`,
+			w.name, w.session, lk.member, w.o.info, token, w.o.ttl.Milliseconds(), now)
+		if lk.s.IsDuplicate(err) {
+			return errRace
+		}
+		n = 1
+	case claimFree:
+		n, err = affected(tx.ExecContext(ctx, `UPDATE locks SET holder = ?, member = ?, info = ?, token = ?, lease = lease + 1, ttl_ms = ?, since_us = ?
+			WHERE name = ? AND holder = ''`,
+			w.session, lk.member, w.o.info, token, w.o.ttl.Milliseconds(), now, w.name))
+	case claimTakeover:
+		n, err = affected(tx.ExecContext(ctx, `UPDATE locks SET holder = ?, member = ?, info = ?, token = ?, lease = lease + 1, ttl_ms = ?, since_us = ?
+			WHERE name = ? AND holder = ? AND token = ? AND lease = ?`,
+			w.session, lk.member, w.o.info, token, w.o.ttl.Milliseconds(), now, w.name, stale.holder, stale.token, stale.lease))
+	}
+	if err != nil {
+		return err
+	}
+	if n != 1 {
+		return errRace
+	}
+	return nil
 }
 
 // nextToken increments and returns the lock's fencing token. The token

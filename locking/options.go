@@ -44,6 +44,7 @@ type options struct {
 	renewEvery time.Duration // 0: ttl / DefaultRenewDivisor
 	poll       time.Duration
 	info       string
+	member     string // "": the store's Self
 }
 
 func defaultOptions() options {
@@ -67,6 +68,10 @@ func WithLogger(l *slog.Logger) Option {
 		}
 	}
 }
+
+// WithMember sets the member recorded as the holder of a Locker's locks
+// (default: the store's pool.WithSelf). Ignored per lock.
+func WithMember(name string) Option { return func(o *options) { o.member = name } }
 
 // WithTTL sets the lease time (default DefaultTTL, between MinTTL and
 // MaxTTL). The holder renews every TTL/3 and gives the lock up after

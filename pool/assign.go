@@ -124,33 +124,9 @@ func PlanAssignment(st *State, o AssignOptions) (*AssignPlan, error) {
 	if width < MinWidth {
 		return nil, fmt.Errorf("%w: width %d: a servicenode list needs at least %d members", ErrInvalid, width, MinWidth)
 	}
-	selected := make([]bool, len(st.Nodes))
-	nSel := 0
-	if o.Nodes == nil {
-		for i := range selected {
-			selected[i] = true
-		}
-		nSel = len(st.Nodes)
-	} else {
-		idx := make(map[string]int, len(st.Nodes))
-		for i, n := range st.Nodes {
-			idx[n.Name] = i
-		}
-		var unknown []string
-		for _, name := range o.Nodes {
-			i, ok := idx[name]
-			if !ok {
-				unknown = append(unknown, name)
-				continue
-			}
-			if !selected[i] {
-				selected[i] = true
-				nSel++
-			}
-		}
-		if len(unknown) > 0 {
-			return nil, fmt.Errorf("%w: unknown nodes: %s", ErrNotFound, strings.Join(unknown, ", "))
-		}
+	selected, nSel, err := selectNodes(st, o.Nodes)
+	if err != nil {
+		return nil, err
 	}
 	plan := &AssignPlan{Width: width, Selected: nSel, Load: map[string]int{}}
 	for _, m := range st.Members {
@@ -199,6 +175,39 @@ func PlanAssignment(st *State, o AssignOptions) (*AssignPlan, error) {
 	return plan, nil
 }
 
+// selectNodes marks the nodes named (all when names is nil) and counts
+// them; unknown names are ErrNotFound.
+func selectNodes(st *State, names []string) ([]bool, int, error) {
+	selected := make([]bool, len(st.Nodes))
+	if names == nil {
+		for i := range selected {
+			selected[i] = true
+		}
+		return selected, len(st.Nodes), nil
+	}
+	idx := make(map[string]int, len(st.Nodes))
+	for i, n := range st.Nodes {
+		idx[n.Name] = i
+	}
+	var unknown []string
+	n := 0
+	for _, name := range names {
+		i, ok := idx[name]
+		if !ok {
+			unknown = append(unknown, name)
+			continue
+		}
+		if !selected[i] {
+			selected[i] = true
+			n++
+		}
+	}
+	if len(unknown) > 0 {
+		return nil, 0, fmt.Errorf("%w: unknown nodes: %s", ErrNotFound, strings.Join(unknown, ", "))
+	}
+	return selected, n, nil
+}
+
 func equalLists(a, b []string) bool {
 	if len(a) != len(b) {
 		return false
@@ -238,7 +247,35 @@ func (c *assignClass) run(nodes []int) error {
 	for i, m := range E {
 		pos[m] = i
 	}
-	var movable, fixed []int
+	movable, fixed := c.partition(nodes, pos)
+	if len(movable) == 0 {
+		return nil
+	}
+	if len(E) < c.width {
+		net := c.st.Nodes[movable[0]].Network
+		if net == "" {
+			net = "(nodes without a network)"
+		}
+		return fmt.Errorf("network %s: %d nodes need %d members each but only %d are eligible (%s); eligible members are enabled, run dhcp and tftp and have an address on the network; not eligible: %s",
+			net, len(movable), c.width, len(E), orNone(E), orNone(c.el.why))
+	}
+
+	// Preference order of every movable node: its rendezvous-hash order
+	// over the eligible members.
+	prefs := c.preferences(movable)
+	first, cur := c.firstEntries(movable, fixed, pos, prefs)
+	// Candidates for the later entries of each node: its current entries
+	// that are eligible (in their order), then its hash order.
+	cands := c.candidates(movable, first, pos, prefs)
+	// Second entries, balanced among the nodes that share a first member.
+	second := c.secondEntries(movable, fixed, pos, first, cur, cands)
+	c.emit(movable, first, second, cands)
+	return nil
+}
+
+// partition splits nodes into those the plan may change and those whose
+// lists stay (not selected, or manual without rebalance).
+func (c *assignClass) partition(nodes []int, pos map[string]int) (movable, fixed []int) {
 	for _, i := range nodes {
 		n := c.st.Nodes[i]
 		switch {
@@ -257,20 +294,13 @@ func (c *assignClass) run(nodes []int) error {
 			fixed = append(fixed, i)
 		}
 	}
-	if len(movable) == 0 {
-		return nil
-	}
-	if len(E) < c.width {
-		net := c.st.Nodes[movable[0]].Network
-		if net == "" {
-			net = "(nodes without a network)"
-		}
-		return fmt.Errorf("network %s: %d nodes need %d members each but only %d are eligible (%s); eligible members are enabled, run dhcp and tftp and have an address on the network; not eligible: %s",
-			net, len(movable), c.width, len(E), orNone(E), orNone(c.el.why))
-	}
+	return movable, fixed
+}
 
-	// Preference order of every movable node: its rendezvous-hash order
-	// over the eligible members.
+// preferences is each movable node's rendezvous-hash order of the
+// eligible members (indexes into c.el.members).
+func (c *assignClass) preferences(movable []int) [][]int32 {
+	E := c.el.members
 	k := len(E)
 	mh := make([]uint64, k)
 	for j, m := range E {
@@ -294,8 +324,13 @@ func (c *assignClass) run(nodes []int) error {
 		})
 		prefs[x] = p
 	}
+	return prefs
+}
 
-	// First entries.
+// firstEntries balances the first entries; cur is each movable node's
+// current first member (-1 when not eligible).
+func (c *assignClass) firstEntries(movable, fixed []int, pos map[string]int, prefs [][]int32) (first, cur []int32) {
+	k := len(c.el.members)
 	fixedLoad := make([]int, k)
 	for _, i := range fixed {
 		if l := c.st.Nodes[i].ServiceNodes; len(l) > 0 {
@@ -304,7 +339,7 @@ func (c *assignClass) run(nodes []int) error {
 			}
 		}
 	}
-	cur := make([]int32, len(movable))
+	cur = make([]int32, len(movable))
 	for x, i := range movable {
 		cur[x] = -1
 		if l := c.st.Nodes[i].ServiceNodes; len(l) > 0 {
@@ -313,10 +348,13 @@ func (c *assignClass) run(nodes []int) error {
 			}
 		}
 	}
-	first := balance(k, fixedLoad, cur, nil, func(x int) []int32 { return prefs[x] })
+	first = balance(k, fixedLoad, cur, nil, func(x int) []int32 { return prefs[x] })
+	return first, cur
+}
 
-	// Candidates for the later entries of each node: its current entries
-	// that are eligible (in their order), then its hash order.
+// candidates lists, per movable node, the members for its later entries.
+func (c *assignClass) candidates(movable []int, first []int32, pos map[string]int, prefs [][]int32) [][]int32 {
+	k := len(c.el.members)
 	cands := make([][]int32, len(movable))
 	for x, i := range movable {
 		p := first[x]
@@ -337,8 +375,14 @@ func (c *assignClass) run(nodes []int) error {
 		}
 		cands[x] = cand
 	}
+	return cands
+}
 
-	// Second entries, balanced among the nodes that share a first member.
+// secondEntries balances the second entries among the nodes that share a
+// first member.
+func (c *assignClass) secondEntries(movable, fixed []int, pos map[string]int, first, cur []int32, cands [][]int32) []int32 {
+	E := c.el.members
+	k := len(E)
 	second := make([]int32, len(movable))
 	byFirst := make([][]int, k)
 	for x := range movable {
@@ -380,7 +424,12 @@ func (c *assignClass) run(nodes []int) error {
 			second[x] = got[y]
 		}
 	}
+	return second
+}
 
+// emit writes the planned lists of the movable nodes to c.out.
+func (c *assignClass) emit(movable []int, first, second []int32, cands [][]int32) {
+	E := c.el.members
 	for x, i := range movable {
 		list := make([]string, 0, c.width)
 		list = append(list, E[first[x]], E[second[x]])
@@ -394,7 +443,6 @@ func (c *assignClass) run(nodes []int) error {
 		}
 		c.out[i] = list
 	}
-	return nil
 }
 
 // listed reports whether member is among a node's current entries (its
@@ -670,51 +718,24 @@ func (s *Store) writeAssignments(ctx context.Context, changes []NodeAssignment) 
 }
 
 // writeAssignBatch updates the batch's nodes whose revision is still the
-// one planned from and tells which were not. On MariaDB it is one
-// statement (a round trip per node would dominate); on SQLite, in process,
-// a prepared statement per node is cheapest.
+// one planned from (clearing their manual flag) and tells which were not:
+// a node whose row now holds exactly what was planned at the next
+// revision was written (by this statement, or by an earlier run of this
+// transaction whose commit outcome was unknown); any other was changed by
+// someone else.
 func (s *Store) writeAssignBatch(ctx context.Context, tx *sqlx.Tx, batch []NodeAssignment) (int, []string, error) {
-	update := updateJoin
-	if s.Dialect().Name() == "sqlite" {
-		update = updateEach
+	b := nodeBatch{clearManual: true, writes: make([]nodeWrite, len(batch))}
+	for i, c := range batch {
+		b.writes[i] = nodeWrite{node: c.Node, rev: c.Revision, old: joinList(c.Old), new: joinList(c.New)}
 	}
-	n, err := update(ctx, tx, batch)
+	won, n, err := s.writeNodes(ctx, tx, b, nil, true)
 	if err != nil {
 		return 0, nil, err
 	}
 	var lost []string
-	if int(n) < len(batch) {
-		// Which ones? A node whose row now holds exactly what was planned
-		// at the next revision was written (by this statement, or by an
-		// earlier run of this transaction whose commit outcome was
-		// unknown); any other was changed by someone else.
-		names := make([]any, len(batch))
-		for i, c := range batch {
-			names[i] = c.Node
-		}
-		var rows []struct {
-			Name         string `db:"name"`
-			ServiceNodes string `db:"servicenodes"`
-			Manual       bool   `db:"manual"`
-			Revision     int64  `db:"revision"`
-		}
-		if err := tx.SelectContext(ctx, &rows, "SELECT name, servicenodes, manual, revision FROM nodes WHERE name IN ("+placeholders(len(names))+")", names...); err != nil {
-			return 0, nil, err
-		}
-		byName := make(map[string]int, len(rows))
-		for i, r := range rows {
-			byName[r.Name] = i
-		}
-		for _, c := range batch {
-			i, ok := byName[c.Node]
-			if !ok {
-				lost = append(lost, c.Node)
-				continue
-			}
-			r := rows[i]
-			if r.Revision != c.Revision+1 || r.ServiceNodes != joinList(c.New) || r.Manual {
-				lost = append(lost, c.Node)
-			}
+	for i, c := range batch {
+		if !won[i] {
+			lost = append(lost, c.Node)
 		}
 	}
 	if n > 0 {
@@ -727,50 +748,4 @@ func (s *Store) writeAssignBatch(ctx context.Context, tx *sqlx.Tx, batch []NodeA
 		}
 	}
 	return len(batch) - len(lost), lost, nil
-}
-
-// updateEach writes the batch one conditional UPDATE per node and returns
-// the rows changed.
-func updateEach(ctx context.Context, tx *sqlx.Tx, batch []NodeAssignment) (int64, error) {
-	st, err := tx.PrepareContext(ctx, "UPDATE nodes SET servicenodes = ?, manual = 0, revision = revision + 1 WHERE name = ? AND revision = ?")
-	if err != nil {
-		return 0, err
-	}
-	defer st.Close()
-	var n int64
-	for _, c := range batch {
-		res, err := st.ExecContext(ctx, joinList(c.New), c.Node, c.Revision)
-		if err != nil {
-			return 0, err
-		}
-		k, err := res.RowsAffected()
-		if err != nil {
-			return 0, err
-		}
-		n += k
-	}
-	return n, nil
-}
-
-// updateJoin writes the batch in one multi-table UPDATE joined with the
-// planned rows, matching each node by name and planned-from revision, and
-// returns the rows changed (MariaDB).
-func updateJoin(ctx context.Context, tx *sqlx.Tx, batch []NodeAssignment) (int64, error) {
-	var q strings.Builder
-	args := make([]any, 0, len(batch)*3)
-	q.WriteString("UPDATE nodes AS n JOIN (")
-	for i, c := range batch {
-		if i == 0 {
-			q.WriteString("SELECT ? AS name, ? AS sn, ? AS rev")
-		} else {
-			q.WriteString(" UNION ALL SELECT ?, ?, ?")
-		}
-		args = append(args, c.Node, joinList(c.New), c.Revision)
-	}
-	q.WriteString(") AS v ON n.name = v.name AND n.revision = v.rev SET n.servicenodes = v.sn, n.manual = 0, n.revision = n.revision + 1")
-	res, err := tx.ExecContext(ctx, q.String(), args...)
-	if err != nil {
-		return 0, err
-	}
-	return res.RowsAffected()
 }

@@ -267,6 +267,9 @@ type movePlanner struct {
 	// afterRead, for tests, runs in a batch's transaction between the
 	// read of the rows and the conditional update.
 	afterRead func(ctx context.Context, tx *sqlx.Tx, names []string) error
+	// exec writes a batch (nil: Store.updateNodes); benchmarks compare
+	// other forms of the statement.
+	exec batchExec
 }
 
 // usable says whether member name may take nodes, and if not, why.
@@ -516,35 +519,12 @@ func planMove(members []Member, nodes []moveNode, req MoveRequest) (*movePlanner
 // fails in the middle, Move returns the result so far (nodes of committed
 // batches are moved, the others failed) together with the error.
 func (s *Store) Move(ctx context.Context, req MoveRequest) (*MoveResult, error) {
-	return s.move(ctx, req, writeAuto, nil)
+	return s.move(ctx, req, nil, nil)
 }
 
-// writeMode selects how a batch of conditional updates is sent. All
-// modes carry the same per-row condition; they differ in round trips
-// and in how the database evaluates them (see docs/perf/snmove.md).
-type writeMode int
-
-const (
-	// writeAuto: the fastest measured mode (writeJoin on both backends).
-	writeAuto writeMode = iota
-	// writeCase: one UPDATE ... SET = CASE name ... statement per batch:
-	// one round trip, but the CASE is evaluated per row (quadratic).
-	writeCase
-	// writeRows: one prepared conditional UPDATE per node: one round trip
-	// per node, nothing quadratic.
-	writeRows
-	// writeJoin: one UPDATE joined with the batch as a derived table on
-	// the primary key: one round trip, linear. On MariaDB the derived
-	// table is a UNION ALL of one SELECT per row; on SQLite it is
-	// UPDATE ... FROM (VALUES ...).
-	writeJoin
-	// writeValues: on MariaDB, writeJoin with the derived table as one
-	// table value constructor (VALUES (...),(...)) after a typed header
-	// row; on SQLite the same as writeJoin.
-	writeValues
-)
-
-func (s *Store) move(ctx context.Context, req MoveRequest, mode writeMode, afterRead func(context.Context, *sqlx.Tx, []string) error) (*MoveResult, error) {
+// move is Move with the batch writer exec (nil: the store's) and a hook
+// for tests.
+func (s *Store) move(ctx context.Context, req MoveRequest, exec batchExec, afterRead func(context.Context, *sqlx.Tx, []string) error) (*MoveResult, error) {
 	if err := checkRequest(&req); err != nil {
 		return nil, err
 	}
@@ -573,17 +553,14 @@ func (s *Store) move(ctx context.Context, req MoveRequest, mode writeMode, after
 		res.count()
 		return res, nil
 	}
-	p.afterRead = afterRead
-	if mode == writeAuto {
-		mode = writeJoin
-	}
-	err = s.applyMove(ctx, p, res, mode)
+	p.afterRead, p.exec = afterRead, exec
+	err = s.applyMove(ctx, p, res)
 	res.count()
 	return res, err
 }
 
 // applyMove writes the planned nodes of res in batches and rounds.
-func (s *Store) applyMove(ctx context.Context, p *movePlanner, res *MoveResult, mode writeMode) error {
+func (s *Store) applyMove(ctx context.Context, p *movePlanner, res *MoveResult) error {
 	var pending []int
 	for i, n := range res.Nodes {
 		if n.Status == MovePlanned {
@@ -613,7 +590,7 @@ func (s *Store) applyMove(ctx context.Context, p *movePlanner, res *MoveResult, 
 						}
 					}
 					var err error
-					out, losers, err = s.moveBatch(ctx, tx, p, res, batch, mode, reread)
+					out, losers, err = s.moveBatch(ctx, tx, p, res, batch, reread)
 					return err
 				})
 			}
@@ -658,7 +635,7 @@ func (s *Store) applyMove(ctx context.Context, p *movePlanner, res *MoveResult, 
 // audits them. It returns the outcome per batch entry and the indexes (in
 // res.Nodes) of nodes whose conditional update did not match (changed
 // between the read and the write), to be tried again.
-func (s *Store) moveBatch(ctx context.Context, tx *sqlx.Tx, p *movePlanner, res *MoveResult, batch []int, mode writeMode, reread bool) ([]NodeMove, []int, error) {
+func (s *Store) moveBatch(ctx context.Context, tx *sqlx.Tx, p *movePlanner, res *MoveResult, batch []int, reread bool) ([]NodeMove, []int, error) {
 	out := make([]NodeMove, len(batch))
 	var writes []int // positions in batch
 	if !reread {
@@ -666,7 +643,7 @@ func (s *Store) moveBatch(ctx context.Context, tx *sqlx.Tx, p *movePlanner, res 
 			out[k] = res.Nodes[i]
 			writes = append(writes, k)
 		}
-		return s.writeBatch(ctx, tx, p, batch, out, writes, mode, false)
+		return s.writeBatch(ctx, tx, p, batch, out, writes, false)
 	}
 	names := make([]any, len(batch))
 	for k, i := range batch {
@@ -704,18 +681,14 @@ func (s *Store) moveBatch(ctx context.Context, tx *sqlx.Tx, p *movePlanner, res 
 		}
 		writes = append(writes, k)
 	}
-	return s.writeBatch(ctx, tx, p, batch, out, writes, mode, true)
+	return s.writeBatch(ctx, tx, p, batch, out, writes, true)
 }
-
-// errReread: a batch written without reading its rows first did not
-// match every row; it is rolled back and done again reading them.
-var errReread = errors.New("pool: move batch must read its rows first")
 
 // writeBatch writes out[k] for k in writes and audits what it wrote.
 // exact says that the rows were read in this transaction before the
 // write, which lets a multi-row update tell which rows it did not match;
 // without it such an update returns errReread.
-func (s *Store) writeBatch(ctx context.Context, tx *sqlx.Tx, p *movePlanner, batch []int, out []NodeMove, writes []int, mode writeMode, exact bool) ([]NodeMove, []int, error) {
+func (s *Store) writeBatch(ctx context.Context, tx *sqlx.Tx, p *movePlanner, batch []int, out []NodeMove, writes []int, exact bool) ([]NodeMove, []int, error) {
 	if len(writes) == 0 {
 		return out, nil, nil
 	}
@@ -728,7 +701,12 @@ func (s *Store) writeBatch(ctx context.Context, tx *sqlx.Tx, p *movePlanner, bat
 			return nil, nil, err
 		}
 	}
-	won, err := s.writeMoves(ctx, tx, out, writes, mode, exact)
+	b := nodeBatch{checkOld: true, writes: make([]nodeWrite, len(writes))}
+	for j, k := range writes {
+		nm := out[k]
+		b.writes[j] = nodeWrite{node: nm.Node, rev: nm.OldRevision, old: joinList(nm.Old), new: joinList(nm.New)}
+	}
+	won, _, err := s.writeNodes(ctx, tx, b, p.exec, exact)
 	if err != nil {
 		return nil, nil, err
 	}
@@ -747,146 +725,6 @@ func (s *Store) writeBatch(ctx context.Context, tx *sqlx.Tx, p *movePlanner, bat
 		return out, losers, nil
 	}
 	return out, losers, s.Audit(ctx, tx, "node.move", rangeTarget(moved), moveDetail(p.req, moved))
-}
-
-// writeMoves writes out[k] for k in writes, each conditional on the row
-// still having the revision and list it was planned from, and reports
-// which writes matched.
-func (s *Store) writeMoves(ctx context.Context, tx *sqlx.Tx, out []NodeMove, writes []int, mode writeMode, exact bool) ([]bool, error) {
-	won := make([]bool, len(writes))
-	if mode == writeRows {
-		st, err := tx.PreparexContext(ctx, "UPDATE nodes SET servicenodes = ?, revision = revision + 1 WHERE name = ? AND revision = ? AND servicenodes = ?")
-		if err != nil {
-			return nil, err
-		}
-		defer st.Close()
-		for j, k := range writes {
-			nm := out[k]
-			r, err := st.ExecContext(ctx, joinList(nm.New), nm.Node, nm.OldRevision, joinList(nm.Old))
-			if err != nil {
-				return nil, err
-			}
-			n, err := r.RowsAffected()
-			if err != nil {
-				return nil, err
-			}
-			won[j] = n == 1
-		}
-		return won, nil
-	}
-	if mode == writeJoin || mode == writeValues {
-		return s.writeJoin(ctx, tx, out, writes, mode == writeValues, exact)
-	}
-	// One statement: SET from a CASE on the name, WHERE each row still has
-	// its planned revision and list.
-	var set, inList, revCase, snCase strings.Builder
-	args := make([]any, 0, len(writes)*7)
-	var inArgs, revArgs, snArgs []any
-	set.WriteString("UPDATE nodes SET servicenodes = CASE name")
-	revCase.WriteString(" AND revision = CASE name")
-	snCase.WriteString(" AND servicenodes = CASE name")
-	for j, k := range writes {
-		nm := out[k]
-		set.WriteString(" WHEN ? THEN ?")
-		revCase.WriteString(" WHEN ? THEN ?")
-		snCase.WriteString(" WHEN ? THEN ?")
-		if j > 0 {
-			inList.WriteByte(',')
-		}
-		inList.WriteByte('?')
-		args = append(args, nm.Node, joinList(nm.New))
-		inArgs = append(inArgs, nm.Node)
-		revArgs = append(revArgs, nm.Node, nm.OldRevision)
-		snArgs = append(snArgs, nm.Node, joinList(nm.Old))
-	}
-	q := set.String() + " END, revision = revision + 1 WHERE name IN (" + inList.String() + ")" + revCase.String() + " END" + snCase.String() + " END"
-	args = append(append(append(args, inArgs...), revArgs...), snArgs...)
-	return s.execMulti(ctx, tx, q, args, out, writes, exact)
-}
-
-// writeJoin updates the batch's rows joined with the batch itself, given
-// as a derived table, on the primary key and the planned revision and
-// list.
-func (s *Store) writeJoin(ctx context.Context, tx *sqlx.Tx, out []NodeMove, writes []int, tvc, exact bool) ([]bool, error) {
-	const mysqlJoin = ") v ON nodes.name = v.name COLLATE utf8mb4_bin AND nodes.revision = v.rev AND nodes.servicenodes = v.old COLLATE utf8mb4_bin" +
-		" SET nodes.servicenodes = v.sns, nodes.revision = nodes.revision + 1"
-	var head, first, sep, row, tail string
-	switch {
-	case s.Dialect().Name() != "mysql":
-		head, first, sep, row = "UPDATE nodes SET servicenodes = v.column4, revision = nodes.revision + 1 FROM (VALUES ", "(?,?,?,?)", ",", "(?,?,?,?)"
-		tail = ") AS v WHERE nodes.name = v.column1 AND nodes.revision = v.column2 AND nodes.servicenodes = v.column3"
-	case tvc:
-		// The header row names and types the columns and matches no node
-		// (no node has an empty name).
-		head = "UPDATE nodes JOIN (SELECT CAST('' AS CHAR(64)) AS name, CAST(0 AS SIGNED) AS rev, CAST('' AS CHAR(1024)) AS old, CAST('' AS CHAR(1024)) AS sns UNION ALL VALUES "
-		first, sep, row, tail = "(?,?,?,?)", ",", "(?,?,?,?)", mysqlJoin
-	default:
-		head, first, sep, row, tail = "UPDATE nodes JOIN (", "SELECT ? AS name, ? AS rev, ? AS old, ? AS sns", " UNION ALL ", "SELECT ?, ?, ?, ?", mysqlJoin
-	}
-	var q strings.Builder
-	args := make([]any, 0, len(writes)*4)
-	q.WriteString(head)
-	for j, k := range writes {
-		if j == 0 {
-			q.WriteString(first)
-		} else {
-			q.WriteString(sep + row)
-		}
-		nm := out[k]
-		args = append(args, nm.Node, nm.OldRevision, joinList(nm.Old), joinList(nm.New))
-	}
-	q.WriteString(tail)
-	return s.execMulti(ctx, tx, q.String(), args, out, writes, exact)
-}
-
-// execMulti runs a multi-row conditional update of the writes and tells
-// which of them matched.
-func (s *Store) execMulti(ctx context.Context, tx *sqlx.Tx, q string, args []any, out []NodeMove, writes []int, exact bool) ([]bool, error) {
-	r, err := tx.ExecContext(ctx, q, args...)
-	if err != nil {
-		return nil, err
-	}
-	n, err := r.RowsAffected()
-	if err != nil {
-		return nil, err
-	}
-	return s.whoWon(ctx, tx, out, writes, n, exact)
-}
-
-// whoWon tells, after a multi-row conditional update that changed
-// affected rows, which of the writes matched.
-func (s *Store) whoWon(ctx context.Context, tx *sqlx.Tx, out []NodeMove, writes []int, affected int64, exact bool) ([]bool, error) {
-	won := make([]bool, len(writes))
-	if int(affected) == len(writes) {
-		for j := range won {
-			won[j] = true
-		}
-		return won, nil
-	}
-	if !exact {
-		return nil, errReread
-	}
-	// Some rows changed between our read and the update (a local
-	// concurrent commit). Our own updates are visible to us with the
-	// revision incremented; rows we did not update still show the
-	// revision of our read.
-	inArgs := make([]any, len(writes))
-	for j, k := range writes {
-		inArgs[j] = out[k].Node
-	}
-	var after []moveNode
-	if err := tx.SelectContext(ctx, &after, "SELECT name, network, servicenodes, revision FROM nodes WHERE name IN ("+placeholders(len(inArgs))+")", inArgs...); err != nil {
-		return nil, err
-	}
-	rev := make(map[string]moveNode, len(after))
-	for _, a := range after {
-		rev[a.Name] = a
-	}
-	for j, k := range writes {
-		a, ok := rev[out[k].Node]
-		won[j] = ok && a.Revision == out[k].OldRevision+1 && a.SNs == joinList(out[k].New)
-	}
-	return won, nil
 }
 
 func rangeTarget(moved []NodeMove) string {

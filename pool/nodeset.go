@@ -346,7 +346,7 @@ func (s *Store) writeChanges(ctx context.Context, rep NodeChangeReport, ix *pool
 	done := 0
 	for start := 0; start < len(rep.Changed); start += s.o.batch {
 		batch := rep.Changed[start:min(start+s.o.batch, len(rep.Changed))]
-		if err := s.Tx(ctx, func(tx *sqlx.Tx) error { return s.updateNodes(ctx, tx, batch) }); err != nil {
+		if err := s.Tx(ctx, func(tx *sqlx.Tx) error { return s.writeNodeDiffs(ctx, tx, batch) }); err != nil {
 			if s.IsDuplicate(err) {
 				err = fmt.Errorf("%w: an IP or MAC of batch %d was taken concurrently: %v", ErrExists, start/s.o.batch+1, err)
 			}
@@ -378,7 +378,9 @@ type nodeAudit struct {
 	Fields []NodeAttr `json:"changed"`
 }
 
-func (s *Store) updateNodes(ctx context.Context, tx *sqlx.Tx, batch []NodeDiff) error {
+// writeNodeDiffs writes each changed node with a conditional UPDATE on its
+// revision (a node changed since it was read fails the whole batch).
+func (s *Store) writeNodeDiffs(ctx context.Context, tx *sqlx.Tx, batch []NodeDiff) error {
 	for _, d := range batch {
 		n := d.After
 		res, err := tx.ExecContext(ctx, "UPDATE nodes SET network = ?, ip = ?, grouplist = ?, servicenodes = ?, manual = ?, revision = revision + 1 WHERE name = ? AND revision = ?",
