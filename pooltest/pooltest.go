@@ -123,7 +123,7 @@ func New(t testing.TB, opts ...Option) *Pool {
 		t.Fatalf("pooltest: backend %q (want %s or %s)", o.backend, SQLite, Galera)
 	}
 	ctx := context.Background()
-	s, err := pool.Open(ctx, p.DSN, pool.WithMigrate(), pool.WithSelf(p.Self), pool.WithActor(o.actor))
+	s, err := pool.Open(ctx, p.DSN, pool.WithMigrate(), pool.WithLoopbackNetworks(), pool.WithSelf(p.Self), pool.WithActor(o.actor))
 	if err != nil {
 		t.Fatalf("pooltest: open %s: %v", p.DSN, err)
 	}
@@ -149,7 +149,7 @@ func Each(t *testing.T, f func(t *testing.T, p *Pool), opts ...Option) {
 // example as another member with pool.WithSelf.
 func (p *Pool) Open(t testing.TB, opts ...pool.Option) *pool.Store {
 	t.Helper()
-	s, err := pool.Open(context.Background(), p.DSN, opts...)
+	s, err := pool.Open(context.Background(), p.DSN, append([]pool.Option{pool.WithLoopbackNetworks()}, opts...)...)
 	if err != nil {
 		t.Fatalf("pooltest: open %s: %v", p.DSN, err)
 	}

@@ -38,16 +38,23 @@ func TestNodeDataCommands(t *testing.T) {
 	require.Equal(t, 2, code, errs)
 
 	// One name space.
-	for _, args := range [][]string{{"member", "add", "cn001", "--ip", "mgmt=10.0.0.9"}, {"member", "add", "GPU", "--ip", "mgmt=10.0.0.9"},
-		{"node", "add", "SN1"}, {"node", "add", "CN001"}, {"node", "add", "compute"}, {"node", "add", "all"}} {
-		code, _, errs := mnpool(t, db, args...)
-		require.Equal(t, 1, code, "%v: %s", args, errs)
+	// A name taken by another kind is an invalid value (exit 2); the same
+	// node again in other letter case already exists (exit 1).
+	for _, c := range []struct {
+		args []string
+		code int
+	}{
+		{[]string{"member", "add", "cn001", "--ip", "mgmt=10.0.0.9"}, 2}, {[]string{"member", "add", "GPU", "--ip", "mgmt=10.0.0.9"}, 2},
+		{[]string{"node", "add", "SN1"}, 2}, {[]string{"node", "add", "CN001"}, 1}, {[]string{"node", "add", "compute"}, 2}, {[]string{"node", "add", "all"}, 2},
+	} {
+		code, _, errs := mnpool(t, db, c.args...)
+		require.Equal(t, c.code, code, "%v: %s", c.args, errs)
 	}
 
 	// Site schema.
 	for _, kv := range []string{"dhcplease=abc", "dhcplease=-1", "vrrp.mgmt.vrid=999", "consoleport=99999", "nosuchkey=1"} {
 		code, _, errs := mnpool(t, db, "site", "set", kv)
-		require.Equal(t, 1, code, kv)
+		require.Equal(t, 2, code, kv)
 		require.Contains(t, errs, strings.SplitN(kv, "=", 2)[0], kv)
 	}
 	mustRun(t, db, "site", "set", "--custom", "nosuchkey=1")

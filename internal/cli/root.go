@@ -27,6 +27,7 @@ import (
 	"github.com/mnpool/mnpool/pki"
 	"github.com/mnpool/mnpool/pool"
 	"github.com/mnpool/mnpool/sshkeys"
+	"github.com/mnpool/mnpool/xcat"
 )
 
 // EnvSelf names the member a command runs as when --self is not given.
@@ -324,7 +325,7 @@ func isUsageError(err error) bool {
 		dhcp.ErrInvalid, dns.ErrInvalid, ntp.ErrInvalid, gateway.ErrInvalid, agent.ErrInvalid,
 		dns.ErrNotFound, ntp.ErrNotFound,
 		console.ErrInvalid, console.ErrNotFound, pki.ErrInvalid,
-		dispatch.ErrInvalid, dispatch.ErrUnknown,
+		dispatch.ErrInvalid, dispatch.ErrUnknown, xcat.ErrInvalid,
 		sshkeys.ErrInvalidKind, sshkeys.ErrInvalidAlgorithm, sshkeys.ErrInvalidTarget,
 		sshkeys.ErrInvalidName, sshkeys.ErrInvalidAddress,
 		errNotMember,

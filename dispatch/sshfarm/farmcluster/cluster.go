@@ -153,7 +153,7 @@ func (c *Cluster) AddKnownHost(addr netip.Addr, key ssh.PublicKey) error {
 
 func (c *Cluster) writePool(ctx context.Context, o Options) error {
 	c.DB = "sqlite:" + filepath.Join(c.Dir, "pool.db")
-	s, err := pool.Open(ctx, c.DB, pool.WithSelf(o.Members[0]))
+	s, err := pool.Open(ctx, c.DB, pool.WithSelf(o.Members[0]), pool.WithLoopbackNetworks())
 	if err != nil {
 		return err
 	}
