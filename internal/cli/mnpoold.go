@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"strconv"
 	"time"
 
 	"github.com/spf13/cobra"
@@ -274,7 +273,7 @@ func (f *mnpooldFlags) agentOptions(ctx context.Context, s *pool.Store, self str
 		opts = append(opts, agent.WithHTTPAddr(f.metricsAddr), agent.WithHTTPToken(token))
 	}
 	if f.console {
-		listen, err := f.consoleAddr(ctx, s)
+		listen, err := brokerListen(ctx, s, f.consoleListen)
 		if err != nil {
 			return nil, err
 		}
@@ -287,21 +286,4 @@ func (f *mnpooldFlags) agentOptions(ctx context.Context, s *pool.Store, self str
 		opts = append(opts, agent.WithService("dns", srv.Serve))
 	}
 	return opts, nil
-}
-
-// consoleAddr is the address of the console broker: --console-listen, else
-// :site.consoleport.
-func (f *mnpooldFlags) consoleAddr(ctx context.Context, s *pool.Store) (string, error) {
-	if f.consoleListen != "" {
-		return f.consoleListen, nil
-	}
-	site, err := s.Site(ctx)
-	if err != nil {
-		return "", err
-	}
-	port, err := console.BrokerPort(site)
-	if err != nil {
-		return "", err
-	}
-	return ":" + strconv.Itoa(port), nil
 }
