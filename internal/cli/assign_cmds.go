@@ -130,13 +130,7 @@ func openSelected(ctx context.Context, g *globals, args []string) (*pool.Store, 
 	return nil, nil, nil, err
 }
 
-func newAssignCmd(g *globals) *cobra.Command {
-	var width int
-	var rebalance, dryRun bool
-	cmd := &cobra.Command{
-		Use:   "assign [NODERANGE] [--width N] [--rebalance] [--dry-run]",
-		Short: "Give nodes balanced servicenode lists (noderes.servicenode)",
-		Long: `assign gives every selected node (all without a NODERANGE) an ordered list of
+const assignLong = `assign gives every selected node (all without a NODERANGE) an ordered list of
 --width members (default 2) that are enabled, run dhcp and tftp, and have an
 address on the node's network. The first entries are spread evenly over those
 members (largest minus smallest share at most 1 per network), and so are the
@@ -147,11 +141,21 @@ Running it again changes nothing. After adding a member, only the nodes it must
 take move to it; after disabling one, only its nodes move. Lists set by hand
 (node add --servicenodes, an xCAT import) are kept and count as load, unless
 --rebalance. Lists are written with conditional updates: a node changed
-meanwhile by another member is planned again.`,
-		Example: `  mnpool assign                      # every node, lists of 2
+meanwhile by another member is planned again.`
+
+const assignExample = `  mnpool assign                      # every node, lists of 2
   mnpool assign compute --width 3
   mnpool member set sn3 --disable && mnpool assign   # drain sn3
-  mnpool assign rack1 --rebalance --dry-run`,
+  mnpool assign rack1 --rebalance --dry-run`
+
+func newAssignCmd(g *globals) *cobra.Command {
+	var width int
+	var rebalance, dryRun bool
+	cmd := &cobra.Command{
+		Use:     "assign [NODERANGE] [--width N] [--rebalance] [--dry-run]",
+		Short:   "Give nodes balanced servicenode lists (noderes.servicenode)",
+		Long:    assignLong,
+		Example: assignExample,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			if width != 0 && width < pool.MinWidth {
 				return usagef("--width %d: want %d or more", width, pool.MinWidth)
@@ -163,18 +167,9 @@ meanwhile by another member is planned again.`,
 			}
 			defer s.Close()
 			o := pool.AssignOptions{Nodes: names, Width: width, Rebalance: rebalance}
-			var res pool.AssignResult
-			if dryRun {
-				p, err := pool.PlanAssignment(st, o)
-				if err != nil {
-					return err
-				}
-				res.AssignPlan = *p
-			} else {
-				res, err = s.Assign(ctx, o)
-				if err != nil && len(res.Conflicts) == 0 {
-					return err
-				}
+			res, err := assignOrPlan(ctx, s, st, o, dryRun)
+			if err != nil && len(res.Conflicts) == 0 {
+				return err
 			}
 			if g.json {
 				if res.Changes == nil {
@@ -194,6 +189,21 @@ meanwhile by another member is planned again.`,
 	cmd.Flags().BoolVar(&dryRun, "dry-run", false, "show what would change, write nothing")
 	g.addJSON(cmd)
 	return cmd
+}
+
+// assignOrPlan assigns, or with dryRun only plans, the servicenode lists o
+// asks for.
+func assignOrPlan(ctx context.Context, s *pool.Store, st *pool.State, o pool.AssignOptions, dryRun bool) (pool.AssignResult, error) {
+	if !dryRun {
+		return s.Assign(ctx, o)
+	}
+	var res pool.AssignResult
+	p, err := pool.PlanAssignment(st, o)
+	if err != nil {
+		return res, err
+	}
+	res.AssignPlan = *p
+	return res, nil
 }
 
 func printAssign(g *globals, st *pool.State, res pool.AssignResult, dryRun bool) {
@@ -281,23 +291,30 @@ Nodes none of whose members is reachable are listed as down, not dropped.`,
 	return cmd
 }
 
-func newHeartbeatCmd(g *globals) *cobra.Command {
-	var interval, suspect, dead time.Duration
-	var count int
-	var publish bool
-	cmd := &cobra.Command{
-		Use:   "heartbeat [--interval D] [--count N] [--publish]",
-		Short: "Keep this member's heartbeat counter moving (what the agent does)",
-		Long: `heartbeat increments the heartbeat counter of --self every --interval until
+const heartbeatLong = `heartbeat increments the heartbeat counter of --self every --interval until
 interrupted (or --count times). With --publish it also watches the other
 members' counters on this host's monotonic clock and publishes its judgement,
 which mnpool status and mnpool route show. The mnpool agent does this; the
-command is for members without one and for tests.`,
+command is for members without one and for tests.`
+
+// heartbeatFlags are the flags of heartbeat.
+type heartbeatFlags struct {
+	interval, suspect, dead time.Duration
+	count                   int
+	publish                 bool
+}
+
+func newHeartbeatCmd(g *globals) *cobra.Command {
+	var f heartbeatFlags
+	cmd := &cobra.Command{
+		Use:     "heartbeat [--interval D] [--count N] [--publish]",
+		Short:   "Keep this member's heartbeat counter moving (what the agent does)",
+		Long:    heartbeatLong,
 		Example: `  mnpool --self sn1 heartbeat --publish`,
 		Args:    cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			if interval <= 0 {
-				return usagef("--interval %s: want a positive duration", interval)
+			if f.interval <= 0 {
+				return usagef("--interval %s: want a positive duration", f.interval)
 			}
 			ctx, stop := signal.NotifyContext(cmd.Context(), os.Interrupt, syscall.SIGTERM)
 			defer stop()
@@ -309,44 +326,54 @@ command is for members without one and for tests.`,
 			if err := g.requireMember(ctx, s); err != nil {
 				return err
 			}
-			h := &pool.Heartbeater{Store: s, Member: g.selfName(), Interval: interval, Log: g.logger()}
-			if publish {
-				if h.Observer, err = pool.NewObserver(pool.LivenessConfig{SuspectAfter: suspect, DeadAfter: dead}); err != nil {
+			h := &pool.Heartbeater{Store: s, Member: g.selfName(), Interval: f.interval, Log: g.logger()}
+			if f.publish {
+				if h.Observer, err = pool.NewObserver(pool.LivenessConfig{SuspectAfter: f.suspect, DeadAfter: f.dead}); err != nil {
 					return usagef("%v", err)
 				}
 			}
-			if count <= 0 {
+			if f.count <= 0 {
 				err := h.Run(ctx)
 				if ctx.Err() != nil && cmd.Context().Err() == nil {
 					return nil // interrupted: a normal end
 				}
 				return err
 			}
-			t := time.NewTicker(interval)
-			defer t.Stop()
-			var v int64
-			for i := 0; i < count; i++ {
-				if i > 0 {
-					select {
-					case <-ctx.Done():
-						return ctx.Err()
-					case <-t.C:
-					}
-				}
-				if v, err = h.Beat(ctx); err != nil {
-					return err
-				}
+			v, err := beatCount(ctx, h, f.interval, f.count)
+			if err != nil {
+				return err
 			}
 			fmt.Fprintf(g.io.Out, "%s: heartbeat %d\n", h.Member, v)
 			return nil
 		},
 	}
-	cmd.Flags().DurationVar(&interval, "interval", pool.DefaultHeartbeatInterval, "time between beats")
-	cmd.Flags().IntVar(&count, "count", 0, "beat this many times and exit (default: until interrupted)")
-	cmd.Flags().BoolVar(&publish, "publish", false, "also observe the other members and publish the judgements")
-	cmd.Flags().DurationVar(&suspect, "suspect", pool.DefaultSuspectAfter, "silence after which a member is suspect (with --publish)")
-	cmd.Flags().DurationVar(&dead, "dead", pool.DefaultDeadAfter, "silence after which a member is dead (with --publish)")
+	cmd.Flags().DurationVar(&f.interval, "interval", pool.DefaultHeartbeatInterval, "time between beats")
+	cmd.Flags().IntVar(&f.count, "count", 0, "beat this many times and exit (default: until interrupted)")
+	cmd.Flags().BoolVar(&f.publish, "publish", false, "also observe the other members and publish the judgements")
+	cmd.Flags().DurationVar(&f.suspect, "suspect", pool.DefaultSuspectAfter, "silence after which a member is suspect (with --publish)")
+	cmd.Flags().DurationVar(&f.dead, "dead", pool.DefaultDeadAfter, "silence after which a member is dead (with --publish)")
 	return cmd
+}
+
+// beatCount beats count times, interval apart, and returns the last counter.
+func beatCount(ctx context.Context, h *pool.Heartbeater, interval time.Duration, count int) (int64, error) {
+	t := time.NewTicker(interval)
+	defer t.Stop()
+	var v int64
+	var err error
+	for i := 0; i < count; i++ {
+		if i > 0 {
+			select {
+			case <-ctx.Done():
+				return 0, ctx.Err()
+			case <-t.C:
+			}
+		}
+		if v, err = h.Beat(ctx); err != nil {
+			return 0, err
+		}
+	}
+	return v, nil
 }
 
 func newRoleFilesCmd(g *globals) *cobra.Command {

@@ -238,13 +238,7 @@ func (g *globals) consoleNodes(ctx context.Context, args []string) (*pool.Store,
 	return nil, nil, nil, err
 }
 
-func newConsoleSetCmd(g *globals) *cobra.Command {
-	var tcp, servers string
-	var command bool
-	cmd := &cobra.Command{
-		Use:   "set NODERANGE (--tcp HOST:PORT | --command -- PROGRAM ARG...) [--servers M1,M2]",
-		Short: "Set where nodes' consoles are: a terminal-server port or a command run under a pseudo-terminal",
-		Long: `Sets the console of every node of NODERANGE. {node} in the address or in the
+const consoleSetLong = `Sets the console of every node of NODERANGE. {node} in the address or in the
 command is replaced by each node's name.
 
 --tcp HOST:PORT     a terminal-server (or BMC raw serial) TCP port.
@@ -255,11 +249,26 @@ command is replaced by each node's name.
                     not put passwords in arguments (they show in ps and in
                     'console list'): use ipmitool's -f FILE or -E.
 --servers M1,M2     members allowed to serve these consoles, in order,
-                    instead of the nodes' servicenode lists.`,
-		Example: `  mnpool console set cn001 --tcp ts1.cluster:7001
+                    instead of the nodes' servicenode lists.`
+
+const consoleSetExample = `  mnpool console set cn001 --tcp ts1.cluster:7001
   mnpool console set cn[001-040] --tcp {node}-bmc:2001
-  mnpool console set rack1 --command -- ipmitool -I lanplus -H {node}-bmc -U admin -f /etc/mnpool/ipmi.pw sol activate`,
-		Args: cobra.MinimumNArgs(1),
+  mnpool console set rack1 --command -- ipmitool -I lanplus -H {node}-bmc -U admin -f /etc/mnpool/ipmi.pw sol activate`
+
+// consoleSetFlags are the flags of console set.
+type consoleSetFlags struct {
+	tcp, servers string
+	command      bool
+}
+
+func newConsoleSetCmd(g *globals) *cobra.Command {
+	var f consoleSetFlags
+	cmd := &cobra.Command{
+		Use:     "set NODERANGE (--tcp HOST:PORT | --command -- PROGRAM ARG...) [--servers M1,M2]",
+		Short:   "Set where nodes' consoles are: a terminal-server port or a command run under a pseudo-terminal",
+		Long:    consoleSetLong,
+		Example: consoleSetExample,
+		Args:    cobra.MinimumNArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			rangeArgs, argv := args, []string(nil)
 			if dash := cmd.ArgsLenAtDash(); dash >= 0 {
@@ -268,22 +277,9 @@ command is replaced by each node's name.
 			if len(rangeArgs) == 0 {
 				return usagef("give a NODERANGE before --")
 			}
-			tmpl := console.Spec{}
-			if command && len(argv) == 0 {
-				return usagef("--command: put the program and its arguments after --, such as --command -- ipmitool -I lanplus ... sol activate")
-			}
-			switch {
-			case tcp != "" && len(argv) > 0:
-				return usagef("give either --tcp HOST:PORT or --command -- ARGV, not both")
-			case tcp != "":
-				tmpl.Kind, tmpl.Address = console.KindTCP, tcp
-			case len(argv) > 0:
-				tmpl.Kind, tmpl.Argv = console.KindCommand, argv
-			default:
-				return usagef("give --tcp HOST:PORT or --command -- PROGRAM ARG...")
-			}
-			if servers != "" {
-				tmpl.Servers = strings.Split(servers, ",")
+			tmpl, err := f.template(argv)
+			if err != nil {
+				return err
 			}
 			s, _, nodes, err := g.consoleNodes(cmd.Context(), rangeArgs)
 			if err != nil {
@@ -301,10 +297,33 @@ command is replaced by each node's name.
 			return nil
 		},
 	}
-	cmd.Flags().StringVar(&tcp, "tcp", "", "console at this terminal-server HOST:PORT")
-	cmd.Flags().BoolVar(&command, "command", false, "console is the command after --")
-	cmd.Flags().StringVar(&servers, "servers", "", "members allowed to serve, in order (default: the servicenode list)")
+	cmd.Flags().StringVar(&f.tcp, "tcp", "", "console at this terminal-server HOST:PORT")
+	cmd.Flags().BoolVar(&f.command, "command", false, "console is the command after --")
+	cmd.Flags().StringVar(&f.servers, "servers", "", "members allowed to serve, in order (default: the servicenode list)")
 	return cmd
+}
+
+// template is the console the flags of console set and the command after
+// -- (argv) describe, with {node} not yet replaced.
+func (f *consoleSetFlags) template(argv []string) (console.Spec, error) {
+	tmpl := console.Spec{}
+	if f.command && len(argv) == 0 {
+		return tmpl, usagef("--command: put the program and its arguments after --, such as --command -- ipmitool -I lanplus ... sol activate")
+	}
+	switch {
+	case f.tcp != "" && len(argv) > 0:
+		return tmpl, usagef("give either --tcp HOST:PORT or --command -- ARGV, not both")
+	case f.tcp != "":
+		tmpl.Kind, tmpl.Address = console.KindTCP, f.tcp
+	case len(argv) > 0:
+		tmpl.Kind, tmpl.Argv = console.KindCommand, argv
+	default:
+		return tmpl, usagef("give --tcp HOST:PORT or --command -- PROGRAM ARG...")
+	}
+	if f.servers != "" {
+		tmpl.Servers = strings.Split(f.servers, ",")
+	}
+	return tmpl, nil
 }
 
 // consoleRow is a line of `console list`.
@@ -460,14 +479,7 @@ func (f consoleSecFlags) serveBroker(ctx context.Context, s *pool.Store, self, l
 	return b.Serve(ctx, lns...)
 }
 
-func newConsoleServeCmd(g *globals) *cobra.Command {
-	var listen, liveness string
-	var ttl, idle time.Duration
-	var sec consoleSecFlags
-	cmd := &cobra.Command{
-		Use:   "serve [--listen ADDR]",
-		Short: "Run this member's console broker until interrupted",
-		Long: `Runs the console broker of this member (--self). It listens on --listen
+const consoleServeLong = `Runs the console broker of this member (--self). It listens on --listen
 (default: all addresses, port site.consoleport, default 3016), opens the
 consoles this member holds the lease of and proxies to the other members.
 TCP connections are TLS 1.3 with a client certificate of the pool CA
@@ -476,54 +488,88 @@ running the console service. Local administrators use the Unix socket
 (--socket): root, and the members of --socket-group. See docs/SECURITY.md.
 On SIGINT/SIGTERM it closes its consoles and releases their leases, so other
 members take over at once; if it dies instead, they take over after the
-lease TTL.`,
-		Args: cobra.NoArgs,
+lease TTL.`
+
+// consoleServeFlags are the flags of console serve.
+type consoleServeFlags struct {
+	listen, liveness string
+	ttl, idle        time.Duration
+	sec              consoleSecFlags
+}
+
+func newConsoleServeCmd(g *globals) *cobra.Command {
+	var f consoleServeFlags
+	cmd := &cobra.Command{
+		Use:   "serve [--listen ADDR]",
+		Short: "Run this member's console broker until interrupted",
+		Long:  consoleServeLong,
+		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			ctx := cmd.Context()
-			s, err := g.open(ctx)
-			if err != nil {
-				return err
-			}
-			defer s.Close()
-			self := g.selfName()
-			if err := g.requireMember(ctx, s); err != nil {
-				return err
-			}
-			if listen == "" {
-				site, err := s.Site(ctx)
-				if err != nil {
-					return err
-				}
-				port, err := console.BrokerPort(site)
-				if err != nil {
-					return err
-				}
-				listen = ":" + strconv.Itoa(port)
-			}
-			var live pool.LivenessView = pool.StaticLiveness(nil)
-			switch liveness {
-			case "published":
-				pl := &pool.PublishedLiveness{}
-				go pl.Follow(ctx, s, pool.DefaultHeartbeatInterval*2, g.logger())
-				live = pl
-			case "none":
-			default:
-				return usagef("--liveness %q: want published or none", liveness)
-			}
-			err = sec.serveBroker(ctx, s, self, listen, g.io.Out, g.logger(), console.WithLeaseTTL(ttl), console.WithIdleClose(idle), console.WithLiveness(live))
-			if errors.Is(err, context.Canceled) {
-				return nil
-			}
-			return err
+			return runConsoleServe(cmd.Context(), g, &f)
 		},
 	}
-	cmd.Flags().StringVar(&listen, "listen", "", "HOST:PORT to listen on (default :site.consoleport)")
-	cmd.Flags().StringVar(&liveness, "liveness", "published", "members' liveness: published (the agents' heartbeat judgements; members nobody judged are usable) or none (every member usable; dead holders are found by their leases)")
-	cmd.Flags().DurationVar(&ttl, "lease-ttl", console.DefaultLeaseTTL, "console lease TTL (keep it well above Galera's failure detection)")
-	cmd.Flags().DurationVar(&idle, "idle-close", console.DefaultIdleClose, "close a console nobody watches after this long (negative: never)")
-	sec.add(cmd.Flags(), "")
+	cmd.Flags().StringVar(&f.listen, "listen", "", "HOST:PORT to listen on (default :site.consoleport)")
+	cmd.Flags().StringVar(&f.liveness, "liveness", "published", "members' liveness: published (the agents' heartbeat judgements; members nobody judged are usable) or none (every member usable; dead holders are found by their leases)")
+	cmd.Flags().DurationVar(&f.ttl, "lease-ttl", console.DefaultLeaseTTL, "console lease TTL (keep it well above Galera's failure detection)")
+	cmd.Flags().DurationVar(&f.idle, "idle-close", console.DefaultIdleClose, "close a console nobody watches after this long (negative: never)")
+	f.sec.add(cmd.Flags(), "")
 	return cmd
 }
+
+func runConsoleServe(ctx context.Context, g *globals, f *consoleServeFlags) error {
+	s, err := g.open(ctx)
+	if err != nil {
+		return err
+	}
+	defer s.Close()
+	self := g.selfName()
+	if err := g.requireMember(ctx, s); err != nil {
+		return err
+	}
+	listen, err := brokerListen(ctx, s, f.listen)
+	if err != nil {
+		return err
+	}
+	var live pool.LivenessView = pool.StaticLiveness(nil)
+	switch f.liveness {
+	case "published":
+		pl := &pool.PublishedLiveness{}
+		go pl.Follow(ctx, s, pool.DefaultHeartbeatInterval*2, g.logger())
+		live = pl
+	case "none":
+	default:
+		return usagef("--liveness %q: want published or none", f.liveness)
+	}
+	err = f.sec.serveBroker(ctx, s, self, listen, g.io.Out, g.logger(), console.WithLeaseTTL(f.ttl), console.WithIdleClose(f.idle), console.WithLiveness(live))
+	if errors.Is(err, context.Canceled) {
+		return nil
+	}
+	return err
+}
+
+// brokerListen is the address of the console broker: listen, else
+// :site.consoleport.
+func brokerListen(ctx context.Context, s *pool.Store, listen string) (string, error) {
+	if listen != "" {
+		return listen, nil
+	}
+	site, err := s.Site(ctx)
+	if err != nil {
+		return "", err
+	}
+	port, err := console.BrokerPort(site)
+	if err != nil {
+		return "", err
+	}
+	return ":" + strconv.Itoa(port), nil
+}
+
+const consoleConserverLong = `Renders conserver.cf listing the nodes whose console --member serves now
+(the lease holder, or the first alive member allowed to serve it). Each
+console runs 'mnpool console --raw --socket PATH NODE', so conserver (as
+root on the member) goes through the member's broker and a node's console keeps one connection in the
+pool. Render again (and reload conserver) when consoles move; with --file the
+file is replaced atomically only when it changed (previous kept as .bak).`
 
 func newConsoleConserverCmd(g *globals) *cobra.Command {
 	var o console.ConserverOptions
@@ -531,13 +577,8 @@ func newConsoleConserverCmd(g *globals) *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "conserver --member NAME [--file PATH]",
 		Short: "Render conserver.cf for a member: the consoles it serves now, attached through its broker",
-		Long: `Renders conserver.cf listing the nodes whose console --member serves now
-(the lease holder, or the first alive member allowed to serve it). Each
-console runs 'mnpool console --raw --socket PATH NODE', so conserver (as
-root on the member) goes through the member's broker and a node's console keeps one connection in the
-pool. Render again (and reload conserver) when consoles move; with --file the
-file is replaced atomically only when it changed (previous kept as .bak).`,
-		Args: cobra.NoArgs,
+		Long:  consoleConserverLong,
+		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			if o.Member == "" {
 				return usagef("give --member NAME")
@@ -545,42 +586,11 @@ file is replaced atomically only when it changed (previous kept as .bak).`,
 			if err := checkOutputFlag(cmd, "file"); err != nil {
 				return err
 			}
-			ctx := cmd.Context()
-			s, err := g.open(ctx)
+			out, err := renderConserver(cmd.Context(), g, o)
 			if err != nil {
 				return err
 			}
-			defer s.Close()
-			st, err := s.LoadState(ctx)
-			if err != nil {
-				return err
-			}
-			specs, err := console.Specs(ctx, s)
-			if err != nil {
-				return err
-			}
-			holders, err := console.LeaseHolders(ctx, s, nil)
-			if err != nil {
-				return err
-			}
-			out, err := console.RenderConserver(st, specs, holders, pool.StaticLiveness(nil), o)
-			if err != nil {
-				return err
-			}
-			if file == "" {
-				_, err = g.io.Out.Write(out)
-				return err
-			}
-			changed, err := atomicfile.Write(file, out, atomicfile.Options{Backup: ".bak", SkipUnchanged: true})
-			if err != nil {
-				return err
-			}
-			if changed {
-				fmt.Fprintf(g.io.Out, "%s updated; reload conserver\n", file)
-			} else {
-				fmt.Fprintf(g.io.Out, "%s already up to date\n", file)
-			}
-			return nil
+			return writeConserver(g, file, out)
 		},
 	}
 	cmd.Flags().StringVar(&o.Member, "member", "", "the member to render for")
@@ -590,4 +600,45 @@ file is replaced atomically only when it changed (previous kept as .bak).`,
 	cmd.Flags().StringVar(&o.LogDir, "log-dir", console.DefaultLogDir, "conserver log directory")
 	cmd.Flags().BoolVar(&o.OnDemand, "ondemand", false, "open consoles only while someone is attached")
 	return cmd
+}
+
+// renderConserver reads the pool and renders conserver.cf for o.Member.
+func renderConserver(ctx context.Context, g *globals, o console.ConserverOptions) ([]byte, error) {
+	s, err := g.open(ctx)
+	if err != nil {
+		return nil, err
+	}
+	defer s.Close()
+	st, err := s.LoadState(ctx)
+	if err != nil {
+		return nil, err
+	}
+	specs, err := console.Specs(ctx, s)
+	if err != nil {
+		return nil, err
+	}
+	holders, err := console.LeaseHolders(ctx, s, nil)
+	if err != nil {
+		return nil, err
+	}
+	return console.RenderConserver(st, specs, holders, pool.StaticLiveness(nil), o)
+}
+
+// writeConserver prints out, or with file replaces file by it when it
+// changed, and says which.
+func writeConserver(g *globals, file string, out []byte) error {
+	if file == "" {
+		_, err := g.io.Out.Write(out)
+		return err
+	}
+	changed, err := atomicfile.Write(file, out, atomicfile.Options{Backup: ".bak", SkipUnchanged: true})
+	if err != nil {
+		return err
+	}
+	if changed {
+		fmt.Fprintf(g.io.Out, "%s updated; reload conserver\n", file)
+	} else {
+		fmt.Fprintf(g.io.Out, "%s already up to date\n", file)
+	}
+	return nil
 }

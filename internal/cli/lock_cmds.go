@@ -51,16 +51,7 @@ written to DIR/.mnpool.lock.token. See docs/LOCKING.md.`,
 	return cmd
 }
 
-func newLockRunCmd(g *globals) *cobra.Command {
-	var (
-		ttl      time.Duration
-		wait     time.Duration
-		nonblock bool
-	)
-	cmd := &cobra.Command{
-		Use:   "run [--ttl D] [--wait D | --nonblock] NAME -- COMMAND [ARGS...]",
-		Short: "Run a command while holding a cluster-wide lock",
-		Long: `run takes the lock NAME (waiting in line behind other members), runs COMMAND
+const lockRunLong = `run takes the lock NAME (waiting in line behind other members), runs COMMAND
 with $MNPOOL_LOCK_NAME and $MNPOOL_LOCK_TOKEN (and $MNPOOL_LOCK_DIR for a
 directory lock) in its environment, and releases the lock when COMMAND ends.
 It exits with COMMAND's exit status (128+N when killed by signal N).
@@ -78,46 +69,65 @@ ended the same way when it exits. Writers that must never overlap check the toke
 $MNPOOL_LOCK_DIR/.mnpool.lock.token before each step.
 
 The TTL must be well above the Galera failure detection time (see
-docs/LOCKING.md); the default suits MariaDB's defaults.`,
-		Example: `  mnpool lock run /install/netboot/rhels9/x86_64 -- copycds /tmp/rhel-9.4-x86_64-dvd.iso
+docs/LOCKING.md); the default suits MariaDB's defaults.`
+
+const lockRunExample = `  mnpool lock run /install/netboot/rhels9/x86_64 -- copycds /tmp/rhel-9.4-x86_64-dvd.iso
   mnpool lock run --wait 10m --ttl 2m repo-sync -- reposync -p /install/post/otherpkgs
-  mnpool lock run --nonblock nightly -- /usr/local/sbin/nightly.sh`,
-		Args: cobra.ArbitraryArgs,
+  mnpool lock run --nonblock nightly -- /usr/local/sbin/nightly.sh`
+
+func newLockRunCmd(g *globals) *cobra.Command {
+	var a lockRunArgs
+	cmd := &cobra.Command{
+		Use:     "run [--ttl D] [--wait D | --nonblock] NAME -- COMMAND [ARGS...]",
+		Short:   "Run a command while holding a cluster-wide lock",
+		Long:    lockRunLong,
+		Example: lockRunExample,
+		Args:    cobra.ArbitraryArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
-			// Flag parsing stops at NAME, so the "--" after it is still here.
-			if len(args) > 1 && args[1] == "--" {
-				args = append(args[:1:1], args[2:]...)
+			if err := a.parse(args, cmd.Flags().Changed("wait")); err != nil {
+				return err
 			}
-			if len(args) < 2 {
-				return usagef("want NAME -- COMMAND [ARGS...], got %d argument(s)", len(args))
-			}
-			if nonblock && cmd.Flags().Changed("wait") {
-				return usagef("--nonblock and --wait exclude each other")
-			}
-			if wait < 0 {
-				return usagef("--wait %v: want a positive duration, or 0 to wait as long as it takes", wait)
-			}
-			name, command := args[0], args[1:]
-			dir := ""
-			if strings.HasPrefix(name, "/") {
-				dir = name
-				if _, err := locking.InstallName(dir); err != nil {
-					return usagef("%v", err)
-				}
-			} else if err := locking.ValidateName(name); err != nil {
-				return usagef("%v", err)
-			}
-			if _, err := exec.LookPath(command[0]); err != nil {
-				return usagef("command %q: %v", command[0], err)
-			}
-			return lockRun(cmd.Context(), g, lockRunArgs{name: name, dir: dir, command: command, ttl: ttl, wait: wait, nonblock: nonblock})
+			return lockRun(cmd.Context(), g, a)
 		},
 	}
 	cmd.Flags().SetInterspersed(false) // flags after NAME belong to COMMAND
-	cmd.Flags().DurationVar(&ttl, "ttl", locking.DefaultTTL, "lease time: how long the lock survives this process without renewal")
-	cmd.Flags().DurationVarP(&wait, "wait", "w", 0, "give up when the lock is not free after this long (0: wait as long as it takes)")
-	cmd.Flags().BoolVarP(&nonblock, "nonblock", "n", false, "fail at once if the lock is held")
+	cmd.Flags().DurationVar(&a.ttl, "ttl", locking.DefaultTTL, "lease time: how long the lock survives this process without renewal")
+	cmd.Flags().DurationVarP(&a.wait, "wait", "w", 0, "give up when the lock is not free after this long (0: wait as long as it takes)")
+	cmd.Flags().BoolVarP(&a.nonblock, "nonblock", "n", false, "fail at once if the lock is held")
 	return cmd
+}
+
+// parse checks the arguments and flags of lock run and sets the lock name,
+// directory and command from args. waitGiven says whether --wait was given.
+func (a *lockRunArgs) parse(args []string, waitGiven bool) error {
+	// Flag parsing stops at NAME, so the "--" after it is still here.
+	if len(args) > 1 && args[1] == "--" {
+		args = append(args[:1:1], args[2:]...)
+	}
+	if len(args) < 2 {
+		return usagef("want NAME -- COMMAND [ARGS...], got %d argument(s)", len(args))
+	}
+	if a.nonblock && waitGiven {
+		return usagef("--nonblock and --wait exclude each other")
+	}
+	if a.wait < 0 {
+		return usagef("--wait %v: want a positive duration, or 0 to wait as long as it takes", a.wait)
+	}
+	name, command := args[0], args[1:]
+	dir := ""
+	if strings.HasPrefix(name, "/") {
+		dir = name
+		if _, err := locking.InstallName(dir); err != nil {
+			return usagef("%v", err)
+		}
+	} else if err := locking.ValidateName(name); err != nil {
+		return usagef("%v", err)
+	}
+	if _, err := exec.LookPath(command[0]); err != nil {
+		return usagef("command %q: %v", command[0], err)
+	}
+	a.name, a.dir, a.command = name, dir, command
+	return nil
 }
 
 type lockRunArgs struct {

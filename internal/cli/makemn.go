@@ -294,16 +294,18 @@ func livenessView(ctx context.Context, s *pool.Store) (pool.LivenessView, error)
 	return v, nil
 }
 
+const syncLong = `sync reads the pool once and brings this member (--self) in line with it: the
+xCAT role files (/etc/xCATMN on the MN, /etc/xCATSN on every other member) and
+the configuration that depends on the role (the DHCP dynamic range is served
+only by the MN). Run it on the old MN after a makemn, and on any member whose
+files are in doubt; the agent runs it continuously.`
+
 func newSyncCmd(g *globals) *cobra.Command {
 	var f makemnFlags
 	cmd := &cobra.Command{
 		Use:   "sync [--root DIR] [--sync-hook CMD] [--json]",
 		Short: "Bring this member's role files and role-dependent configuration in line with the pool",
-		Long: `sync reads the pool once and brings this member (--self) in line with it: the
-xCAT role files (/etc/xCATMN on the MN, /etc/xCATSN on every other member) and
-the configuration that depends on the role (the DHCP dynamic range is served
-only by the MN). Run it on the old MN after a makemn, and on any member whose
-files are in doubt; the agent runs it continuously.`,
+		Long:  syncLong,
 		Example: `  mnpool sync
   mnpool sync --json`,
 		Args: cobra.NoArgs,
@@ -332,20 +334,7 @@ files are in doubt; the agent runs it continuously.`,
 				}
 				return err
 			}
-			if rep.Self != "" {
-				dyn := "not served here"
-				if rep.ServeDynamic {
-					dyn = fmt.Sprintf("served here (epoch %d)", rep.DynamicEpoch)
-				}
-				fmt.Fprintf(g.io.Out, "%s is %s; the MN is %s (epoch %d); dynamic range %s\n", rep.Self, rep.Role, rep.Master.Member, rep.Master.Epoch, dyn)
-				for _, st := range rep.Steps {
-					status, msg := "ok", st.Detail
-					if st.Err != nil {
-						status, msg = "failed", st.Error
-					}
-					fmt.Fprintf(g.io.Out, "%-9s %-18s %s\n", "["+status+"]", st.Step, msg)
-				}
-			}
+			printSync(g, rep)
 			return err
 		},
 	}
@@ -354,4 +343,23 @@ files are in doubt; the agent runs it continuously.`,
 	f.addDHCPFlags(cmd.Flags())
 	cmd.Flags().StringVar(&f.syncHook, "sync-hook", "", "command run as the last step, without a shell, with arguments MEMBER ROLE EPOCH DYNAMIC (yes|no)")
 	return cmd
+}
+
+// printSync prints the report of sync: the role, the MN and each step.
+func printSync(g *globals, rep pool.SyncReport) {
+	if rep.Self == "" {
+		return
+	}
+	dyn := "not served here"
+	if rep.ServeDynamic {
+		dyn = fmt.Sprintf("served here (epoch %d)", rep.DynamicEpoch)
+	}
+	fmt.Fprintf(g.io.Out, "%s is %s; the MN is %s (epoch %d); dynamic range %s\n", rep.Self, rep.Role, rep.Master.Member, rep.Master.Epoch, dyn)
+	for _, st := range rep.Steps {
+		status, msg := "ok", st.Detail
+		if st.Err != nil {
+			status, msg = "failed", st.Error
+		}
+		fmt.Fprintf(g.io.Out, "%-9s %-18s %s\n", "["+status+"]", st.Step, msg)
+	}
 }

@@ -5,10 +5,10 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"strconv"
 	"time"
 
 	"github.com/spf13/cobra"
+	"github.com/spf13/pflag"
 
 	"github.com/mnpool/mnpool/agent"
 	"github.com/mnpool/mnpool/console"
@@ -44,14 +44,7 @@ type mnpooldFlags struct {
 	window        time.Duration
 }
 
-// NewMnpoold builds the mnpoold command.
-func NewMnpoold(io IO) *cobra.Command {
-	g := &globals{io: io}
-	var f mnpooldFlags
-	cmd := &cobra.Command{
-		Use:   "mnpoold [flags]",
-		Short: "The mnpool agent: heartbeat, apply pool changes to this member, automatic failover",
-		Long: `mnpoold runs on every member of the pool (--self, $MNPOOL_SELF, else the short
+const mnpooldLong = `mnpoold runs on every member of the pool (--self, $MNPOOL_SELF, else the short
 host name) until it gets SIGINT or SIGTERM. It
 
   heartbeats      bumps this member's counter every --heartbeat-interval and
@@ -78,11 +71,22 @@ host name) until it gets SIGINT or SIGTERM. It
 
 Timeouts left at 0 are derived from the Galera cluster's failure detection
 (evs.suspect_timeout + evs.inactive_timeout = D): suspect max(5s, D+1s), dead
-max(10s, 2D), lease = dead. Shorter values are refused. See docs/AGENT.md.`,
-		Example: `  mnpoold --self sn1
+max(10s, 2D), lease = dead. Shorter values are refused. See docs/AGENT.md.`
+
+const mnpooldExample = `  mnpoold --self sn1
   mnpoold --self sn1 --dhcp-reload-cmd "systemctl restart isc-dhcp-server" --log-format json
   mnpoold --self sn2 --dhcp-format kea --http-token-file /etc/mnpool/http-token
-  mnpool site set autofailover=1     # enable automatic failover (all agents follow)`,
+  mnpool site set autofailover=1     # enable automatic failover (all agents follow)`
+
+// NewMnpoold builds the mnpoold command.
+func NewMnpoold(io IO) *cobra.Command {
+	g := &globals{io: io}
+	var f mnpooldFlags
+	cmd := &cobra.Command{
+		Use:           "mnpoold [flags]",
+		Short:         "The mnpool agent: heartbeat, apply pool changes to this member, automatic failover",
+		Long:          mnpooldLong,
+		Example:       mnpooldExample,
 		Args:          cobra.NoArgs,
 		SilenceUsage:  true,
 		SilenceErrors: true,
@@ -94,7 +98,12 @@ max(10s, 2D), lease = dead. Shorter values are refused. See docs/AGENT.md.`,
 	cmd.SetOut(io.Out)
 	cmd.SetErr(io.Err)
 	g.addFlags(cmd)
-	fl := cmd.Flags()
+	f.addFlags(cmd.Flags())
+	return cmd
+}
+
+// addFlags registers the flags of mnpoold on fl.
+func (f *mnpooldFlags) addFlags(fl *pflag.FlagSet) {
 	fl.StringVar(&f.logFormat, "log-format", "text", "log format on stderr: text or json")
 	fl.StringVar(&f.logLevel, "log-level", "info", "log level: debug, info, warn or error (-V is debug)")
 	fl.StringVar(&f.metricsAddr, "metrics-addr", DefaultMetricsAddr, `address of /metrics and /healthz ("" serves none); /metrics is unauthenticated, keep it on loopback or the management network`)
@@ -118,7 +127,6 @@ max(10s, 2D), lease = dead. Shorter values are refused. See docs/AGENT.md.`,
 	fl.DurationVar(&f.coolDown, "failover-cooldown", agent.DefaultFailoverCoolDown, "a member failed over is not failed over again for this long")
 	fl.IntVar(&f.failoverLimit, "failover-limit", agent.DefaultFailoverLimit, "most failovers per --failover-window")
 	fl.DurationVar(&f.window, "failover-window", agent.DefaultFailoverWindow, "window of --failover-limit")
-	return cmd
 }
 
 // Mnpoold is the main function of cmd/mnpoold.
@@ -155,49 +163,19 @@ func runMnpoold(ctx context.Context, g *globals, f *mnpooldFlags) error {
 	if err != nil {
 		return err
 	}
-	if !f.console && f.consoleListen != "" {
-		return usagef("--console-listen %s needs --console", f.consoleListen)
-	}
-	nodeOpt, err := f.node.option()
+	nodeOpt, token, err := f.check()
 	if err != nil {
 		return err
-	}
-	token, err := readTokenFile(f.tokenFile)
-	if err != nil {
-		return err
-	}
-	if f.watchEvery <= 0 {
-		return usagef("--watch-interval %v: want more than 0", f.watchEvery)
-	}
-	if f.coolDown <= 0 || f.window <= 0 || f.failoverLimit <= 0 {
-		return usagef("--failover-cooldown %v, --failover-limit %d, --failover-window %v: want values above 0", f.coolDown, f.failoverLimit, f.window)
-	}
-	for name, d := range map[string]time.Duration{"heartbeat-interval": f.timing.HeartbeatInterval, "suspect-after": f.timing.SuspectAfter,
-		"dead-after": f.timing.DeadAfter, "lease-ttl": f.timing.LeaseTTL} {
-		if d < 0 {
-			return usagef("--%s %v: want 0 (derived) or more", name, d)
-		}
 	}
 	self := g.selfName()
 	if err := pool.ValidateName("member", self); err != nil {
 		return usagef("--self: %v", err)
 	}
-	dsn, src, err := pool.ResolveDSN(g.db, g.dbFile)
-	if err != nil {
-		return err
-	}
-	g.warnSecretFiles(dsn, src)
-	s, err := pool.Open(ctx, dsn, pool.WithSelf(self), pool.WithActor("mnpoold"), pool.WithLogger(log))
+	s, err := openAgentStore(ctx, g, self, log)
 	if err != nil {
 		return err
 	}
 	defer s.Close()
-	if err := s.Migrate(ctx); err != nil {
-		return err
-	}
-	if err := g.requireMember(ctx, s); err != nil {
-		return err
-	}
 
 	var steps []pool.SyncStep
 	if !f.noRoleFiles {
@@ -207,39 +185,10 @@ func runMnpoold(ctx context.Context, g *globals, f *mnpooldFlags) error {
 		dhcpCfg.Logger = log
 		steps = append(steps, dhcpCfg.SyncStep())
 	}
-	opts := []agent.Option{
-		agent.WithLogger(log),
-		agent.WithTiming(f.timing),
-		agent.WithWatchInterval(f.watchEvery),
-		agent.WithResyncInterval(f.resyncEvery),
-		agent.WithSteps(steps...),
-		agent.WithFailover(agent.FailoverPolicy{Disabled: f.noFailover, CoolDown: f.coolDown, Limit: f.failoverLimit, Window: f.window}),
-	}
-	opts = append(opts, nodeOpt)
-	if f.metricsAddr != "" {
-		opts = append(opts, agent.WithHTTPAddr(f.metricsAddr), agent.WithHTTPToken(token))
-	}
 	var a *agent.Agent
-	if f.console {
-		listen := f.consoleListen
-		if listen == "" {
-			site, err := s.Site(ctx)
-			if err != nil {
-				return err
-			}
-			port, err := console.BrokerPort(site)
-			if err != nil {
-				return err
-			}
-			listen = ":" + strconv.Itoa(port)
-		}
-		opts = append(opts, agent.WithService("console", func(ctx context.Context) error {
-			return f.consoleSec.serveBroker(ctx, s, self, listen, nil, log, console.WithLiveness(a.LivenessView()))
-		}))
-	}
-	if len(f.dnsListen) > 0 {
-		srv := dns.NewServer(s, dns.WithListen(f.dnsListen...), dns.WithLogger(log), dns.WithWatchInterval(f.watchEvery))
-		opts = append(opts, agent.WithService("dns", srv.Serve))
+	opts, err := f.agentOptions(ctx, s, self, log, steps, nodeOpt, token, &a)
+	if err != nil {
+		return err
 	}
 	a, err = agent.New(s, opts...)
 	if err != nil {
@@ -253,4 +202,88 @@ func runMnpoold(ctx context.Context, g *globals, f *mnpooldFlags) error {
 		return fmt.Errorf("member %s: %w", self, err)
 	}
 	return nil
+}
+
+// check checks the flags of mnpoold that need no database and returns the
+// agent option of the node configuration and the /healthz token.
+func (f *mnpooldFlags) check() (agent.Option, string, error) {
+	if !f.console && f.consoleListen != "" {
+		return nil, "", usagef("--console-listen %s needs --console", f.consoleListen)
+	}
+	nodeOpt, err := f.node.option()
+	if err != nil {
+		return nil, "", err
+	}
+	token, err := readTokenFile(f.tokenFile)
+	if err != nil {
+		return nil, "", err
+	}
+	if f.watchEvery <= 0 {
+		return nil, "", usagef("--watch-interval %v: want more than 0", f.watchEvery)
+	}
+	if f.coolDown <= 0 || f.window <= 0 || f.failoverLimit <= 0 {
+		return nil, "", usagef("--failover-cooldown %v, --failover-limit %d, --failover-window %v: want values above 0", f.coolDown, f.failoverLimit, f.window)
+	}
+	for name, d := range map[string]time.Duration{"heartbeat-interval": f.timing.HeartbeatInterval, "suspect-after": f.timing.SuspectAfter,
+		"dead-after": f.timing.DeadAfter, "lease-ttl": f.timing.LeaseTTL} {
+		if d < 0 {
+			return nil, "", usagef("--%s %v: want 0 (derived) or more", name, d)
+		}
+	}
+	return nodeOpt, token, nil
+}
+
+// openAgentStore opens the pool as member self, migrates the schema and
+// checks that self is a member.
+func openAgentStore(ctx context.Context, g *globals, self string, log *slog.Logger) (*pool.Store, error) {
+	dsn, src, err := pool.ResolveDSN(g.db, g.dbFile)
+	if err != nil {
+		return nil, err
+	}
+	g.warnSecretFiles(dsn, src)
+	s, err := pool.Open(ctx, dsn, pool.WithSelf(self), pool.WithActor("mnpoold"), pool.WithLogger(log))
+	if err != nil {
+		return nil, err
+	}
+	if err := s.Migrate(ctx); err != nil {
+		s.Close()
+		return nil, err
+	}
+	if err := g.requireMember(ctx, s); err != nil {
+		s.Close()
+		return nil, err
+	}
+	return s, nil
+}
+
+// agentOptions are the options of the agent the flags ask for. The console
+// broker reads the liveness of *a, which the caller sets before the agent
+// runs.
+func (f *mnpooldFlags) agentOptions(ctx context.Context, s *pool.Store, self string, log *slog.Logger, steps []pool.SyncStep, nodeOpt agent.Option, token string, a **agent.Agent) ([]agent.Option, error) {
+	opts := []agent.Option{
+		agent.WithLogger(log),
+		agent.WithTiming(f.timing),
+		agent.WithWatchInterval(f.watchEvery),
+		agent.WithResyncInterval(f.resyncEvery),
+		agent.WithSteps(steps...),
+		agent.WithFailover(agent.FailoverPolicy{Disabled: f.noFailover, CoolDown: f.coolDown, Limit: f.failoverLimit, Window: f.window}),
+	}
+	opts = append(opts, nodeOpt)
+	if f.metricsAddr != "" {
+		opts = append(opts, agent.WithHTTPAddr(f.metricsAddr), agent.WithHTTPToken(token))
+	}
+	if f.console {
+		listen, err := brokerListen(ctx, s, f.consoleListen)
+		if err != nil {
+			return nil, err
+		}
+		opts = append(opts, agent.WithService("console", func(ctx context.Context) error {
+			return f.consoleSec.serveBroker(ctx, s, self, listen, nil, log, console.WithLiveness((*a).LivenessView()))
+		}))
+	}
+	if len(f.dnsListen) > 0 {
+		srv := dns.NewServer(s, dns.WithListen(f.dnsListen...), dns.WithLogger(log), dns.WithWatchInterval(f.watchEvery))
+		opts = append(opts, agent.WithService("dns", srv.Serve))
+	}
+	return opts, nil
 }

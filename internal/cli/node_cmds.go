@@ -17,6 +17,11 @@ import (
 
 func newNodeCmd(g *globals) *cobra.Command {
 	cmd := &cobra.Command{Use: "node", Short: "Add, list, remove and import compute nodes"}
+	cmd.AddCommand(newNodeAddCmd(g), newNodeListCmd(g), newNodeRemoveCmd(g), newNodeImportCmd(g), newNodeSetCmd(g), newNodeShowCmd(g))
+	return cmd
+}
+
+func newNodeAddCmd(g *globals) *cobra.Command {
 	var ip, network, groups, macs, sns string
 	add := &cobra.Command{
 		Use:     "add NAME [--ip IP] [--mac MAC[|MAC]] [--groups G1,G2] [--servicenodes SN1,SN2]",
@@ -49,7 +54,10 @@ func newNodeCmd(g *globals) *cobra.Command {
 	add.Flags().StringVar(&groups, "groups", "", "comma-separated groups")
 	add.Flags().StringVar(&macs, "mac", "", "MAC address(es), '|' separated, primary first")
 	add.Flags().StringVar(&sns, "servicenodes", "", "ordered servicenode list, comma-separated (marks the list as set by hand)")
+	return add
+}
 
+func newNodeListCmd(g *globals) *cobra.Command {
 	list := &cobra.Command{
 		Use:   "list [NODERANGE]",
 		Short: "List compute nodes with their servicenode lists",
@@ -68,24 +76,32 @@ func newNodeCmd(g *globals) *cobra.Command {
 				}
 				return printJSON(g.io.Out, nodes)
 			}
-			t := newTable(g.io.Out, "node", "ip", "network", "macs", "groups", "servicenodes")
-			for _, n := range nodes {
-				ipS := ""
-				if n.IP.IsValid() {
-					ipS = n.IP.String()
-				}
-				snl := strings.Join(n.ServiceNodes, ",")
-				if n.Manual && snl != "" {
-					snl += " (manual)"
-				}
-				t.row(n.Name, ipS, n.Network, strings.Join(n.MACs, "|"), strings.Join(n.Groups, ","), snl)
-			}
-			return t.flush()
+			return printNodeList(g, nodes)
 		}),
 	}
 	g.addJSON(list)
+	return list
+}
 
-	remove := &cobra.Command{
+// printNodeList prints the table of node list.
+func printNodeList(g *globals, nodes []pool.Node) error {
+	t := newTable(g.io.Out, "node", "ip", "network", "macs", "groups", "servicenodes")
+	for _, n := range nodes {
+		ipS := ""
+		if n.IP.IsValid() {
+			ipS = n.IP.String()
+		}
+		snl := strings.Join(n.ServiceNodes, ",")
+		if n.Manual && snl != "" {
+			snl += " (manual)"
+		}
+		t.row(n.Name, ipS, n.Network, strings.Join(n.MACs, "|"), strings.Join(n.Groups, ","), snl)
+	}
+	return t.flush()
+}
+
+func newNodeRemoveCmd(g *globals) *cobra.Command {
+	return &cobra.Command{
 		Use:   "remove NODERANGE",
 		Short: "Remove compute nodes (every name must exist, else nothing is removed)",
 		Args:  cobra.MinimumNArgs(1),
@@ -109,12 +125,9 @@ func newNodeCmd(g *globals) *cobra.Command {
 			return nil
 		}),
 	}
+}
 
-	var replace bool
-	imp := &cobra.Command{
-		Use:   "import FILE.csv",
-		Short: "Add nodes from a CSV file with a header row (all rows are checked before any is written)",
-		Long: `import reads a CSV file whose first row names the columns:
+const nodeImportLong = `import reads a CSV file whose first row names the columns:
   node (required), ip, network, mac, groups, servicenodes
 mac may hold several MACs separated by '|'; groups and servicenodes are
 comma-separated (quote the field). A bad row aborts the import with its row
@@ -123,17 +136,25 @@ number and nothing is written. Use - for standard input.
 With --replace, nodes that exist already are changed like node set: only the
 columns the file has are changed (a file of node,ip changes the IPs and keeps
 MACs, groups and servicenode lists), and each change is audited as node.set
-with the node before and after.`,
-		Example: `  node,ip,mac,groups,servicenodes
-  cn001,10.0.1.1,00:1a:2b:3c:4d:01,"compute,rack1","sn1,sn2"`,
-		Args: cobra.ExactArgs(1),
+with the node before and after.`
+
+const nodeImportExample = `  node,ip,mac,groups,servicenodes
+  cn001,10.0.1.1,00:1a:2b:3c:4d:01,"compute,rack1","sn1,sn2"`
+
+func newNodeImportCmd(g *globals) *cobra.Command {
+	var replace bool
+	imp := &cobra.Command{
+		Use:     "import FILE.csv",
+		Short:   "Add nodes from a CSV file with a header row (all rows are checked before any is written)",
+		Long:    nodeImportLong,
+		Example: nodeImportExample,
+		Args:    cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			return runNodeImport(cmd, g, args[0], replace)
 		},
 	}
 	imp.Flags().BoolVar(&replace, "replace", false, "change nodes that exist already (only the file's columns)")
-	cmd.AddCommand(add, list, remove, imp, newNodeSetCmd(g), newNodeShowCmd(g))
-	return cmd
+	return imp
 }
 
 func runNodeImport(cmd *cobra.Command, g *globals, file string, replace bool) error {

@@ -1,6 +1,7 @@
 package cli
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"net/netip"
@@ -120,6 +121,11 @@ func newMemberCmd(g *globals) *cobra.Command {
 		Use:   "member",
 		Short: "Add, change, list and remove pool members (MN and SNs)",
 	}
+	cmd.AddCommand(newMemberAddCmd(g), newMemberSetCmd(g), newMemberListCmd(g), newMemberRemoveCmd(g))
+	return cmd
+}
+
+func newMemberAddCmd(g *globals) *cobra.Command {
 	var ips []string
 	var services string
 	var disabled bool
@@ -152,16 +158,24 @@ func newMemberCmd(g *globals) *cobra.Command {
 	add.Flags().StringArrayVar(&ips, "ip", nil, "address on a network, NETWORK=IP (repeatable)")
 	add.Flags().StringVar(&services, "services", "all", "services it runs: comma list of dhcp,dns,ntp,tftp,console,db, all, or none")
 	add.Flags().BoolVar(&disabled, "disabled", false, "add it disabled (no nodes are assigned or moved to it)")
+	return add
+}
 
-	var setIPs []string
-	var setServices string
-	var setDisabled, setEnabled bool
+// memberSetFlags are the flags of member set.
+type memberSetFlags struct {
+	ips             []string
+	services        string
+	disable, enable bool
+}
+
+func newMemberSetCmd(g *globals) *cobra.Command {
+	var f memberSetFlags
 	set := &cobra.Command{
 		Use:   "set NAME [--ip NETWORK=IP]... [--services LIST] [--disable|--enable]",
 		Short: "Change a member's addresses, services or state; what is not given is kept",
 		Args:  cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			if setDisabled && setEnabled {
+			if f.disable && f.enable {
 				return usagef("--disable and --enable exclude each other")
 			}
 			s, err := g.open(cmd.Context())
@@ -173,23 +187,8 @@ func newMemberCmd(g *globals) *cobra.Command {
 			if err != nil {
 				return err
 			}
-			addrs, err := parseAddrs(setIPs)
-			if err != nil {
+			if err := f.apply(&m, cmd.Flags().Changed("services")); err != nil {
 				return err
-			}
-			for k, v := range addrs {
-				m.Addresses[k] = v
-			}
-			if cmd.Flags().Changed("services") {
-				if m.Services, err = parseServices(setServices); err != nil {
-					return err
-				}
-			}
-			if setDisabled {
-				m.Disabled = true
-			}
-			if setEnabled {
-				m.Disabled = false
 			}
 			if err := s.AddMember(cmd.Context(), m, true); err != nil {
 				return err
@@ -198,11 +197,38 @@ func newMemberCmd(g *globals) *cobra.Command {
 			return nil
 		},
 	}
-	set.Flags().StringArrayVar(&setIPs, "ip", nil, "address on a network, NETWORK=IP (repeatable)")
-	set.Flags().StringVar(&setServices, "services", "", "services it runs: comma list, all, or none")
-	set.Flags().BoolVar(&setDisabled, "disable", false, "disable the member")
-	set.Flags().BoolVar(&setEnabled, "enable", false, "enable the member")
+	set.Flags().StringArrayVar(&f.ips, "ip", nil, "address on a network, NETWORK=IP (repeatable)")
+	set.Flags().StringVar(&f.services, "services", "", "services it runs: comma list, all, or none")
+	set.Flags().BoolVar(&f.disable, "disable", false, "disable the member")
+	set.Flags().BoolVar(&f.enable, "enable", false, "enable the member")
+	return set
+}
 
+// apply changes m as the flags of member set say; what is not given is kept.
+// servicesGiven says whether --services was given.
+func (f *memberSetFlags) apply(m *pool.Member, servicesGiven bool) error {
+	addrs, err := parseAddrs(f.ips)
+	if err != nil {
+		return err
+	}
+	for k, v := range addrs {
+		m.Addresses[k] = v
+	}
+	if servicesGiven {
+		if m.Services, err = parseServices(f.services); err != nil {
+			return err
+		}
+	}
+	if f.disable {
+		m.Disabled = true
+	}
+	if f.enable {
+		m.Disabled = false
+	}
+	return nil
+}
+
+func newMemberListCmd(g *globals) *cobra.Command {
 	list := &cobra.Command{
 		Use:   "list",
 		Short: "List the members",
@@ -231,8 +257,11 @@ func newMemberCmd(g *globals) *cobra.Command {
 		}),
 	}
 	g.addJSON(list)
+	return list
+}
 
-	remove := &cobra.Command{
+func newMemberRemoveCmd(g *globals) *cobra.Command {
+	return &cobra.Command{
 		Use:   "remove NAME",
 		Short: "Remove a member that is not the MN and serves no node",
 		Args:  cobra.ExactArgs(1),
@@ -244,8 +273,6 @@ func newMemberCmd(g *globals) *cobra.Command {
 			return nil
 		}),
 	}
-	cmd.AddCommand(add, set, list, remove)
-	return cmd
 }
 
 func formatAddrs(m map[string]netip.Addr) string {
@@ -271,30 +298,49 @@ func servicesText(s []pool.Service) string {
 
 func newNetworkCmd(g *globals) *cobra.Command {
 	cmd := &cobra.Command{Use: "network", Short: "Add, list and remove the networks the pool serves"}
-	var gws []string
-	var dyn, domain, ifname string
-	var replace bool
+	cmd.AddCommand(newNetworkAddCmd(g), newNetworkListCmd(g), newNetworkRemoveCmd(g))
+	return cmd
+}
+
+// networkAddFlags are the flags of network add.
+type networkAddFlags struct {
+	gws                 []string
+	dyn, domain, ifname string
+	replace             bool
+}
+
+// network builds the network NAME CIDR from the arguments and flags.
+func (f *networkAddFlags) network(name, cidr string) (pool.Network, error) {
+	p, err := netip.ParsePrefix(cidr)
+	if err != nil {
+		return pool.Network{}, usagef("CIDR %q: want ADDRESS/BITS, such as 10.0.0.0/16", cidr)
+	}
+	n := pool.Network{Name: name, Prefix: p, Domain: f.domain, MgtIfName: f.ifname}
+	for _, gw := range f.gws {
+		for _, one := range strings.Split(gw, ",") {
+			a, err := netip.ParseAddr(strings.TrimSpace(one))
+			if err != nil {
+				return pool.Network{}, usagef("--gateway %q is not an IP address", one)
+			}
+			n.Gateways = append(n.Gateways, a)
+		}
+	}
+	if n.DynamicStart, n.DynamicEnd, err = pool.ParseRange(f.dyn); err != nil {
+		return pool.Network{}, err
+	}
+	return n, nil
+}
+
+func newNetworkAddCmd(g *globals) *cobra.Command {
+	var f networkAddFlags
 	add := &cobra.Command{
 		Use:     "add NAME CIDR [--gateway IP]... [--dynamic-range START-END] [--domain D]",
 		Short:   "Add (or with --replace, change) a network",
 		Example: `  mnpool network add mgmt 10.0.0.0/16 --gateway 10.0.0.254 --gateway 10.0.0.253 --dynamic-range 10.0.255.1-10.0.255.254`,
 		Args:    cobra.ExactArgs(2),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			p, err := netip.ParsePrefix(args[1])
+			n, err := f.network(args[0], args[1])
 			if err != nil {
-				return usagef("CIDR %q: want ADDRESS/BITS, such as 10.0.0.0/16", args[1])
-			}
-			n := pool.Network{Name: args[0], Prefix: p, Domain: domain, MgtIfName: ifname}
-			for _, gw := range gws {
-				for _, one := range strings.Split(gw, ",") {
-					a, err := netip.ParseAddr(strings.TrimSpace(one))
-					if err != nil {
-						return usagef("--gateway %q is not an IP address", one)
-					}
-					n.Gateways = append(n.Gateways, a)
-				}
-			}
-			if n.DynamicStart, n.DynamicEnd, err = pool.ParseRange(dyn); err != nil {
 				return err
 			}
 			// Setting up a pool may start with its networks (so that init
@@ -305,18 +351,22 @@ func newNetworkCmd(g *globals) *cobra.Command {
 				return err
 			}
 			defer s.Close()
-			if err := s.AddNetwork(cmd.Context(), n, replace); err != nil {
+			if err := s.AddNetwork(cmd.Context(), n, f.replace); err != nil {
 				return err
 			}
 			fmt.Fprintf(g.io.Out, "network %s (%s) saved\n", n.Name, n.Prefix)
 			return nil
 		},
 	}
-	add.Flags().StringArrayVar(&gws, "gateway", nil, "gateway address, in order of preference (repeatable)")
-	add.Flags().StringVar(&dyn, "dynamic-range", "", "dynamic range START-END (only the MN hands it out)")
-	add.Flags().StringVar(&domain, "domain", "", "DNS domain of the network (default: site.domain)")
-	add.Flags().StringVar(&ifname, "mgtifname", "", "management interface name on the members")
-	add.Flags().BoolVar(&replace, "replace", false, "change the network if it exists")
+	add.Flags().StringArrayVar(&f.gws, "gateway", nil, "gateway address, in order of preference (repeatable)")
+	add.Flags().StringVar(&f.dyn, "dynamic-range", "", "dynamic range START-END (only the MN hands it out)")
+	add.Flags().StringVar(&f.domain, "domain", "", "DNS domain of the network (default: site.domain)")
+	add.Flags().StringVar(&f.ifname, "mgtifname", "", "management interface name on the members")
+	add.Flags().BoolVar(&f.replace, "replace", false, "change the network if it exists")
+	return add
+}
+
+func newNetworkListCmd(g *globals) *cobra.Command {
 	list := &cobra.Command{
 		Use:   "list",
 		Short: "List the networks",
@@ -345,7 +395,11 @@ func newNetworkCmd(g *globals) *cobra.Command {
 		}),
 	}
 	g.addJSON(list)
-	remove := &cobra.Command{
+	return list
+}
+
+func newNetworkRemoveCmd(g *globals) *cobra.Command {
+	return &cobra.Command{
 		Use:   "remove NAME",
 		Short: "Remove a network no node or member uses",
 		Args:  cobra.ExactArgs(1),
@@ -357,8 +411,6 @@ func newNetworkCmd(g *globals) *cobra.Command {
 			return nil
 		}),
 	}
-	cmd.AddCommand(add, list, remove)
-	return cmd
 }
 
 func newSiteCmd(g *globals) *cobra.Command {
@@ -484,57 +536,31 @@ type clockReport struct {
 	Latest        string  `json:"latest,omitempty"`
 }
 
-func newStatusCmd(g *globals) *cobra.Command {
-	var lf livenessFlags
-	var checkNTP bool
-	var maxSkew time.Duration
-	cmd := &cobra.Command{
-		Use:   "status",
-		Short: "Show the MN and epoch, the members, node counts and database health",
-		Long: `status shows the MN and its epoch, every member with its liveness and node
+const statusLong = `status shows the MN and its epoch, every member with its liveness and node
 counts, where the database replicas are and how each Galera node is doing.
 With --ntp it also asks every member's NTP server for the time and warns when
 their clocks disagree by more than --max-skew (each answer is measured
 against this host's clock in the same round; no two hosts' timestamps are
-compared).`,
-		Args: cobra.NoArgs,
+compared).`
+
+// statusFlags are the flags of status.
+type statusFlags struct {
+	lf       livenessFlags
+	checkNTP bool
+	maxSkew  time.Duration
+}
+
+func newStatusCmd(g *globals) *cobra.Command {
+	var f statusFlags
+	cmd := &cobra.Command{
+		Use:   "status",
+		Short: "Show the MN and epoch, the members, node counts and database health",
+		Long:  statusLong,
+		Args:  cobra.NoArgs,
 		RunE: g.withStore(func(cmd *cobra.Command, _ []string, s *pool.Store) error {
-			status := func() (pool.Status, error) { return s.StatusAged(cmd.Context(), lf.ageOptions()) }
-			if lf.sample > 0 {
-				status = func() (pool.Status, error) { return s.Status(cmd.Context()) }
-			}
-			st, err := status()
+			rep, err := readStatus(cmd.Context(), g, s, &f)
 			if err != nil {
 				return err
-			}
-			if lf.sample > 0 {
-				v, _, err := lf.view(cmd.Context(), s)
-				if err != nil {
-					return err
-				}
-				applyLiveness(&st, v)
-			}
-			rep := statusReport{Status: st, Warnings: []string{}}
-			snap, err := s.LoadState(cmd.Context())
-			if err != nil {
-				return err
-			}
-			for _, w := range gateway.Warnings(snap) {
-				rep.Warnings = append(rep.Warnings, "gateway: "+w.Error())
-			}
-			for _, a := range st.Addresses {
-				rep.Warnings = append(rep.Warnings, "node "+a.Node+" "+a.Problem)
-			}
-			if checkNTP {
-				_, _, a, err := ntp.CheckMembers(cmd.Context(), snap, g.selfName(), ntp.CheckOptions{}, maxSkew)
-				if err != nil {
-					rep.Warnings = append(rep.Warnings, "ntp: "+err.Error())
-				} else {
-					rep.Clock = &clockReport{Answered: a.Answered, SpreadSeconds: a.Spread.Seconds(), Earliest: a.Earliest, Latest: a.Latest}
-					for _, w := range a.Warnings {
-						rep.Warnings = append(rep.Warnings, "ntp: "+w.String())
-					}
-				}
 			}
 			if g.json {
 				return printJSON(g.io.Out, rep)
@@ -542,11 +568,61 @@ compared).`,
 			return printStatus(g, rep)
 		}),
 	}
-	cmd.Flags().BoolVar(&checkNTP, "ntp", false, "query every member's NTP server and warn about clock skew")
-	cmd.Flags().DurationVar(&maxSkew, "max-skew", ntp.DefaultMaxSkew, "clock difference between members that --ntp warns about")
-	lf.add(cmd)
+	cmd.Flags().BoolVar(&f.checkNTP, "ntp", false, "query every member's NTP server and warn about clock skew")
+	cmd.Flags().DurationVar(&f.maxSkew, "max-skew", ntp.DefaultMaxSkew, "clock difference between members that --ntp warns about")
+	f.lf.add(cmd)
 	g.addJSON(cmd)
 	return cmd
+}
+
+// readStatus reads what status prints: the pool's status with the liveness
+// the flags ask for, and the warnings.
+func readStatus(ctx context.Context, g *globals, s *pool.Store, f *statusFlags) (statusReport, error) {
+	lf := &f.lf
+	status := func() (pool.Status, error) { return s.StatusAged(ctx, lf.ageOptions()) }
+	if lf.sample > 0 {
+		status = func() (pool.Status, error) { return s.Status(ctx) }
+	}
+	st, err := status()
+	if err != nil {
+		return statusReport{}, err
+	}
+	if lf.sample > 0 {
+		v, _, err := lf.view(ctx, s)
+		if err != nil {
+			return statusReport{}, err
+		}
+		applyLiveness(&st, v)
+	}
+	rep := statusReport{Status: st, Warnings: []string{}}
+	snap, err := s.LoadState(ctx)
+	if err != nil {
+		return statusReport{}, err
+	}
+	for _, w := range gateway.Warnings(snap) {
+		rep.Warnings = append(rep.Warnings, "gateway: "+w.Error())
+	}
+	for _, a := range st.Addresses {
+		rep.Warnings = append(rep.Warnings, "node "+a.Node+" "+a.Problem)
+	}
+	if f.checkNTP {
+		addClockReport(ctx, g, snap, f.maxSkew, &rep)
+	}
+	return rep, nil
+}
+
+// addClockReport asks every member's NTP server for the time and adds the
+// result (or the failure) to rep.
+func addClockReport(ctx context.Context, g *globals, snap *pool.State, maxSkew time.Duration, rep *statusReport) {
+	_, _, a, err := ntp.CheckMembers(ctx, snap, g.selfName(), ntp.CheckOptions{}, maxSkew)
+	if err != nil {
+		rep.Warnings = append(rep.Warnings, "ntp: "+err.Error())
+		return
+	}
+	rep.Clock = &clockReport{Answered: a.Answered, SpreadSeconds: a.Spread.Seconds(), Earliest: a.Earliest, Latest: a.Latest}
+	for _, w := range a.Warnings {
+		rep.Warnings = append(rep.Warnings, "ntp: "+w.String())
+	}
 }
 
 func printStatus(g *globals, rep statusReport) error {
