@@ -150,7 +150,10 @@ func failoverDemo(ctx context.Context, dsn string) error {
 		if err != nil {
 			return err
 		}
-		a, err := agent.New(s, agent.WithTiming(timing), agent.WithEvents(onEvent))
+		// The demo's nodes do not exist: the failover moves them in the
+		// database and leaves them alone (no SSH to their addresses).
+		a, err := agent.New(s, agent.WithTiming(timing), agent.WithEvents(onEvent),
+			agent.WithNodeConfig(agent.NodeConfig{Disabled: true}))
 		if err != nil {
 			s.Close()
 			return err
