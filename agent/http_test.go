@@ -48,13 +48,16 @@ func TestHealthzNeedsToken(t *testing.T) {
 	startAgent(t, dsn, "mn1", t.TempDir(), agent.WithTiming(fastTiming), agent.WithHTTPAddr(addr), agent.WithHTTPToken(testToken))
 
 	var h agent.Health
-	waitFor(t, 30*time.Second, "agent healthy", func() bool {
+	// Healthy, with the first database check and liveness sample in (an
+	// agent can be OK a moment before both are filled in).
+	waitFor(t, 30*time.Second, "agent healthy with database and members", func() bool {
 		resp, err := getHealthz(addr, testToken)
 		if err != nil {
 			return false
 		}
 		defer resp.Body.Close()
-		return json.NewDecoder(resp.Body).Decode(&h) == nil && resp.StatusCode == http.StatusOK && h.OK
+		h = agent.Health{}
+		return json.NewDecoder(resp.Body).Decode(&h) == nil && resp.StatusCode == http.StatusOK && h.OK && h.DB != nil && len(h.Members) > 0
 	})
 	require.Equal(t, "mn1", h.Member)
 	require.NotNil(t, h.DB)
