@@ -19,6 +19,7 @@ import (
 	"golang.org/x/crypto/ssh"
 
 	"github.com/mnpool/mnpool/dispatch/sshfarm/farmcluster"
+	"github.com/mnpool/mnpool/nodecfg/nodecfgtest"
 	"github.com/mnpool/mnpool/pool"
 	"github.com/mnpool/mnpool/sshkeys"
 )
@@ -28,21 +29,7 @@ import (
 // It returns the host key.
 func startOpenSSH(t *testing.T, cl *farmcluster.Cluster, member string, nodes ...string) ssh.PublicKey {
 	t.Helper()
-	sshd := "/usr/sbin/sshd"
-	if _, err := os.Stat(sshd); err != nil {
-		const msg = "OpenSSH server not installed (no /usr/sbin/sshd): apt-get install openssh-server to run this test"
-		if os.Getenv("MNPOOL_REQUIRE_SSHD") == "1" {
-			t.Fatal(msg + " (MNPOOL_REQUIRE_SSHD=1)")
-		}
-		t.Skip(msg)
-	}
-	if os.Geteuid() != 0 {
-		if os.Getenv("MNPOOL_REQUIRE_SSHD") == "1" {
-			t.Fatal("the real sshd test logs in as root; run the tests as root (MNPOOL_REQUIRE_SSHD=1)")
-		}
-		t.Skip("the real sshd test logs in as root; run the tests as root")
-	}
-	require.NoError(t, os.MkdirAll("/run/sshd", 0o755))
+	sshd := nodecfgtest.RequireSSHD(t)
 	base := t.TempDir()
 	ctx := context.Background()
 	pub, err := sshkeys.LoadPublicKeys(ctx, cl.KeyDir)

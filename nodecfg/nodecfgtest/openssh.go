@@ -37,7 +37,7 @@ type OpenSSH struct {
 // when not run as root (sshd logs the client in as root).
 func StartOpenSSH(t testing.TB, addrs []string, port int, clients ...ssh.PublicKey) *OpenSSH {
 	t.Helper()
-	sshd := requireSSHD(t)
+	sshd := RequireSSHD(t)
 	if port == 0 {
 		ln, err := net.Listen("tcp", net.JoinHostPort(addrs[0], "0"))
 		if err != nil {
@@ -80,10 +80,11 @@ func StartOpenSSH(t testing.TB, addrs []string, port int, clients ...ssh.PublicK
 	return o
 }
 
-// requireSSHD returns the path of sshd; it fails the test when sshd is
-// missing and MNPOOL_REQUIRE_SSHD=1, else skips; it skips when not run as
-// root. It makes sshd's privilege separation directory.
-func requireSSHD(t testing.TB) string {
+// RequireSSHD returns the path of sshd; when sshd is missing, or the
+// tests do not run as root (sshd logs in as root), it fails the test under
+// MNPOOL_REQUIRE_SSHD=1 and skips it otherwise. It makes sshd's privilege
+// separation directory.
+func RequireSSHD(t testing.TB) string {
 	t.Helper()
 	sshd := "/usr/sbin/sshd"
 	if _, err := os.Stat(sshd); err != nil {
@@ -94,6 +95,9 @@ func requireSSHD(t testing.TB) string {
 		t.Skip(msg)
 	}
 	if os.Geteuid() != 0 {
+		if os.Getenv("MNPOOL_REQUIRE_SSHD") == "1" {
+			t.Fatal("the real sshd logs in as root; run the tests as root (MNPOOL_REQUIRE_SSHD=1)")
+		}
 		t.Skip("the real sshd logs in as root; run the tests as root")
 	}
 	if err := os.MkdirAll("/run/sshd", 0o755); err != nil { // privilege separation directory
