@@ -28,7 +28,7 @@ func ExampleRun() {
 	_, _ = s.Init(ctx, pool.InitOptions{MN: pool.Member{Name: "mn1", Addresses: map[string]netip.Addr{"mgmt": netip.MustParseAddr("10.0.0.1")}}})
 	_ = s.AddMember(ctx, pool.Member{Name: "sn1", Services: pool.AllServices(), Addresses: map[string]netip.Addr{"mgmt": netip.MustParseAddr("10.0.0.2")}}, false)
 
-	rep, err := makemn.Run(ctx, s, makemn.Options{MakeMN: pool.MakeMNOptions{
+	rep, err := makemn.Run(ctx, s, makemn.Options{MakeMN: makemn.Request{
 		Target: "sn1",
 		Guard:  []pool.GuardOption{pool.WithGuardHold(0)},
 		Sync:   pool.SyncOptions{Steps: []pool.SyncStep{pool.RoleFilesStep(dir)}},

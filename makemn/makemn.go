@@ -1,5 +1,5 @@
 // Package makemn is the makemn operation: it makes a service node the MN
-// of the pool (pool.MakeMN: checks, promotion, hold, sync) while holding
+// of the pool (RunUnlocked: checks, promotion, hold, sync) while holding
 // a cluster-wide lock, so that two administrators who run makemn at the
 // same moment on two members do not flip the MN twice: the second run
 // fails at once, naming the member and the fencing token that hold the
@@ -12,7 +12,8 @@
 // lease was lost (a paused host) cannot promote after another took over.
 //
 // It lives in its own package because locking is built on pool; the CLI
-// (makemn) and embedders call Run.
+// (makemn) and embedders call Run. RunUnlocked is the same operation
+// without the lock (for a single administrator or tests).
 package makemn
 
 import (
@@ -70,7 +71,7 @@ func (e *BusyError) Is(target error) bool { return target == ErrBusy || target =
 type Options struct {
 	// MakeMN are the arguments of the operation run under the lock. Its
 	// Fence is set by Run.
-	MakeMN pool.MakeMNOptions
+	MakeMN Request
 	// Wait, when above zero, waits up to this long for a held lock
 	// (taking over a lock whose holder stopped renewing once its lease
 	// stood still for its TTL). Zero fails at once with a *BusyError.
@@ -88,21 +89,21 @@ type LockReport struct {
 	Took   time.Duration `json:"took_ns"`
 }
 
-// Report is pool.MakeMNReport with the lock.
+// Report is Outcome with the lock.
 type Report struct {
-	pool.MakeMNReport
+	Outcome
 	Lock LockReport `json:"lock"`
 }
 
-// Run takes the makemn lock and runs pool.MakeMN under it with the lock's
+// Run takes the makemn lock and runs RunUnlocked under it with the lock's
 // Guard as the promotion's fence, then releases the lock. When the lock
 // is held by another run it fails at once (or after Options.Wait) with a
 // *BusyError and writes nothing. When the lease is lost during the run
 // the run's context is cancelled and the error wraps locking.ErrLeaseLost.
-// Sequential runs behave as pool.MakeMN alone.
+// Sequential runs behave as RunUnlocked alone.
 func Run(ctx context.Context, s *pool.Store, o Options) (Report, error) {
 	mo := o.MakeMN
-	rep := Report{MakeMNReport: pool.MakeMNReport{Target: mo.Target, DryRun: mo.DryRun}, Lock: LockReport{Name: LockName}}
+	rep := Report{Outcome: Outcome{Target: mo.Target, DryRun: mo.DryRun}, Lock: LockReport{Name: LockName}}
 	if err := pool.ValidateName("member", mo.Target); err != nil {
 		return rep, err
 	}
@@ -118,7 +119,7 @@ func Run(ctx context.Context, s *pool.Store, o Options) (Report, error) {
 		if errors.As(err, &be) {
 			rep.Lock.Holder = be
 		}
-		rep.Steps = []pool.MakeMNStep{lockStep(mo, pool.StepFailed, start, err.Error())}
+		rep.Steps = []Step{lockStep(mo, StepFailed, start, err.Error())}
 		return rep, err
 	}
 	rep.Lock.Token = l.Token()
@@ -127,7 +128,7 @@ func Run(ctx context.Context, s *pool.Store, o Options) (Report, error) {
 		defer cancel()
 		_ = l.Unlock(uctx)
 	}()
-	first := lockStep(mo, pool.StepOK, start, fmt.Sprintf("holding the cluster-wide makemn lock (token %d); another makemn now fails at once", l.Token()))
+	first := lockStep(mo, StepOK, start, fmt.Sprintf("holding the cluster-wide makemn lock (token %d); another makemn now fails at once", l.Token()))
 	lctx, cancel := context.WithCancelCause(ctx)
 	defer cancel(nil)
 	go func() {
@@ -138,9 +139,9 @@ func Run(ctx context.Context, s *pool.Store, o Options) (Report, error) {
 		}
 	}()
 	mo.Fence = l.Guard
-	r, err := pool.MakeMN(lctx, s, mo)
-	rep.MakeMNReport = r
-	rep.Steps = append([]pool.MakeMNStep{first}, r.Steps...)
+	r, err := RunUnlocked(lctx, s, mo)
+	rep.Outcome = r
+	rep.Steps = append([]Step{first}, r.Steps...)
 	if cause := context.Cause(lctx); err != nil && cause != nil && errors.Is(cause, locking.ErrLeaseLost) {
 		err = fmt.Errorf("makemn: %w (the run was stopped: %w)", err, cause)
 	}
@@ -148,8 +149,8 @@ func Run(ctx context.Context, s *pool.Store, o Options) (Report, error) {
 	return rep, err
 }
 
-func lockStep(mo pool.MakeMNOptions, st pool.StepStatus, start time.Time, msg string) pool.MakeMNStep {
-	stp := pool.MakeMNStep{Name: StepLock, Status: st, Message: msg, Elapsed: time.Since(start)}
+func lockStep(mo Request, st StepStatus, start time.Time, msg string) Step {
+	stp := Step{Name: StepLock, Status: st, Message: msg, Elapsed: time.Since(start)}
 	if mo.OnStep != nil {
 		mo.OnStep(stp)
 	}

@@ -43,7 +43,7 @@ func open(t *testing.T, dsn, self string) *pool.Store {
 }
 
 func opts(target string, hold time.Duration) makemn.Options {
-	return makemn.Options{MakeMN: pool.MakeMNOptions{Target: target, Guard: []pool.GuardOption{pool.WithGuardHold(hold)}}}
+	return makemn.Options{MakeMN: makemn.Request{Target: target, Guard: []pool.GuardOption{pool.WithGuardHold(hold)}}}
 }
 
 // While another session holds the makemn lock, Run fails at once with a
@@ -71,7 +71,7 @@ func TestRunBusy(t *testing.T) {
 	require.False(t, rep.OK)
 	require.Len(t, rep.Steps, 1)
 	require.Equal(t, makemn.StepLock, rep.Steps[0].Name)
-	require.Equal(t, pool.StepFailed, rep.Steps[0].Status)
+	require.Equal(t, makemn.StepFailed, rep.Steps[0].Status)
 	v1, err := s.Version(ctx)
 	require.NoError(t, err)
 	require.Equal(t, v0, v1, "nothing written")

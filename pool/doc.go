@@ -25,7 +25,7 @@
 //     the SNs) with their address on each network and the services they
 //     run, and nodes (AddNodes) with their servicenode lists;
 //   - the master record (Master): the MN and its epoch, changed only by
-//     Promote and MakeMN; a stale MN is fenced by the epoch (TxAsMN);
+//     Promote (makemn.Run); a stale MN is fenced by the epoch (TxAsMN);
 //   - site settings (Site, SetSite), the audit log (Audit, AuditLog) and a
 //     change counter (Version, Watch) that followers poll;
 //   - heartbeats and published liveness (Heartbeater, Observer, View):
@@ -43,7 +43,6 @@
 //   - Move (snmove): reorders servicenode lists so that nodes move to
 //     another member; batched, idempotent, with a dry run. The nodes
 //     themselves are then reconfigured with nodecfg.Reconfigure;
-//   - MakeMN (makemn): checks, Promote, the MN guard's hold, Sync;
 //   - Assign, Route, Status, the xCAT import (PlanXCATImport, ImportXCAT);
 //   - Sync runs SyncSteps (RoleFilesStep, dhcp.SyncStep, a product's own)
 //     for this member; the agent package runs it on every change.

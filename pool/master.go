@@ -24,6 +24,23 @@ func (s *Store) Master(ctx context.Context) (Master, error) {
 	return m, err
 }
 
+// MasterAndMembers returns the master record and the members, read
+// together in one transaction (so the members are those of that master
+// record's moment).
+func (s *Store) MasterAndMembers(ctx context.Context) (Master, []Member, error) {
+	var cur Master
+	var members []Member
+	err := s.Read(ctx, func(tx *sqlx.Tx) error {
+		var err error
+		if cur, err = readMaster(ctx, tx); err != nil {
+			return err
+		}
+		members, err = readMembers(ctx, tx)
+		return err
+	})
+	return cur, members, err
+}
+
 // InitOptions are the arguments of Init.
 type InitOptions struct {
 	// MN is the first management node. It is created when it is not a

@@ -274,3 +274,13 @@ func TestTxAsMNFencesByEpoch(t *testing.T) {
 		require.Equal(t, []pool.EpochRecord{{Epoch: 2, Member: "sn1", Previous: "mn1", FencedWrites: 1}}, epochs)
 	})
 }
+
+// disable returns a prep step that disables member.
+func disable(member string) func(t *testing.T, s *pool.Store) {
+	return func(t *testing.T, s *pool.Store) {
+		m, err := s.Member(context.Background(), member)
+		require.NoError(t, err)
+		m.Disabled = true
+		require.NoError(t, s.AddMember(context.Background(), m, true))
+	}
+}

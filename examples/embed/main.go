@@ -2,7 +2,7 @@
 // its packages, never running the CLI:
 //
 //   - the administrator's operations as library calls, each returning a
-//     report: makemn (pool.MakeMN), snmove (pool.Store.Move, then
+//     report: makemn (makemn.RunUnlocked), snmove (pool.Store.Move, then
 //     nodecfg.Reconfigure to point the moved nodes at their new
 //     servicenodes) and makedhcp (dhcp.Make);
 //   - the agent for its own member instead of mnpoold (heartbeat, MN

@@ -24,7 +24,7 @@ func TestEmbedRuns(t *testing.T) {
 		t.Fatalf("go run ./examples/embed: %v\nstdout:\n%s\nstderr:\n%s", err, out, stderr.String())
 	}
 	for _, want := range []string{
-		"== makemn sn1 (pool.MakeMN)\n",
+		"== makemn sn1 (makemn.RunUnlocked)\n",
 		`"master": {` + "\n" + `    "member": "sn1",`,
 		"== snmove -s mn1 (pool.Store.Move)\n",
 		`"moved": 10,`,

@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/mnpool/mnpool/dhcp"
+	"github.com/mnpool/mnpool/makemn"
 	"github.com/mnpool/mnpool/nodecfg"
 	"github.com/mnpool/mnpool/pool"
 )
@@ -18,7 +19,7 @@ import (
 // makedhcp, through the packages, on the demo pool, and prints each
 // report as JSON under a heading:
 //
-//  1. makemn: sn1 becomes the MN (pool.MakeMN);
+//  1. makemn: sn1 becomes the MN (makemn.RunUnlocked);
 //  2. snmove -s mn1: the nodes mn1 serves move to sn1 (pool.Store.Move),
 //     then their resolv.conf, chrony, rsyslog and route files are pushed
 //     (nodecfg.Reconfigure) through printPusher instead of SSH;
@@ -30,7 +31,7 @@ func operations(ctx context.Context, w io.Writer, dsn, out string) error {
 	}
 	defer s.Close()
 
-	mm, err := pool.MakeMN(ctx, s, pool.MakeMNOptions{
+	mm, err := makemn.RunUnlocked(ctx, s, makemn.Request{
 		Target: "sn1",
 		// The demo has no agents, so nothing says sn1 is alive.
 		Force:  true,
@@ -39,7 +40,7 @@ func operations(ctx context.Context, w io.Writer, dsn, out string) error {
 		Guard: []pool.GuardOption{pool.WithGuardTiming(50*time.Millisecond, 200*time.Millisecond), pool.WithGuardHold(300 * time.Millisecond)},
 		Sync:  pool.SyncOptions{Steps: []pool.SyncStep{pool.RoleFilesStep(filepath.Join(out, "sn1"))}},
 	})
-	if err := report(w, "makemn sn1 (pool.MakeMN)", mm, err); err != nil {
+	if err := report(w, "makemn sn1 (makemn.RunUnlocked)", mm, err); err != nil {
 		return err
 	}
 

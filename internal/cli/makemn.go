@@ -89,7 +89,7 @@ again), 2 for a bad command line. See docs/MAKEMN-RUNBOOK.md.`,
 	fl.StringVar(&f.root, "root", "/", "root directory of the role files (etc/xCATMN, etc/xCATSN)")
 	f.addDHCPFlags(fl)
 	fl.StringVar(&f.replicaHook, "replica-hook", "", "command that starts a Galera replica on this member when it has none; run without a shell, with the member name as its last argument")
-	fl.DurationVar(&f.replicaWait, "replica-wait", pool.DefaultReplicaWait, "how long to wait after --replica-hook for the replica to be Synced")
+	fl.DurationVar(&f.replicaWait, "replica-wait", makemn.DefaultReplicaWait, "how long to wait after --replica-hook for the replica to be Synced")
 	fl.StringArrayVar(&f.dbAddrs, "db-address", nil, "MEMBER=IP: the address a member's Galera node is reached at, when it is not one of its pool addresses (repeatable)")
 	fl.StringVar(&f.syncHook, "sync-hook", "", "command run as the last sync step, without a shell, with arguments MEMBER ROLE EPOCH DYNAMIC (yes|no); for example a script that runs makedhcp")
 	fl.DurationVar(&f.wait, "wait", 0, "when another makemn holds the cluster-wide makemn lock, wait up to this long for it (a lock whose holder died is taken over after its TTL, 60s) instead of failing at once")
@@ -131,7 +131,7 @@ func runMakemn(ctx context.Context, g *globals, f makemnFlags) error {
 			what = "would become"
 		}
 		fmt.Fprintf(out, "makemn: %s %s the MN\n", o.MakeMN.Target, what)
-		o.MakeMN.OnStep = func(st pool.MakeMNStep) { printStep(out, st) }
+		o.MakeMN.OnStep = func(st makemn.Step) { printStep(out, st) }
 	}
 	rep, err := makemn.Run(ctx, s, o)
 	if g.json {
@@ -172,7 +172,7 @@ func (f makemnFlags) options(g *globals) (makemn.Options, error) {
 	if err := pool.ValidateName("member", self); err != nil {
 		return makemn.Options{}, usagef("--self: %v", err)
 	}
-	o := pool.MakeMNOptions{
+	o := makemn.Request{
 		Target:      self,
 		Force:       f.force,
 		DryRun:      f.dryRun,
@@ -188,7 +188,7 @@ func (f makemnFlags) options(g *globals) (makemn.Options, error) {
 	return makemn.Options{MakeMN: o, Wait: f.wait}, nil
 }
 
-func printStep(w io.Writer, st pool.MakeMNStep) {
+func printStep(w io.Writer, st makemn.Step) {
 	fmt.Fprintf(w, "%-9s %-18s %s\n", "["+string(st.Status)+"]", st.Name, st.Message)
 }
 

@@ -16,6 +16,7 @@ import (
 
 	"github.com/mnpool/mnpool/dns/dnstest"
 	"github.com/mnpool/mnpool/internal/testenv"
+	"github.com/mnpool/mnpool/makemn"
 	"github.com/mnpool/mnpool/pool"
 )
 
@@ -93,7 +94,7 @@ func TestMakemnCommand(t *testing.T) {
 	// --json: one report, no progress lines.
 	code, out, errOut = cliRun(t, Makemn, "--db", db, "--self", "sn2", "--root", t.TempDir(), "--hold", "0", "--json")
 	require.Equal(t, 0, code, errOut)
-	var rep pool.MakeMNReport
+	var rep makemn.Outcome
 	require.NoError(t, json.Unmarshal([]byte(out), &rep), out)
 	require.True(t, rep.OK)
 	require.Equal(t, pool.Master{Member: "sn2", Epoch: 3}, rep.Master)

@@ -1,17 +1,18 @@
-package pool
+package makemn
 
 import (
 	"net/netip"
 	"testing"
 
+	"github.com/mnpool/mnpool/pool"
 	"github.com/stretchr/testify/require"
 )
 
 func TestReplicaOf(t *testing.T) {
-	cluster := Health{
+	cluster := pool.Health{
 		Backend:  "galera",
 		Replicas: []string{"127.0.0.11:4401", "127.0.0.12:4402", "192.0.2.7:3306", "[2001:db8::5]:3306"},
-		Nodes: []NodeHealth{
+		Nodes: []pool.NodeHealth{
 			{Node: "127.0.0.12:4402", Healthy: true, ClusterSize: 3},
 			{Node: "127.0.0.11:4401", Problem: "wsrep_local_state_comment=Donor/Desynced (want Synced)"},
 		},
@@ -37,7 +38,7 @@ func TestReplicaOf(t *testing.T) {
 }
 
 func TestMakeMNDBAddresses(t *testing.T) {
-	m := Member{Name: "sn1", Addresses: map[string]netip.Addr{"mgmt": netip.MustParseAddr("10.0.0.2"), "db": netip.MustParseAddr("127.0.0.12")}}
+	m := pool.Member{Name: "sn1", Addresses: map[string]netip.Addr{"mgmt": netip.MustParseAddr("10.0.0.2"), "db": netip.MustParseAddr("127.0.0.12")}}
 	r := &makemnRun{}
 	require.Equal(t, []string{"127.0.0.12", "10.0.0.2"}, r.dbAddrs(m), "every pool address, by network name")
 	r.o.DBAddresses = map[string]netip.Addr{"sn1": netip.MustParseAddr("::ffff:192.0.2.9")}

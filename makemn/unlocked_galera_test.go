@@ -1,4 +1,4 @@
-package pool_test
+package makemn_test
 
 import (
 	"context"
@@ -14,6 +14,7 @@ import (
 
 	"github.com/mnpool/mnpool/internal/testenv"
 	"github.com/mnpool/mnpool/internal/testgalera"
+	"github.com/mnpool/mnpool/makemn"
 	"github.com/mnpool/mnpool/pool"
 )
 
@@ -129,7 +130,7 @@ func TestGaleraMakeMNWithOldMNKilled(t *testing.T) {
 
 	s := memberStore(t, env, "sn1")
 	root, probe := t.TempDir(), &dhcpProbe{}
-	rep, err := pool.MakeMN(ctx, s, pool.MakeMNOptions{
+	rep, err := makemn.RunUnlocked(ctx, s, makemn.Request{
 		Target:   "sn1",
 		Liveness: pool.StaticLiveness{"mn1": pool.LiveDead, "sn1": pool.LiveAlive},
 		Guard:    galeraGuard(),
@@ -261,7 +262,7 @@ func TestGaleraOldMNIsolated(t *testing.T) {
 	// At the same time an administrator runs makemn on sn1.
 	s := memberStore(t, env, "sn1")
 	probe := &timedProbe{}
-	rep, err := pool.MakeMN(ctx, s, pool.MakeMNOptions{
+	rep, err := makemn.RunUnlocked(ctx, s, makemn.Request{
 		Target:   "sn1",
 		Liveness: pool.StaticLiveness{"mn1": pool.LiveSuspect, "sn1": pool.LiveAlive},
 		Guard:    galeraGuard(),
@@ -306,40 +307,6 @@ func TestGaleraOldMNIsolated(t *testing.T) {
 	require.ErrorIs(t, <-runDone, context.Canceled)
 }
 
-// TestGaleraThreeConcurrentPromotions races three members, each through
-// its own Galera node, from the same epoch, for several rounds.
-func TestGaleraThreeConcurrentPromotions(t *testing.T) {
-	env := testgalera.Open(t)
-	ctx := context.Background()
-	s := galeraPool(t, env)
-	stores := map[string]*pool.Store{}
-	for i, gm := range galeraMembers {
-		// sn3 has no database node of its own; it uses node 1.
-		stores[gm.name] = openMemberStore(t, env.NodeDSN(i%env.N()+1), gm.name)
-	}
-	cur, err := s.Master(ctx)
-	require.NoError(t, err)
-	for round := 1; round <= 4; round++ {
-		var racers []string
-		for _, gm := range galeraMembers {
-			if gm.name != cur.Member {
-				racers = append(racers, gm.name)
-			}
-		}
-		errs := promoteAtOnce(t, ctx, racers, func(i int) *pool.Store { return stores[racers[i]] }, cur.Epoch)
-		winner := checkOneWinner(t, racers, errs, cur)
-		require.Equal(t, []pool.Master{winner, winner, winner}, masterOnEveryNode(t, env), "round %d: every node has epoch+1", round)
-		site, err := s.Site(ctx)
-		require.NoError(t, err)
-		require.Equal(t, winner.Member, site[pool.SiteMaster])
-		cur = winner
-	}
-	epochs, err := s.Epochs(ctx, 0)
-	require.NoError(t, err)
-	require.Len(t, epochs, 5, "one row per epoch: 1 (closed by the first promotion) and 2..5")
-	require.Len(t, promoteAudits(t, s), 4, "one audit record per round")
-}
-
 // TestGaleraMakeMNReplicaHook: sn2's database node is down, so makemn
 // refuses; with a replica hook that starts it, makemn waits for it to be
 // Synced and goes on.
@@ -350,9 +317,9 @@ func TestGaleraMakeMNReplicaHook(t *testing.T) {
 	env.Kill(t, 3)
 
 	s := memberStore(t, env, "sn2")
-	o := pool.MakeMNOptions{Target: "sn2", Guard: galeraGuard(), Force: false}
-	rep, err := pool.MakeMN(ctx, s, o)
-	require.ErrorIs(t, err, pool.ErrPreflight)
+	o := makemn.Request{Target: "sn2", Guard: galeraGuard(), Force: false}
+	rep, err := makemn.RunUnlocked(ctx, s, o)
+	require.ErrorIs(t, err, makemn.ErrPreflight)
 	msg := stepMessage(t, rep, "replica")
 	// Right after the kill the cluster may still list the node (it is
 	// dropped after the failure detection time); either way it is refused.
@@ -372,7 +339,7 @@ func TestGaleraMakeMNReplicaHook(t *testing.T) {
 	// The db check still fails (its local node is down when it runs), so
 	// force past it; the hook then starts the replica.
 	o.Force = true
-	rep, err = pool.MakeMN(ctx, s, o)
+	rep, err = makemn.RunUnlocked(ctx, s, o)
 	require.NoError(t, err, "%v", stepSummary(rep.Steps))
 	require.Equal(t, []string{"sn2"}, hooked)
 	require.Equal(t, "db forced", stepSummary(rep.Steps)[0])

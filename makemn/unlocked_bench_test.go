@@ -1,4 +1,4 @@
-package pool_test
+package makemn_test
 
 import (
 	"context"
@@ -7,6 +7,7 @@ import (
 
 	"github.com/mnpool/mnpool/internal/testenv"
 	"github.com/mnpool/mnpool/internal/testgalera"
+	"github.com/mnpool/mnpool/makemn"
 	"github.com/mnpool/mnpool/pool"
 )
 
@@ -52,7 +53,7 @@ func BenchmarkGaleraMakeMNOldMNDown(b *testing.B) {
 				if err != nil {
 					b.Fatal(err)
 				}
-				_, err = pool.MakeMN(ctx, s, pool.MakeMNOptions{
+				_, err = makemn.RunUnlocked(ctx, s, makemn.Request{
 					Target:   target,
 					Liveness: pool.StaticLiveness{"mn1": pool.LiveDead},
 					Guard:    bc.guard,

@@ -1,4 +1,4 @@
-package pool_test
+package makemn_test
 
 import (
 	"context"
@@ -10,6 +10,7 @@ import (
 	"github.com/google/go-cmp/cmp"
 	"github.com/stretchr/testify/require"
 
+	"github.com/mnpool/mnpool/makemn"
 	"github.com/mnpool/mnpool/pool"
 )
 
@@ -19,7 +20,7 @@ func fastGuard() []pool.GuardOption {
 }
 
 // stepSummary is "name status" per step, to compare the sequence.
-func stepSummary(steps []pool.MakeMNStep) []string {
+func stepSummary(steps []makemn.Step) []string {
 	out := make([]string, len(steps))
 	for i, st := range steps {
 		out[i] = st.Name + " " + string(st.Status)
@@ -27,7 +28,7 @@ func stepSummary(steps []pool.MakeMNStep) []string {
 	return out
 }
 
-func stepMessage(t testing.TB, rep pool.MakeMNReport, name string) string {
+func stepMessage(t testing.TB, rep makemn.Outcome, name string) string {
 	t.Helper()
 	for _, st := range rep.Steps {
 		if st.Name == name {
@@ -50,8 +51,8 @@ func newMakemnFixture(t testing.TB) *makemnFixture {
 	return &makemnFixture{s: s, root: t.TempDir(), probe: &dhcpProbe{}}
 }
 
-func (f *makemnFixture) opts(target string) pool.MakeMNOptions {
-	return pool.MakeMNOptions{
+func (f *makemnFixture) opts(target string) makemn.Request {
+	return makemn.Request{
 		Target: target,
 		Guard:  fastGuard(),
 		Sync:   pool.SyncOptions{Steps: []pool.SyncStep{pool.RoleFilesStep(f.root), f.probe.step()}},
@@ -63,10 +64,10 @@ func TestMakeMNOnSQLite(t *testing.T) {
 	f := newMakemnFixture(t)
 	o := f.opts("sn1")
 	o.Liveness = pool.StaticLiveness{"mn1": pool.LiveDead, "sn1": pool.LiveAlive}
-	var seen []pool.MakeMNStep
-	o.OnStep = func(st pool.MakeMNStep) { seen = append(seen, st) }
+	var seen []makemn.Step
+	o.OnStep = func(st makemn.Step) { seen = append(seen, st) }
 
-	rep, err := pool.MakeMN(ctx, f.s, o)
+	rep, err := makemn.RunUnlocked(ctx, f.s, o)
 	require.NoError(t, err)
 	require.True(t, rep.OK)
 	require.Empty(t, cmp.Diff([]string{
@@ -94,7 +95,7 @@ func TestMakeMNOnSQLite(t *testing.T) {
 
 	// Again, on the member that is now the MN: nothing to promote, the
 	// hold and the sync run again.
-	rep, err = pool.MakeMN(ctx, f.s, f.opts("sn1"))
+	rep, err = makemn.RunUnlocked(ctx, f.s, f.opts("sn1"))
 	require.NoError(t, err)
 	require.Contains(t, stepMessage(t, rep, "promote"), "sn1 is already the MN of epoch 2; nothing written")
 	require.Equal(t, "old-mn skipped", stepSummary(rep.Steps)[3])
@@ -128,14 +129,14 @@ func TestMakeMNPreflightRefusals(t *testing.T) {
 			require.NoError(t, err)
 			o := f.opts(tc.target)
 			o.Liveness, o.Force = tc.live, tc.force
-			rep, err := pool.MakeMN(ctx, f.s, o)
+			rep, err := makemn.RunUnlocked(ctx, f.s, o)
 			if tc.wantFail == "" {
 				require.NoError(t, err)
 				require.Equal(t, "target forced", stepSummary(rep.Steps)[1])
 				require.Equal(t, pool.Master{Member: tc.target, Epoch: 2}, rep.Master)
 				return
 			}
-			require.ErrorIs(t, err, pool.ErrPreflight)
+			require.ErrorIs(t, err, makemn.ErrPreflight)
 			require.Contains(t, err.Error(), tc.wantFail)
 			require.False(t, rep.OK)
 			for _, st := range rep.Steps {
@@ -166,7 +167,7 @@ func TestMakeMNDryRunChangesNothing(t *testing.T) {
 	require.NoError(t, err)
 	o := f.opts("sn2")
 	o.DryRun = true
-	rep, err := pool.MakeMN(ctx, f.s, o)
+	rep, err := makemn.RunUnlocked(ctx, f.s, o)
 	require.NoError(t, err)
 	require.Empty(t, cmp.Diff([]string{
 		"db ok", "target ok", "replica skipped", "old-mn info", "promote would", "hold would", "sync would",
@@ -203,7 +204,7 @@ func TestMakeMNLosesToAConcurrentPromotion(t *testing.T) {
 	f := newMakemnFixture(t)
 	o := f.opts("sn1")
 	o.Liveness = &racingLiveness{s: f.s, other: "sn2"}
-	rep, err := pool.MakeMN(ctx, f.s, o)
+	rep, err := makemn.RunUnlocked(ctx, f.s, o)
 	require.ErrorIs(t, err, pool.ErrConflict)
 	require.Contains(t, err.Error(), "sn2 is the MN of epoch 2")
 	require.Equal(t, pool.Master{Member: "sn2", Epoch: 2}, rep.Master, "the report names the winner")
@@ -219,13 +220,13 @@ func TestMakeMNHoldRefusesWhenTheRoleIsLostAgain(t *testing.T) {
 	f := newMakemnFixture(t)
 	o := f.opts("sn1")
 	o.Guard = []pool.GuardOption{pool.WithGuardTiming(20*time.Millisecond, 150*time.Millisecond), pool.WithGuardHold(300 * time.Millisecond)}
-	o.OnStep = func(st pool.MakeMNStep) {
-		if st.Name == pool.MakeMNStepPromote {
+	o.OnStep = func(st makemn.Step) {
+		if st.Name == makemn.StepPromote {
 			_, err := f.s.Promote(ctx, "sn2", pool.PromoteOptions{})
 			require.NoError(t, err)
 		}
 	}
-	rep, err := pool.MakeMN(ctx, f.s, o)
+	rep, err := makemn.RunUnlocked(ctx, f.s, o)
 	require.Error(t, err)
 	require.False(t, rep.OK)
 	require.Contains(t, stepMessage(t, rep, "hold"), "sn1 is not the MN any more: sn2 is the MN of epoch 3")
