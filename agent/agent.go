@@ -26,7 +26,7 @@ import (
 //   - the MN guard (pool.MNGuard): whether this member may serve the DHCP
 //     dynamic range, confirmed through a healthy database node;
 //   - the follower: reads the change counter (pool.Store.Watch) and runs
-//     the sync steps (pool.Sync) whenever the pool changes, the guard's
+//     the sync steps (poolsync.Sync) whenever the pool changes, the guard's
 //     answer flips, or the resync interval passes;
 //   - failover, when site.autofailover is 1: campaigns for the failover
 //     lease (locking) and, as the leader, moves the nodes of members it

@@ -19,6 +19,7 @@ import (
 	"github.com/mnpool/mnpool/internal/testenv"
 	"github.com/mnpool/mnpool/pool"
 	"github.com/mnpool/mnpool/pooltest"
+	"github.com/mnpool/mnpool/rolefiles"
 )
 
 func sqliteDSN(t testing.TB) string { return "sqlite:" + filepath.Join(t.TempDir(), "pool.db") }
@@ -334,7 +335,7 @@ func TestNewRejects(t *testing.T) {
 		"store without member":  {noSelf, nil},
 		"negative timing":       {s, []agent.Option{agent.WithTiming(agent.Timing{DeadAfter: -time.Second})}},
 		"zero watch interval":   {s, []agent.Option{agent.WithWatchInterval(0)}},
-		"step twice":            {s, []agent.Option{agent.WithSteps(pool.RoleFilesStep("/tmp/x"), pool.RoleFilesStep("/tmp/y"))}},
+		"step twice":            {s, []agent.Option{agent.WithSteps(rolefiles.Step("/tmp/x"), rolefiles.Step("/tmp/y"))}},
 		"negative cool-down":    {s, []agent.Option{agent.WithFailover(agent.FailoverPolicy{CoolDown: -time.Minute})}},
 		"service without name":  {s, []agent.Option{agent.WithService("", func(context.Context) error { return nil })}},
 		"address and listener":  {s, []agent.Option{agent.WithHTTPAddr("127.0.0.1:0"), agent.WithHTTPListener(ln)}},

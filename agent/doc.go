@@ -8,7 +8,7 @@
 //     of two hosts are ever compared);
 //   - follows the change feed and re-applies what the member serves (its
 //     sync steps: role files, DHCP configuration and reload, a product's
-//     own files) through pool.Sync whenever the pool changes;
+//     own files) through poolsync.Sync whenever the pool changes;
 //   - keeps the MN fail-safe: the DHCP dynamic range is rendered only
 //     while the MN guard confirms this member as the MN of the current
 //     epoch, and taken out of the files, from the last snapshot, when the
@@ -25,7 +25,7 @@
 //
 //	s, err := pool.Open(ctx, dsn, pool.WithSelf("sn1"))
 //	a, err := agent.New(s,
-//		agent.WithSteps(pool.RoleFilesStep("/"), dhcp.SyncStep(applier, dhcp.Options{}), myStep),
+//		agent.WithSteps(rolefiles.Step("/"), dhcp.SyncStep(applier, dhcp.Options{}), myStep),
 //		agent.WithEvents(func(e agent.Event) { ... }),
 //		agent.WithHTTPAddr("127.0.0.1:9655"))
 //	err = a.Run(ctx) // until ctx ends

@@ -4,6 +4,7 @@ import (
 	"time"
 
 	"github.com/mnpool/mnpool/pool"
+	"github.com/mnpool/mnpool/poolsync"
 )
 
 // EventKind names what happened.
@@ -47,7 +48,7 @@ type Event struct {
 
 	// Synced.
 	Version int64            `json:"version,omitempty"`
-	Report  *pool.SyncReport `json:"report,omitempty"`
+	Report  *poolsync.Report `json:"report,omitempty"`
 	Gained  []string         `json:"gained,omitempty"`
 	Lost    []string         `json:"lost,omitempty"`
 

@@ -11,6 +11,7 @@ import (
 
 	"github.com/mnpool/mnpool/agent"
 	"github.com/mnpool/mnpool/pool"
+	"github.com/mnpool/mnpool/rolefiles"
 )
 
 // ExampleNew runs the agent of member mn1 inside a program, as a product
@@ -45,7 +46,7 @@ func ExampleNew() {
 
 	synced := make(chan struct{}, 1)
 	a, err := agent.New(s,
-		agent.WithSteps(pool.RoleFilesStep(dir)),
+		agent.WithSteps(rolefiles.Step(dir)),
 		agent.WithNodeConfig(agent.NodeConfig{Disabled: true}),
 		agent.WithEvents(func(e agent.Event) {
 			if e.Kind == agent.EventSynced {

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/mnpool/mnpool/pool"
+	"github.com/mnpool/mnpool/poolsync"
 )
 
 // SiteAutoFailover is the site key that turns automatic failover on ("1")
@@ -24,7 +25,7 @@ type syncStatus struct {
 	OK       bool             `json:"ok"`
 	Err      string           `json:"error,omitempty"`
 	Took     time.Duration    `json:"took_ns"`
-	Report   *pool.SyncReport `json:"report,omitempty"`
+	Report   *poolsync.Report `json:"report,omitempty"`
 	FromDisk bool             `json:"cached_state,omitempty"`
 }
 
@@ -76,14 +77,14 @@ func (a *Agent) follow(ctx context.Context) error {
 
 // timedStep measures a step and remembers the snapshot it was given.
 type timedStep struct {
-	step pool.SyncStep
+	step poolsync.Step
 	a    *Agent
 	seen **pool.State
 }
 
 func (t timedStep) Name() string { return t.step.Name() }
 
-func (t timedStep) Sync(ctx context.Context, in *pool.SyncInput) (pool.SyncChange, error) {
+func (t timedStep) Sync(ctx context.Context, in *poolsync.Input) (poolsync.Change, error) {
 	if *t.seen == nil {
 		*t.seen = in.State
 	}
@@ -96,7 +97,7 @@ func (t timedStep) Sync(ctx context.Context, in *pool.SyncInput) (pool.SyncChang
 	return ch, err
 }
 
-// syncOnce runs the sync steps once through pool.Sync (with the MN guard
+// syncOnce runs the sync steps once through poolsync.Sync (with the MN guard
 // as the gate of the dynamic range) and records the snapshot they saw.
 func (a *Agent) syncOnce(ctx context.Context, version int64, reason string) error {
 	start := time.Now()
@@ -109,18 +110,18 @@ func (a *Agent) syncOnce(ctx context.Context, version int64, reason string) erro
 		a.applyCached(ctx, "the MN guard withdrew the dynamic range")
 	}
 	var seen *pool.State
-	steps := make([]pool.SyncStep, len(a.o.steps))
+	steps := make([]poolsync.Step, len(a.o.steps))
 	for i, st := range a.o.steps {
 		steps[i] = timedStep{step: st, a: a, seen: &seen}
 	}
-	var rep pool.SyncReport
+	var rep poolsync.Report
 	var err error
 	if len(steps) > 0 {
-		rep, err = pool.Sync(ctx, a.s, a.self, pool.SyncOptions{Steps: steps, Gate: a.guard})
+		rep, err = poolsync.Sync(ctx, a.s, a.self, poolsync.Options{Steps: steps, Gate: a.guard})
 	} else {
 		seen, err = a.s.LoadState(ctx)
 		if err == nil {
-			rep = pool.SyncReport{Self: a.self, Role: pool.RoleOf(seen, a.self), Master: seen.Master}
+			rep = poolsync.Report{Self: a.self, Role: pool.RoleOf(seen, a.self), Master: seen.Master}
 			if e, ok := a.guard.ServeDynamic(); ok && e == seen.Master.Epoch && seen.IsMN(a.self) {
 				rep.ServeDynamic, rep.DynamicEpoch = true, e
 			}
@@ -161,13 +162,13 @@ func (a *Agent) applyCached(ctx context.Context, why string) {
 	if st == nil {
 		return
 	}
-	in := &pool.SyncInput{Self: a.self, State: st, Role: pool.RoleOf(st, a.self)}
-	rep := pool.SyncReport{Self: a.self, Role: in.Role, Master: st.Master}
+	in := &poolsync.Input{Self: a.self, State: st, Role: pool.RoleOf(st, a.self)}
+	rep := poolsync.Report{Self: a.self, Role: in.Role, Master: st.Master}
 	var errs []error
 	var seen *pool.State
 	for _, step := range a.o.steps {
 		ch, err := timedStep{step: step, a: a, seen: &seen}.Sync(ctx, in)
-		r := pool.SyncStepResult{Step: step.Name(), Changed: ch.Changed, Detail: ch.Detail}
+		r := poolsync.StepResult{Step: step.Name(), Changed: ch.Changed, Detail: ch.Detail}
 		if err != nil {
 			r.Err, r.Error = err, err.Error()
 			errs = append(errs, fmt.Errorf("step %s: %w", step.Name(), err))
@@ -181,7 +182,7 @@ func (a *Agent) applyCached(ctx context.Context, why string) {
 }
 
 // applied records a snapshot that the steps were run with.
-func (a *Agent) applied(st *pool.State, version int64, rep *pool.SyncReport) {
+func (a *Agent) applied(st *pool.State, version int64, rep *poolsync.Report) {
 	on, ferr := parseAutoFailover(st.Site)
 	a.mu.Lock()
 	prev := a.state

@@ -25,6 +25,7 @@ import (
 	"github.com/mnpool/mnpool/internal/testenv"
 	"github.com/mnpool/mnpool/locking"
 	"github.com/mnpool/mnpool/pool"
+	"github.com/mnpool/mnpool/rolefiles"
 )
 
 // members of the test pool, MN first.
@@ -113,7 +114,7 @@ func startAgent(t testing.TB, dsn, self, dir string, opts ...agent.Option) *runn
 	var agentOf atomic.Pointer[agent.Agent]
 	base := []agent.Option{
 		agent.WithLogger(testLogger(t, self)),
-		agent.WithSteps(pool.RoleFilesStep(dir), dhcp.SyncStep(ap, dhcp.Options{})),
+		agent.WithSteps(rolefiles.Step(dir), dhcp.SyncStep(ap, dhcp.Options{})),
 		// The fixture nodes' 10.x addresses must never be dialled; tests of
 		// the node reconfiguration give their own (loopback) settings.
 		agent.WithNodeConfig(agent.NodeConfig{Disabled: true}),

@@ -11,6 +11,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/mnpool/mnpool/pool"
+	"github.com/mnpool/mnpool/poolsync"
 )
 
 // Defaults of the agent's other options.
@@ -45,7 +46,7 @@ type options struct {
 	resyncEvery time.Duration
 	healthEvery time.Duration
 	shutdown    time.Duration
-	steps       []pool.SyncStep
+	steps       []poolsync.Step
 	services    []service
 	httpAddr    string
 	httpToken   string       // bearer token for /healthz detail (http.go)
@@ -106,9 +107,9 @@ func WithHealthInterval(d time.Duration) Option { return func(o *options) { o.he
 func WithShutdownTimeout(d time.Duration) Option { return func(o *options) { o.shutdown = d } }
 
 // WithSteps adds sync steps, run in order on every change of the pool
-// (pool.Sync): role files, DHCP, a product's own configuration. Steps must
+// (poolsync.Sync): role files, DHCP, a product's own configuration. Steps must
 // be idempotent; they run from one goroutine.
-func WithSteps(steps ...pool.SyncStep) Option {
+func WithSteps(steps ...poolsync.Step) Option {
 	return func(o *options) { o.steps = append(o.steps, steps...) }
 }
 

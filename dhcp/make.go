@@ -12,6 +12,7 @@ import (
 	"github.com/mnpool/mnpool/atomicfile"
 	"github.com/mnpool/mnpool/noderange"
 	"github.com/mnpool/mnpool/pool"
+	"github.com/mnpool/mnpool/poolsync"
 )
 
 // MakeOptions are the arguments of Make: xCAT's makedhcp, for the member
@@ -47,7 +48,7 @@ type MakeOptions struct {
 	// as the MN of the current epoch with a pool.MNGuard built from
 	// Guard: through a healthy database node, and after the guard's hold
 	// unless the file on disk already serves the range under this epoch.
-	Gate  pool.DynamicGate
+	Gate  poolsync.DynamicGate
 	Guard []pool.GuardOption
 }
 

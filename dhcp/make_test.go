@@ -13,6 +13,7 @@ import (
 
 	"github.com/mnpool/mnpool/dhcp"
 	"github.com/mnpool/mnpool/pool"
+	"github.com/mnpool/mnpool/poolsync"
 )
 
 // makePool is a SQLite pool: MN mn1, SN sn1, nodes cn001..cn003.
@@ -78,7 +79,7 @@ func TestMakeDeletePersists(t *testing.T) {
 
 	other := ac
 	other.Path = filepath.Join(dir, "sync.conf")
-	_, err = pool.Sync(ctx, s, "mn1", pool.SyncOptions{Steps: []pool.SyncStep{other.SyncStep()}, Gate: fixedGate{1, true}})
+	_, err = poolsync.Sync(ctx, s, "mn1", poolsync.Options{Steps: []poolsync.Step{other.SyncStep()}, Gate: fixedGate{1, true}})
 	require.NoError(t, err)
 	require.Equal(t, []string{"cn003"}, nodesIn(t, other.Path))
 	requireSameFile(t, ac.Path, other.Path)
@@ -168,12 +169,12 @@ func TestMakeDynamicRange(t *testing.T) {
 	require.True(t, rep.Dynamic.Served, rep.Dynamic.Why)
 	require.Contains(t, rep.Dynamic.Why, "after the hold")
 
-	// mnpool sync (pool.Sync without a gate) decides as makedhcp does:
+	// mnpool sync (poolsync.Sync without a gate) decides as makedhcp does:
 	// the file serves the range under epoch 1, so it keeps it at once
 	// (the default hold, 8 s, would outlast this deadline).
 	sctx, scancel := context.WithTimeout(ctx, 5*time.Second)
 	defer scancel()
-	srep, err := pool.Sync(sctx, s, "mn1", pool.SyncOptions{Steps: []pool.SyncStep{fresh.SyncStep()}})
+	srep, err := poolsync.Sync(sctx, s, "mn1", poolsync.Options{Steps: []poolsync.Step{fresh.SyncStep()}})
 	require.NoError(t, err)
 	require.Contains(t, srep.Steps[0].Detail, "dynamic range (epoch 1)")
 	require.True(t, nodesServeRange(t, fresh.Path))

@@ -7,23 +7,23 @@ import (
 	"sync"
 
 	"github.com/mnpool/mnpool/atomicfile"
-	"github.com/mnpool/mnpool/pool"
+	"github.com/mnpool/mnpool/poolsync"
 )
 
-// SyncStep returns the pool.SyncStep of c: it renders this member's DHCP
+// SyncStep returns the poolsync.Step of c: it renders this member's DHCP
 // configuration exactly as Make does (every node the member serves except
 // those removed with makedhcp -d) and applies it (check, atomic write,
 // reload; Kea without a reload command through its control socket).
 // makemn's sync and the agent run it.
-func (c ApplierConfig) SyncStep() pool.SyncStep {
+func (c ApplierConfig) SyncStep() poolsync.Step {
 	c = c.WithDefaults()
 	return SyncStep(c.Applier(), c.RenderOptions())
 }
 
-// SyncStep returns a pool.SyncStep that renders this member's DHCP
+// SyncStep returns a poolsync.Step that renders this member's DHCP
 // configuration with Render options o and applies it with a. It renders
 // the dynamic range only when the sync says the member may serve it
-// (pool.SyncInput.ServeDynamic, which the MN guard decides), so the old
+// (poolsync.Input.ServeDynamic, which the MN guard decides), so the old
 // MN drops its range at its next sync and the new MN gains it. The nodes
 // removed with makedhcp -d (Excluded) stay out; when the database cannot
 // be read (a cached snapshot) the last set read is used. A member that is
@@ -31,16 +31,16 @@ func (c ApplierConfig) SyncStep() pool.SyncStep {
 //
 // o.ServeDynamic and o.Select are ignored. ApplierConfig.SyncStep builds
 // a and o from one configuration.
-func SyncStep(a *Applier, o Options) pool.SyncStep {
+func SyncStep(a *Applier, o Options) poolsync.Step {
 	var mu sync.Mutex
 	var lastExcl map[string]bool
-	return pool.SyncStepFunc("dhcp", func(ctx context.Context, in *pool.SyncInput) (pool.SyncChange, error) {
+	return poolsync.StepFunc("dhcp", func(ctx context.Context, in *poolsync.Input) (poolsync.Change, error) {
 		mu.Lock()
 		defer mu.Unlock()
 		if in.Store != nil {
 			excl, err := Excluded(ctx, in.Store)
 			if err != nil {
-				return pool.SyncChange{}, err
+				return poolsync.Change{}, err
 			}
 			lastExcl = excl
 		}
@@ -52,7 +52,7 @@ func SyncStep(a *Applier, o Options) pool.SyncStep {
 			// decide as makedhcp does.
 			d, err := oneShotDynamic(ctx, in.Store, in.Self, in.State.Master, installedFor(a.Path, in.Self), nil)
 			if err != nil {
-				return pool.SyncChange{}, err
+				return poolsync.Change{}, err
 			}
 			serve, still = d.serve, d.still
 		}
@@ -62,19 +62,19 @@ func SyncStep(a *Applier, o Options) pool.SyncStep {
 		}
 		cfg, _, err := renderFor(in.State, in.Self, lastExcl, ro, serve)
 		if errors.Is(err, ErrNotServer) {
-			return pool.SyncChange{Detail: "not a DHCP server: " + err.Error()}, nil
+			return poolsync.Change{Detail: "not a DHCP server: " + err.Error()}, nil
 		}
 		if err != nil {
-			return pool.SyncChange{}, err
+			return poolsync.Change{}, err
 		}
 		if cfg.Dynamic && still != nil && !still() {
 			if cfg, _, err = renderFor(in.State, in.Self, lastExcl, ro, false); err != nil {
-				return pool.SyncChange{}, err
+				return poolsync.Change{}, err
 			}
 		}
 		res, err := a.Apply(ctx, cfg.Data)
 		if err != nil {
-			return pool.SyncChange{}, err
+			return poolsync.Change{}, err
 		}
 		dyn := "no dynamic range"
 		if cfg.Dynamic {
@@ -85,13 +85,13 @@ func SyncStep(a *Applier, o Options) pool.SyncStep {
 		}
 		switch {
 		case !res.Changed:
-			return pool.SyncChange{Detail: fmt.Sprintf("%s unchanged (%d hosts, %s)", res.Path, cfg.Hosts, dyn)}, nil
+			return poolsync.Change{Detail: fmt.Sprintf("%s unchanged (%d hosts, %s)", res.Path, cfg.Hosts, dyn)}, nil
 		case res.NotReloaded != "":
 			dyn += "; not reloaded: " + res.NotReloaded
 		case res.Reloaded != "":
 			dyn += "; reloaded (" + res.Reloaded + ")"
 		}
-		return pool.SyncChange{Changed: true, Detail: fmt.Sprintf("wrote %s (%d hosts, %s)", res.Path, cfg.Hosts, dyn)}, nil
+		return poolsync.Change{Changed: true, Detail: fmt.Sprintf("wrote %s (%d hosts, %s)", res.Path, cfg.Hosts, dyn)}, nil
 	})
 }
 

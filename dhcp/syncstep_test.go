@@ -11,6 +11,7 @@ import (
 
 	"github.com/mnpool/mnpool/dhcp"
 	"github.com/mnpool/mnpool/pool"
+	"github.com/mnpool/mnpool/poolsync"
 )
 
 // The DHCP sync step publishes the dynamic range only while the MN guard
@@ -27,7 +28,7 @@ func TestSyncStepRechecksTheGate(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			out := filepath.Join(t.TempDir(), "dhcpd.conf")
 			step := dhcp.SyncStep(&dhcp.Applier{Path: out, Check: dhcp.CheckNever}, dhcp.Options{})
-			in := &pool.SyncInput{Self: mn, State: st, Role: pool.RoleMN, ServeDynamic: true, DynamicEpoch: st.Master.Epoch,
+			in := &poolsync.Input{Self: mn, State: st, Role: pool.RoleMN, ServeDynamic: true, DynamicEpoch: st.Master.Epoch,
 				StillServe: func() bool { return tc.stillServe }}
 			_, err := step.Sync(context.Background(), in)
 			require.NoError(t, err)

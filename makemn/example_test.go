@@ -9,6 +9,8 @@ import (
 
 	"github.com/mnpool/mnpool/makemn"
 	"github.com/mnpool/mnpool/pool"
+	"github.com/mnpool/mnpool/poolsync"
+	"github.com/mnpool/mnpool/rolefiles"
 )
 
 // Make sn1 the MN of a pool in a temporary SQLite database: the run takes
@@ -31,7 +33,7 @@ func ExampleRun() {
 	rep, err := makemn.Run(ctx, s, makemn.Options{MakeMN: makemn.Request{
 		Target: "sn1",
 		Guard:  []pool.GuardOption{pool.WithGuardHold(0)},
-		Sync:   pool.SyncOptions{Steps: []pool.SyncStep{pool.RoleFilesStep(dir)}},
+		Sync:   poolsync.Options{Steps: []poolsync.Step{rolefiles.Step(dir)}},
 	}})
 	if err != nil {
 		fmt.Println(err)

@@ -9,6 +9,7 @@ import (
 	"testing"
 
 	"github.com/mnpool/mnpool/pool"
+	"github.com/mnpool/mnpool/poolsync"
 	"github.com/stretchr/testify/require"
 )
 
@@ -97,16 +98,16 @@ func roleFiles(t testing.TB, root string) []string {
 
 // dhcpProbe is a sync step that records what a DHCP renderer is told.
 type dhcpProbe struct {
-	calls []pool.SyncInput
+	calls []poolsync.Input
 }
 
-func (p *dhcpProbe) step() pool.SyncStep {
-	return pool.SyncStepFunc("dhcp", func(_ context.Context, in *pool.SyncInput) (pool.SyncChange, error) {
+func (p *dhcpProbe) step() poolsync.Step {
+	return poolsync.StepFunc("dhcp", func(_ context.Context, in *poolsync.Input) (poolsync.Change, error) {
 		p.calls = append(p.calls, *in)
-		return pool.SyncChange{Changed: true, Detail: "rendered"}, nil
+		return poolsync.Change{Changed: true, Detail: "rendered"}, nil
 	})
 }
-func (p *dhcpProbe) last(t testing.TB) pool.SyncInput {
+func (p *dhcpProbe) last(t testing.TB) poolsync.Input {
 	t.Helper()
 	require.NotEmpty(t, p.calls, "the DHCP step ran")
 	return p.calls[len(p.calls)-1]

@@ -12,6 +12,7 @@ import (
 
 	"github.com/jmoiron/sqlx"
 	"github.com/mnpool/mnpool/pool"
+	"github.com/mnpool/mnpool/poolsync"
 )
 
 // ErrPreflight: a makemn check failed (and was not forced); nothing was
@@ -91,7 +92,7 @@ type Request struct {
 	// dynamic range is rendered (the hold step).
 	Guard []pool.GuardOption
 	// Sync is run at the end (its Gate is set to the guard).
-	Sync pool.SyncOptions
+	Sync poolsync.Options
 	// Reason goes into the audit record of the promotion.
 	Reason string
 	// OnStep, when set, is called as each step ends (to print progress).
@@ -111,7 +112,7 @@ type Outcome struct {
 	Previous pool.Master      `json:"previous"`
 	Master   pool.Master      `json:"master"`
 	Steps    []Step           `json:"steps"`
-	Sync     *pool.SyncReport `json:"sync,omitempty"`
+	Sync     *poolsync.Report `json:"sync,omitempty"`
 	// OK is true when no step failed.
 	OK bool `json:"ok"`
 }
@@ -162,7 +163,7 @@ func (r *makemnRun) failed() bool { return len(r.errs) > 0 }
 //  3. hold: a pool.MNGuard confirms the new role through a healthy node and
 //     waits out the hold, so the old MN's dynamic range has expired before
 //     the new one is rendered;
-//  4. sync: pool.Sync for the target (role files, DHCP, ...).
+//  4. sync: poolsync.Sync for the target (role files, DHCP, ...).
 //
 // Every step is reported through o.OnStep and in the report. The error is
 // nil only when no step failed; ErrPreflight when a check failed (nothing
@@ -544,7 +545,7 @@ func (r *makemnRun) sync(ctx context.Context, guard *pool.MNGuard) {
 	start := time.Now()
 	so := r.o.Sync
 	so.Gate = guard
-	rep, err := pool.Sync(ctx, r.s, r.o.Target, so)
+	rep, err := poolsync.Sync(ctx, r.s, r.o.Target, so)
 	if rep.Self == "" { // the snapshot could not be read
 		r.step(StepSync, StepFailed, start, "%v", err)
 		return

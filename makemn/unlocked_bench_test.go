@@ -9,6 +9,8 @@ import (
 	"github.com/mnpool/mnpool/internal/testgalera"
 	"github.com/mnpool/mnpool/makemn"
 	"github.com/mnpool/mnpool/pool"
+	"github.com/mnpool/mnpool/poolsync"
+	"github.com/mnpool/mnpool/rolefiles"
 )
 
 // BenchmarkGaleraMakeMNOldMNDown measures the wall time of one makemn on
@@ -57,7 +59,7 @@ func BenchmarkGaleraMakeMNOldMNDown(b *testing.B) {
 					Target:   target,
 					Liveness: pool.StaticLiveness{"mn1": pool.LiveDead},
 					Guard:    bc.guard,
-					Sync:     pool.SyncOptions{Steps: []pool.SyncStep{pool.RoleFilesStep(root)}},
+					Sync:     poolsync.Options{Steps: []poolsync.Step{rolefiles.Step(root)}},
 				})
 				s.Close()
 				if err != nil {

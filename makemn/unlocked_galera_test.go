@@ -16,6 +16,8 @@ import (
 	"github.com/mnpool/mnpool/internal/testgalera"
 	"github.com/mnpool/mnpool/makemn"
 	"github.com/mnpool/mnpool/pool"
+	"github.com/mnpool/mnpool/poolsync"
+	"github.com/mnpool/mnpool/rolefiles"
 )
 
 // The local test cluster runs Galera node N on 127.0.0.(10+N). The pool
@@ -134,7 +136,7 @@ func TestGaleraMakeMNWithOldMNKilled(t *testing.T) {
 		Target:   "sn1",
 		Liveness: pool.StaticLiveness{"mn1": pool.LiveDead, "sn1": pool.LiveAlive},
 		Guard:    galeraGuard(),
-		Sync:     pool.SyncOptions{Steps: []pool.SyncStep{pool.RoleFilesStep(root), probe.step()}},
+		Sync:     poolsync.Options{Steps: []poolsync.Step{rolefiles.Step(root), probe.step()}},
 	})
 	require.NoError(t, err, "%v", stepSummary(rep.Steps))
 	require.Equal(t, []string{
@@ -160,7 +162,7 @@ func TestGaleraMakeMNWithOldMNKilled(t *testing.T) {
 	require.Equal(t, pool.Master{Member: "sn1", Epoch: 2}, m)
 	_, ok := g.ServeDynamic()
 	require.False(t, ok)
-	srep, err := pool.Sync(ctx, old, "mn1", pool.SyncOptions{Steps: []pool.SyncStep{pool.RoleFilesStep(oldRoot), oldProbe.step()}, Gate: g})
+	srep, err := poolsync.Sync(ctx, old, "mn1", poolsync.Options{Steps: []poolsync.Step{rolefiles.Step(oldRoot), oldProbe.step()}, Gate: g})
 	require.NoError(t, err)
 	require.Equal(t, pool.RoleSN, srep.Role)
 	require.False(t, oldProbe.last(t).ServeDynamic)
@@ -225,14 +227,14 @@ type timedProbe struct {
 	first time.Time
 }
 
-func (p *timedProbe) step() pool.SyncStep {
-	return pool.SyncStepFunc("dhcp", func(_ context.Context, in *pool.SyncInput) (pool.SyncChange, error) {
+func (p *timedProbe) step() poolsync.Step {
+	return poolsync.StepFunc("dhcp", func(_ context.Context, in *poolsync.Input) (poolsync.Change, error) {
 		p.mu.Lock()
 		defer p.mu.Unlock()
 		if in.ServeDynamic && p.first.IsZero() {
 			p.first = time.Now()
 		}
-		return pool.SyncChange{Changed: true}, nil
+		return poolsync.Change{Changed: true}, nil
 	})
 }
 
@@ -266,7 +268,7 @@ func TestGaleraOldMNIsolated(t *testing.T) {
 		Target:   "sn1",
 		Liveness: pool.StaticLiveness{"mn1": pool.LiveSuspect, "sn1": pool.LiveAlive},
 		Guard:    galeraGuard(),
-		Sync:     pool.SyncOptions{Steps: []pool.SyncStep{probe.step()}},
+		Sync:     poolsync.Options{Steps: []poolsync.Step{probe.step()}},
 	})
 	require.NoError(t, err, "%v", stepSummary(rep.Steps))
 	require.Equal(t, pool.Master{Member: "sn1", Epoch: 2}, rep.Master)
@@ -290,7 +292,7 @@ func TestGaleraOldMNIsolated(t *testing.T) {
 	}, testenv.Timeout(30*time.Second), 50*time.Millisecond, "the old MN sees the new master after healing")
 	oldRoot, oldProbe := t.TempDir(), &dhcpProbe{}
 	writeRoleFilesFor(t, oldRoot, "etc/xCATMN")
-	srep, err := pool.Sync(ctx, old, "mn1", pool.SyncOptions{Steps: []pool.SyncStep{pool.RoleFilesStep(oldRoot), oldProbe.step()}, Gate: g})
+	srep, err := poolsync.Sync(ctx, old, "mn1", poolsync.Options{Steps: []poolsync.Step{rolefiles.Step(oldRoot), oldProbe.step()}, Gate: g})
 	require.NoError(t, err)
 	require.Equal(t, pool.RoleSN, srep.Role)
 	require.False(t, oldProbe.last(t).ServeDynamic)

@@ -12,6 +12,8 @@ import (
 
 	"github.com/mnpool/mnpool/makemn"
 	"github.com/mnpool/mnpool/pool"
+	"github.com/mnpool/mnpool/poolsync"
+	"github.com/mnpool/mnpool/rolefiles"
 )
 
 // fastGuard is guard timing for tests on one host.
@@ -55,7 +57,7 @@ func (f *makemnFixture) opts(target string) makemn.Request {
 	return makemn.Request{
 		Target: target,
 		Guard:  fastGuard(),
-		Sync:   pool.SyncOptions{Steps: []pool.SyncStep{pool.RoleFilesStep(f.root), f.probe.step()}},
+		Sync:   poolsync.Options{Steps: []poolsync.Step{rolefiles.Step(f.root), f.probe.step()}},
 	}
 }
 

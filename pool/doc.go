@@ -44,8 +44,9 @@
 //     another member; batched, idempotent, with a dry run. The nodes
 //     themselves are then reconfigured with nodecfg.Reconfigure;
 //   - Assign, Route, Status, the xCAT import (PlanXCATImport, ImportXCAT);
-//   - Sync runs SyncSteps (RoleFilesStep, dhcp.SyncStep, a product's own)
-//     for this member; the agent package runs it on every change.
+//   - poolsync.Sync runs sync steps (rolefiles.Step, dhcp.SyncStep, a
+//     product's own) for this member; the agent package runs it on every
+//     change.
 //
 // Errors are typed: match them with errors.Is (ErrNotFound, ErrInvalid,
 // ErrStaleEpoch, ErrUnavailable, ...), never by their text.

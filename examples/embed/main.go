@@ -43,6 +43,8 @@ import (
 	"github.com/mnpool/mnpool/agent"
 	"github.com/mnpool/mnpool/internal/atomicfile"
 	"github.com/mnpool/mnpool/pool"
+	"github.com/mnpool/mnpool/poolsync"
+	"github.com/mnpool/mnpool/rolefiles"
 )
 
 func main() {
@@ -104,7 +106,7 @@ func run(ctx context.Context, log *slog.Logger, dsn, self, out, httpAddr string,
 	nodesFile := filepath.Join(out, "served-nodes.txt")
 	a, err := agent.New(s, append([]agent.Option{
 		agent.WithLogger(log),
-		agent.WithSteps(pool.RoleFilesStep(out), productStep(nodesFile)),
+		agent.WithSteps(rolefiles.Step(out), productStep(nodesFile)),
 		// 3. React to what the agent reports.
 		agent.WithEvents(onEvent(log, self)),
 	}, agentOpts...)...)
@@ -138,8 +140,8 @@ func run(ctx context.Context, log *slog.Logger, dsn, self, out, httpAddr string,
 // productStep is the product's own configuration, rendered on every pool
 // change: here a file listing the nodes this member serves first. A step
 // is idempotent and deterministic; it writes only when the bytes change.
-func productStep(nodesFile string) pool.SyncStep {
-	return pool.SyncStepFunc("product-nodes", func(ctx context.Context, in *pool.SyncInput) (pool.SyncChange, error) {
+func productStep(nodesFile string) poolsync.Step {
+	return poolsync.StepFunc("product-nodes", func(ctx context.Context, in *poolsync.Input) (poolsync.Change, error) {
 		var b strings.Builder
 		fmt.Fprintf(&b, "# nodes served by %s (role %s, MN %s epoch %d)\n", in.Self, in.Role, in.State.Master.Member, in.State.Master.Epoch)
 		n := 0
@@ -150,7 +152,7 @@ func productStep(nodesFile string) pool.SyncStep {
 			}
 		}
 		changed, err := writeIfChanged(nodesFile, []byte(b.String()))
-		return pool.SyncChange{Changed: changed, Detail: fmt.Sprintf("%s: %d nodes", nodesFile, n)}, err
+		return poolsync.Change{Changed: changed, Detail: fmt.Sprintf("%s: %d nodes", nodesFile, n)}, err
 	})
 }
 

@@ -13,6 +13,8 @@ import (
 	"github.com/mnpool/mnpool/makemn"
 	"github.com/mnpool/mnpool/nodecfg"
 	"github.com/mnpool/mnpool/pool"
+	"github.com/mnpool/mnpool/poolsync"
+	"github.com/mnpool/mnpool/rolefiles"
 )
 
 // operations runs what an administrator does with makemn, snmove and
@@ -38,7 +40,7 @@ func operations(ctx context.Context, w io.Writer, dsn, out string) error {
 		Reason: "embed example",
 		// A short hold for the demo; production keeps the default.
 		Guard: []pool.GuardOption{pool.WithGuardTiming(50*time.Millisecond, 200*time.Millisecond), pool.WithGuardHold(300 * time.Millisecond)},
-		Sync:  pool.SyncOptions{Steps: []pool.SyncStep{pool.RoleFilesStep(filepath.Join(out, "sn1"))}},
+		Sync:  poolsync.Options{Steps: []poolsync.Step{rolefiles.Step(filepath.Join(out, "sn1"))}},
 	})
 	if err := report(w, "makemn sn1 (makemn.RunUnlocked)", mm, err); err != nil {
 		return err

@@ -14,6 +14,7 @@ import (
 
 	"github.com/mnpool/mnpool/noderange"
 	"github.com/mnpool/mnpool/pool"
+	"github.com/mnpool/mnpool/rolefiles"
 )
 
 // Membership commands: assign, route, heartbeat, rolefiles. Every one of
@@ -387,7 +388,7 @@ when --self is not a member), for xCAT tools that still test them.`,
 		Example: `  mnpool --self sn1 rolefiles`,
 		Args:    cobra.NoArgs,
 		RunE: g.withStore(func(cmd *cobra.Command, _ []string, s *pool.Store) error {
-			rf, err := pool.SyncRoleFiles(cmd.Context(), s, g.selfName(), root)
+			rf, err := rolefiles.Sync(cmd.Context(), s, g.selfName(), root)
 			if err != nil {
 				return err
 			}

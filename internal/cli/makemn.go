@@ -17,6 +17,8 @@ import (
 
 	"github.com/mnpool/mnpool/makemn"
 	"github.com/mnpool/mnpool/pool"
+	"github.com/mnpool/mnpool/poolsync"
+	"github.com/mnpool/mnpool/rolefiles"
 )
 
 // makemnFlags are the flags of makemn and `mnpool sync`.
@@ -179,7 +181,7 @@ func (f makemnFlags) options(g *globals) (makemn.Options, error) {
 		DBAddresses: dbAddrs,
 		ReplicaWait: f.replicaWait,
 		Guard:       []pool.GuardOption{pool.WithGuardHold(f.hold), pool.WithGuardLogger(g.logger())},
-		Sync:        pool.SyncOptions{Steps: steps},
+		Sync:        poolsync.Options{Steps: steps},
 		Reason:      "makemn",
 	}
 	if replicaHook != nil {
@@ -247,11 +249,11 @@ func execHook(flag, line string) (hookFunc, error) {
 // syncSteps is the one place that lists what `makemn` and `mnpool sync`
 // bring in line with the database, in order: the role files, the DHCP
 // file (dhcp.ApplierConfig.SyncStep, as makedhcp renders it), the hook.
-func syncSteps(f makemnFlags) ([]pool.SyncStep, error) {
+func syncSteps(f makemnFlags) ([]poolsync.Step, error) {
 	if f.root == "" {
 		return nil, usagef("--root: must not be empty (\"/\" in production)")
 	}
-	steps := []pool.SyncStep{pool.RoleFilesStep(f.root)}
+	steps := []poolsync.Step{rolefiles.Step(f.root)}
 	// The DHCP dynamic range follows the MN role: the step renders it only
 	// when the sync (the MN guard) says this member may serve it.
 	ac, enabled, err := f.dhcp.config()
@@ -269,15 +271,15 @@ func syncSteps(f makemnFlags) ([]pool.SyncStep, error) {
 		return nil, err
 	}
 	if hook != nil {
-		steps = append(steps, pool.SyncStepFunc("hook", func(ctx context.Context, in *pool.SyncInput) (pool.SyncChange, error) {
+		steps = append(steps, poolsync.StepFunc("hook", func(ctx context.Context, in *poolsync.Input) (poolsync.Change, error) {
 			dyn := "no"
 			if in.ServeDynamic {
 				dyn = "yes"
 			}
 			if err := hook(ctx, in.Self, string(in.Role), strconv.FormatInt(in.State.Master.Epoch, 10), dyn); err != nil {
-				return pool.SyncChange{}, err
+				return poolsync.Change{}, err
 			}
-			return pool.SyncChange{Changed: true, Detail: "ran " + strings.Fields(f.syncHook)[0] + " " + in.Self + " " + string(in.Role) + " dynamic=" + dyn}, nil
+			return poolsync.Change{Changed: true, Detail: "ran " + strings.Fields(f.syncHook)[0] + " " + in.Self + " " + string(in.Role) + " dynamic=" + dyn}, nil
 		}))
 	}
 	return steps, nil
@@ -327,7 +329,7 @@ func newSyncCmd(g *globals) *cobra.Command {
 			if err := g.requireMember(cmd.Context(), s); err != nil {
 				return err
 			}
-			rep, err := pool.Sync(cmd.Context(), s, self, pool.SyncOptions{Steps: steps})
+			rep, err := poolsync.Sync(cmd.Context(), s, self, poolsync.Options{Steps: steps})
 			if g.json {
 				if perr := printJSON(g.io.Out, rep); perr != nil {
 					return perr
@@ -346,7 +348,7 @@ func newSyncCmd(g *globals) *cobra.Command {
 }
 
 // printSync prints the report of sync: the role, the MN and each step.
-func printSync(g *globals, rep pool.SyncReport) {
+func printSync(g *globals, rep poolsync.Report) {
 	if rep.Self == "" {
 		return
 	}

@@ -14,6 +14,8 @@ import (
 	"github.com/mnpool/mnpool/console"
 	"github.com/mnpool/mnpool/dns"
 	"github.com/mnpool/mnpool/pool"
+	"github.com/mnpool/mnpool/poolsync"
+	"github.com/mnpool/mnpool/rolefiles"
 )
 
 // DefaultMetricsAddr is where mnpoold serves /metrics and /healthz.
@@ -177,9 +179,9 @@ func runMnpoold(ctx context.Context, g *globals, f *mnpooldFlags) error {
 	}
 	defer s.Close()
 
-	var steps []pool.SyncStep
+	var steps []poolsync.Step
 	if !f.noRoleFiles {
-		steps = append(steps, pool.RoleFilesStep(f.root))
+		steps = append(steps, rolefiles.Step(f.root))
 	}
 	if !f.noDHCP && dhcpOn {
 		dhcpCfg.Logger = log
@@ -259,7 +261,7 @@ func openAgentStore(ctx context.Context, g *globals, self string, log *slog.Logg
 // agentOptions are the options of the agent the flags ask for. The console
 // broker reads the liveness of *a, which the caller sets before the agent
 // runs.
-func (f *mnpooldFlags) agentOptions(ctx context.Context, s *pool.Store, self string, log *slog.Logger, steps []pool.SyncStep, nodeOpt agent.Option, token string, a **agent.Agent) ([]agent.Option, error) {
+func (f *mnpooldFlags) agentOptions(ctx context.Context, s *pool.Store, self string, log *slog.Logger, steps []poolsync.Step, nodeOpt agent.Option, token string, a **agent.Agent) ([]agent.Option, error) {
 	opts := []agent.Option{
 		agent.WithLogger(log),
 		agent.WithTiming(f.timing),

@@ -1,4 +1,4 @@
-package pool_test
+package poolsync_test
 
 import (
 	"context"
@@ -11,6 +11,8 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/mnpool/mnpool/pool"
+	"github.com/mnpool/mnpool/poolsync"
+	"github.com/mnpool/mnpool/rolefiles"
 )
 
 // roleFiles lists which role files exist under root.
@@ -27,17 +29,17 @@ func roleFiles(t testing.TB, root string) []string {
 
 // dhcpProbe is a sync step that records what a DHCP renderer is told.
 type dhcpProbe struct {
-	calls []pool.SyncInput
+	calls []poolsync.Input
 }
 
-func (p *dhcpProbe) step() pool.SyncStep {
-	return pool.SyncStepFunc("dhcp", func(_ context.Context, in *pool.SyncInput) (pool.SyncChange, error) {
+func (p *dhcpProbe) step() poolsync.Step {
+	return poolsync.StepFunc("dhcp", func(_ context.Context, in *poolsync.Input) (poolsync.Change, error) {
 		p.calls = append(p.calls, *in)
-		return pool.SyncChange{Changed: true, Detail: "rendered"}, nil
+		return poolsync.Change{Changed: true, Detail: "rendered"}, nil
 	})
 }
 
-func (p *dhcpProbe) last(t testing.TB) pool.SyncInput {
+func (p *dhcpProbe) last(t testing.TB) poolsync.Input {
 	t.Helper()
 	require.NotEmpty(t, p.calls, "the DHCP step ran")
 	return p.calls[len(p.calls)-1]
@@ -56,9 +58,9 @@ func TestSyncFollowsTheMasterRecord(t *testing.T) {
 		seed(t, s, 2)
 		roots := map[string]string{"mn1": t.TempDir(), "sn1": t.TempDir(), "stranger": t.TempDir()}
 		probes := map[string]*dhcpProbe{"mn1": {}, "sn1": {}, "stranger": {}}
-		sync := func(self string) pool.SyncReport {
+		sync := func(self string) poolsync.Report {
 			t.Helper()
-			rep, err := pool.Sync(ctx, s, self, pool.SyncOptions{Steps: []pool.SyncStep{pool.RoleFilesStep(roots[self]), probes[self].step()}})
+			rep, err := poolsync.Sync(ctx, s, self, poolsync.Options{Steps: []poolsync.Step{rolefiles.Step(roots[self]), probes[self].step()}})
 			require.NoError(t, err)
 			return rep
 		}
@@ -67,9 +69,9 @@ func TestSyncFollowsTheMasterRecord(t *testing.T) {
 		require.NoError(t, os.WriteFile(filepath.Join(roots["stranger"], "etc/xCATMN"), nil, 0o644))
 
 		rep := sync("mn1")
-		require.Empty(t, cmp.Diff(pool.SyncReport{
+		require.Empty(t, cmp.Diff(poolsync.Report{
 			Self: "mn1", Role: pool.RoleMN, Master: pool.Master{Member: "mn1", Epoch: 1}, ServeDynamic: true, DynamicEpoch: 1,
-			Steps: []pool.SyncStepResult{
+			Steps: []poolsync.StepResult{
 				{Step: "role-files", Changed: true, Detail: "set for MN: " + filepath.Join(roots["mn1"], "etc/xCATMN")},
 				{Step: "dhcp", Changed: true, Detail: "rendered"},
 			},
@@ -111,7 +113,7 @@ func TestSyncGateDecidesTheDynamicRange(t *testing.T) {
 	s := openStore(t, "sqlite:"+filepath.Join(t.TempDir(), "pool.db"))
 	seed(t, s, 0)
 	tests := map[string]struct {
-		gate      pool.DynamicGate
+		gate      poolsync.DynamicGate
 		wantServe bool
 		wantEpoch int64
 	}{
@@ -123,7 +125,7 @@ func TestSyncGateDecidesTheDynamicRange(t *testing.T) {
 	for name, tc := range tests {
 		t.Run(name, func(t *testing.T) {
 			p := &dhcpProbe{}
-			rep, err := pool.Sync(ctx, s, "mn1", pool.SyncOptions{Steps: []pool.SyncStep{p.step()}, Gate: tc.gate})
+			rep, err := poolsync.Sync(ctx, s, "mn1", poolsync.Options{Steps: []poolsync.Step{p.step()}, Gate: tc.gate})
 			require.NoError(t, err)
 			require.Equal(t, tc.wantServe, rep.ServeDynamic)
 			require.Equal(t, tc.wantServe, p.last(t).ServeDynamic)
@@ -138,19 +140,19 @@ func TestSyncReportsEveryStep(t *testing.T) {
 	seed(t, s, 0)
 	boom := errors.New("dhcpd -t: syntax error")
 	p := &dhcpProbe{}
-	steps := []pool.SyncStep{
-		pool.SyncStepFunc("dhcp", func(context.Context, *pool.SyncInput) (pool.SyncChange, error) { return pool.SyncChange{}, boom }),
+	steps := []poolsync.Step{
+		poolsync.StepFunc("dhcp", func(context.Context, *poolsync.Input) (poolsync.Change, error) { return poolsync.Change{}, boom }),
 		p.step(),
 	}
-	steps[1] = pool.SyncStepFunc("after", steps[1].Sync)
-	rep, err := pool.Sync(ctx, s, "mn1", pool.SyncOptions{Steps: steps})
+	steps[1] = poolsync.StepFunc("after", steps[1].Sync)
+	rep, err := poolsync.Sync(ctx, s, "mn1", poolsync.Options{Steps: steps})
 	require.ErrorIs(t, err, boom)
 	require.Contains(t, err.Error(), "sync step dhcp")
 	require.Equal(t, []string{"dhcp"}, rep.Failed())
 	require.Len(t, p.calls, 1, "a failed step does not stop the next")
 
-	for name, steps := range map[string][]pool.SyncStep{
-		"unnamed":  {pool.SyncStepFunc("", steps[0].Sync)},
+	for name, steps := range map[string][]poolsync.Step{
+		"unnamed":  {poolsync.StepFunc("", steps[0].Sync)},
 		"twice":    {p.step(), p.step()},
 		"nil":      {nil},
 		"bad self": nil,
@@ -160,7 +162,7 @@ func TestSyncReportsEveryStep(t *testing.T) {
 			if steps == nil {
 				self = "not a name"
 			}
-			_, err := pool.Sync(ctx, s, self, pool.SyncOptions{Steps: steps})
+			_, err := poolsync.Sync(ctx, s, self, poolsync.Options{Steps: steps})
 			require.ErrorIs(t, err, pool.ErrInvalid)
 		})
 	}
@@ -173,7 +175,7 @@ func TestSyncWithoutDatabaseRunsNoStep(t *testing.T) {
 	seed(t, s, 0)
 	require.NoError(t, s.Close())
 	p := &dhcpProbe{}
-	_, err = pool.Sync(ctx, s, "mn1", pool.SyncOptions{Steps: []pool.SyncStep{p.step()}})
+	_, err = poolsync.Sync(ctx, s, "mn1", poolsync.Options{Steps: []poolsync.Step{p.step()}})
 	require.Error(t, err)
 	require.Empty(t, p.calls)
 }

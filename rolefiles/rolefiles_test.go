@@ -1,4 +1,4 @@
-package pool_test
+package rolefiles_test
 
 import (
 	"context"
@@ -10,12 +10,13 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/mnpool/mnpool/pool"
+	"github.com/mnpool/mnpool/rolefiles"
 )
 
 func roleFilesPresent(t *testing.T, root string) []string {
 	t.Helper()
 	var out []string
-	for _, f := range []string{pool.RoleFileMN, pool.RoleFileSN} {
+	for _, f := range []string{rolefiles.MN, rolefiles.SN} {
 		if _, err := os.Stat(filepath.Join(root, f)); err == nil {
 			out = append(out, f)
 		}
@@ -34,15 +35,15 @@ func TestSyncRoleFilesFollowsTheMasterRecord(t *testing.T) {
 		sync := func(want map[string][]string) {
 			t.Helper()
 			for m, root := range roots {
-				_, err := pool.SyncRoleFiles(ctx, s, m, root)
+				_, err := rolefiles.Sync(ctx, s, m, root)
 				require.NoError(t, err)
 				require.Equal(t, want[m], roleFilesPresent(t, root), m)
 			}
 		}
-		sync(map[string][]string{"mn1": {pool.RoleFileMN}, "sn1": {pool.RoleFileSN}, "sn2": {pool.RoleFileSN}})
-		rf, err := pool.SyncRoleFiles(ctx, s, "sn1", roots["sn1"])
+		sync(map[string][]string{"mn1": {rolefiles.MN}, "sn1": {rolefiles.SN}, "sn2": {rolefiles.SN}})
+		rf, err := rolefiles.Sync(ctx, s, "sn1", roots["sn1"])
 		require.NoError(t, err)
-		require.Equal(t, pool.RoleFiles{Role: pool.RoleSN, Epoch: 1}, rf, "a second sync changes nothing")
+		require.Equal(t, rolefiles.Report{Role: pool.RoleSN, Epoch: 1}, rf, "a second sync changes nothing")
 
 		// The master record moves to sn1 (as makemn does it: a conditional
 		// update of the record): the files follow.
@@ -50,35 +51,35 @@ func TestSyncRoleFilesFollowsTheMasterRecord(t *testing.T) {
 			_, err := tx.ExecContext(ctx, "UPDATE master SET member = 'sn1', epoch = epoch + 1 WHERE id = 1 AND epoch = 1")
 			return err
 		}))
-		sync(map[string][]string{"mn1": {pool.RoleFileSN}, "sn1": {pool.RoleFileMN}, "sn2": {pool.RoleFileSN}})
-		rf, err = pool.SyncRoleFiles(ctx, s, "sn1", roots["sn1"])
+		sync(map[string][]string{"mn1": {rolefiles.SN}, "sn1": {rolefiles.MN}, "sn2": {rolefiles.SN}})
+		rf, err = rolefiles.Sync(ctx, s, "sn1", roots["sn1"])
 		require.NoError(t, err)
-		require.Equal(t, pool.RoleFiles{Role: pool.RoleMN, Epoch: 2}, rf)
+		require.Equal(t, rolefiles.Report{Role: pool.RoleMN, Epoch: 2}, rf)
 
 		// A member that leaves loses both files.
 		require.NoError(t, s.RemoveMember(ctx, "sn2"))
-		sync(map[string][]string{"mn1": {pool.RoleFileSN}, "sn1": {pool.RoleFileMN}})
+		sync(map[string][]string{"mn1": {rolefiles.SN}, "sn1": {rolefiles.MN}})
 
-		_, err = pool.SyncRoleFiles(ctx, s, "bad name", roots["mn1"])
+		_, err = rolefiles.Sync(ctx, s, "bad name", roots["mn1"])
 		require.ErrorIs(t, err, pool.ErrInvalid)
 	})
 }
 
 func TestWriteRoleFiles(t *testing.T) {
 	root := t.TempDir()
-	changed, err := pool.WriteRoleFiles(root, pool.RoleMN)
+	changed, err := rolefiles.Write(root, pool.RoleMN)
 	require.NoError(t, err)
 	require.True(t, changed)
-	info, err := os.Stat(filepath.Join(root, pool.RoleFileMN))
+	info, err := os.Stat(filepath.Join(root, rolefiles.MN))
 	require.NoError(t, err)
 	require.Equal(t, os.FileMode(0o644), info.Mode().Perm())
-	changed, err = pool.WriteRoleFiles(root, pool.RoleMN)
+	changed, err = rolefiles.Write(root, pool.RoleMN)
 	require.NoError(t, err)
 	require.False(t, changed)
-	changed, err = pool.WriteRoleFiles(root, pool.RoleNone)
+	changed, err = rolefiles.Write(root, pool.RoleNone)
 	require.NoError(t, err)
 	require.True(t, changed)
 	require.Empty(t, roleFilesPresent(t, root))
-	_, err = pool.WriteRoleFiles("", pool.RoleSN)
+	_, err = rolefiles.Write("", pool.RoleSN)
 	require.ErrorIs(t, err, pool.ErrInvalid)
 }

@@ -1,19 +1,28 @@
-package pool
+// Package poolsync brings a member's local state in line with the pool
+// database: Sync loads one snapshot of the pool, derives the member's role
+// and whether it may serve the DHCP dynamic range (asking a DynamicGate,
+// the MN guard), and runs Steps in order: the role files
+// (rolefiles.Step), DHCP (dhcp.SyncStep), a product's own. The agent runs
+// it on every change, makemn at its end, `mnpool sync` by hand.
+//
+// It imports pool; pool does not import it.
+package poolsync
 
 import (
 	"context"
 	"errors"
 	"fmt"
-	"path/filepath"
+
+	"github.com/mnpool/mnpool/pool"
 )
 
-// SyncInput is what a sync step is given: a fresh snapshot of the pool,
+// Input is what a sync step is given: a fresh snapshot of the pool,
 // read through a healthy database node, and what it means for this member.
-type SyncInput struct {
+type Input struct {
 	Self  string
-	State *State
+	State *pool.State
 	// Role is RoleMN, RoleSN or RoleNone (self is not a member).
-	Role Role
+	Role pool.Role
 	// ServeDynamic is true only when Self is the MN of the snapshot and the
 	// sync's DynamicGate (the MN guard) allows it; DynamicEpoch is then the
 	// epoch (the fencing token) under which the range is served. A step
@@ -31,50 +40,50 @@ type SyncInput struct {
 	// tables of their own (the dhcp step reads the nodes removed with
 	// makedhcp -d). Nil when a step is run on a cached snapshot because
 	// the database cannot be read.
-	Store *Store `json:"-"`
+	Store *pool.Store `json:"-"`
 }
 
-// SyncChange is what a step did.
-type SyncChange struct {
+// Change is what a step did.
+type Change struct {
 	Changed bool
 	// Detail is one line for a person ("created /etc/xCATMN").
 	Detail string
 }
 
-// SyncStep is one part of bringing a member's local state in line with
+// Step is one part of bringing a member's local state in line with
 // the database: role files, DHCP configuration, ... Steps must be
 // idempotent; Sync runs them in order, every time.
-type SyncStep interface {
+type Step interface {
 	Name() string
-	Sync(ctx context.Context, in *SyncInput) (SyncChange, error)
+	Sync(ctx context.Context, in *Input) (Change, error)
 }
 
-// SyncStepFunc adapts a function to a SyncStep. The dhcp package fills one
+// StepFunc adapts a function to a Step. The dhcp package fills one
 // in to re-render its configuration.
-func SyncStepFunc(name string, fn func(ctx context.Context, in *SyncInput) (SyncChange, error)) SyncStep {
+func StepFunc(name string, fn func(ctx context.Context, in *Input) (Change, error)) Step {
 	return syncFunc{name: name, fn: fn}
 }
 
 type syncFunc struct {
 	name string
-	fn   func(ctx context.Context, in *SyncInput) (SyncChange, error)
+	fn   func(ctx context.Context, in *Input) (Change, error)
 }
 
 func (f syncFunc) Name() string { return f.name }
-func (f syncFunc) Sync(ctx context.Context, in *SyncInput) (SyncChange, error) {
+func (f syncFunc) Sync(ctx context.Context, in *Input) (Change, error) {
 	return f.fn(ctx, in)
 }
 
 // DynamicGate says whether this member may serve the DHCP dynamic range
-// now, and under which epoch. *MNGuard implements it.
+// now, and under which epoch. *pool.MNGuard implements it.
 type DynamicGate interface {
 	ServeDynamic() (epoch int64, ok bool)
 }
 
-// SyncOptions are the arguments of Sync.
-type SyncOptions struct {
+// Options are the arguments of Sync.
+type Options struct {
 	// Steps run in order.
-	Steps []SyncStep
+	Steps []Step
 	// Gate, when set, must agree before the dynamic range is served (the
 	// MN guard of a long-running agent, or makemn's). Without a gate the
 	// fresh read of the master record sets ServeDynamic and StillServe is
@@ -84,8 +93,8 @@ type SyncOptions struct {
 	Gate DynamicGate
 }
 
-// SyncStepResult is the outcome of one step.
-type SyncStepResult struct {
+// StepResult is the outcome of one step.
+type StepResult struct {
 	Step    string `json:"step"`
 	Changed bool   `json:"changed"`
 	Detail  string `json:"detail,omitempty"`
@@ -93,18 +102,18 @@ type SyncStepResult struct {
 	Err     error  `json:"-"`
 }
 
-// SyncReport is what Sync found and did.
-type SyncReport struct {
-	Self         string           `json:"self"`
-	Role         Role             `json:"role"`
-	Master       Master           `json:"master"`
-	ServeDynamic bool             `json:"serve_dynamic"`
-	DynamicEpoch int64            `json:"dynamic_epoch,omitempty"`
-	Steps        []SyncStepResult `json:"steps"`
+// Report is what Sync found and did.
+type Report struct {
+	Self         string       `json:"self"`
+	Role         pool.Role    `json:"role"`
+	Master       pool.Master  `json:"master"`
+	ServeDynamic bool         `json:"serve_dynamic"`
+	DynamicEpoch int64        `json:"dynamic_epoch,omitempty"`
+	Steps        []StepResult `json:"steps"`
 }
 
 // Failed returns the names of the steps that failed.
-func (r SyncReport) Failed() []string {
+func (r Report) Failed() []string {
 	var out []string
 	for _, st := range r.Steps {
 		if st.Err != nil {
@@ -123,26 +132,26 @@ func (r SyncReport) Failed() []string {
 //
 // The new MN runs Sync at the end of makemn; every member runs it when
 // the pool changes (the agent) or by hand (`mnpool sync`).
-func Sync(ctx context.Context, s *Store, self string, o SyncOptions) (SyncReport, error) {
-	if err := ValidateName("member", self); err != nil {
-		return SyncReport{}, err
+func Sync(ctx context.Context, s *pool.Store, self string, o Options) (Report, error) {
+	if err := pool.ValidateName("member", self); err != nil {
+		return Report{}, err
 	}
 	seen := map[string]bool{}
 	for i, st := range o.Steps {
 		if st == nil || st.Name() == "" {
-			return SyncReport{}, fmt.Errorf("%w: sync step %d has no name", ErrInvalid, i+1)
+			return Report{}, fmt.Errorf("%w: sync step %d has no name", pool.ErrInvalid, i+1)
 		}
 		if seen[st.Name()] {
-			return SyncReport{}, fmt.Errorf("%w: sync step %q given twice", ErrInvalid, st.Name())
+			return Report{}, fmt.Errorf("%w: sync step %q given twice", pool.ErrInvalid, st.Name())
 		}
 		seen[st.Name()] = true
 	}
 	st, err := s.LoadState(ctx)
 	if err != nil {
-		return SyncReport{}, fmt.Errorf("pool: sync of %s: reading the pool: %w", self, err)
+		return Report{}, fmt.Errorf("pool: sync of %s: reading the pool: %w", self, err)
 	}
-	in := &SyncInput{Self: self, State: st, Role: RoleOf(st, self), Store: s}
-	if in.Role == RoleMN {
+	in := &Input{Self: self, State: st, Role: pool.RoleOf(st, self), Store: s}
+	if in.Role == pool.RoleMN {
 		in.ServeDynamic, in.DynamicEpoch = true, st.Master.Epoch
 		if o.Gate != nil {
 			e, ok := o.Gate.ServeDynamic()
@@ -157,7 +166,7 @@ func Sync(ctx context.Context, s *Store, self string, o SyncOptions) (SyncReport
 			}
 		}
 	}
-	rep := SyncReport{Self: self, Role: in.Role, Master: st.Master, ServeDynamic: in.ServeDynamic, DynamicEpoch: in.DynamicEpoch}
+	rep := Report{Self: self, Role: in.Role, Master: st.Master, ServeDynamic: in.ServeDynamic, DynamicEpoch: in.DynamicEpoch}
 	var errs []error
 	for _, step := range o.Steps {
 		if err := ctx.Err(); err != nil {
@@ -165,7 +174,7 @@ func Sync(ctx context.Context, s *Store, self string, o SyncOptions) (SyncReport
 			break
 		}
 		ch, err := step.Sync(ctx, in)
-		r := SyncStepResult{Step: step.Name(), Changed: ch.Changed, Detail: ch.Detail}
+		r := StepResult{Step: step.Name(), Changed: ch.Changed, Detail: ch.Detail}
 		if err != nil {
 			r.Err, r.Error = err, err.Error()
 			errs = append(errs, fmt.Errorf("pool: sync step %s: %w", step.Name(), err))
@@ -173,28 +182,4 @@ func Sync(ctx context.Context, s *Store, self string, o SyncOptions) (SyncReport
 		rep.Steps = append(rep.Steps, r)
 	}
 	return rep, errors.Join(errs...)
-}
-
-// RoleFilesStep keeps the xCAT role files under root ("/" in production)
-// in step with the snapshot's master record (WriteRoleFiles): root/etc/xCATMN
-// only on the MN, root/etc/xCATSN only on the other members, neither on a
-// host that is not a member.
-func RoleFilesStep(root string) SyncStep {
-	return SyncStepFunc("role-files", func(_ context.Context, in *SyncInput) (SyncChange, error) {
-		changed, err := WriteRoleFiles(root, in.Role)
-		if err != nil {
-			return SyncChange{Changed: changed}, err
-		}
-		what := "no role file (not a member)"
-		switch in.Role {
-		case RoleMN:
-			what = filepath.Join(root, RoleFileMN)
-		case RoleSN:
-			what = filepath.Join(root, RoleFileSN)
-		}
-		if changed {
-			return SyncChange{Changed: true, Detail: fmt.Sprintf("set for %s: %s", in.Role, what)}, nil
-		}
-		return SyncChange{Detail: fmt.Sprintf("already set for %s: %s", in.Role, what)}, nil
-	})
 }
