@@ -14,6 +14,7 @@ import (
 
 	"github.com/mnpool/mnpool/internal/ctxutil"
 	"github.com/mnpool/mnpool/locking"
+	"github.com/mnpool/mnpool/mnguard"
 	"github.com/mnpool/mnpool/pool"
 )
 
@@ -23,7 +24,7 @@ import (
 //   - the heartbeat: bumps this member's counter every interval and, in
 //     the same transaction, samples every member's counter and publishes
 //     this agent's judgement (pool.Heartbeater with a pool.Observer);
-//   - the MN guard (pool.MNGuard): whether this member may serve the DHCP
+//   - the MN guard (mnguard.Guard): whether this member may serve the DHCP
 //     dynamic range, confirmed through a healthy database node;
 //   - the follower: reads the change counter (pool.Store.Watch) and runs
 //     the sync steps (poolsync.Sync) whenever the pool changes, the guard's
@@ -48,7 +49,7 @@ type Agent struct {
 	timing Timing
 	obs    *pool.Observer
 	hb     *pool.Heartbeater
-	guard  *pool.MNGuard
+	guard  *mnguard.Guard
 	locker *locking.Locker
 
 	// beat is signalled after every committed heartbeat (a fresh sample
@@ -270,7 +271,7 @@ func (a *Agent) prepare(ctx context.Context) error {
 	if err != nil {
 		return fmt.Errorf("agent: %w", err)
 	}
-	guard, err := pool.NewMNGuard(a.s, a.self, append([]pool.GuardOption{pool.WithGuardLogger(a.log)}, a.o.guardOpts...)...)
+	guard, err := mnguard.New(a.s, a.self, append([]mnguard.Option{mnguard.WithLogger(a.log)}, a.o.guardOpts...)...)
 	if err != nil {
 		return fmt.Errorf("agent: MN guard: %w", err)
 	}

@@ -24,6 +24,7 @@ import (
 	"github.com/mnpool/mnpool/dhcp"
 	"github.com/mnpool/mnpool/internal/testenv"
 	"github.com/mnpool/mnpool/locking"
+	"github.com/mnpool/mnpool/mnguard"
 	"github.com/mnpool/mnpool/pool"
 	"github.com/mnpool/mnpool/rolefiles"
 )
@@ -86,7 +87,7 @@ var fastTiming = agent.Timing{HeartbeatInterval: 100 * time.Millisecond, Suspect
 // fastGuard makes the MN guard confirm quickly so tests need not wait the
 // production hold.
 func fastGuard() agent.Option {
-	return agent.WithGuardOptions(pool.WithGuardTiming(100*time.Millisecond, 400*time.Millisecond), pool.WithGuardHold(500*time.Millisecond))
+	return agent.WithGuardOptions(mnguard.WithTiming(100*time.Millisecond, 400*time.Millisecond), mnguard.WithHold(500*time.Millisecond))
 }
 
 // running is one agent started by startAgent.

@@ -10,7 +10,7 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 
-	"github.com/mnpool/mnpool/pool"
+	"github.com/mnpool/mnpool/mnguard"
 	"github.com/mnpool/mnpool/poolsync"
 )
 
@@ -55,7 +55,7 @@ type options struct {
 	reg         *prometheus.Registry
 	failover    FailoverPolicy
 	events      func(Event)
-	guardOpts   []pool.GuardOption
+	guardOpts   []mnguard.Option
 	detect      func(ctx context.Context) (time.Duration, error)
 
 	// Node reconfiguration after a failover (nodeconfig.go).
@@ -141,9 +141,9 @@ func WithFailover(p FailoverPolicy) Option { return func(o *options) { o.failove
 // must return quickly.
 func WithEvents(fn func(Event)) Option { return func(o *options) { o.events = fn } }
 
-// WithGuardOptions configures the MN guard (pool.NewMNGuard) that decides
+// WithGuardOptions configures the MN guard (mnguard.New) that decides
 // whether this member serves the DHCP dynamic range.
-func WithGuardOptions(opts ...pool.GuardOption) Option {
+func WithGuardOptions(opts ...mnguard.Option) Option {
 	return func(o *options) { o.guardOpts = append(o.guardOpts, opts...) }
 }
 

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/mnpool/mnpool/atomicfile"
+	"github.com/mnpool/mnpool/mnguard"
 	"github.com/mnpool/mnpool/pool"
 )
 
@@ -41,17 +42,17 @@ func (r *makeRun) decideDynamic(ctx context.Context) (dynDecision, error) {
 
 // oneShotDynamic decides the dynamic range for a run without a running
 // guard (makedhcp, mnpool sync): it confirms self as the MN of epoch mn
-// with a pool.MNGuard built from opts, through a healthy database node.
+// with a mnguard.Guard built from opts, through a healthy database node.
 // When the file on disk (onDisk, this member's) already serves the range
 // under this epoch, the hold was waited out when it was written and the
 // range is kept at once; otherwise the guard's hold is waited out first.
-func oneShotDynamic(ctx context.Context, s *pool.Store, self string, mn pool.Master, onDisk *Installed, opts []pool.GuardOption) (dynDecision, error) {
-	opts = append([]pool.GuardOption(nil), opts...)
+func oneShotDynamic(ctx context.Context, s *pool.Store, self string, mn pool.Master, onDisk *Installed, opts []mnguard.Option) (dynDecision, error) {
+	opts = append([]mnguard.Option(nil), opts...)
 	held := onDisk != nil && onDisk.Member == self && onDisk.Dynamic && onDisk.Epoch == mn.Epoch && onDisk.MN == self
 	if held {
-		opts = append(opts, pool.WithGuardHold(0))
+		opts = append(opts, mnguard.WithHold(0))
 	}
-	guard, err := pool.NewMNGuard(s, self, opts...)
+	guard, err := mnguard.New(s, self, opts...)
 	if err != nil {
 		return dynDecision{}, err
 	}
@@ -88,7 +89,7 @@ func oneShotDynamic(ctx context.Context, s *pool.Store, self string, mn pool.Mas
 // waitHold runs the guard until it lets the member serve the dynamic
 // range, it finds the member is not the MN, or the hold and two validity
 // periods have passed.
-func waitHold(ctx context.Context, guard *pool.MNGuard) (int64, bool) {
+func waitHold(ctx context.Context, guard *mnguard.Guard) (int64, bool) {
 	every, validFor, hold := guard.Timing()
 	hctx, cancel := context.WithTimeout(ctx, hold+2*validFor+every)
 	defer cancel()

@@ -8,6 +8,7 @@ import (
 	"path/filepath"
 
 	"github.com/mnpool/mnpool/dhcp"
+	"github.com/mnpool/mnpool/mnguard"
 	"github.com/mnpool/mnpool/pool"
 )
 
@@ -34,7 +35,7 @@ func ExampleMake() {
 	}, pool.AddOptions{})
 
 	applier := dhcp.ApplierConfig{Format: dhcp.FormatISC, Path: filepath.Join(dir, "dhcpd.conf"), Check: dhcp.CheckNever}
-	guard := []pool.GuardOption{pool.WithGuardHold(0)} // nobody served the range before
+	guard := []mnguard.Option{mnguard.WithHold(0)} // nobody served the range before
 	rep, err := dhcp.Make(ctx, s, dhcp.MakeOptions{Self: "mn1", Applier: applier, New: true, All: true, Guard: guard})
 	if err != nil {
 		fmt.Println(err)

@@ -10,6 +10,7 @@ import (
 	"strings"
 
 	"github.com/mnpool/mnpool/atomicfile"
+	"github.com/mnpool/mnpool/mnguard"
 	"github.com/mnpool/mnpool/noderange"
 	"github.com/mnpool/mnpool/pool"
 	"github.com/mnpool/mnpool/poolsync"
@@ -45,11 +46,11 @@ type MakeOptions struct {
 	CheckOnly  bool
 	// Gate, when set, decides whether the dynamic range is served (the
 	// MN guard of a running agent). Without it Make confirms the member
-	// as the MN of the current epoch with a pool.MNGuard built from
+	// as the MN of the current epoch with a mnguard.Guard built from
 	// Guard: through a healthy database node, and after the guard's hold
 	// unless the file on disk already serves the range under this epoch.
 	Gate  poolsync.DynamicGate
-	Guard []pool.GuardOption
+	Guard []mnguard.Option
 }
 
 // Validate checks the combination of options; the errors wrap ErrInvalid

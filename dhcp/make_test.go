@@ -12,6 +12,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/mnpool/mnpool/dhcp"
+	"github.com/mnpool/mnpool/mnguard"
 	"github.com/mnpool/mnpool/pool"
 	"github.com/mnpool/mnpool/poolsync"
 )
@@ -66,7 +67,7 @@ func TestMakeDeletePersists(t *testing.T) {
 	ctx := context.Background()
 	dir := t.TempDir()
 	ac := dhcp.ApplierConfig{Path: filepath.Join(dir, "dhcpd.conf"), Check: dhcp.CheckNever}
-	hold0 := []pool.GuardOption{pool.WithGuardHold(0)}
+	hold0 := []mnguard.Option{mnguard.WithHold(0)}
 	rep, err := dhcp.Make(ctx, s, dhcp.MakeOptions{Self: "mn1", Applier: ac, Delete: true, Noderange: "rack1,-cn003", Guard: hold0})
 	require.NoError(t, err)
 	require.Equal(t, []string{"cn001", "cn002"}, rep.Removed)
@@ -155,7 +156,7 @@ func TestMakeDynamicRange(t *testing.T) {
 
 	// The file serves the range under epoch 1: a one-shot run keeps it at
 	// once, even with an hour's hold.
-	long := []pool.GuardOption{pool.WithGuardHold(time.Hour)}
+	long := []mnguard.Option{mnguard.WithHold(time.Hour)}
 	rep, err = dhcp.Make(ctx, s, dhcp.MakeOptions{Self: "mn1", Applier: ac, All: true, Guard: long})
 	require.NoError(t, err)
 	require.True(t, rep.Dynamic.Served, rep.Dynamic.Why)
@@ -164,7 +165,7 @@ func TestMakeDynamicRange(t *testing.T) {
 	fresh := ac
 	fresh.Path = filepath.Join(dir, "fresh.conf")
 	rep, err = dhcp.Make(ctx, s, dhcp.MakeOptions{Self: "mn1", Applier: fresh, All: true,
-		Guard: []pool.GuardOption{pool.WithGuardTiming(100*time.Millisecond, 500*time.Millisecond), pool.WithGuardHold(300 * time.Millisecond)}})
+		Guard: []mnguard.Option{mnguard.WithTiming(100*time.Millisecond, 500*time.Millisecond), mnguard.WithHold(300 * time.Millisecond)}})
 	require.NoError(t, err)
 	require.True(t, rep.Dynamic.Served, rep.Dynamic.Why)
 	require.Contains(t, rep.Dynamic.Why, "after the hold")

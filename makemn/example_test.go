@@ -8,6 +8,7 @@ import (
 	"path/filepath"
 
 	"github.com/mnpool/mnpool/makemn"
+	"github.com/mnpool/mnpool/mnguard"
 	"github.com/mnpool/mnpool/pool"
 	"github.com/mnpool/mnpool/poolsync"
 	"github.com/mnpool/mnpool/rolefiles"
@@ -32,7 +33,7 @@ func ExampleRun() {
 
 	rep, err := makemn.Run(ctx, s, makemn.Options{MakeMN: makemn.Request{
 		Target: "sn1",
-		Guard:  []pool.GuardOption{pool.WithGuardHold(0)},
+		Guard:  []mnguard.Option{mnguard.WithHold(0)},
 		Sync:   poolsync.Options{Steps: []poolsync.Step{rolefiles.Step(dir)}},
 	}})
 	if err != nil {

@@ -13,6 +13,7 @@ import (
 
 	"github.com/mnpool/mnpool/locking"
 	"github.com/mnpool/mnpool/makemn"
+	"github.com/mnpool/mnpool/mnguard"
 	"github.com/mnpool/mnpool/pool"
 )
 
@@ -43,7 +44,7 @@ func open(t *testing.T, dsn, self string) *pool.Store {
 }
 
 func opts(target string, hold time.Duration) makemn.Options {
-	return makemn.Options{MakeMN: makemn.Request{Target: target, Guard: []pool.GuardOption{pool.WithGuardHold(hold)}}}
+	return makemn.Options{MakeMN: makemn.Request{Target: target, Guard: []mnguard.Option{mnguard.WithHold(hold)}}}
 }
 
 // While another session holds the makemn lock, Run fails at once with a

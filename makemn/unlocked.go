@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/jmoiron/sqlx"
+	"github.com/mnpool/mnpool/mnguard"
 	"github.com/mnpool/mnpool/pool"
 	"github.com/mnpool/mnpool/poolsync"
 )
@@ -90,7 +91,7 @@ type Request struct {
 	ReplicaPoll time.Duration
 	// Guard configures the MN guard that confirms the new role before the
 	// dynamic range is rendered (the hold step).
-	Guard []pool.GuardOption
+	Guard []mnguard.Option
 	// Sync is run at the end (its Gate is set to the guard).
 	Sync poolsync.Options
 	// Reason goes into the audit record of the promotion.
@@ -160,7 +161,7 @@ func (r *makemnRun) failed() bool { return len(r.errs) > 0 }
 //     liveness is reported;
 //  2. promote: pool.Store.Promote from the epoch read in the checks (exactly one of
 //     concurrent makemn runs wins);
-//  3. hold: a pool.MNGuard confirms the new role through a healthy node and
+//  3. hold: a mnguard.Guard confirms the new role through a healthy node and
 //     waits out the hold, so the old MN's dynamic range has expired before
 //     the new one is rendered;
 //  4. sync: poolsync.Sync for the target (role files, DHCP, ...).
@@ -191,7 +192,7 @@ func RunUnlocked(ctx context.Context, s *pool.Store, o Request) (Outcome, error)
 	if o.Reason == "" {
 		o.Reason = "makemn"
 	}
-	guard, err := pool.NewMNGuard(s, o.Target, o.Guard...)
+	guard, err := mnguard.New(s, o.Target, o.Guard...)
 	if err != nil {
 		return Outcome{}, err
 	}
@@ -201,7 +202,7 @@ func RunUnlocked(ctx context.Context, s *pool.Store, o Request) (Outcome, error)
 	return r.rep, err
 }
 
-func (r *makemnRun) run(ctx context.Context, guard *pool.MNGuard) error {
+func (r *makemnRun) run(ctx context.Context, guard *mnguard.Guard) error {
 	h, healthy := r.checkDB(ctx)
 	cur, target, ok := r.checkTarget(ctx, healthy)
 	r.rep.Previous, r.rep.Master = cur, cur
@@ -482,7 +483,7 @@ func (r *makemnRun) reportOldMN(cur pool.Master) {
 	r.step(StepOldMN, StepInfo, start, "%s (MN of epoch %d) is %s: %s", cur.Member, cur.Epoch, live, what)
 }
 
-func (r *makemnRun) dryRun(cur pool.Master, guard *pool.MNGuard) {
+func (r *makemnRun) dryRun(cur pool.Master, guard *mnguard.Guard) {
 	now := time.Now()
 	if cur.Member == r.o.Target {
 		r.step(StepPromote, StepWould, now, "nothing to promote: %s is the MN of epoch %d", cur.Member, cur.Epoch)
@@ -503,7 +504,7 @@ func (r *makemnRun) dryRun(cur pool.Master, guard *pool.MNGuard) {
 }
 
 // hold runs the MN guard until it lets the target serve the dynamic range.
-func (r *makemnRun) hold(ctx context.Context, guard *pool.MNGuard, want pool.Master) {
+func (r *makemnRun) hold(ctx context.Context, guard *mnguard.Guard, want pool.Master) {
 	start := time.Now()
 	every, validFor, hold := guard.Timing()
 	limit := hold + 2*validFor + every
@@ -541,7 +542,7 @@ func (r *makemnRun) hold(ctx context.Context, guard *pool.MNGuard, want pool.Mas
 	}
 }
 
-func (r *makemnRun) sync(ctx context.Context, guard *pool.MNGuard) {
+func (r *makemnRun) sync(ctx context.Context, guard *mnguard.Guard) {
 	start := time.Now()
 	so := r.o.Sync
 	so.Gate = guard

@@ -8,6 +8,7 @@ import (
 	"github.com/mnpool/mnpool/internal/testenv"
 	"github.com/mnpool/mnpool/internal/testgalera"
 	"github.com/mnpool/mnpool/makemn"
+	"github.com/mnpool/mnpool/mnguard"
 	"github.com/mnpool/mnpool/pool"
 	"github.com/mnpool/mnpool/poolsync"
 	"github.com/mnpool/mnpool/rolefiles"
@@ -40,10 +41,10 @@ func BenchmarkGaleraMakeMNOldMNDown(b *testing.B) {
 	}
 	for _, bc := range []struct {
 		name  string
-		guard []pool.GuardOption
+		guard []mnguard.Option
 	}{
 		{"default-guard", nil},
-		{"hold=0", []pool.GuardOption{pool.WithGuardHold(0)}},
+		{"hold=0", []mnguard.Option{mnguard.WithHold(0)}},
 	} {
 		b.Run(bc.name, func(b *testing.B) {
 			root := b.TempDir()

@@ -15,6 +15,7 @@ import (
 	"github.com/mnpool/mnpool/internal/testenv"
 	"github.com/mnpool/mnpool/internal/testgalera"
 	"github.com/mnpool/mnpool/makemn"
+	"github.com/mnpool/mnpool/mnguard"
 	"github.com/mnpool/mnpool/pool"
 	"github.com/mnpool/mnpool/poolsync"
 	"github.com/mnpool/mnpool/rolefiles"
@@ -95,8 +96,8 @@ func openMemberStore(t testing.TB, dsn, member string, opts ...pool.Option) *poo
 
 // galeraGuard is guard timing for the test cluster, whose Galera failure
 // detection is 6 s (docs/GALERA.md); hold >= validFor.
-func galeraGuard() []pool.GuardOption {
-	return []pool.GuardOption{pool.WithGuardTiming(250*time.Millisecond, 1500*time.Millisecond), pool.WithGuardHold(2 * time.Second)}
+func galeraGuard() []mnguard.Option {
+	return []mnguard.Option{mnguard.WithTiming(250*time.Millisecond, 1500*time.Millisecond), mnguard.WithHold(2 * time.Second)}
 }
 
 // masterOnEveryNode reads the master record through each node alone.
@@ -155,7 +156,7 @@ func TestGaleraMakeMNWithOldMNKilled(t *testing.T) {
 	old := openMemberStore(t, env.NodeDSN(1), "mn1")
 	oldRoot, oldProbe := t.TempDir(), &dhcpProbe{}
 	writeRoleFilesFor(t, oldRoot, "etc/xCATMN") // what it had when it died
-	g, err := pool.NewMNGuard(old, "mn1", galeraGuard()...)
+	g, err := mnguard.New(old, "mn1", galeraGuard()...)
 	require.NoError(t, err)
 	m, err := g.Confirm(ctx)
 	require.NoError(t, err)
@@ -190,7 +191,7 @@ type transition struct {
 	epoch int64
 }
 
-func (tr *transitions) watch(ctx context.Context, g *pool.MNGuard) {
+func (tr *transitions) watch(ctx context.Context, g *mnguard.Guard) {
 	for {
 		select {
 		case <-ctx.Done():
@@ -250,7 +251,7 @@ func TestGaleraOldMNIsolated(t *testing.T) {
 
 	// mn1 reaches only its own database node: its host is the one cut off.
 	old := openMemberStore(t, env.NodeDSN(1), "mn1", pool.WithRetry(3, 10*time.Millisecond, 100*time.Millisecond))
-	g, err := pool.NewMNGuard(old, "mn1", pool.WithGuardTiming(250*time.Millisecond, 1500*time.Millisecond), pool.WithGuardHold(0))
+	g, err := mnguard.New(old, "mn1", mnguard.WithTiming(250*time.Millisecond, 1500*time.Millisecond), mnguard.WithHold(0))
 	require.NoError(t, err)
 	var tr transitions
 	go tr.watch(ctx, g)

@@ -11,14 +11,15 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/mnpool/mnpool/makemn"
+	"github.com/mnpool/mnpool/mnguard"
 	"github.com/mnpool/mnpool/pool"
 	"github.com/mnpool/mnpool/poolsync"
 	"github.com/mnpool/mnpool/rolefiles"
 )
 
 // fastGuard is guard timing for tests on one host.
-func fastGuard() []pool.GuardOption {
-	return []pool.GuardOption{pool.WithGuardTiming(20*time.Millisecond, 150*time.Millisecond), pool.WithGuardHold(40 * time.Millisecond)}
+func fastGuard() []mnguard.Option {
+	return []mnguard.Option{mnguard.WithTiming(20*time.Millisecond, 150*time.Millisecond), mnguard.WithHold(40 * time.Millisecond)}
 }
 
 // stepSummary is "name status" per step, to compare the sequence.
@@ -221,7 +222,7 @@ func TestMakeMNHoldRefusesWhenTheRoleIsLostAgain(t *testing.T) {
 	ctx := context.Background()
 	f := newMakemnFixture(t)
 	o := f.opts("sn1")
-	o.Guard = []pool.GuardOption{pool.WithGuardTiming(20*time.Millisecond, 150*time.Millisecond), pool.WithGuardHold(300 * time.Millisecond)}
+	o.Guard = []mnguard.Option{mnguard.WithTiming(20*time.Millisecond, 150*time.Millisecond), mnguard.WithHold(300 * time.Millisecond)}
 	o.OnStep = func(st makemn.Step) {
 		if st.Name == makemn.StepPromote {
 			_, err := f.s.Promote(ctx, "sn2", pool.PromoteOptions{})

@@ -252,7 +252,7 @@ func (s *Store) CheckMN(ctx context.Context, tx *sqlx.Tx, token Master) error {
 // is the MN's current epoch: the epoch as a fencing token for pool changes
 // made on the MN's behalf. It fails with ErrStaleEpoch (and nothing of fn
 // is committed) once a promotion has moved the epoch on. Things outside the
-// database (a DHCP dynamic range) are fenced by MNGuard instead.
+// database (a DHCP dynamic range) are fenced by the MN guard (package mnguard) instead.
 func (s *Store) TxAsMN(ctx context.Context, token Master, fn func(tx *sqlx.Tx) error) error {
 	return s.Tx(ctx, func(tx *sqlx.Tx) error {
 		if err := s.CheckMN(ctx, tx, token); err != nil {

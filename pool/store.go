@@ -156,6 +156,11 @@ func (s *Store) Close() error { return s.b.close() }
 // Kind is the backend in use.
 func (s *Store) Kind() Kind { return s.b.kind() }
 
+// SyncWait is the wsrep_sync_wait the store's MySQL/Galera sessions use
+// (WithSyncWait); readers that must see the latest commit (the MN guard)
+// check it.
+func (s *Store) SyncWait() int { return s.o.syncWait }
+
 // Dialect returns the SQL forms of the backend, for packages that keep
 // their own tables in the pool database (see Tx).
 func (s *Store) Dialect() Dialect { return s.b.dialect() }

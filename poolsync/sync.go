@@ -75,7 +75,7 @@ func (f syncFunc) Sync(ctx context.Context, in *Input) (Change, error) {
 }
 
 // DynamicGate says whether this member may serve the DHCP dynamic range
-// now, and under which epoch. *pool.MNGuard implements it.
+// now, and under which epoch. *mnguard.Guard implements it.
 type DynamicGate interface {
 	ServeDynamic() (epoch int64, ok bool)
 }

@@ -11,6 +11,7 @@ import (
 
 	"github.com/mnpool/mnpool/dhcp"
 	"github.com/mnpool/mnpool/makemn"
+	"github.com/mnpool/mnpool/mnguard"
 	"github.com/mnpool/mnpool/nodecfg"
 	"github.com/mnpool/mnpool/pool"
 	"github.com/mnpool/mnpool/poolsync"
@@ -39,7 +40,7 @@ func operations(ctx context.Context, w io.Writer, dsn, out string) error {
 		Force:  true,
 		Reason: "embed example",
 		// A short hold for the demo; production keeps the default.
-		Guard: []pool.GuardOption{pool.WithGuardTiming(50*time.Millisecond, 200*time.Millisecond), pool.WithGuardHold(300 * time.Millisecond)},
+		Guard: []mnguard.Option{mnguard.WithTiming(50*time.Millisecond, 200*time.Millisecond), mnguard.WithHold(300 * time.Millisecond)},
 		Sync:  poolsync.Options{Steps: []poolsync.Step{rolefiles.Step(filepath.Join(out, "sn1"))}},
 	})
 	if err := report(w, "makemn sn1 (makemn.RunUnlocked)", mm, err); err != nil {
@@ -72,7 +73,7 @@ func makedhcp(ctx context.Context, s *pool.Store, member, path string) (*dhcp.Ma
 		New:     true,
 		All:     true,
 		Applier: dhcp.ApplierConfig{Path: path, Check: dhcp.CheckNever, Backup: "-"},
-		Guard:   []pool.GuardOption{pool.WithGuardTiming(50*time.Millisecond, 200*time.Millisecond), pool.WithGuardHold(300 * time.Millisecond)},
+		Guard:   []mnguard.Option{mnguard.WithTiming(50*time.Millisecond, 200*time.Millisecond), mnguard.WithHold(300 * time.Millisecond)},
 	})
 }
 

@@ -10,7 +10,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/mnpool/mnpool/dhcp"
-	"github.com/mnpool/mnpool/pool"
+	"github.com/mnpool/mnpool/mnguard"
 )
 
 // makedhcpFlags are makedhcp's own flags.
@@ -90,7 +90,7 @@ func NewMakedhcp(io IO) *cobra.Command {
 	fl.BoolVarP(&f.query, "query", "q", false, "show the host entries of NODERANGE in the configuration on disk")
 	fl.BoolVar(&f.check, "check", false, "render and check with the daemon (required to be installed) but write nothing")
 	fl.BoolVar(&f.allMembers, "all-members", false, "render every DHCP member's configuration into the directory --dhcp-config (no reload)")
-	fl.DurationVar(&f.hold, "hold", pool.DefaultGuardValidFor+pool.DefaultGuardConfirmEvery, "on the MN: how long the MN guard must confirm the role before a file without the dynamic range gains it")
+	fl.DurationVar(&f.hold, "hold", mnguard.DefaultValidFor+mnguard.DefaultConfirmEvery, "on the MN: how long the MN guard must confirm the role before a file without the dynamic range gains it")
 	addDHCPFlags(fl, &f.dhcp, "default /etc/dhcp/dhcpd.conf or /etc/kea/kea-dhcp4.conf; with --all-members a directory", false,
 		"format", "out", "reload-cmd", "no-check")
 	return cmd
@@ -118,7 +118,7 @@ func (f *makedhcpFlags) options(g *globals, args []string) (dhcp.MakeOptions, er
 	ac.Logger = g.logger()
 	o := dhcp.MakeOptions{Applier: ac, New: f.newCfg, All: f.all, Noderange: strings.Join(args, ","),
 		Delete: f.del, Query: f.query, AllMembers: f.allMembers, CheckOnly: f.check,
-		Guard: []pool.GuardOption{pool.WithGuardHold(f.hold), pool.WithGuardLogger(g.logger())}}
+		Guard: []mnguard.Option{mnguard.WithHold(f.hold), mnguard.WithLogger(g.logger())}}
 	if !f.allMembers {
 		o.Self = g.selfName()
 	}

@@ -13,6 +13,7 @@ import (
 
 	"github.com/mnpool/mnpool/agent"
 	"github.com/mnpool/mnpool/dhcp"
+	"github.com/mnpool/mnpool/mnguard"
 	"github.com/mnpool/mnpool/pool"
 )
 
@@ -61,7 +62,7 @@ func startDHCPAgent(t *testing.T, dsn, path string) context.CancelFunc {
 	require.NoError(t, err)
 	ac := dhcp.ApplierConfig{Path: path}
 	a, err := agent.New(s, agent.WithSteps(ac.SyncStep()), agent.WithWatchInterval(50*time.Millisecond),
-		agent.WithGuardOptions(pool.WithGuardTiming(200*time.Millisecond, time.Second), pool.WithGuardHold(0)))
+		agent.WithGuardOptions(mnguard.WithTiming(200*time.Millisecond, time.Second), mnguard.WithHold(0)))
 	require.NoError(t, err)
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)

@@ -16,6 +16,7 @@ import (
 	"github.com/spf13/pflag"
 
 	"github.com/mnpool/mnpool/makemn"
+	"github.com/mnpool/mnpool/mnguard"
 	"github.com/mnpool/mnpool/pool"
 	"github.com/mnpool/mnpool/poolsync"
 	"github.com/mnpool/mnpool/rolefiles"
@@ -95,7 +96,7 @@ again), 2 for a bad command line. See docs/MAKEMN-RUNBOOK.md.`,
 	fl.StringArrayVar(&f.dbAddrs, "db-address", nil, "MEMBER=IP: the address a member's Galera node is reached at, when it is not one of its pool addresses (repeatable)")
 	fl.StringVar(&f.syncHook, "sync-hook", "", "command run as the last sync step, without a shell, with arguments MEMBER ROLE EPOCH DYNAMIC (yes|no); for example a script that runs makedhcp")
 	fl.DurationVar(&f.wait, "wait", 0, "when another makemn holds the cluster-wide makemn lock, wait up to this long for it (a lock whose holder died is taken over after its TTL, 60s) instead of failing at once")
-	fl.DurationVar(&f.hold, "hold", pool.DefaultGuardValidFor+pool.DefaultGuardConfirmEvery, "how long the new role must be confirmed before the dynamic range is served (shorter only when the old MN is known to be down)")
+	fl.DurationVar(&f.hold, "hold", mnguard.DefaultValidFor+mnguard.DefaultConfirmEvery, "how long the new role must be confirmed before the dynamic range is served (shorter only when the old MN is known to be down)")
 	return cmd
 }
 
@@ -180,7 +181,7 @@ func (f makemnFlags) options(g *globals) (makemn.Options, error) {
 		DryRun:      f.dryRun,
 		DBAddresses: dbAddrs,
 		ReplicaWait: f.replicaWait,
-		Guard:       []pool.GuardOption{pool.WithGuardHold(f.hold), pool.WithGuardLogger(g.logger())},
+		Guard:       []mnguard.Option{mnguard.WithHold(f.hold), mnguard.WithLogger(g.logger())},
 		Sync:        poolsync.Options{Steps: steps},
 		Reason:      "makemn",
 	}

@@ -1,4 +1,4 @@
-package pool_test
+package mnguard_test
 
 import (
 	"context"
@@ -10,6 +10,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/mnpool/mnpool/internal/testenv"
+	"github.com/mnpool/mnpool/mnguard"
 	"github.com/mnpool/mnpool/pool"
 )
 
@@ -33,14 +34,14 @@ func (c *guardClock) advance(d time.Duration) {
 	c.mu.Unlock()
 }
 
-func serve(g *pool.MNGuard) (int64, bool) { return g.ServeDynamic() }
+func serve(g *mnguard.Guard) (int64, bool) { return g.ServeDynamic() }
 
 func TestMNGuardServesOnlyWhileConfirmed(t *testing.T) {
 	eachBackend(t, func(t *testing.T, s *pool.Store) {
 		ctx := context.Background()
 		seed(t, s, 0)
 		clk := newGuardClock()
-		g, err := pool.NewMNGuard(s, "mn1", pool.WithGuardTiming(time.Second, 3*time.Second), pool.WithGuardHold(2*time.Second), pool.WithGuardNow(clk.now))
+		g, err := mnguard.New(s, "mn1", mnguard.WithTiming(time.Second, 3*time.Second), mnguard.WithHold(2*time.Second), mnguard.WithNow(clk.now))
 		require.NoError(t, err)
 
 		e, ok := serve(g)
@@ -91,7 +92,7 @@ func TestMNGuardServesOnlyWhileConfirmed(t *testing.T) {
 		require.False(t, g.Status().IsMN)
 
 		// The new MN waits out its hold.
-		g2, err := pool.NewMNGuard(s, "sn1", pool.WithGuardTiming(time.Second, 3*time.Second), pool.WithGuardHold(2*time.Second), pool.WithGuardNow(clk.now))
+		g2, err := mnguard.New(s, "sn1", mnguard.WithTiming(time.Second, 3*time.Second), mnguard.WithHold(2*time.Second), mnguard.WithNow(clk.now))
 		require.NoError(t, err)
 		_, err = g2.Confirm(ctx)
 		require.NoError(t, err)
@@ -125,7 +126,7 @@ func TestMNGuardStopsWhenItCannotConfirm(t *testing.T) {
 	require.NoError(t, err)
 	seed(t, s, 0)
 	clk := newGuardClock()
-	g, err := pool.NewMNGuard(s, "mn1", pool.WithGuardTiming(time.Second, 3*time.Second), pool.WithGuardHold(0), pool.WithGuardNow(clk.now))
+	g, err := mnguard.New(s, "mn1", mnguard.WithTiming(time.Second, 3*time.Second), mnguard.WithHold(0), mnguard.WithNow(clk.now))
 	require.NoError(t, err)
 	_, err = g.Confirm(ctx)
 	require.NoError(t, err)
@@ -162,12 +163,12 @@ func TestMNGuardRun(t *testing.T) {
 	seed(t, s, 0)
 	const every, validFor, hold = 20 * time.Millisecond, 150 * time.Millisecond, 60 * time.Millisecond
 
-	run := func(g *pool.MNGuard) chan error {
+	run := func(g *mnguard.Guard) chan error {
 		done := make(chan error, 1)
 		go func() { done <- g.Run(ctx) }()
 		return done
 	}
-	waitChange := func(g *pool.MNGuard, want bool) {
+	waitChange := func(g *mnguard.Guard, want bool) {
 		t.Helper()
 		deadline := time.After(testenv.Timeout(5 * time.Second))
 		for {
@@ -182,7 +183,7 @@ func TestMNGuardRun(t *testing.T) {
 		}
 	}
 
-	g, err := pool.NewMNGuard(s, "mn1", pool.WithGuardTiming(every, validFor), pool.WithGuardHold(hold))
+	g, err := mnguard.New(s, "mn1", mnguard.WithTiming(every, validFor), mnguard.WithHold(hold))
 	require.NoError(t, err)
 	start := time.Now()
 	done := run(g)
@@ -203,7 +204,7 @@ func TestMNGuardRun(t *testing.T) {
 	defer cancel()
 	s2, err := pool.Open(ctx, dsn)
 	require.NoError(t, err)
-	g2, err := pool.NewMNGuard(s2, "sn1", pool.WithGuardTiming(every, validFor), pool.WithGuardHold(0))
+	g2, err := mnguard.New(s2, "sn1", mnguard.WithTiming(every, validFor), mnguard.WithHold(0))
 	require.NoError(t, err)
 	done = make(chan error, 1)
 	go func() { done <- g2.Run(ctx) }()
@@ -222,22 +223,22 @@ func TestNewMNGuardValidation(t *testing.T) {
 	s := openStore(t, "sqlite:"+filepath.Join(t.TempDir(), "pool.db"))
 	tests := map[string]struct {
 		self string
-		opts []pool.GuardOption
+		opts []mnguard.Option
 	}{
 		"bad name":              {self: "-x", opts: nil},
-		"zero interval":         {self: "mn1", opts: []pool.GuardOption{pool.WithGuardTiming(0, time.Second)}},
-		"validity not longer":   {self: "mn1", opts: []pool.GuardOption{pool.WithGuardTiming(time.Second, time.Second)}},
-		"negative hold":         {self: "mn1", opts: []pool.GuardOption{pool.WithGuardHold(-time.Second)}},
-		"timeout beyond expiry": {self: "mn1", opts: []pool.GuardOption{pool.WithGuardConfirmTimeout(pool.DefaultGuardValidFor)}},
+		"zero interval":         {self: "mn1", opts: []mnguard.Option{mnguard.WithTiming(0, time.Second)}},
+		"validity not longer":   {self: "mn1", opts: []mnguard.Option{mnguard.WithTiming(time.Second, time.Second)}},
+		"negative hold":         {self: "mn1", opts: []mnguard.Option{mnguard.WithHold(-time.Second)}},
+		"timeout beyond expiry": {self: "mn1", opts: []mnguard.Option{mnguard.WithConfirmTimeout(mnguard.DefaultValidFor)}},
 	}
 	for name, tc := range tests {
 		t.Run(name, func(t *testing.T) {
-			_, err := pool.NewMNGuard(s, tc.self, tc.opts...)
+			_, err := mnguard.New(s, tc.self, tc.opts...)
 			require.ErrorIs(t, err, pool.ErrInvalid)
 		})
 	}
-	g, err := pool.NewMNGuard(s, "mn1")
+	g, err := mnguard.New(s, "mn1")
 	require.NoError(t, err)
 	every, validFor, hold := g.Timing()
-	require.Equal(t, []time.Duration{pool.DefaultGuardConfirmEvery, pool.DefaultGuardValidFor, pool.DefaultGuardValidFor + pool.DefaultGuardConfirmEvery}, []time.Duration{every, validFor, hold})
+	require.Equal(t, []time.Duration{mnguard.DefaultConfirmEvery, mnguard.DefaultValidFor, mnguard.DefaultValidFor + mnguard.DefaultConfirmEvery}, []time.Duration{every, validFor, hold})
 }

@@ -1,4 +1,12 @@
-package pool
+// Package mnguard is the MN guard, the fail-safe of the MN role: a Guard
+// confirms through a healthy database node, again and again, that its
+// member is still the MN of the current epoch, and says whether the member
+// may serve the DHCP dynamic range now (ServeDynamic) and under which
+// epoch. The agent runs one on every member; makemn waits out its hold;
+// the dhcp renderer asks it (it is a poolsync.DynamicGate).
+//
+// It imports pool; pool does not import it.
+package mnguard
 
 import (
 	"context"
@@ -8,22 +16,24 @@ import (
 	"log/slog"
 	"sync"
 	"time"
+
+	"github.com/mnpool/mnpool/pool"
 )
 
 // Defaults of the MN guard. The timing chain they belong to is described
 // in docs/MAKEMN-RUNBOOK.md ("Timing of the fail-safe").
 const (
-	// DefaultGuardConfirmEvery is how often the guard asks the database
+	// DefaultConfirmEvery is how often the guard asks the database
 	// whether its member is still the MN.
-	DefaultGuardConfirmEvery = 2 * time.Second
-	// DefaultGuardValidFor is how long one successful confirmation lets
+	DefaultConfirmEvery = 2 * time.Second
+	// DefaultValidFor is how long one successful confirmation lets
 	// the MN serve the dynamic range, counted from the moment the
 	// confirming read started.
-	DefaultGuardValidFor = 6 * time.Second
+	DefaultValidFor = 6 * time.Second
 )
 
-// GuardOption configures an MNGuard.
-type GuardOption func(*guardOptions)
+// Option configures a Guard.
+type Option func(*guardOptions)
 
 type guardOptions struct {
 	every    time.Duration
@@ -35,37 +45,37 @@ type guardOptions struct {
 	log      *slog.Logger
 }
 
-// WithGuardTiming sets how often the guard confirms (every) and how long a
+// WithTiming sets how often the guard confirms (every) and how long a
 // confirmation stays valid (validFor). validFor must be longer than every,
 // and it must be shorter than the time another member needs to be promoted
 // after this one stopped confirming (see the runbook).
-func WithGuardTiming(every, validFor time.Duration) GuardOption {
+func WithTiming(every, validFor time.Duration) Option {
 	return func(o *guardOptions) { o.every, o.validFor = every, validFor }
 }
 
-// WithGuardHold sets how long the guard must have confirmed its member as
+// WithHold sets how long the guard must have confirmed its member as
 // the MN of an epoch before it lets it serve the dynamic range (default:
 // validFor + every). It covers the previous MN, which may go on serving
 // for up to validFor after its last confirmation and then needs a moment
 // to re-render.
-func WithGuardHold(d time.Duration) GuardOption {
+func WithHold(d time.Duration) Option {
 	return func(o *guardOptions) { o.hold, o.holdSet = d, true }
 }
 
-// WithGuardConfirmTimeout bounds one confirmation (default: every).
-func WithGuardConfirmTimeout(d time.Duration) GuardOption {
+// WithConfirmTimeout bounds one confirmation (default: every).
+func WithConfirmTimeout(d time.Duration) Option {
 	return func(o *guardOptions) { o.timeout = d }
 }
 
-// WithGuardLogger sets the guard's logger (default: discard).
-func WithGuardLogger(l *slog.Logger) GuardOption { return func(o *guardOptions) { o.log = l } }
+// WithLogger sets the guard's logger (default: discard).
+func WithLogger(l *slog.Logger) Option { return func(o *guardOptions) { o.log = l } }
 
-// WithGuardNow replaces the clock (time.Now; only differences between its
+// WithNow replaces the clock (time.Now; only differences between its
 // values are used, so a monotonic clock is right). For tests.
-func WithGuardNow(now func() time.Time) GuardOption { return func(o *guardOptions) { o.now = now } }
+func WithNow(now func() time.Time) Option { return func(o *guardOptions) { o.now = now } }
 
-// MNGuard is the fail-safe of the MN role (docs/DESIGN.md, *fencing-tokens*). It confirms,
-// periodically and through a healthy Primary Galera node (the store uses no
+// Guard is the fail-safe of the MN role (docs/DESIGN.md,
+// *fencing-tokens*). It confirms, periodically and through a healthy Primary Galera node (the store uses no
 // other), that its member is named by the master record, and remembers on
 // the local monotonic clock when that was last true. ServeDynamic says
 // whether the member may hand out the DHCP dynamic range now.
@@ -83,16 +93,16 @@ func WithGuardNow(now func() time.Time) GuardOption { return func(o *guardOption
 //
 // Things that act for the MN check the epoch ServeDynamic returns (the
 // fencing token) against the one they were configured with.
-type MNGuard struct {
-	s    *Store
+type Guard struct {
+	s    *pool.Store
 	self string
 	o    guardOptions
 
 	mu       sync.Mutex
-	master   Master    // the master record last read
-	isMN     bool      // master names self
-	first    time.Time // start of the first confirmation as MN of master.Epoch
-	last     time.Time // start of the last confirmation as MN of master.Epoch
+	master   pool.Master // the master record last read
+	isMN     bool        // master names self
+	first    time.Time   // start of the first confirmation as MN of master.Epoch
+	last     time.Time   // start of the last confirmation as MN of master.Epoch
 	lastTry  time.Time
 	lastErr  error
 	served   bool // the answer of ServeDynamic at the last notification
@@ -102,18 +112,18 @@ type MNGuard struct {
 	failures int64
 }
 
-// NewMNGuard returns a guard for member self. Run it with Run, or call
+// New returns a guard for member self. Run it with Run, or call
 // Confirm yourself.
-func NewMNGuard(s *Store, self string, opts ...GuardOption) (*MNGuard, error) {
+func New(s *pool.Store, self string, opts ...Option) (*Guard, error) {
 	if s == nil {
-		return nil, fmt.Errorf("%w: MN guard without a store", ErrInvalid)
+		return nil, fmt.Errorf("%w: MN guard without a store", pool.ErrInvalid)
 	}
-	if err := ValidateName("member", self); err != nil {
+	if err := pool.ValidateName("member", self); err != nil {
 		return nil, err
 	}
 	o := guardOptions{
-		every:    DefaultGuardConfirmEvery,
-		validFor: DefaultGuardValidFor,
+		every:    DefaultConfirmEvery,
+		validFor: DefaultValidFor,
 		now:      time.Now,
 		log:      slog.New(slog.NewTextHandler(io.Discard, nil)),
 	}
@@ -121,37 +131,37 @@ func NewMNGuard(s *Store, self string, opts ...GuardOption) (*MNGuard, error) {
 		f(&o)
 	}
 	if o.every <= 0 || o.validFor <= o.every {
-		return nil, fmt.Errorf("%w: MN guard timing every=%v validFor=%v (want every > 0 and validFor > every)", ErrInvalid, o.every, o.validFor)
+		return nil, fmt.Errorf("%w: MN guard timing every=%v validFor=%v (want every > 0 and validFor > every)", pool.ErrInvalid, o.every, o.validFor)
 	}
 	if !o.holdSet {
 		o.hold = o.validFor + o.every
 	}
 	if o.hold < 0 {
-		return nil, fmt.Errorf("%w: MN guard hold %v (want >= 0)", ErrInvalid, o.hold)
+		return nil, fmt.Errorf("%w: MN guard hold %v (want >= 0)", pool.ErrInvalid, o.hold)
 	}
 	if o.timeout <= 0 {
 		o.timeout = o.every
 	}
-	if s.Kind() == KindMySQL && s.o.syncWait&1 == 0 {
+	if s.Kind() == pool.KindMySQL && s.SyncWait()&1 == 0 {
 		// A confirmation must see the latest commit, not a stale local
 		// copy (docs/DESIGN.md, *sync-wait*).
-		return nil, fmt.Errorf("%w: MN guard needs a store with wsrep_sync_wait >= 1 (store has %d)", ErrInvalid, s.o.syncWait)
+		return nil, fmt.Errorf("%w: MN guard needs a store with wsrep_sync_wait >= 1 (store has %d)", pool.ErrInvalid, s.SyncWait())
 	}
 	if o.timeout >= o.validFor {
-		return nil, fmt.Errorf("%w: MN guard confirm timeout %v (want less than validFor %v)", ErrInvalid, o.timeout, o.validFor)
+		return nil, fmt.Errorf("%w: MN guard confirm timeout %v (want less than validFor %v)", pool.ErrInvalid, o.timeout, o.validFor)
 	}
-	return &MNGuard{s: s, self: self, o: o, changed: make(chan struct{}, 1)}, nil
+	return &Guard{s: s, self: self, o: o, changed: make(chan struct{}, 1)}, nil
 }
 
 // Timing returns the guard's confirm interval, validity and hold.
-func (g *MNGuard) Timing() (every, validFor, hold time.Duration) {
+func (g *Guard) Timing() (every, validFor, hold time.Duration) {
 	return g.o.every, g.o.validFor, g.o.hold
 }
 
 // Confirm reads the master record once (bounded by the confirm timeout)
 // and updates the guard. It returns the record read. An error leaves the
 // last good confirmation in place, to expire on its own.
-func (g *MNGuard) Confirm(ctx context.Context) (Master, error) {
+func (g *Guard) Confirm(ctx context.Context) (pool.Master, error) {
 	start := g.o.now()
 	cctx, cancel := context.WithTimeout(ctx, g.o.timeout)
 	m, err := g.s.Master(cctx)
@@ -163,7 +173,7 @@ func (g *MNGuard) Confirm(ctx context.Context) (Master, error) {
 		g.lastErr = err
 		g.failures++
 		g.log().Warn("pool: MN guard could not confirm the master record", "self", g.self, "err", err)
-		return Master{}, err
+		return pool.Master{}, err
 	}
 	g.lastErr = nil
 	g.confirms++
@@ -188,19 +198,19 @@ func (g *MNGuard) Confirm(ctx context.Context) (Master, error) {
 	return m, nil
 }
 
-func (g *MNGuard) log() *slog.Logger { return g.o.log }
+func (g *Guard) log() *slog.Logger { return g.o.log }
 
 // ServeDynamic returns the MN epoch and true when the member may serve the
 // dynamic range now: it is the MN, its last confirmation started less than
 // validFor ago, and it has been the confirmed MN of this epoch for at
 // least the hold time.
-func (g *MNGuard) ServeDynamic() (epoch int64, ok bool) {
+func (g *Guard) ServeDynamic() (epoch int64, ok bool) {
 	g.mu.Lock()
 	defer g.mu.Unlock()
 	return g.serveLocked(g.o.now())
 }
 
-func (g *MNGuard) serveLocked(now time.Time) (int64, bool) {
+func (g *Guard) serveLocked(now time.Time) (int64, bool) {
 	if !g.isMN || g.last.IsZero() {
 		return 0, false
 	}
@@ -210,11 +220,11 @@ func (g *MNGuard) serveLocked(now time.Time) (int64, bool) {
 	return g.master.Epoch, true
 }
 
-// GuardStatus is a snapshot of the guard for status output.
-type GuardStatus struct {
-	Self   string `json:"self"`
-	Master Master `json:"master"`
-	IsMN   bool   `json:"is_mn"`
+// Status is a snapshot of the guard for status output.
+type Status struct {
+	Self   string      `json:"self"`
+	Master pool.Master `json:"master"`
+	IsMN   bool        `json:"is_mn"`
 	// ServeDynamic and Epoch are what ServeDynamic returns now.
 	ServeDynamic bool  `json:"serve_dynamic"`
 	Epoch        int64 `json:"epoch,omitempty"`
@@ -229,11 +239,11 @@ type GuardStatus struct {
 }
 
 // Status returns a snapshot of the guard.
-func (g *MNGuard) Status() GuardStatus {
+func (g *Guard) Status() Status {
 	g.mu.Lock()
 	defer g.mu.Unlock()
 	now := g.o.now()
-	st := GuardStatus{Self: g.self, Master: g.master, IsMN: g.isMN, ValidFor: g.o.validFor, Hold: g.o.hold, Confirms: g.confirms, Failures: g.failures}
+	st := Status{Self: g.self, Master: g.master, IsMN: g.isMN, ValidFor: g.o.validFor, Hold: g.o.hold, Confirms: g.confirms, Failures: g.failures}
 	st.Epoch, st.ServeDynamic = g.serveLocked(now)
 	if !g.last.IsZero() {
 		st.SinceConfirm = now.Sub(g.last)
@@ -248,17 +258,17 @@ func (g *MNGuard) Status() GuardStatus {
 // whenever the answer of ServeDynamic changes while Run runs, including
 // when a confirmation expires. A DHCP renderer waits on it and renders
 // again.
-func (g *MNGuard) Changed() <-chan struct{} { return g.changed }
+func (g *Guard) Changed() <-chan struct{} { return g.changed }
 
 // Run confirms every interval until ctx ends and signals Changed when the
 // answer of ServeDynamic flips, waking up exactly when a confirmation
 // expires or the hold ends. It returns ctx's error. Only one Run may run at
 // a time.
-func (g *MNGuard) Run(ctx context.Context) error {
+func (g *Guard) Run(ctx context.Context) error {
 	g.mu.Lock()
 	if g.running {
 		g.mu.Unlock()
-		return fmt.Errorf("%w: MN guard for %s is running already", ErrConflict, g.self)
+		return fmt.Errorf("%w: MN guard for %s is running already", pool.ErrConflict, g.self)
 	}
 	g.running = true
 	g.mu.Unlock()
@@ -289,7 +299,7 @@ func (g *MNGuard) Run(ctx context.Context) error {
 // notifyAndNextWake signals Changed when the answer moved and returns how
 // long to sleep: until the next confirmation, or earlier when the answer
 // changes by itself (hold over, validity expired).
-func (g *MNGuard) notifyAndNextWake(nextConfirm time.Time) time.Duration {
+func (g *Guard) notifyAndNextWake(nextConfirm time.Time) time.Duration {
 	g.mu.Lock()
 	defer g.mu.Unlock()
 	now := g.o.now()
