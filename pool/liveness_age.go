@@ -15,9 +15,9 @@ import (
 // moved for StaleAfter intervals means the agent stopped publishing, and
 // its judgements are stale however current they look.
 
-// DefaultStaleIntervals is how many heartbeat intervals without a
+// defaultStaleIntervals is how many heartbeat intervals without a
 // publication make a judgement stale.
-const DefaultStaleIntervals = 3
+const defaultStaleIntervals = 3
 
 // AgeOptions tune AgedView.
 type AgeOptions struct {
@@ -25,7 +25,7 @@ type AgeOptions struct {
 	// when zero).
 	Interval time.Duration
 	// StaleIntervals: judgements whose observers have not published for
-	// this many intervals are stale (DefaultStaleIntervals when zero).
+	// this many intervals are stale (3 when zero).
 	StaleIntervals int
 }
 
@@ -34,7 +34,7 @@ func (o AgeOptions) withDefaults() AgeOptions {
 		o.Interval = DefaultHeartbeatInterval
 	}
 	if o.StaleIntervals <= 0 {
-		o.StaleIntervals = DefaultStaleIntervals
+		o.StaleIntervals = defaultStaleIntervals
 	}
 	return o
 }

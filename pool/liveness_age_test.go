@@ -56,7 +56,7 @@ func TestAgedViewCallsStoppedAgentsStale(t *testing.T) {
 		require.NoError(t, err)
 		for _, m := range []string{"mn1", "sn1", "sn2"} {
 			require.True(t, v[m].Stale, "%s: %+v", m, v[m])
-			require.GreaterOrEqual(t, v[m].Age, pool.DefaultStaleIntervals*iv, m)
+			require.GreaterOrEqual(t, v[m].Age, pool.DefaultStaleIntervalsForTest*iv, m)
 		}
 		st, err := s.StatusAged(ctx, pool.AgeOptions{Interval: iv})
 		require.NoError(t, err)

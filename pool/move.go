@@ -18,10 +18,10 @@ import (
 // move was not forced. Nothing was written.
 var ErrTargetUnusable = errors.New("pool: move target is not usable")
 
-// DefaultMoveRounds bounds how often a node whose row changed under a move
+// defaultMoveRounds bounds how often a node whose row changed under a move
 // (a concurrent move or edit won the race) is read again and re-planned
 // before it is reported as failed with ErrConflict.
-const DefaultMoveRounds = 8
+const defaultMoveRounds = 8
 
 // maxAuditDetail keeps a move's audit detail inside a MariaDB TEXT column.
 const maxAuditDetail = 60000
@@ -510,7 +510,7 @@ func planMove(members []Member, nodes []moveNode, req MoveRequest) (*movePlanner
 // each). Each node's write is one conditional statement on its revision
 // and list, so a node moves completely or not at all; a node whose row
 // changed since it was planned (a concurrent move on another member) is
-// read again and planned from its current list, at most DefaultMoveRounds
+// read again and planned from its current list, at most 8 (rounds)
 // times. Running the same request again changes nothing: nodes already
 // on their target are not written.
 //
@@ -569,7 +569,7 @@ func (s *Store) applyMove(ctx context.Context, p *movePlanner, res *MoveResult) 
 	}
 	total, done := len(pending), 0
 	for round := 0; len(pending) > 0; round++ {
-		if round == DefaultMoveRounds {
+		if round == defaultMoveRounds {
 			for _, i := range pending {
 				nm := &res.Nodes[i]
 				nm.Status, nm.New = MoveFailed, nil

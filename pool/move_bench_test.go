@@ -62,7 +62,7 @@ func BenchmarkMove10k(b *testing.B) {
 func BenchmarkMove100kSQLite(b *testing.B) {
 	for _, m := range moveModes {
 		b.Run(m.name, func(b *testing.B) {
-			benchMove(b, backends()[0].dsn, 100_000, pool.DefaultBatchSize, m.mode)
+			benchMove(b, backends()[0].dsn, 100_000, pool.DefaultBatchSizeForTest, m.mode)
 		})
 	}
 }

@@ -18,18 +18,18 @@ import (
 
 // Defaults of the store's options.
 const (
-	DefaultMaxAttempts   = 8
-	DefaultBackoff       = 10 * time.Millisecond
-	DefaultMaxBackoff    = 1 * time.Second
-	DefaultHealthEvery   = 2 * time.Second
-	DefaultCheckTimeout  = 3 * time.Second
-	DefaultBadFor        = 5 * time.Second
-	DefaultIOTimeout     = 30 * time.Second
-	DefaultSyncWait      = 1
-	DefaultSQLiteBusy    = 10 * time.Second
-	DefaultMaxConns      = 16
-	DefaultBatchSize     = 500
-	DefaultMigrateOnOpen = false
+	defaultMaxAttempts   = 8
+	defaultBackoff       = 10 * time.Millisecond
+	defaultMaxBackoff    = 1 * time.Second
+	defaultHealthEvery   = 2 * time.Second
+	defaultCheckTimeout  = 3 * time.Second
+	defaultBadFor        = 5 * time.Second
+	defaultIOTimeout     = 30 * time.Second
+	defaultSyncWait      = 1
+	defaultSQLiteBusy    = 10 * time.Second
+	defaultMaxConns      = 16
+	defaultBatchSize     = 500
+	defaultMigrateOnOpen = false
 )
 
 type options struct {
@@ -105,17 +105,17 @@ func Open(ctx context.Context, dsn string, opts ...Option) (*Store, error) {
 	}
 	o := options{
 		log:          slog.New(slog.NewTextHandler(io.Discard, nil)),
-		maxAttempts:  DefaultMaxAttempts,
-		backoff:      DefaultBackoff,
-		maxBackoff:   DefaultMaxBackoff,
-		healthEvery:  DefaultHealthEvery,
-		checkTimeout: DefaultCheckTimeout,
-		badFor:       DefaultBadFor,
-		ioTimeout:    DefaultIOTimeout,
-		syncWait:     DefaultSyncWait,
-		sqliteBusy:   DefaultSQLiteBusy,
-		maxConns:     DefaultMaxConns,
-		batch:        DefaultBatchSize,
+		maxAttempts:  defaultMaxAttempts,
+		backoff:      defaultBackoff,
+		maxBackoff:   defaultMaxBackoff,
+		healthEvery:  defaultHealthEvery,
+		checkTimeout: defaultCheckTimeout,
+		badFor:       defaultBadFor,
+		ioTimeout:    defaultIOTimeout,
+		syncWait:     defaultSyncWait,
+		sqliteBusy:   defaultSQLiteBusy,
+		maxConns:     defaultMaxConns,
+		batch:        defaultBatchSize,
 	}
 	for _, f := range opts {
 		f(&o)
@@ -124,7 +124,7 @@ func Open(ctx context.Context, dsn string, opts ...Option) (*Store, error) {
 		o.maxAttempts = 1
 	}
 	if o.batch < 1 {
-		o.batch = DefaultBatchSize
+		o.batch = defaultBatchSize
 	}
 	s := &Store{o: o, log: o.log}
 	switch d.Kind {

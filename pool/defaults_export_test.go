@@ -1,0 +1,7 @@
+package pool
+
+// Unexported defaults the external tests compare against.
+const (
+	DefaultStaleIntervalsForTest = defaultStaleIntervals
+	DefaultBatchSizeForTest      = defaultBatchSize
+)
