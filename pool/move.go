@@ -510,8 +510,8 @@ func planMove(members []Member, nodes []moveNode, req MoveRequest) (*movePlanner
 // each). Each node's write is one conditional statement on its revision
 // and list, so a node moves completely or not at all; a node whose row
 // changed since it was planned (a concurrent move on another member) is
-// read again and planned from its current list, at most 8 (rounds)
-// times. Running the same request again changes nothing: nodes already
+// read again and planned from its current list, at most 8 times.
+// Running the same request again changes nothing: nodes already
 // on their target are not written.
 //
 // Errors about the request itself (ErrInvalid, ErrNotFound,
