@@ -11,6 +11,7 @@ import (
 	"github.com/jmoiron/sqlx"
 
 	"github.com/mnpool/mnpool/pool"
+	"github.com/mnpool/mnpool/pool/dsn"
 )
 
 // Timing defaults. A zero field of Timing is derived from the failure
@@ -113,7 +114,7 @@ func (t Timing) String() string {
 // wsrep_provider_options. It returns 0 for SQLite and for MariaDB without
 // wsrep.
 func GaleraDetection(ctx context.Context, s *pool.Store) (time.Duration, error) {
-	if s.Kind() != pool.KindMySQL {
+	if s.Kind() != dsn.MySQL {
 		return 0, nil
 	}
 	var opts string

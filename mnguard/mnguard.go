@@ -18,6 +18,7 @@ import (
 	"time"
 
 	"github.com/mnpool/mnpool/pool"
+	"github.com/mnpool/mnpool/pool/dsn"
 )
 
 // Defaults of the MN guard. The timing chain they belong to is described
@@ -142,7 +143,7 @@ func New(s *pool.Store, self string, opts ...Option) (*Guard, error) {
 	if o.timeout <= 0 {
 		o.timeout = o.every
 	}
-	if s.Kind() == pool.KindMySQL && s.SyncWait()&1 == 0 {
+	if s.Kind() == dsn.MySQL && s.SyncWait()&1 == 0 {
 		// A confirmation must see the latest commit, not a stale local
 		// copy (docs/DESIGN.md, *sync-wait*).
 		return nil, fmt.Errorf("%w: MN guard needs a store with wsrep_sync_wait >= 1 (store has %d)", pool.ErrInvalid, s.SyncWait())

@@ -6,6 +6,7 @@ import (
 	"strings"
 
 	"github.com/jmoiron/sqlx"
+	"github.com/mnpool/mnpool/pool/dsn"
 )
 
 // errClass tells the transaction runner what to do with an error.
@@ -26,7 +27,7 @@ const (
 // backend is what differs between SQLite and MariaDB/Galera. Everything
 // above it is written once.
 type backend interface {
-	kind() Kind
+	kind() dsn.Kind
 	// db returns a handle on a healthy node and the node's label. write
 	// selects the writer handle where the backend has one.
 	db(ctx context.Context, write bool) (*sqlx.DB, string, error)

@@ -6,7 +6,7 @@
 //
 // Open a Store with a DSN: "sqlite:/var/lib/mnpool/pool.db" for one host,
 // or one "mysql:USER:PASS@tcp(HOST:PORT)/DB" per MariaDB Galera node,
-// comma-separated, the local node first (see DSN). Name the member the
+// comma-separated, the local node first (see dsn.DSN). Name the member the
 // program runs on with WithSelf and who asks for changes with WithActor;
 // bring the schema up to date with Migrate (or WithMigrate). One Store is
 // safe for concurrent use; close it with Close.

@@ -1,6 +1,10 @@
 package pool
 
-import "errors"
+import (
+	"errors"
+
+	"github.com/mnpool/mnpool/pool/internal/poolerr"
+)
 
 // Sentinel errors of the pool package. Every error returned by a Store
 // operation that is caused by one of these conditions wraps the sentinel, so
@@ -9,7 +13,7 @@ var (
 	// ErrInvalid: a value failed validation (a name, a MAC, an IP outside
 	// its network, an unknown member in a servicenode list, ...). Nothing
 	// was written.
-	ErrInvalid = errors.New("pool: invalid value")
+	ErrInvalid = poolerr.ErrInvalid
 	// ErrNotFound: the named object (node, member, network, site key) does
 	// not exist.
 	ErrNotFound = errors.New("pool: not found")

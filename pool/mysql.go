@@ -15,6 +15,7 @@ import (
 
 	"github.com/go-sql-driver/mysql"
 	"github.com/jmoiron/sqlx"
+	"github.com/mnpool/mnpool/pool/dsn"
 	"golang.org/x/sync/singleflight"
 )
 
@@ -94,7 +95,7 @@ func openMySQL(cfgs []*mysql.Config, o *options) (*mysqlBackend, error) {
 	return b, nil
 }
 
-func (b *mysqlBackend) kind() Kind                 { return KindMySQL }
+func (b *mysqlBackend) kind() dsn.Kind             { return dsn.MySQL }
 func (b *mysqlBackend) dialect() Dialect           { return mysqlDialect{} }
 func (b *mysqlBackend) isDuplicate(err error) bool { return mysqlErrNo(err) == erDupEntry }
 
@@ -404,7 +405,7 @@ type redactingConnector struct {
 func (c redactingConnector) Connect(ctx context.Context) (driver.Conn, error) {
 	conn, err := c.Connector.Connect(ctx)
 	if err != nil {
-		return nil, redact(err, DSN{MySQL: []*mysql.Config{{Passwd: c.passwd}}}.secrets())
+		return nil, dsn.DSN{MySQL: []*mysql.Config{{Passwd: c.passwd}}}.Redact(err)
 	}
 	return conn, nil
 }

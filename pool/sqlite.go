@@ -10,6 +10,7 @@ import (
 	"path/filepath"
 
 	"github.com/jmoiron/sqlx"
+	"github.com/mnpool/mnpool/pool/dsn"
 	"modernc.org/sqlite"
 	sqlite3 "modernc.org/sqlite/lib"
 )
@@ -62,7 +63,7 @@ func openSQLite(ctx context.Context, path string, busy int) (*sqliteBackend, err
 	return &sqliteBackend{path: path, rw: rw, ro: ro}, nil
 }
 
-func (b *sqliteBackend) kind() Kind { return KindSQLite }
+func (b *sqliteBackend) kind() dsn.Kind { return dsn.SQLite }
 
 func (b *sqliteBackend) db(_ context.Context, write bool) (*sqlx.DB, string, error) {
 	if write {

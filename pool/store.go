@@ -14,6 +14,7 @@ import (
 	"github.com/jmoiron/sqlx"
 
 	"github.com/mnpool/mnpool/internal/ctxutil"
+	"github.com/mnpool/mnpool/pool/dsn"
 )
 
 // Defaults of the store's options.
@@ -96,10 +97,11 @@ type Store struct {
 	log *slog.Logger
 }
 
-// Open opens the store named by dsn (see DSN). It does not touch the
-// schema unless WithMigrate is given; call Migrate.
-func Open(ctx context.Context, dsn string, opts ...Option) (*Store, error) {
-	d, err := ParseDSN(dsn)
+// Open opens the store named by the data source name source (see
+// dsn.DSN). It does not touch the schema unless WithMigrate is given; call
+// Migrate.
+func Open(ctx context.Context, source string, opts ...Option) (*Store, error) {
+	d, err := dsn.Parse(source)
 	if err != nil {
 		return nil, err
 	}
@@ -128,13 +130,13 @@ func Open(ctx context.Context, dsn string, opts ...Option) (*Store, error) {
 	}
 	s := &Store{o: o, log: o.log}
 	switch d.Kind {
-	case KindSQLite:
+	case dsn.SQLite:
 		b, err := openSQLite(ctx, d.Path, int(o.sqliteBusy/time.Millisecond))
 		if err != nil {
 			return nil, err
 		}
 		s.b = b
-	case KindMySQL:
+	case dsn.MySQL:
 		b, err := openMySQL(d.MySQL, &o)
 		if err != nil {
 			return nil, err
@@ -154,7 +156,7 @@ func Open(ctx context.Context, dsn string, opts ...Option) (*Store, error) {
 func (s *Store) Close() error { return s.b.close() }
 
 // Kind is the backend in use.
-func (s *Store) Kind() Kind { return s.b.kind() }
+func (s *Store) Kind() dsn.Kind { return s.b.kind() }
 
 // SyncWait is the wsrep_sync_wait the store's MySQL/Galera sessions use
 // (WithSyncWait); readers that must see the latest commit (the MN guard)

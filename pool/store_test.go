@@ -14,6 +14,7 @@ import (
 
 	"github.com/mnpool/mnpool/internal/testenv"
 	"github.com/mnpool/mnpool/pool"
+	"github.com/mnpool/mnpool/pool/dsn"
 )
 
 func TestInitIsIdempotentAndNamesTheMN(t *testing.T) {
@@ -250,14 +251,14 @@ func TestSiteAndAudit(t *testing.T) {
 func TestParseDSN(t *testing.T) {
 	cases := []struct {
 		in      string
-		kind    pool.Kind
+		kind    dsn.Kind
 		addrs   []string
 		wantErr string
 	}{
-		{in: "sqlite:/tmp/x.db", kind: pool.KindSQLite},
-		{in: "mysql:u:p@tcp(127.0.0.1:3306)/pool", kind: pool.KindMySQL, addrs: []string{"127.0.0.1:3306"}},
-		{in: "mysql:u:p@tcp(a:1)/pool,mysql:u:p@tcp(b:2)/pool", kind: pool.KindMySQL, addrs: []string{"a:1", "b:2"}},
-		{in: "mysql:u:p@tcp(a:1)/pool,tcp(b:2),tcp(c:3)", kind: pool.KindMySQL, addrs: []string{"a:1", "b:2", "c:3"}},
+		{in: "sqlite:/tmp/x.db", kind: dsn.SQLite},
+		{in: "mysql:u:p@tcp(127.0.0.1:3306)/pool", kind: dsn.MySQL, addrs: []string{"127.0.0.1:3306"}},
+		{in: "mysql:u:p@tcp(a:1)/pool,mysql:u:p@tcp(b:2)/pool", kind: dsn.MySQL, addrs: []string{"a:1", "b:2"}},
+		{in: "mysql:u:p@tcp(a:1)/pool,tcp(b:2),tcp(c:3)", kind: dsn.MySQL, addrs: []string{"a:1", "b:2", "c:3"}},
 		{in: "mysql:u:secret@tcp(a:1)/", wantErr: "names no database"},
 		{in: "postgres://x", wantErr: "unknown scheme"},
 		{in: "", wantErr: "empty"},
@@ -266,7 +267,7 @@ func TestParseDSN(t *testing.T) {
 	}
 	for _, c := range cases {
 		t.Run(c.in, func(t *testing.T) {
-			d, err := pool.ParseDSN(c.in)
+			d, err := dsn.Parse(c.in)
 			if c.wantErr != "" {
 				require.ErrorIs(t, err, pool.ErrInvalid)
 				require.Contains(t, err.Error(), c.wantErr)
@@ -289,20 +290,20 @@ func TestParseDSN(t *testing.T) {
 func TestResolveDSN(t *testing.T) {
 	dir := t.TempDir()
 	file := dir + "/db"
-	t.Setenv(pool.EnvDSN, "")
-	_, _, err := pool.ResolveDSN("", file)
+	t.Setenv(dsn.Env, "")
+	_, _, err := dsn.Resolve("", file)
 	require.ErrorIs(t, err, pool.ErrInvalid)
 	require.Contains(t, err.Error(), file)
 	require.NoError(t, writeFile(file, "# comment\n\nsqlite:/var/lib/x.db\n"))
-	d, src, err := pool.ResolveDSN("", file)
+	d, src, err := dsn.Resolve("", file)
 	require.NoError(t, err)
 	require.Equal(t, "sqlite:/var/lib/x.db", d)
 	require.Equal(t, file, src)
-	t.Setenv(pool.EnvDSN, "sqlite:/env.db")
-	d, src, _ = pool.ResolveDSN("", file)
+	t.Setenv(dsn.Env, "sqlite:/env.db")
+	d, src, _ = dsn.Resolve("", file)
 	require.Equal(t, "sqlite:/env.db", d)
-	require.Equal(t, pool.EnvDSN, src)
-	d, src, _ = pool.ResolveDSN("sqlite:/flag.db", file)
+	require.Equal(t, dsn.Env, src)
+	d, src, _ = dsn.Resolve("sqlite:/flag.db", file)
 	require.Equal(t, "sqlite:/flag.db", d)
 	require.Equal(t, "--db", src)
 }

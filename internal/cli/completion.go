@@ -11,6 +11,7 @@ import (
 	"github.com/spf13/pflag"
 
 	"github.com/mnpool/mnpool/pool"
+	"github.com/mnpool/mnpool/pool/dsn"
 )
 
 // completionTimeout bounds the pool read behind one completion: a shell
@@ -197,20 +198,20 @@ func completionState(ctx context.Context, c *cobra.Command) (*pool.State, bool) 
 	if f := c.Flag("db-file"); f != nil {
 		dbFile = f.Value.String()
 	}
-	dsn, _, err := pool.ResolveDSN(db, dbFile)
+	source, _, err := dsn.Resolve(db, dbFile)
 	if err != nil {
 		return nil, false
 	}
-	d, err := pool.ParseDSN(dsn)
+	d, err := dsn.Parse(source)
 	if err != nil {
 		return nil, false
 	}
-	if d.Kind == pool.KindSQLite {
+	if d.Kind == dsn.SQLite {
 		if _, err := os.Stat(d.Path); err != nil {
 			return nil, false
 		}
 	}
-	s, err := pool.Open(ctx, dsn)
+	s, err := pool.Open(ctx, source)
 	if err != nil {
 		return nil, false
 	}

@@ -11,6 +11,7 @@ import (
 	"github.com/go-sql-driver/mysql"
 
 	"github.com/mnpool/mnpool/pool"
+	"github.com/mnpool/mnpool/pool/dsn"
 )
 
 // MySQL server error numbers (recognised by number, never by text).
@@ -32,8 +33,8 @@ var dbNameRe = regexp.MustCompile(`^[A-Za-z0-9_]{1,64}$`)
 // creates it (the DDL replicates to every node), or, when the account may
 // not, says which database is missing and the SQL an administrator runs.
 // Any other answer is left to pool.Open, which reports node health.
-func ensureDatabase(ctx context.Context, d pool.DSN) error {
-	if d.Kind != pool.KindMySQL {
+func ensureDatabase(ctx context.Context, d dsn.DSN) error {
+	if d.Kind != dsn.MySQL {
 		return nil
 	}
 	ctx, cancel := context.WithTimeout(ctx, createDBProbeTimeout)

@@ -14,6 +14,7 @@ import (
 	"github.com/mnpool/mnpool/console"
 	"github.com/mnpool/mnpool/dns"
 	"github.com/mnpool/mnpool/pool"
+	"github.com/mnpool/mnpool/pool/dsn"
 	"github.com/mnpool/mnpool/poolsync"
 	"github.com/mnpool/mnpool/rolefiles"
 )
@@ -238,12 +239,12 @@ func (f *mnpooldFlags) check() (agent.Option, string, error) {
 // openAgentStore opens the pool as member self, migrates the schema and
 // checks that self is a member.
 func openAgentStore(ctx context.Context, g *globals, self string, log *slog.Logger) (*pool.Store, error) {
-	dsn, src, err := pool.ResolveDSN(g.db, g.dbFile)
+	source, src, err := dsn.Resolve(g.db, g.dbFile)
 	if err != nil {
 		return nil, err
 	}
-	g.warnSecretFiles(dsn, src)
-	s, err := pool.Open(ctx, dsn, pool.WithSelf(self), pool.WithActor("mnpoold"), pool.WithLogger(log))
+	g.warnSecretFiles(source, src)
+	s, err := pool.Open(ctx, source, pool.WithSelf(self), pool.WithActor("mnpoold"), pool.WithLogger(log))
 	if err != nil {
 		return nil, err
 	}

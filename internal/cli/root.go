@@ -26,6 +26,7 @@ import (
 	"github.com/mnpool/mnpool/ntp"
 	"github.com/mnpool/mnpool/pki"
 	"github.com/mnpool/mnpool/pool"
+	"github.com/mnpool/mnpool/pool/dsn"
 	"github.com/mnpool/mnpool/sshkeys"
 	"github.com/mnpool/mnpool/xcat"
 )
@@ -55,7 +56,7 @@ type globals struct {
 func (g *globals) addFlags(cmd *cobra.Command) {
 	f := cmd.PersistentFlags()
 	f.StringVar(&g.db, "db", "", "pool database: sqlite:PATH or mysql:USER:PASS@tcp(HOST:PORT)/DB[,...] (default $MNPOOL_DB, else the file of --db-file)")
-	f.StringVar(&g.dbFile, "db-file", pool.DefaultDSNFile, "file holding the database DSN")
+	f.StringVar(&g.dbFile, "db-file", dsn.DefaultFile, "file holding the database DSN")
 	f.StringVar(&g.self, "self", "", "the pool member this command runs on (default $MNPOOL_SELF, else the short host name)")
 	f.BoolVarP(&g.verbose, "verbose", "V", false, "log what is done to stderr")
 }
@@ -131,33 +132,33 @@ func (g *globals) open(ctx context.Context) (*pool.Store, error) {
 
 // openPool is open; with create it makes the database and schema (init).
 func (g *globals) openPool(ctx context.Context, create bool) (*pool.Store, error) {
-	dsn, src, err := pool.ResolveDSN(g.db, g.dbFile)
+	source, src, err := dsn.Resolve(g.db, g.dbFile)
 	if err != nil {
 		return nil, err
 	}
-	g.warnSecretFiles(dsn, src)
+	g.warnSecretFiles(source, src)
 	if create {
-		if d, err := pool.ParseDSN(dsn); err == nil {
+		if d, err := dsn.Parse(source); err == nil {
 			if err := ensureDatabase(ctx, d); err != nil {
 				return nil, err
 			}
 		}
 	}
 	if !create {
-		if d, err := pool.ParseDSN(dsn); err == nil && d.Kind == pool.KindSQLite {
+		if d, err := dsn.Parse(source); err == nil && d.Kind == dsn.SQLite {
 			if _, err := os.Stat(d.Path); err != nil {
 				return nil, fmt.Errorf("%w: no pool database at %s (from %s); create one with `mnpool init`", pool.ErrNotInitialized, d.Path, src)
 			}
 		}
 	}
-	s, err := pool.Open(ctx, dsn, pool.WithSelf(g.selfName()), pool.WithActor(actor()), pool.WithLogger(g.logger()))
+	s, err := pool.Open(ctx, source, pool.WithSelf(g.selfName()), pool.WithActor(actor()), pool.WithLogger(g.logger()))
 	if err != nil {
 		return nil, err
 	}
 	if !create {
 		v, err := s.SchemaVersion(ctx)
 		if err == nil && v == 0 {
-			err = fmt.Errorf("%w: %s has no pool yet; run `mnpool init --mn NAME` first", pool.ErrNotInitialized, pool.MaskDSN(dsn))
+			err = fmt.Errorf("%w: %s has no pool yet; run `mnpool init --mn NAME` first", pool.ErrNotInitialized, dsn.Mask(source))
 		}
 		if err != nil {
 			s.Close()
@@ -168,13 +169,13 @@ func (g *globals) openPool(ctx context.Context, create bool) (*pool.Store, error
 		s.Close()
 		return nil, err
 	}
-	return g.auditAs(ctx, s, dsn)
+	return g.auditAs(ctx, s, source)
 }
 
 // auditAs makes sure the audit log only ever names a pool member: on a
 // host that is not one (an administrator's workstation) the store is
 // reopened without a member, and the actor records user@host instead.
-func (g *globals) auditAs(ctx context.Context, s *pool.Store, dsn string) (*pool.Store, error) {
+func (g *globals) auditAs(ctx context.Context, s *pool.Store, source string) (*pool.Store, error) {
 	self := g.selfName()
 	_, err := s.Member(ctx, self)
 	if !errors.Is(err, pool.ErrNotFound) {
@@ -182,7 +183,7 @@ func (g *globals) auditAs(ctx context.Context, s *pool.Store, dsn string) (*pool
 	}
 	s.Close()
 	g.logger().Debug("not a pool member: audit records the actor with this host's name and no member", "self", self)
-	return pool.Open(ctx, dsn, pool.WithActor(actor()+"@"+self), pool.WithLogger(g.logger()))
+	return pool.Open(ctx, source, pool.WithActor(actor()+"@"+self), pool.WithLogger(g.logger()))
 }
 
 func (g *globals) logger() *slog.Logger {

@@ -6,25 +6,24 @@ import (
 	"strings"
 
 	"github.com/mnpool/mnpool/atomicfile"
-
-	"github.com/mnpool/mnpool/pool"
+	"github.com/mnpool/mnpool/pool/dsn"
 )
 
 // warnSecretFiles prints, once per command, a warning for each file
 // holding a database password that group or others can read: the DSN
 // file (when the DSN came from one) and any password file. src is where
-// ResolveDSN found dsn.
-func (g *globals) warnSecretFiles(dsn, src string) {
+// dsn.Resolve found source.
+func (g *globals) warnSecretFiles(source, src string) {
 	if g.warned {
 		return
 	}
 	g.warned = true
-	d, err := pool.ParseDSN(dsn)
+	d, err := dsn.Parse(source)
 	if err != nil {
 		return // Open reports it
 	}
 	file := src
-	if src == "--db" || src == pool.EnvDSN {
+	if src == "--db" || src == dsn.Env {
 		file = ""
 	}
 	for _, w := range d.SecretFileWarnings(file) {

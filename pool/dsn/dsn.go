@@ -1,4 +1,10 @@
-package pool
+// Package dsn parses, resolves and masks the data source names of the
+// pool database: "sqlite:PATH" for one host, or one
+// "mysql:USER:PASS@tcp(HOST:PORT)/DB" per MariaDB Galera node (see DSN).
+// pool.Open takes such a name; the CLI finds it with Resolve (--db,
+// $MNPOOL_DB, DefaultFile) and prints it with Mask. Errors wrap
+// pool.ErrInvalid.
+package dsn
 
 import (
 	"errors"
@@ -8,6 +14,7 @@ import (
 	"strings"
 
 	"github.com/go-sql-driver/mysql"
+	"github.com/mnpool/mnpool/pool/internal/poolerr"
 )
 
 // Kind names a storage backend.
@@ -15,23 +22,23 @@ type Kind string
 
 // Storage backends.
 const (
-	// KindSQLite is the embedded default: one file, one host.
-	KindSQLite Kind = "sqlite"
-	// KindMySQL is MariaDB or MySQL; Health reports "galera" when the
+	// SQLite is the embedded default: one file, one host.
+	SQLite Kind = "sqlite"
+	// MySQL is MariaDB or MySQL; Health reports "galera" when the
 	// server runs wsrep.
-	KindMySQL Kind = "mysql"
+	MySQL Kind = "mysql"
 )
 
-// DefaultDSNFile is where the DSN is read from when neither --db nor
+// DefaultFile is where the DSN is read from when neither --db nor
 // MNPOOL_DB is set.
-const DefaultDSNFile = "/etc/mnpool/db"
+const DefaultFile = "/etc/mnpool/db"
 
-// EnvDSN is the environment variable that holds the DSN.
-const EnvDSN = "MNPOOL_DB"
+// Env is the environment variable that holds the DSN.
+const Env = "MNPOOL_DB"
 
-// EnvDBPasswordFile names a file holding the MySQL password, for a DSN
+// EnvPasswordFile names a file holding the MySQL password, for a DSN
 // that gives none (see DSN).
-const EnvDBPasswordFile = "MNPOOL_DB_PASSWORD_FILE"
+const EnvPasswordFile = "MNPOOL_DB_PASSWORD_FILE"
 
 // DSN is a parsed data source name.
 //
@@ -70,7 +77,7 @@ type DSN struct {
 
 // String returns the DSN with passwords masked, for messages and logs.
 func (d DSN) String() string {
-	if d.Kind == KindSQLite {
+	if d.Kind == SQLite {
 		return "sqlite:" + d.Path
 	}
 	parts := make([]string, len(d.MySQL))
@@ -80,23 +87,23 @@ func (d DSN) String() string {
 	return strings.Join(parts, ",")
 }
 
-// ParseDSN parses the forms described on DSN. Errors wrap ErrInvalid and
+// Parse parses the forms described on DSN. Errors wrap poolerr.ErrInvalid and
 // name the element at fault; the password is never repeated in them.
-func ParseDSN(s string) (DSN, error) {
+func Parse(s string) (DSN, error) {
 	s = strings.TrimSpace(s)
 	switch {
 	case s == "":
-		return DSN{}, fmt.Errorf("%w: empty database DSN (want sqlite:PATH or mysql:USER:PASS@tcp(HOST:PORT)/DB)", ErrInvalid)
+		return DSN{}, fmt.Errorf("%w: empty database DSN (want sqlite:PATH or mysql:USER:PASS@tcp(HOST:PORT)/DB)", poolerr.ErrInvalid)
 	case strings.HasPrefix(s, "sqlite:"):
 		p := strings.TrimPrefix(s, "sqlite:")
 		p = strings.TrimPrefix(p, "//")
 		if p == "" {
-			return DSN{}, fmt.Errorf("%w: sqlite DSN %q has no path (want sqlite:PATH)", ErrInvalid, s)
+			return DSN{}, fmt.Errorf("%w: sqlite DSN %q has no path (want sqlite:PATH)", poolerr.ErrInvalid, s)
 		}
 		if strings.ContainsAny(p, "?\x00") {
-			return DSN{}, fmt.Errorf("%w: sqlite path %q may not contain '?' or NUL", ErrInvalid, p)
+			return DSN{}, fmt.Errorf("%w: sqlite path %q may not contain '?' or NUL", poolerr.ErrInvalid, p)
 		}
-		return DSN{Kind: KindSQLite, Path: p, source: s}, nil
+		return DSN{Kind: SQLite, Path: p, source: s}, nil
 	case strings.HasPrefix(s, "mysql:"):
 		var cfgs []*mysql.Config
 		var passFiles []string
@@ -122,16 +129,16 @@ func ParseDSN(s string) (DSN, error) {
 				err = errors.New("want mysql:USER:PASS@tcp(HOST:PORT)/DB")
 			}
 			if err != nil {
-				return DSN{}, fmt.Errorf("%w: element %d of the mysql DSN list (%s): %v", ErrInvalid, i+1, maskElement(el), err)
+				return DSN{}, fmt.Errorf("%w: element %d of the mysql DSN list (%s): %v", poolerr.ErrInvalid, i+1, maskElement(el), err)
 			}
 			if cfg.DBName == "" {
-				return DSN{}, fmt.Errorf("%w: element %d of the mysql DSN list (%s) names no database (want .../DB)", ErrInvalid, i+1, maskElement(el))
+				return DSN{}, fmt.Errorf("%w: element %d of the mysql DSN list (%s) names no database (want .../DB)", poolerr.ErrInvalid, i+1, maskElement(el))
 			}
 			cfgs = append(cfgs, cfg)
 		}
-		return DSN{Kind: KindMySQL, MySQL: cfgs, source: s, passFiles: passFiles}, nil
+		return DSN{Kind: MySQL, MySQL: cfgs, source: s, passFiles: passFiles}, nil
 	default:
-		return DSN{}, fmt.Errorf("%w: database DSN %s has an unknown scheme (want sqlite:PATH or mysql:USER:PASS@tcp(HOST:PORT)/DB)", ErrInvalid, maskElement(s))
+		return DSN{}, fmt.Errorf("%w: database DSN %s has an unknown scheme (want sqlite:PATH or mysql:USER:PASS@tcp(HOST:PORT)/DB)", poolerr.ErrInvalid, maskElement(s))
 	}
 }
 
@@ -158,7 +165,7 @@ func parseMySQLElement(body string) (cfg *mysql.Config, passfile string, err err
 	}
 	cfg.User, cfg.Passwd = user, pass
 	if passfile == "" && !hasPass {
-		passfile = os.Getenv(EnvDBPasswordFile)
+		passfile = os.Getenv(EnvPasswordFile)
 	}
 	if passfile != "" {
 		if hasPass {
@@ -174,7 +181,7 @@ func parseMySQLElement(body string) (cfg *mysql.Config, passfile string, err err
 // HasPassword reports whether the DSN string itself carries a password
 // (not one read from a password file).
 func (d DSN) HasPassword() bool {
-	return d.Kind == KindMySQL && len(d.passFiles) == 0 && len(d.secrets()) > 0
+	return d.Kind == MySQL && len(d.passFiles) == 0 && len(d.secrets()) > 0
 }
 
 // SecretFileWarnings returns one warning for each file holding a database
@@ -348,24 +355,24 @@ type redactedError struct {
 func (e *redactedError) Error() string { return e.msg }
 func (e *redactedError) Unwrap() error { return e.err }
 
-// ResolveDSN picks the DSN the way every mnpool command does: the flag
+// Resolve picks the DSN the way every mnpool command does: the flag
 // value if set, else $MNPOOL_DB, else the first non-comment line of file
-// (DefaultDSNFile when file is ""). It returns the source it used, for
+// (DefaultFile when file is ""). It returns the source it used, for
 // error messages.
-func ResolveDSN(flag, file string) (dsn, source string, err error) {
+func Resolve(flag, file string) (dsn, source string, err error) {
 	if strings.TrimSpace(flag) != "" {
 		return flag, "--db", nil
 	}
-	if v := os.Getenv(EnvDSN); strings.TrimSpace(v) != "" {
-		return v, EnvDSN, nil
+	if v := os.Getenv(Env); strings.TrimSpace(v) != "" {
+		return v, Env, nil
 	}
 	if file == "" {
-		file = DefaultDSNFile
+		file = DefaultFile
 	}
 	b, err := os.ReadFile(file)
 	if err != nil {
 		if errors.Is(err, os.ErrNotExist) {
-			return "", "", fmt.Errorf("%w: no database given: use --db, set %s, or write the DSN into %s", ErrInvalid, EnvDSN, file)
+			return "", "", fmt.Errorf("%w: no database given: use --db, set %s, or write the DSN into %s", poolerr.ErrInvalid, Env, file)
 		}
 		return "", "", fmt.Errorf("pool: reading DSN file: %w", err)
 	}
@@ -376,15 +383,23 @@ func ResolveDSN(flag, file string) (dsn, source string, err error) {
 		}
 		return line, file, nil
 	}
-	return "", "", fmt.Errorf("%w: DSN file %s is empty", ErrInvalid, file)
+	return "", "", fmt.Errorf("%w: DSN file %s is empty", poolerr.ErrInvalid, file)
 }
 
-// MaskDSN returns dsn with passwords masked, for messages; an unparsable
+// Mask returns dsn with passwords masked, for messages; an unparsable
 // DSN comes back as "(bad DSN)".
-func MaskDSN(dsn string) string {
-	d, err := ParseDSN(dsn)
+func Mask(dsn string) string {
+	d, err := Parse(dsn)
 	if err != nil {
 		return "(bad DSN)"
 	}
 	return d.String()
+}
+
+// truncate shortens s to n bytes, marking the cut with "...".
+func truncate(s string, n int) string {
+	if len(s) <= n {
+		return s
+	}
+	return s[:n] + "..."
 }

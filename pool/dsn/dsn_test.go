@@ -1,4 +1,4 @@
-package pool_test
+package dsn_test
 
 import (
 	"context"
@@ -16,6 +16,7 @@ import (
 
 	"github.com/mnpool/mnpool/internal/testgalera"
 	"github.com/mnpool/mnpool/pool"
+	"github.com/mnpool/mnpool/pool/dsn"
 )
 
 // escapeAll writes every byte that is not a letter or digit as %XX.
@@ -48,9 +49,9 @@ func TestDSNSpecialPasswords(t *testing.T) {
 			if !strings.ContainsAny(pw, ",%?/ ") { // these must be escaped
 				forms = append(forms, "mysql:u:"+pw+"@tcp(127.0.0.1:3306)/pool")
 			}
-			for _, dsn := range forms {
-				d, err := pool.ParseDSN(dsn + ",tcp(127.0.0.2:3306)")
-				require.NoError(t, err, "escaped form %v", dsn == forms[0])
+			for _, source := range forms {
+				d, err := dsn.Parse(source + ",tcp(127.0.0.2:3306)")
+				require.NoError(t, err, "escaped form %v", source == forms[0])
 				require.Len(t, d.MySQL, 2)
 				for _, c := range d.MySQL {
 					require.Equal(t, pw, c.Passwd)
@@ -69,7 +70,7 @@ func TestDSNSpecialPasswords(t *testing.T) {
 func TestDSNErrorsRedacted(t *testing.T) {
 	for name, pw := range specialPasswords {
 		t.Run(name, func(t *testing.T) {
-			for _, dsn := range []string{
+			for _, source := range []string{
 				"mysql:root:" + pw + "tcp(127.0.0.1:1)/mnpool", // the @ forgotten
 				"mysql:root:" + pw + "#tcp(127.0.0.1:1)/mnpool",
 				"mysql:root:" + pw + "@bogus(127.0.0.1:1)/mnpool",
@@ -79,15 +80,15 @@ func TestDSNErrorsRedacted(t *testing.T) {
 				"mariadb:root:" + pw + "@tcp(127.0.0.1:1)/mnpool",
 				"mysql:root:" + pw + "@tcp(127.0.0.1:1)/mnpool?passfile=/nonexistent",
 			} {
-				_, err := pool.ParseDSN(dsn)
-				require.ErrorIs(t, err, pool.ErrInvalid, dsn)
+				_, err := dsn.Parse(source)
+				require.ErrorIs(t, err, pool.ErrInvalid, source)
 				requireNoSecret(t, err.Error(), pw)
-				requireNoSecret(t, pool.MaskDSN(dsn), pw)
+				requireNoSecret(t, dsn.Mask(source), pw)
 			}
 		})
 	}
 	// The message still helps: the element, the user, what is wrong.
-	_, err := pool.ParseDSN("mysql:root:TopSecretPW#tcp(127.0.0.1:1)/mnpool")
+	_, err := dsn.Parse("mysql:root:TopSecretPW#tcp(127.0.0.1:1)/mnpool")
 	require.ErrorContains(t, err, `"mysql:root:***"`)
 	require.ErrorContains(t, err, "no '@tcp('")
 }
@@ -143,22 +144,22 @@ func TestDSNPasswordFile(t *testing.T) {
 	dir := t.TempDir()
 	pf := filepath.Join(dir, "db.pass")
 	require.NoError(t, os.WriteFile(pf, []byte("T:o,p@S#e%c\n"), 0o600))
-	d, err := pool.ParseDSN("mysql:u@tcp(127.0.0.1:3306)/pool?passfile=" + pf)
+	d, err := dsn.Parse("mysql:u@tcp(127.0.0.1:3306)/pool?passfile=" + pf)
 	require.NoError(t, err)
 	require.Equal(t, "T:o,p@S#e%c", d.MySQL[0].Passwd)
 	require.NotContains(t, d.MySQL[0].Params, "passfile", "not sent to the server")
 	require.Empty(t, d.SecretFileWarnings(""))
 
-	t.Setenv(pool.EnvDBPasswordFile, pf)
-	d, err = pool.ParseDSN("mysql:u@tcp(127.0.0.1:3306)/pool")
+	t.Setenv(dsn.EnvPasswordFile, pf)
+	d, err = dsn.Parse("mysql:u@tcp(127.0.0.1:3306)/pool")
 	require.NoError(t, err)
 	require.Equal(t, "T:o,p@S#e%c", d.MySQL[0].Passwd)
 
-	_, err = pool.ParseDSN("mysql:u:pw@tcp(127.0.0.1:3306)/pool?passfile=" + pf)
+	_, err = dsn.Parse("mysql:u:pw@tcp(127.0.0.1:3306)/pool?passfile=" + pf)
 	require.ErrorContains(t, err, "both a password and passfile")
 
 	require.NoError(t, os.Chmod(pf, 0o644))
-	d, err = pool.ParseDSN("mysql:u@tcp(127.0.0.1:3306)/pool")
+	d, err = dsn.Parse("mysql:u@tcp(127.0.0.1:3306)/pool")
 	require.NoError(t, err)
 	w := d.SecretFileWarnings("")
 	require.Len(t, w, 1)
@@ -167,12 +168,12 @@ func TestDSNPasswordFile(t *testing.T) {
 }
 
 func TestDSNFileWarning(t *testing.T) {
-	t.Setenv(pool.EnvDBPasswordFile, "")
+	t.Setenv(dsn.EnvPasswordFile, "")
 	dir := t.TempDir()
 	f := filepath.Join(dir, "db")
 	require.NoError(t, os.WriteFile(f, []byte("mysql:u:secret@tcp(127.0.0.1:3306)/pool\n"), 0o644))
 	require.NoError(t, os.Chmod(f, 0o644))
-	d, err := pool.ParseDSN("mysql:u:secret@tcp(127.0.0.1:3306)/pool")
+	d, err := dsn.Parse("mysql:u:secret@tcp(127.0.0.1:3306)/pool")
 	require.NoError(t, err)
 	w := d.SecretFileWarnings(f)
 	require.Len(t, w, 1)
@@ -180,7 +181,7 @@ func TestDSNFileWarning(t *testing.T) {
 	require.NotContains(t, w[0], "secret@")
 	require.NoError(t, os.Chmod(f, 0o600))
 	require.Empty(t, d.SecretFileWarnings(f))
-	sq, err := pool.ParseDSN("sqlite:/x.db")
+	sq, err := dsn.Parse("sqlite:/x.db")
 	require.NoError(t, err)
 	require.NoError(t, os.Chmod(f, 0o644))
 	require.Empty(t, sq.SecretFileWarnings(f), "no password, nothing to warn about")
@@ -218,11 +219,11 @@ func TestSpecialPasswordOnGalera(t *testing.T) {
 
 	pf := filepath.Join(t.TempDir(), "db.pass")
 	require.NoError(t, os.WriteFile(pf, []byte(pw+"\n"), 0o600))
-	for _, dsn := range []string{
+	for _, source := range []string{
 		"mysql:" + user + ":" + escapeAll(pw) + "@tcp(" + env.Addr(1) + ")/" + env.Database(),
 		"mysql:" + user + "@tcp(" + env.Addr(1) + ")/" + env.Database() + "?passfile=" + pf,
 	} {
-		s, err := pool.Open(ctx, dsn, pool.WithMigrate())
+		s, err := pool.Open(ctx, source, pool.WithMigrate())
 		require.NoError(t, err)
 		_, err = s.SchemaVersion(ctx)
 		require.NoError(t, err)
