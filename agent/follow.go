@@ -9,13 +9,14 @@ import (
 	"time"
 
 	"github.com/mnpool/mnpool/pool"
+	"github.com/mnpool/mnpool/pool/siteschema"
 	"github.com/mnpool/mnpool/poolsync"
 )
 
 // SiteAutoFailover is the site key that turns automatic failover on ("1")
 // or off ("0", the default). pool.SetSite accepts only 0 and 1; any other
 // value found in the database is reported and leaves failover off.
-const SiteAutoFailover = pool.SiteAutoFailover
+const SiteAutoFailover = siteschema.AutoFailover
 
 // syncStatus is the outcome of the last sync, for /healthz.
 type syncStatus struct {

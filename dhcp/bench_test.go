@@ -10,6 +10,7 @@ import (
 
 	"github.com/mnpool/mnpool/dhcp"
 	"github.com/mnpool/mnpool/pool"
+	"github.com/mnpool/mnpool/pool/siteschema"
 )
 
 // benchState is a pool of n nodes on one /14 network, served by the MN
@@ -18,7 +19,7 @@ import (
 func benchState(n int) *pool.State {
 	members := []string{"mn1", "sn1", "sn2", "sn3", "sn4"}
 	st := &pool.State{
-		Site:   map[string]string{pool.SiteDomain: "cluster", pool.SiteDisjointDHCPs: "0"},
+		Site:   map[string]string{siteschema.Domain: "cluster", siteschema.DisjointDHCPs: "0"},
 		Master: pool.Master{Member: "mn1", Epoch: 1},
 		Networks: []pool.Network{{Name: "mgmt", Prefix: netip.MustParsePrefix("10.0.0.0/14"), Gateways: addrs("10.0.0.254", "10.0.0.253"),
 			DynamicStart: addr("10.3.255.1"), DynamicEnd: addr("10.3.255.254"), Domain: "cluster"}},

@@ -15,6 +15,7 @@ import (
 	"github.com/mnpool/mnpool/dhcp"
 	"github.com/mnpool/mnpool/internal/testenv"
 	"github.com/mnpool/mnpool/pool"
+	"github.com/mnpool/mnpool/pool/siteschema"
 )
 
 // fuzzState builds a pool of one network, the MN mn1, the SN sn1 and two
@@ -44,7 +45,7 @@ func fuzzState(name, macS, ipS, cidr, gws, dyn, domain, bios, uefi, arm, lease, 
 		de, _ = netip.ParseAddr(b)
 	}
 	ip, _ := netip.ParseAddr(ipS)
-	site := map[string]string{pool.SiteDomain: domain, pool.SiteDisjointDHCPs: disjoint,
+	site := map[string]string{siteschema.Domain: domain, siteschema.DisjointDHCPs: disjoint,
 		dhcp.SiteBootBIOS: bios, dhcp.SiteBootUEFI: uefi, dhcp.SiteBootARM64: arm, dhcp.SiteDHCPLease: lease}
 	all := pool.AllServices()
 	return &pool.State{

@@ -10,6 +10,7 @@ import (
 	"github.com/mnpool/mnpool/dhcp"
 	"github.com/mnpool/mnpool/internal/testenv"
 	"github.com/mnpool/mnpool/pool"
+	"github.com/mnpool/mnpool/pool/siteschema"
 )
 
 func addr(s string) netip.Addr { return netip.MustParseAddr(s) }
@@ -36,10 +37,10 @@ func fixture(disjoint string) *pool.State {
 	all := pool.AllServices()
 	return &pool.State{
 		Site: map[string]string{
-			pool.SiteDomain:        "cluster",
-			pool.SiteDisjointDHCPs: disjoint,
-			pool.SiteSharedTFTP:    "0",
-			pool.SiteMaster:        "mn1",
+			siteschema.Domain:        "cluster",
+			siteschema.DisjointDHCPs: disjoint,
+			siteschema.SharedTFTP:    "0",
+			siteschema.Master:        "mn1",
 		},
 		Master: pool.Master{Member: "mn1", Epoch: 3},
 		Networks: []pool.Network{

@@ -5,7 +5,7 @@ import (
 	"strconv"
 	"strings"
 
-	"github.com/mnpool/mnpool/pool"
+	"github.com/mnpool/mnpool/pool/siteschema"
 )
 
 // Format is a DHCP server configuration format.
@@ -40,8 +40,8 @@ func (f Format) DefaultPath() string {
 	return "/etc/dhcp/dhcpd.conf"
 }
 
-// Site keys read by Render (besides pool.SiteDisjointDHCPs and
-// pool.SiteDomain). xCAT has no site keys for boot files (it derives them
+// Site keys read by Render (besides siteschema.DisjointDHCPs and
+// siteschema.Domain). xCAT has no site keys for boot files (it derives them
 // from noderes.netboot); these are mnpool's, named after DHCP's "boot file
 // name".
 const (
@@ -109,14 +109,14 @@ type settings struct {
 
 func siteSettings(site map[string]string, member string) (settings, error) {
 	s := settings{leaseTime: DefaultLeaseTime}
-	switch v := site[pool.SiteDisjointDHCPs]; v {
+	switch v := site[siteschema.DisjointDHCPs]; v {
 	case "", "0":
 	case "1":
 		s.disjoint = true
 	default:
-		return s, fmt.Errorf("%w: site %s=%q: want 0 or 1", ErrInvalid, pool.SiteDisjointDHCPs, v)
+		return s, fmt.Errorf("%w: site %s=%q: want 0 or 1", ErrInvalid, siteschema.DisjointDHCPs, v)
 	}
-	s.domain = site[pool.SiteDomain]
+	s.domain = site[siteschema.Domain]
 	if err := checkDomain("site domain", s.domain); err != nil {
 		return s, err
 	}

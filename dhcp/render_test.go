@@ -15,6 +15,7 @@ import (
 	"github.com/mnpool/mnpool/dhcp"
 	"github.com/mnpool/mnpool/internal/golden"
 	"github.com/mnpool/mnpool/pool"
+	"github.com/mnpool/mnpool/pool/siteschema"
 )
 
 // goldenCases are the golden files: the MN and an SN of one pool, both
@@ -299,10 +300,10 @@ func TestRenderInvalid(t *testing.T) {
 		"broadcast IP":           {mutate: func(st *pool.State) { st.Nodes[0].IP = addr("10.0.255.255") }, want: dhcp.ErrInvalid},
 		"boot file with quote":   {mutate: func(st *pool.State) { st.Site[dhcp.SiteBootUEFI] = `x.efi"; option routers 1.2.3.4; "` }, want: dhcp.ErrInvalid},
 		"boot file with newline": {mutate: func(st *pool.State) { st.Site[dhcp.SiteBootBIOS] = "a\nb" }, want: dhcp.ErrInvalid},
-		"domain with space":      {mutate: func(st *pool.State) { st.Site[pool.SiteDomain] = "clu ster" }, want: dhcp.ErrInvalid},
+		"domain with space":      {mutate: func(st *pool.State) { st.Site[siteschema.Domain] = "clu ster" }, want: dhcp.ErrInvalid},
 		"network domain quote":   {mutate: func(st *pool.State) { st.Networks[0].Domain = `a";` }, want: dhcp.ErrInvalid},
 		"bad lease time":         {mutate: func(st *pool.State) { st.Site[dhcp.SiteDHCPLease] = "12h" }, want: dhcp.ErrInvalid},
-		"bad disjointdhcps":      {mutate: func(st *pool.State) { st.Site[pool.SiteDisjointDHCPs] = "yes" }, want: dhcp.ErrInvalid},
+		"bad disjointdhcps":      {mutate: func(st *pool.State) { st.Site[siteschema.DisjointDHCPs] = "yes" }, want: dhcp.ErrInvalid},
 		"bad interface":          {mutate: func(st *pool.State) { st.Site[dhcp.SiteDHCPInterfaces] = `eth0"]` }, want: dhcp.ErrInvalid},
 		"gateway outside":        {mutate: func(st *pool.State) { st.Networks[0].Gateways = addrs("192.168.0.1") }, want: dhcp.ErrInvalid},
 		"range reversed": {mutate: func(st *pool.State) {

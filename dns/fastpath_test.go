@@ -10,11 +10,12 @@ import (
 	mdns "github.com/miekg/dns"
 
 	"github.com/mnpool/mnpool/pool"
+	"github.com/mnpool/mnpool/pool/siteschema"
 )
 
 func fastState(n int) *pool.State {
 	st := &pool.State{
-		Site:     map[string]string{pool.SiteDomain: "cluster"},
+		Site:     map[string]string{siteschema.Domain: "cluster"},
 		Master:   pool.Master{Member: "mn1", Epoch: 1},
 		Networks: []pool.Network{{Name: "mgmt", Prefix: netip.MustParsePrefix("10.0.0.0/16")}},
 		Members: []pool.Member{

@@ -12,13 +12,14 @@ import (
 
 	"github.com/mnpool/mnpool/dns"
 	"github.com/mnpool/mnpool/pool"
+	"github.com/mnpool/mnpool/pool/siteschema"
 )
 
 // bigState is a pool of n nodes on 10.0.0.0/15 with two DNS members,
 // built in memory.
 func bigState(n int) *pool.State {
 	st := &pool.State{
-		Site:     map[string]string{pool.SiteDomain: "cluster"},
+		Site:     map[string]string{siteschema.Domain: "cluster"},
 		Master:   pool.Master{Member: "mn1", Epoch: 1},
 		Networks: []pool.Network{{Name: "mgmt", Prefix: netip.MustParsePrefix("10.0.0.0/15")}},
 		Members: []pool.Member{

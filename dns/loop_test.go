@@ -12,6 +12,7 @@ import (
 	"github.com/mnpool/mnpool/dns"
 	"github.com/mnpool/mnpool/dns/dnstest"
 	"github.com/mnpool/mnpool/pool"
+	"github.com/mnpool/mnpool/pool/siteschema"
 )
 
 // countingProxy relays UDP queries to target and counts them: it stands
@@ -94,7 +95,7 @@ func TestForwardingLoop(t *testing.T) {
 	b := serveOn(t, s, "127.0.53.22")
 	pa := newCountingProxy(t, "127.0.53.31", a)
 	pb := newCountingProxy(t, "127.0.53.32", b)
-	if err := s.SetSite(ctx, map[string]string{pool.SiteForwarders: pa.addr + "," + pb.addr}); err != nil {
+	if err := s.SetSite(ctx, map[string]string{siteschema.Forwarders: pa.addr + "," + pb.addr}); err != nil {
 		t.Fatal(err)
 	}
 	// Wait until both servers have the forwarders (RA set in their
@@ -137,7 +138,7 @@ func TestNoForwardingToMembers(t *testing.T) {
 	dnstest.Seed(t, s)
 	sv := serve(t, s)
 	// sn1's address on ib, and sn2's on v6: members, on any network.
-	if err := s.SetSite(ctx, map[string]string{pool.SiteForwarders: "10.1.0.2,[fd00:10::3]:53"}); err != nil {
+	if err := s.SetSite(ctx, map[string]string{siteschema.Forwarders: "10.1.0.2,[fd00:10::3]:53"}); err != nil {
 		t.Fatal(err)
 	}
 	v, _ := s.Version(ctx)

@@ -9,6 +9,7 @@ import (
 
 	"github.com/mnpool/mnpool/memberaddr"
 	"github.com/mnpool/mnpool/pool"
+	"github.com/mnpool/mnpool/pool/siteschema"
 )
 
 // Resolver limits of glibc (resolv.h): MAXNS name servers, MAXDNSRCH
@@ -82,7 +83,7 @@ func (r ResolvConf) Render() ([]byte, error) {
 
 // search returns first, then site.domain when different and set.
 func search(st *pool.State, first string) []string {
-	return appendDomain(appendDomain(nil, first), st.Site[pool.SiteDomain])
+	return appendDomain(appendDomain(nil, first), st.Site[siteschema.Domain])
 }
 
 // NodeResolvConf returns the resolv.conf of a compute node: its
@@ -139,7 +140,7 @@ func MemberResolvConf(st *pool.State, member string) (ResolvConf, error) {
 	if len(servers) == 1 && st.IsMN(servers[0].Member) && !st.IsMN(member) {
 		return ResolvConf{}, fmt.Errorf("%w: member %s would resolve names through the MN %s alone; run dns on %s or on another member", ErrOnlyMN, member, servers[0].Member, member)
 	}
-	srch := search(st, st.Site[pool.SiteDomain])
+	srch := search(st, st.Site[siteschema.Domain])
 	for _, n := range memberaddr.Networks(st, self) {
 		srch = appendDomain(srch, memberaddr.Domain(st, n))
 	}

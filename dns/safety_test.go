@@ -17,6 +17,7 @@ import (
 	"github.com/mnpool/mnpool/dns/dnstest"
 	"github.com/mnpool/mnpool/internal/netns"
 	"github.com/mnpool/mnpool/pool"
+	"github.com/mnpool/mnpool/pool/siteschema"
 )
 
 // TestServerRefusesOutsiders runs the server in a network namespace with
@@ -35,7 +36,7 @@ func TestServerRefusesOutsiders(t *testing.T) {
 	ctx := context.Background()
 	s := dnstest.Open(t, dnstest.SQLite(t))
 	dnstest.Seed(t, s)
-	if err := s.SetSite(ctx, map[string]string{pool.SiteForwarders: "127.0.0.1:5399"}); err != nil {
+	if err := s.SetSite(ctx, map[string]string{siteschema.Forwarders: "127.0.0.1:5399"}); err != nil {
 		t.Fatal(err)
 	}
 	var pc net.PacketConn

@@ -16,6 +16,7 @@ import (
 	mdns "github.com/miekg/dns"
 
 	"github.com/mnpool/mnpool/pool"
+	"github.com/mnpool/mnpool/pool/siteschema"
 )
 
 // Server defaults.
@@ -320,7 +321,7 @@ func (s *Server) reload(ctx context.Context, v int64) (err error) {
 	if err != nil {
 		return err
 	}
-	fwd, err := ParseForwarders(st.Site[pool.SiteForwarders])
+	fwd, err := ParseForwarders(st.Site[siteschema.Forwarders])
 	if err != nil {
 		return err
 	}

@@ -17,6 +17,7 @@ import (
 	"github.com/mnpool/mnpool/internal/testenv"
 	"github.com/mnpool/mnpool/internal/testgalera"
 	"github.com/mnpool/mnpool/pool"
+	"github.com/mnpool/mnpool/pool/siteschema"
 )
 
 // backends are the stores the server tests run on: SQLite, and the local
@@ -161,7 +162,7 @@ func TestServerAnswers(t *testing.T) {
 			s := dnstest.Open(t, b.dsn(t))
 			dnstest.Seed(t, s)
 			up := upstream(t)
-			if err := s.SetSite(context.Background(), map[string]string{pool.SiteForwarders: up}); err != nil {
+			if err := s.SetSite(context.Background(), map[string]string{siteschema.Forwarders: up}); err != nil {
 				t.Fatal(err)
 			}
 			sv := serve(t, s)
@@ -294,7 +295,7 @@ func TestServerDig(t *testing.T) {
 	s := dnstest.Open(t, dnstest.SQLite(t))
 	dnstest.Seed(t, s)
 	up := upstream(t)
-	if err := s.SetSite(ctx, map[string]string{pool.SiteForwarders: up}); err != nil {
+	if err := s.SetSite(ctx, map[string]string{siteschema.Forwarders: up}); err != nil {
 		t.Fatal(err)
 	}
 	sv := serve(t, s)
@@ -367,7 +368,7 @@ func TestServerRejectsBadForwarders(t *testing.T) {
 	ctx := context.Background()
 	s := dnstest.Open(t, dnstest.SQLite(t))
 	dnstest.Seed(t, s)
-	if err := s.SetSite(ctx, map[string]string{pool.SiteForwarders: "dns.example.org"}); err != nil {
+	if err := s.SetSite(ctx, map[string]string{siteschema.Forwarders: "dns.example.org"}); err != nil {
 		t.Fatal(err)
 	}
 	srv := dns.NewServer(s, dns.WithListen("127.0.53.1:0"), dns.WithWatchInterval(20*time.Millisecond))
@@ -384,7 +385,7 @@ func TestServerKeepsDataOnBadReload(t *testing.T) {
 	s := dnstest.Open(t, dnstest.SQLite(t))
 	dnstest.Seed(t, s)
 	sv := serve(t, s)
-	if err := s.SetSite(ctx, map[string]string{pool.SiteForwarders: "not-an-ip"}); err != nil {
+	if err := s.SetSite(ctx, map[string]string{siteschema.Forwarders: "not-an-ip"}); err != nil {
 		t.Fatal(err)
 	}
 	deadline := time.After(testenv.Timeout(10 * time.Second))
@@ -412,7 +413,7 @@ func TestServerDropsLoopingForwarder(t *testing.T) {
 	s := dnstest.Open(t, dnstest.SQLite(t))
 	dnstest.Seed(t, s)
 	sv := serve(t, s)
-	if err := s.SetSite(ctx, map[string]string{pool.SiteForwarders: sv.addr}); err != nil {
+	if err := s.SetSite(ctx, map[string]string{siteschema.Forwarders: sv.addr}); err != nil {
 		t.Fatal(err)
 	}
 	v, _ := s.Version(ctx)

@@ -14,6 +14,7 @@ import (
 
 	"github.com/mnpool/mnpool/memberaddr"
 	"github.com/mnpool/mnpool/pool"
+	"github.com/mnpool/mnpool/pool/siteschema"
 )
 
 // Zone timing defaults, in seconds. The record TTL is short so that
@@ -132,7 +133,7 @@ func BuildZones(st *pool.State, serial uint32, o ZoneOptions) (*Zones, error) {
 	sort.Strings(origins)
 	out := &Zones{Serial: serial}
 	mbox := "hostmaster."
-	if d := st.Site[pool.SiteDomain]; d != "" {
+	if d := st.Site[siteschema.Domain]; d != "" {
 		mbox += mdns.CanonicalName(d)
 	}
 	for _, origin := range origins {
@@ -192,7 +193,7 @@ func (zs zoneSet) zoneOf(name string) *Zone {
 // network's domain and the reverse zones of the networks.
 func zoneOrigins(st *pool.State) (zoneSet, error) {
 	zones := zoneSet{}
-	if d := st.Site[pool.SiteDomain]; d != "" {
+	if d := st.Site[siteschema.Domain]; d != "" {
 		if err := pool.ValidateDomain(d); err != nil {
 			return nil, fmt.Errorf("%w: site.domain: %v", ErrInvalid, err)
 		}

@@ -13,6 +13,7 @@ import (
 	"github.com/mnpool/mnpool/makemn"
 	"github.com/mnpool/mnpool/mnguard"
 	"github.com/mnpool/mnpool/pool"
+	"github.com/mnpool/mnpool/pool/siteschema"
 	"github.com/mnpool/mnpool/poolsync"
 	"github.com/mnpool/mnpool/rolefiles"
 )
@@ -94,7 +95,7 @@ func TestMakeMNOnSQLite(t *testing.T) {
 	require.Equal(t, int64(2), in.DynamicEpoch)
 	site, err := f.s.Site(ctx)
 	require.NoError(t, err)
-	require.Equal(t, "sn1", site[pool.SiteMaster])
+	require.Equal(t, "sn1", site[siteschema.Master])
 
 	// Again, on the member that is now the MN: nothing to promote, the
 	// hold and the sync run again.

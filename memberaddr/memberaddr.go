@@ -8,6 +8,7 @@ import (
 	"strings"
 
 	"github.com/mnpool/mnpool/pool"
+	"github.com/mnpool/mnpool/pool/siteschema"
 )
 
 // Errors returned by the package; match them with errors.Is.
@@ -31,7 +32,7 @@ func Domain(st *pool.State, network string) string {
 	if n, ok := st.Network(network); ok && n.Domain != "" {
 		return n.Domain
 	}
-	return st.Site[pool.SiteDomain]
+	return st.Site[siteschema.Domain]
 }
 
 // OnNetwork returns the address a host on network uses to reach member m:
@@ -101,7 +102,7 @@ func Networks(st *pool.State, m pool.Member) []string {
 	for n := range m.Addresses {
 		nets = append(nets, n)
 	}
-	site := strings.ToLower(st.Site[pool.SiteDomain])
+	site := strings.ToLower(st.Site[siteschema.Domain])
 	inSite := func(n string) bool { return strings.ToLower(Domain(st, n)) == site }
 	sort.Slice(nets, func(i, j int) bool {
 		if a, b := inSite(nets[i]), inSite(nets[j]); a != b {

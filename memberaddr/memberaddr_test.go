@@ -9,6 +9,7 @@ import (
 
 	"github.com/mnpool/mnpool/memberaddr"
 	"github.com/mnpool/mnpool/pool"
+	"github.com/mnpool/mnpool/pool/siteschema"
 )
 
 func a(s string) netip.Addr { return netip.MustParseAddr(s) }
@@ -18,7 +19,7 @@ func a(s string) netip.Addr { return netip.MustParseAddr(s) }
 func state() *pool.State {
 	all := []pool.Service{pool.ServiceDNS, pool.ServiceNTP}
 	return &pool.State{
-		Site:   map[string]string{pool.SiteDomain: "cluster.example"},
+		Site:   map[string]string{siteschema.Domain: "cluster.example"},
 		Master: pool.Master{Member: "mn1", Epoch: 1},
 		Networks: []pool.Network{
 			{Name: "ib", Prefix: netip.MustParsePrefix("10.1.0.0/16"), Domain: "ib.example"},

@@ -13,6 +13,7 @@ import (
 	"github.com/mnpool/mnpool/internal/golden"
 	"github.com/mnpool/mnpool/nodecfg"
 	"github.com/mnpool/mnpool/pool"
+	"github.com/mnpool/mnpool/pool/siteschema"
 )
 
 func addr(s string) netip.Addr { return netip.MustParseAddr(s) }
@@ -20,7 +21,7 @@ func addr(s string) netip.Addr { return netip.MustParseAddr(s) }
 func renderState() *pool.State {
 	all := pool.AllServices()
 	return &pool.State{
-		Site: map[string]string{pool.SiteDomain: "cluster"},
+		Site: map[string]string{siteschema.Domain: "cluster"},
 		Networks: []pool.Network{
 			{Name: "mgmt", Prefix: netip.MustParsePrefix("10.0.0.0/16"), Gateways: []netip.Addr{addr("10.0.0.254"), addr("10.0.0.3")}, Domain: "hpc.example.com"},
 			{Name: "v6", Prefix: netip.MustParsePrefix("fd00::/64")},

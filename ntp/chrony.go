@@ -12,6 +12,7 @@ import (
 	"github.com/mnpool/mnpool/internal/syntax"
 	"github.com/mnpool/mnpool/memberaddr"
 	"github.com/mnpool/mnpool/pool"
+	"github.com/mnpool/mnpool/pool/siteschema"
 )
 
 // Defaults of the rendered chrony.conf.
@@ -231,7 +232,7 @@ func MemberConf(st *pool.State, member string, o MemberOptions) (Conf, error) {
 	if !ok {
 		return Conf{}, fmt.Errorf("%w: member %q", ErrNotFound, member)
 	}
-	ext, err := ParseExtServers(st.Site[pool.SiteExtNTPServers])
+	ext, err := ParseExtServers(st.Site[siteschema.ExtNTPServers])
 	if err != nil {
 		return Conf{}, err
 	}

@@ -12,6 +12,7 @@ import (
 	"github.com/mnpool/mnpool/dns/dnstest"
 	"github.com/mnpool/mnpool/ntp"
 	"github.com/mnpool/mnpool/pool"
+	"github.com/mnpool/mnpool/pool/siteschema"
 )
 
 // seeded returns the dnstest pool with site.extntpservers set to ext.
@@ -20,7 +21,7 @@ func seeded(t *testing.T, ext string) *pool.State {
 	s := dnstest.Open(t, dnstest.SQLite(t))
 	dnstest.Seed(t, s)
 	if ext != "" {
-		if err := s.SetSite(context.Background(), map[string]string{pool.SiteExtNTPServers: ext}); err != nil {
+		if err := s.SetSite(context.Background(), map[string]string{siteschema.ExtNTPServers: ext}); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -119,7 +120,7 @@ func TestMemberConf(t *testing.T) {
 		// The store refuses this value (the site schema); a database
 		// written before it may hold it, so the renderer checks too.
 		st := seeded(t, "")
-		st.Site[pool.SiteExtNTPServers] = "ntp1.example.org,bad host;reboot"
+		st.Site[siteschema.ExtNTPServers] = "ntp1.example.org,bad host;reboot"
 		if _, err := ntp.MemberConf(st, "sn1", ntp.MemberOptions{}); !errors.Is(err, ntp.ErrInvalid) {
 			t.Fatalf("err = %v, want ErrInvalid", err)
 		}

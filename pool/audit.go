@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/jmoiron/sqlx"
+	"github.com/mnpool/mnpool/pool/siteschema"
 )
 
 // AuditEntry is one record of the audit log: who, from which member, did
@@ -82,7 +83,7 @@ type CheckReport struct {
 	// Names that break the one-name-space rule.
 	Names []NameProblem `json:"names"`
 	// Site values that break the site schema.
-	Site []SiteProblem `json:"site"`
+	Site []siteschema.Problem `json:"site"`
 	// CustomSiteKeys are stored keys the schema does not know (kept, not
 	// used by mnpool).
 	CustomSiteKeys []string `json:"custom_site_keys"`
@@ -124,7 +125,7 @@ func CheckState(st *State) CheckReport {
 		}
 	}
 	r.Names = nameProblems(members, nodes, groups)
-	r.Site, r.CustomSiteKeys = CheckSite(st.Site)
+	r.Site, r.CustomSiteKeys = siteschema.Check(st.Site)
 	for i, n := range st.Networks {
 		if err := CheckNetwork(n); err != nil {
 			r.Networks = append(r.Networks, err.Error())

@@ -3,7 +3,7 @@ package pool
 import (
 	"errors"
 
-	"github.com/mnpool/mnpool/pool/internal/poolerr"
+	"github.com/mnpool/mnpool/pool/internal/valid"
 )
 
 // Sentinel errors of the pool package. Every error returned by a Store
@@ -13,7 +13,7 @@ var (
 	// ErrInvalid: a value failed validation (a name, a MAC, an IP outside
 	// its network, an unknown member in a servicenode list, ...). Nothing
 	// was written.
-	ErrInvalid = poolerr.ErrInvalid
+	ErrInvalid = valid.ErrInvalid
 	// ErrNotFound: the named object (node, member, network, site key) does
 	// not exist.
 	ErrNotFound = errors.New("pool: not found")

@@ -5,6 +5,7 @@ import (
 	"fmt"
 
 	"github.com/jmoiron/sqlx"
+	"github.com/mnpool/mnpool/pool/siteschema"
 )
 
 func readMaster(ctx context.Context, tx *sqlx.Tx) (Master, error) {
@@ -46,7 +47,8 @@ type InitOptions struct {
 	// MN is the first management node. It is created when it is not a
 	// member yet.
 	MN Member
-	// Site values to set; DefaultSite fills the keys not given.
+	// Site values to set; siteschema.Defaults fills the keys
+	// not given.
 	Site map[string]string
 }
 
@@ -58,15 +60,15 @@ func (s *Store) Init(ctx context.Context, o InitOptions) (Master, error) {
 	if err := ValidateName("member", o.MN.Name); err != nil {
 		return Master{}, err
 	}
-	site := DefaultSite()
+	site := siteschema.Defaults()
 	for k, v := range o.Site {
-		if err := ValidateSiteKey(k); err != nil {
+		if err := siteschema.ValidateKey(k); err != nil {
 			return Master{}, err
 		}
-		if err := ValidateSiteValue(k, v); err != nil {
+		if err := siteschema.ValidateValue(k, v); err != nil {
 			return Master{}, err
 		}
-		if k == SiteMaster {
+		if k == siteschema.Master {
 			return Master{}, fmt.Errorf("%w: site.master is set from the MN name", ErrInvalid)
 		}
 		site[k] = v
@@ -124,7 +126,7 @@ func (s *Store) Init(ctx context.Context, o InitOptions) (Master, error) {
 			cur = Master{Member: o.MN.Name, Epoch: cur.Epoch + 1}
 		}
 		up := s.Dialect().Upsert("site", []string{"name"}, []string{"name", "value"})
-		if _, err := tx.ExecContext(ctx, up, SiteMaster, cur.Member); err != nil {
+		if _, err := tx.ExecContext(ctx, up, siteschema.Master, cur.Member); err != nil {
 			return err
 		}
 		out = cur

@@ -25,28 +25,6 @@ func AllServices() []Service {
 	return []Service{ServiceDHCP, ServiceDNS, ServiceNTP, ServiceTFTP, ServiceConsole, ServiceDB}
 }
 
-// Well-known site keys (xCAT names).
-const (
-	SiteMaster        = "master"
-	SiteDomain        = "domain"
-	SiteDisjointDHCPs = "disjointdhcps"
-	SiteSharedTFTP    = "sharedtftp"
-	SiteForwarders    = "forwarders"
-	SiteExtNTPServers = "extntpservers"
-	// SiteAutoFailover (mnpool's, 0 or 1, default 0) lets the agents move
-	// the nodes of a dead member automatically (agent package).
-	SiteAutoFailover = "autofailover"
-)
-
-// DefaultSite is what `mnpool init` writes for keys not given.
-func DefaultSite() map[string]string {
-	return map[string]string{
-		SiteDomain:        "cluster",
-		SiteDisjointDHCPs: "0",
-		SiteSharedTFTP:    "0",
-	}
-}
-
 // Network is a subnet the pool serves (xCAT's networks table).
 type Network struct {
 	Name string `json:"name"`

@@ -13,6 +13,7 @@ import (
 
 	"github.com/mnpool/mnpool/dhcp"
 	"github.com/mnpool/mnpool/pool"
+	"github.com/mnpool/mnpool/pool/siteschema"
 )
 
 // The tests of this file reproduce the problems of issue 18 ("node data an
@@ -264,9 +265,9 @@ func TestSiteSchema(t *testing.T) {
 }
 
 func TestSiteKeysCoverTheReaders(t *testing.T) {
-	for _, k := range []string{pool.SiteDomain, dhcp.SiteDHCPLease, dhcp.SiteDHCPInterfaces, dhcp.SiteBootBIOS, dhcp.SiteBootUEFI, dhcp.SiteBootARM64,
-		pool.SiteForwarders, pool.SiteExtNTPServers, pool.SiteAutoFailover, "consoleport", "consolenetwork", "consoleacl", "dnsallow", "vrrp.ib.members", "vrrp.ib.vips", "vrrp.ib.vrid"} {
-		_, ok := pool.LookupSiteKey(k)
+	for _, k := range []string{siteschema.Domain, dhcp.SiteDHCPLease, dhcp.SiteDHCPInterfaces, dhcp.SiteBootBIOS, dhcp.SiteBootUEFI, dhcp.SiteBootARM64,
+		siteschema.Forwarders, siteschema.ExtNTPServers, siteschema.AutoFailover, "consoleport", "consolenetwork", "consoleacl", "dnsallow", "vrrp.ib.members", "vrrp.ib.vips", "vrrp.ib.vrid"} {
+		_, ok := siteschema.Lookup(k)
 		require.True(t, ok, k)
 	}
 }

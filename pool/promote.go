@@ -9,6 +9,7 @@ import (
 	"fmt"
 
 	"github.com/jmoiron/sqlx"
+	"github.com/mnpool/mnpool/pool/siteschema"
 )
 
 // ErrStaleEpoch: a write guarded by an MN epoch (TxAsMN, CheckMN) was
@@ -172,7 +173,7 @@ func (s *Store) Promote(ctx context.Context, member string, o PromoteOptions) (P
 			return err
 		}
 		up := s.Dialect().Upsert("site", []string{"name"}, []string{"name", "value"})
-		if _, err := tx.ExecContext(ctx, up, SiteMaster, member); err != nil {
+		if _, err := tx.ExecContext(ctx, up, siteschema.Master, member); err != nil {
 			return err
 		}
 		out.Master = next

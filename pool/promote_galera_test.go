@@ -10,6 +10,7 @@ import (
 
 	"github.com/mnpool/mnpool/internal/testgalera"
 	"github.com/mnpool/mnpool/pool"
+	"github.com/mnpool/mnpool/pool/siteschema"
 )
 
 // The local test cluster runs Galera node N on 127.0.0.(10+N). The pool
@@ -103,7 +104,7 @@ func TestGaleraThreeConcurrentPromotions(t *testing.T) {
 		require.Equal(t, []pool.Master{winner, winner, winner}, masterOnEveryNode(t, env), "round %d: every node has epoch+1", round)
 		site, err := s.Site(ctx)
 		require.NoError(t, err)
-		require.Equal(t, winner.Member, site[pool.SiteMaster])
+		require.Equal(t, winner.Member, site[siteschema.Master])
 		cur = winner
 	}
 	epochs, err := s.Epochs(ctx, 0)

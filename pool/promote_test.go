@@ -13,6 +13,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/mnpool/mnpool/pool"
+	"github.com/mnpool/mnpool/pool/siteschema"
 )
 
 // promoteAudits returns the pool.promote audit records, oldest first.
@@ -45,7 +46,7 @@ func TestPromoteMakesMemberMN(t *testing.T) {
 		require.Equal(t, pool.Master{Member: "sn1", Epoch: 2}, m)
 		site, err := s.Site(ctx)
 		require.NoError(t, err)
-		require.Equal(t, "sn1", site[pool.SiteMaster], "site.master follows the master record")
+		require.Equal(t, "sn1", site[siteschema.Master], "site.master follows the master record")
 		v1, err := s.Version(ctx)
 		require.NoError(t, err)
 		require.Greater(t, v1, v0, "the change feed moved")

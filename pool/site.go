@@ -6,6 +6,7 @@ import (
 	"sort"
 
 	"github.com/jmoiron/sqlx"
+	"github.com/mnpool/mnpool/pool/siteschema"
 )
 
 // Site returns the site table.
@@ -38,12 +39,12 @@ func readSite(ctx context.Context, tx *sqlx.Tx) (map[string]string, error) {
 
 // SiteOptions tune SetSiteWith.
 type SiteOptions struct {
-	// Custom allows keys the schema (SiteKeys) does not know. Their values
+	// Custom allows keys the schema (siteschema.Keys) does not know. Their values
 	// are only checked to be one line of printable text.
 	Custom bool
 }
 
-// SetSite sets site keys of the schema (SiteKeys); see SetSiteWith.
+// SetSite sets site keys of the schema (siteschema.Keys); see SetSiteWith.
 func (s *Store) SetSite(ctx context.Context, kv map[string]string) error {
 	return s.SetSiteWith(ctx, kv, SiteOptions{})
 }
@@ -55,16 +56,16 @@ func (s *Store) SetSite(ctx context.Context, kv map[string]string) error {
 func (s *Store) SetSiteWith(ctx context.Context, kv map[string]string, o SiteOptions) error {
 	keys := make([]string, 0, len(kv))
 	for k, v := range kv {
-		if err := ValidateSiteKey(k); err != nil {
+		if err := siteschema.ValidateKey(k); err != nil {
 			return err
 		}
-		if k == SiteMaster {
+		if k == siteschema.Master {
 			return fmt.Errorf("%w: site.master follows the master record; use makemn to change the MN", ErrInvalid)
 		}
-		if _, known := LookupSiteKey(k); !known && !o.Custom {
-			return unknownSiteKey(k)
+		if _, known := siteschema.Lookup(k); !known && !o.Custom {
+			return siteschema.UnknownKey(k)
 		}
-		if err := ValidateSiteValue(k, v); err != nil {
+		if err := siteschema.ValidateValue(k, v); err != nil {
 			return err
 		}
 		keys = append(keys, k)
@@ -97,7 +98,7 @@ func (s *Store) SetSiteWith(ctx context.Context, kv map[string]string, o SiteOpt
 // (ErrNotFound names the missing ones). master cannot be removed.
 func (s *Store) UnsetSite(ctx context.Context, keys []string) error {
 	for _, k := range keys {
-		if k == SiteMaster {
+		if k == siteschema.Master {
 			return fmt.Errorf("%w: site.master follows the master record and cannot be removed", ErrInvalid)
 		}
 	}
@@ -125,30 +126,4 @@ func (s *Store) UnsetSite(ctx context.Context, keys []string) error {
 		}
 		return s.Audit(ctx, tx, "site.unset", joinList(keys), map[string]any{"before": removed})
 	})
-}
-
-// SiteProblem is a stored site value that breaks the schema.
-type SiteProblem struct {
-	Key     string `json:"key"`
-	Value   string `json:"value"`
-	Problem string `json:"problem"`
-}
-
-// CheckSite lists the values of site that break the schema, and the keys
-// the schema does not know (Custom), sorted by key.
-func CheckSite(site map[string]string) (bad []SiteProblem, custom []string) {
-	keys := make([]string, 0, len(site))
-	for k := range site {
-		keys = append(keys, k)
-	}
-	sort.Strings(keys)
-	for _, k := range keys {
-		if _, known := LookupSiteKey(k); !known {
-			custom = append(custom, k)
-		}
-		if err := ValidateSiteValue(k, site[k]); err != nil {
-			bad = append(bad, SiteProblem{Key: k, Value: site[k], Problem: err.Error()})
-		}
-	}
-	return bad, custom
 }

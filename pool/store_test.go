@@ -15,6 +15,7 @@ import (
 	"github.com/mnpool/mnpool/internal/testenv"
 	"github.com/mnpool/mnpool/pool"
 	"github.com/mnpool/mnpool/pool/dsn"
+	"github.com/mnpool/mnpool/pool/siteschema"
 )
 
 func TestInitIsIdempotentAndNamesTheMN(t *testing.T) {
@@ -34,8 +35,8 @@ func TestInitIsIdempotentAndNamesTheMN(t *testing.T) {
 		require.Contains(t, err.Error(), "mn1")
 		site, err := s.Site(ctx)
 		require.NoError(t, err)
-		require.Equal(t, "mn1", site[pool.SiteMaster])
-		require.Equal(t, "0", site[pool.SiteDisjointDHCPs])
+		require.Equal(t, "mn1", site[siteschema.Master])
+		require.Equal(t, "0", site[siteschema.DisjointDHCPs])
 		v, err := s.SchemaVersion(ctx)
 		require.NoError(t, err)
 		require.GreaterOrEqual(t, v, 1)

@@ -4,29 +4,23 @@ import (
 	"fmt"
 	"net"
 	"net/netip"
-	"regexp"
 	"strings"
 
 	"github.com/mnpool/mnpool/internal/syntax"
+	"github.com/mnpool/mnpool/pool/internal/valid"
 )
 
 var (
 	labelRE    = syntax.HostLabelRE
-	siteKeyRE  = regexp.MustCompile(`^[A-Za-z][A-Za-z0-9_.-]{0,63}$`)
-	netNameRE  = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$`)
-	ifNameRE   = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9_.:-]{0,31}$`)
+	netNameRE  = valid.NetNameRE
+	ifNameRE   = valid.IfNameRE
 	domainPart = syntax.HostLabelRE
 )
 
 // ValidateName checks a node or member name: one RFC 1123 host label
 // (letters, digits and '-', 1 to 63 characters, not starting or ending
 // with '-').
-func ValidateName(kind, name string) error {
-	if !labelRE.MatchString(name) {
-		return fmt.Errorf("%w: %s name %q: want an RFC 1123 host label (letters, digits, '-', 1-63 characters, no leading or trailing '-')", ErrInvalid, kind, name)
-	}
-	return nil
-}
+func ValidateName(kind, name string) error { return valid.Name(kind, name) }
 
 // ValidateGroup checks a group name; groups share the node namespace in
 // noderanges, so they follow the same rule.
@@ -41,20 +35,7 @@ func ValidateGroup(name string) error {
 }
 
 // ValidateDomain checks a DNS domain (dot separated RFC 1123 labels).
-func ValidateDomain(d string) error {
-	if d == "" {
-		return nil
-	}
-	if len(d) > 253 {
-		return fmt.Errorf("%w: domain %q is longer than 253 characters", ErrInvalid, d)
-	}
-	for _, p := range strings.Split(d, ".") {
-		if !domainPart.MatchString(p) {
-			return fmt.Errorf("%w: domain %q: label %q must be letters, digits and '-' (1-63 characters)", ErrInvalid, d, p)
-		}
-	}
-	return nil
-}
+func ValidateDomain(d string) error { return valid.Domain(d) }
 
 // NormalizeMAC parses a MAC address (colon, dash or dot notation) and
 // returns it lower case with colons. Only 6-byte Ethernet MACs are
@@ -103,32 +84,6 @@ func normalizeServices(in []Service) ([]Service, error) {
 		}
 	}
 	return out, nil
-}
-
-// ValidateSiteKey checks a site table key.
-func ValidateSiteKey(k string) error {
-	if !siteKeyRE.MatchString(k) {
-		return fmt.Errorf("%w: site key %q: want a letter then letters, digits, '_', '.', '-' (up to 64)", ErrInvalid, k)
-	}
-	return nil
-}
-
-// ValidateSiteValue checks a site value: one line of printable text, and
-// for a key of the schema (SiteKeys) the key's own rule. Keys the schema
-// does not know get only the first check.
-func ValidateSiteValue(k, v string) error {
-	if len(v) > 4096 {
-		return fmt.Errorf("%w: site %s: value longer than 4096 characters", ErrInvalid, k)
-	}
-	for _, r := range v {
-		if r < 0x20 || r == 0x7f {
-			return fmt.Errorf("%w: site %s: value %q contains a control character (newline, tab, ...)", ErrInvalid, k, v)
-		}
-	}
-	if sk, ok := LookupSiteKey(k); ok && (v != "" || !sk.ReadOnly) {
-		return sk.Check(v)
-	}
-	return nil
 }
 
 // ValidateNetwork checks a network on its own (not against the pool) and

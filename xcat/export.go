@@ -13,6 +13,7 @@ import (
 
 	"github.com/mnpool/mnpool/internal/atomicfile"
 	"github.com/mnpool/mnpool/pool"
+	"github.com/mnpool/mnpool/pool/siteschema"
 )
 
 // The columns of the xCAT tables Export writes, as xCAT 2.x defines them
@@ -109,14 +110,14 @@ func siteRows(st *pool.State) [][]string {
 		keys = append(keys, k)
 	}
 	site := st.Site
-	if _, ok := site[pool.SiteMaster]; !ok && st.Master.Member != "" {
-		keys = append(keys, pool.SiteMaster)
+	if _, ok := site[siteschema.Master]; !ok && st.Master.Member != "" {
+		keys = append(keys, siteschema.Master)
 	}
 	sort.Strings(keys)
 	var out [][]string
 	for _, k := range keys {
 		v := site[k]
-		if k == pool.SiteMaster {
+		if k == siteschema.Master {
 			v = st.Master.Member
 		}
 		out = append(out, row(colsSite, map[string]string{"key": k, "value": v}))

@@ -7,13 +7,15 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"github.com/mnpool/mnpool/pool"
 	"io/fs"
 	"net/netip"
 	"os"
 	"path/filepath"
 	"sort"
 	"strings"
+
+	"github.com/mnpool/mnpool/pool"
+	"github.com/mnpool/mnpool/pool/siteschema"
 )
 
 // Importing from xCAT: `mnpool import-xcat DIR` reads the CSV files that
@@ -475,22 +477,22 @@ func (b *xcatBuilder) site(mnOverride string) {
 	var master string
 	b.rows("site", func(t *Tabdump, key string, r TabdumpRow) {
 		v := t.Get(r, "value")
-		if key == pool.SiteMaster {
+		if key == siteschema.Master {
 			master = strings.TrimSpace(v)
 			return
 		}
-		if err := pool.ValidateSiteKey(key); err != nil {
+		if err := siteschema.ValidateKey(key); err != nil {
 			b.x.issue("site", "key", key, "not a valid site key; not imported")
 			return
 		}
-		if err := pool.ValidateSiteValue(key, v); err != nil {
+		if err := siteschema.ValidateValue(key, v); err != nil {
 			b.x.issue("site", "value", key, "not imported, breaks the site schema: "+strings.TrimPrefix(err.Error(), pool.ErrInvalid.Error()+": "))
 			return
 		}
 		switch {
-		case key == pool.SiteDisjointDHCPs && v == "1":
+		case key == siteschema.DisjointDHCPs && v == "1":
 			b.x.issue("site", "value", key, "disjointdhcps=1: a pool wants 0 (every member serves every node of its network); imported as it is, change it with `mnpool site set disjointdhcps=0`")
-		case key == pool.SiteSharedTFTP && v == "1":
+		case key == siteschema.SharedTFTP && v == "1":
 			b.x.issue("site", "value", key, "sharedtftp=1: a pool wants 0; imported as it is, change it with `mnpool site set sharedtftp=0`")
 		}
 		b.x.Site[key] = v

@@ -19,6 +19,7 @@ import (
 
 	"github.com/mnpool/mnpool/internal/golden"
 	"github.com/mnpool/mnpool/pool"
+	"github.com/mnpool/mnpool/pool/siteschema"
 	"github.com/mnpool/mnpool/xcat"
 )
 
@@ -148,9 +149,9 @@ func TestPlanXCATImportMapsTheDump(t *testing.T) {
 	// site.master is an address: the hosts table names the MN.
 	require.Equal(t, "mn1", x.MN.Name)
 	require.Equal(t, pool.AllServices(), x.MN.Services)
-	require.Equal(t, "cluster.example.com", x.Site[pool.SiteDomain])
+	require.Equal(t, "cluster.example.com", x.Site[siteschema.Domain])
 	require.Equal(t, `Managed by xCAT "cluster-a"; do not edit`, x.Site["motd"])
-	require.NotContains(t, x.Site, pool.SiteMaster)
+	require.NotContains(t, x.Site, siteschema.Master)
 	// The disabled network row is skipped; <xcatmaster> is reported.
 	require.Len(t, x.Networks, 2)
 	// Members from the servicenode table (group row "service" + sn3's own).
@@ -277,8 +278,8 @@ func TestImportXCAT(t *testing.T) {
 		require.Equal(t, pool.Master{Member: "mn1", Epoch: 1}, st.Master)
 		require.Len(t, st.Members, 4)
 		require.Len(t, st.Nodes, len(x.Nodes))
-		require.Equal(t, "cluster.example.com", st.Site[pool.SiteDomain])
-		require.Equal(t, "mn1", st.Site[pool.SiteMaster])
+		require.Equal(t, "cluster.example.com", st.Site[siteschema.Domain])
+		require.Equal(t, "mn1", st.Site[siteschema.Master])
 		require.Empty(t, cmp.Diff(x.Nodes, st.Nodes, cmpopts.EquateComparable(netip.Addr{}), cmpopts.EquateEmpty(), cmpopts.IgnoreFields(pool.Node{}, "Revision")))
 
 		// Running it again finishes or repeats an import: nothing changes.

@@ -10,6 +10,7 @@ import (
 	"strings"
 
 	"github.com/mnpool/mnpool/pool"
+	"github.com/mnpool/mnpool/pool/siteschema"
 )
 
 // Merging brings an export (or any xCAT dump) into an existing pool: what
@@ -50,7 +51,7 @@ func PlanMerge(st *pool.State, x *Import) *MergePlan {
 	p := &MergePlan{site: map[string]string{}}
 	for _, k := range slices.Sorted(maps.Keys(x.Site)) {
 		v := x.Site[k]
-		if k == pool.SiteMaster {
+		if k == siteschema.Master {
 			continue
 		}
 		if old, ok := st.Site[k]; !ok {

@@ -33,6 +33,7 @@ import (
 
 	"github.com/mnpool/mnpool/internal/golden"
 	"github.com/mnpool/mnpool/pool"
+	"github.com/mnpool/mnpool/pool/siteschema"
 )
 
 // SQLite returns the DSN of a fresh SQLite database in t.TempDir().
@@ -73,7 +74,7 @@ func Seed(t testing.TB, s *pool.Store) {
 	}
 	_, err := s.Init(ctx, pool.InitOptions{
 		MN:   pool.Member{Name: "mn1", Addresses: map[string]netip.Addr{"mgmt": a("10.0.0.1"), "ib": a("10.1.0.1"), "v6": a("fd00:10::1")}},
-		Site: map[string]string{pool.SiteDomain: "cluster"},
+		Site: map[string]string{siteschema.Domain: "cluster"},
 	})
 	must("init", err)
 	members := []pool.Member{

@@ -22,6 +22,7 @@ import (
 
 	"github.com/mnpool/mnpool/agent"
 	"github.com/mnpool/mnpool/pool"
+	"github.com/mnpool/mnpool/pool/siteschema"
 )
 
 func main() {
@@ -128,7 +129,7 @@ func failoverDemo(ctx context.Context, dsn string) error {
 		return err
 	}
 	defer admin.Close()
-	if err := admin.SetSite(ctx, map[string]string{pool.SiteAutoFailover: "1"}); err != nil {
+	if err := admin.SetSite(ctx, map[string]string{siteschema.AutoFailover: "1"}); err != nil {
 		return err
 	}
 	timing := agent.Timing{HeartbeatInterval: 200 * time.Millisecond, SuspectAfter: time.Second, DeadAfter: 2 * time.Second}

@@ -12,6 +12,7 @@ import (
 
 	"github.com/mnpool/mnpool/pool"
 	"github.com/mnpool/mnpool/pool/dsn"
+	"github.com/mnpool/mnpool/pool/siteschema"
 )
 
 // completionTimeout bounds the pool read behind one completion: a shell
@@ -137,10 +138,10 @@ func completeFrom(st *pool.State, k completeKind, toComplete string) ([]cobra.Co
 			suffix, dir = "=", dir|cobra.ShellCompDirectiveNoSpace
 		}
 	case compSiteKey:
-		keys := map[string]bool{pool.SiteDomain: true, pool.SiteDisjointDHCPs: true, pool.SiteSharedTFTP: true,
-			pool.SiteForwarders: true, pool.SiteExtNTPServers: true, pool.SiteAutoFailover: true}
+		keys := map[string]bool{siteschema.Domain: true, siteschema.DisjointDHCPs: true, siteschema.SharedTFTP: true,
+			siteschema.Forwarders: true, siteschema.ExtNTPServers: true, siteschema.AutoFailover: true}
 		for key := range st.Site {
-			keys[key] = key != pool.SiteMaster
+			keys[key] = key != siteschema.Master
 		}
 		for key, ok := range keys {
 			if ok {

@@ -15,6 +15,7 @@ import (
 	"github.com/mnpool/mnpool/atomicfile"
 	"github.com/mnpool/mnpool/dns"
 	"github.com/mnpool/mnpool/pool"
+	"github.com/mnpool/mnpool/pool/siteschema"
 )
 
 func newDNSCmd(g *globals) *cobra.Command {
@@ -274,7 +275,7 @@ on every zone first and writes nothing if one fails.`,
 			case dir != "":
 				return writeZoneDir(g, zs, dir)
 			default:
-				origin := site[pool.SiteDomain]
+				origin := site[siteschema.Domain]
 				if len(args) == 1 {
 					origin = args[0]
 				}

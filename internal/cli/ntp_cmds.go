@@ -10,6 +10,7 @@ import (
 
 	"github.com/mnpool/mnpool/ntp"
 	"github.com/mnpool/mnpool/pool"
+	"github.com/mnpool/mnpool/pool/siteschema"
 )
 
 func newNTPCmd(g *globals) *cobra.Command {
@@ -140,7 +141,7 @@ func ntpCheckTargets(ctx context.Context, g *globals, servers []string, external
 		names, addrs = append(names, t.Member), append(addrs, t.Addr)
 	}
 	if external {
-		ext, err := ntp.ParseExtServers(st.Site[pool.SiteExtNTPServers])
+		ext, err := ntp.ParseExtServers(st.Site[siteschema.ExtNTPServers])
 		if err != nil {
 			return nil, nil, err
 		}

@@ -15,6 +15,7 @@ import (
 	"github.com/mnpool/mnpool/gateway"
 	"github.com/mnpool/mnpool/ntp"
 	"github.com/mnpool/mnpool/pool"
+	"github.com/mnpool/mnpool/pool/siteschema"
 )
 
 // parseAddrs parses NETWORK=IP pairs.
@@ -502,7 +503,7 @@ func newSiteKeysCmd(g *globals) *cobra.Command {
 		Short: "List every site key mnpool knows, with its type, range, default and meaning",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			ks := pool.SiteKeys()
+			ks := siteschema.Keys()
 			if g.json {
 				return printJSON(g.io.Out, ks)
 			}

@@ -14,7 +14,7 @@ import (
 	"strings"
 
 	"github.com/go-sql-driver/mysql"
-	"github.com/mnpool/mnpool/pool/internal/poolerr"
+	"github.com/mnpool/mnpool/pool/internal/valid"
 )
 
 // Kind names a storage backend.
@@ -87,21 +87,21 @@ func (d DSN) String() string {
 	return strings.Join(parts, ",")
 }
 
-// Parse parses the forms described on DSN. Errors wrap poolerr.ErrInvalid and
+// Parse parses the forms described on DSN. Errors wrap valid.ErrInvalid and
 // name the element at fault; the password is never repeated in them.
 func Parse(s string) (DSN, error) {
 	s = strings.TrimSpace(s)
 	switch {
 	case s == "":
-		return DSN{}, fmt.Errorf("%w: empty database DSN (want sqlite:PATH or mysql:USER:PASS@tcp(HOST:PORT)/DB)", poolerr.ErrInvalid)
+		return DSN{}, fmt.Errorf("%w: empty database DSN (want sqlite:PATH or mysql:USER:PASS@tcp(HOST:PORT)/DB)", valid.ErrInvalid)
 	case strings.HasPrefix(s, "sqlite:"):
 		p := strings.TrimPrefix(s, "sqlite:")
 		p = strings.TrimPrefix(p, "//")
 		if p == "" {
-			return DSN{}, fmt.Errorf("%w: sqlite DSN %q has no path (want sqlite:PATH)", poolerr.ErrInvalid, s)
+			return DSN{}, fmt.Errorf("%w: sqlite DSN %q has no path (want sqlite:PATH)", valid.ErrInvalid, s)
 		}
 		if strings.ContainsAny(p, "?\x00") {
-			return DSN{}, fmt.Errorf("%w: sqlite path %q may not contain '?' or NUL", poolerr.ErrInvalid, p)
+			return DSN{}, fmt.Errorf("%w: sqlite path %q may not contain '?' or NUL", valid.ErrInvalid, p)
 		}
 		return DSN{Kind: SQLite, Path: p, source: s}, nil
 	case strings.HasPrefix(s, "mysql:"):
@@ -129,16 +129,16 @@ func Parse(s string) (DSN, error) {
 				err = errors.New("want mysql:USER:PASS@tcp(HOST:PORT)/DB")
 			}
 			if err != nil {
-				return DSN{}, fmt.Errorf("%w: element %d of the mysql DSN list (%s): %v", poolerr.ErrInvalid, i+1, maskElement(el), err)
+				return DSN{}, fmt.Errorf("%w: element %d of the mysql DSN list (%s): %v", valid.ErrInvalid, i+1, maskElement(el), err)
 			}
 			if cfg.DBName == "" {
-				return DSN{}, fmt.Errorf("%w: element %d of the mysql DSN list (%s) names no database (want .../DB)", poolerr.ErrInvalid, i+1, maskElement(el))
+				return DSN{}, fmt.Errorf("%w: element %d of the mysql DSN list (%s) names no database (want .../DB)", valid.ErrInvalid, i+1, maskElement(el))
 			}
 			cfgs = append(cfgs, cfg)
 		}
 		return DSN{Kind: MySQL, MySQL: cfgs, source: s, passFiles: passFiles}, nil
 	default:
-		return DSN{}, fmt.Errorf("%w: database DSN %s has an unknown scheme (want sqlite:PATH or mysql:USER:PASS@tcp(HOST:PORT)/DB)", poolerr.ErrInvalid, maskElement(s))
+		return DSN{}, fmt.Errorf("%w: database DSN %s has an unknown scheme (want sqlite:PATH or mysql:USER:PASS@tcp(HOST:PORT)/DB)", valid.ErrInvalid, maskElement(s))
 	}
 }
 
@@ -372,7 +372,7 @@ func Resolve(flag, file string) (dsn, source string, err error) {
 	b, err := os.ReadFile(file)
 	if err != nil {
 		if errors.Is(err, os.ErrNotExist) {
-			return "", "", fmt.Errorf("%w: no database given: use --db, set %s, or write the DSN into %s", poolerr.ErrInvalid, Env, file)
+			return "", "", fmt.Errorf("%w: no database given: use --db, set %s, or write the DSN into %s", valid.ErrInvalid, Env, file)
 		}
 		return "", "", fmt.Errorf("pool: reading DSN file: %w", err)
 	}
@@ -383,7 +383,7 @@ func Resolve(flag, file string) (dsn, source string, err error) {
 		}
 		return line, file, nil
 	}
-	return "", "", fmt.Errorf("%w: DSN file %s is empty", poolerr.ErrInvalid, file)
+	return "", "", fmt.Errorf("%w: DSN file %s is empty", valid.ErrInvalid, file)
 }
 
 // Mask returns dsn with passwords masked, for messages; an unparsable
