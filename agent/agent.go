@@ -16,6 +16,7 @@ import (
 	"github.com/mnpool/mnpool/locking"
 	"github.com/mnpool/mnpool/mnguard"
 	"github.com/mnpool/mnpool/pool"
+	"github.com/mnpool/mnpool/pool/liveness"
 )
 
 // Agent is the long-running process of one pool member (mnpoold, or a
@@ -23,7 +24,7 @@ import (
 //
 //   - the heartbeat: bumps this member's counter every interval and, in
 //     the same transaction, samples every member's counter and publishes
-//     this agent's judgement (pool.Heartbeater with a pool.Observer);
+//     this agent's judgement (pool.Heartbeater with a liveness.Observer);
 //   - the MN guard (mnguard.Guard): whether this member may serve the DHCP
 //     dynamic range, confirmed through a healthy database node;
 //   - the follower: reads the change counter (pool.Store.Watch) and runs
@@ -47,7 +48,7 @@ type Agent struct {
 
 	// Set by prepare before the loops start, read-only afterwards.
 	timing Timing
-	obs    *pool.Observer
+	obs    *liveness.Observer
 	hb     *pool.Heartbeater
 	guard  *mnguard.Guard
 	locker *locking.Locker
@@ -72,8 +73,8 @@ type Agent struct {
 	token       int64
 	autofail    bool
 	autofailErr string
-	view        pool.View // last judgement, for liveness events
-	served      bool      // ServeDynamic of the last applied sync
+	view        liveness.View // last judgement, for liveness events
+	served      bool          // ServeDynamic of the last applied sync
 	tracks      map[string]*track
 	aliveGen    int64 // counts transitions of any member to alive
 }
@@ -144,7 +145,7 @@ func (a *Agent) Timing() Timing {
 
 // Liveness is this agent's current judgement of every member (nil before
 // Run started the heartbeat).
-func (a *Agent) Liveness() pool.View {
+func (a *Agent) Liveness() liveness.View {
 	a.mu.Lock()
 	obs := a.obs
 	a.mu.Unlock()
@@ -154,15 +155,15 @@ func (a *Agent) Liveness() pool.View {
 	return obs.View()
 }
 
-// LivenessView is a pool.LivenessView over this agent's current
+// LivenessView is a liveness.Source over this agent's current
 // judgement, for the services beside it that pick alive members (the
-// console broker): every member is LiveUnknown (usable) until Run has
+// console broker): every member is liveness.Unknown (usable) until Run has
 // started the heartbeat.
-func (a *Agent) LivenessView() pool.LivenessView { return liveView{a} }
+func (a *Agent) LivenessView() liveness.Source { return liveView{a} }
 
 type liveView struct{ a *Agent }
 
-func (v liveView) LiveState(member string) pool.LiveState { return v.a.Liveness().LiveState(member) }
+func (v liveView) LiveState(member string) liveness.State { return v.a.Liveness().LiveState(member) }
 
 // State is the pool snapshot last applied (nil before the first sync).
 // It is shared: do not modify it.
@@ -267,7 +268,7 @@ func (a *Agent) prepare(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	obs, err := pool.NewObserver(pool.LivenessConfig{SuspectAfter: t.SuspectAfter, DeadAfter: t.DeadAfter})
+	obs, err := liveness.NewObserver(liveness.Config{SuspectAfter: t.SuspectAfter, DeadAfter: t.DeadAfter})
 	if err != nil {
 		return fmt.Errorf("agent: %w", err)
 	}

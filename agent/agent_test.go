@@ -18,6 +18,7 @@ import (
 	"github.com/mnpool/mnpool/agent"
 	"github.com/mnpool/mnpool/internal/testenv"
 	"github.com/mnpool/mnpool/pool"
+	"github.com/mnpool/mnpool/pool/liveness"
 	"github.com/mnpool/mnpool/pooltest"
 	"github.com/mnpool/mnpool/rolefiles"
 )
@@ -65,7 +66,7 @@ func TestFailover(t *testing.T) {
 	}
 	waitFor(t, 15*time.Second, "mn1 judging sn1 dead for 3 dead timeouts", func() bool {
 		l := ags["mn1"].a.Liveness()["sn1"]
-		return l.State == pool.LiveDead && l.Silent >= 3*fastTiming.DeadAfter
+		return l.State == liveness.Dead && l.Silent >= 3*fastTiming.DeadAfter
 	})
 	if diff := cmp.Diff(before, primaries(t, admin)); diff != "" {
 		t.Fatalf("nodes moved with autofailover unset (-before +after):\n%s", diff)
@@ -175,7 +176,7 @@ func TestFailover(t *testing.T) {
 
 	// sn1 returns: alive, and still serving nothing.
 	ags["sn1"] = startAgent(t, dsn, "sn1", ags["sn1"].dir, agent.WithTiming(fastTiming), fastGuard())
-	waitFor(t, 15*time.Second, "mn1 judging sn1 alive again", func() bool { return ags["mn1"].a.Liveness().LiveState("sn1") == pool.LiveAlive })
+	waitFor(t, 15*time.Second, "mn1 judging sn1 alive again", func() bool { return ags["mn1"].a.Liveness().LiveState("sn1") == liveness.Alive })
 	st, err = admin.LoadState(ctx)
 	if err != nil {
 		t.Fatal(err)
@@ -210,7 +211,7 @@ func TestSuspectIsNotFailedOver(t *testing.T) {
 	suspect := func(r *running) int {
 		n := 0
 		for _, e := range r.events.of(agent.EventLiveness) {
-			if e.Member == "sn1" && e.State == pool.LiveSuspect {
+			if e.Member == "sn1" && e.State == liveness.Suspect {
 				n++
 			}
 		}
@@ -226,7 +227,7 @@ func TestSuspectIsNotFailedOver(t *testing.T) {
 	}
 	for _, m := range []string{"mn1", "sn2"} {
 		for _, e := range ags[m].events.of(agent.EventLiveness) {
-			if e.Member == "sn1" && e.State == pool.LiveDead {
+			if e.Member == "sn1" && e.State == liveness.Dead {
 				t.Errorf("%s judged the slow sn1 dead", m)
 			}
 		}
@@ -439,7 +440,7 @@ func TestMemberWithoutAgentIsNotFailedOver(t *testing.T) {
 	}
 	waitFor(t, 15*time.Second, "sn2 dead for 2 dead timeouts", func() bool {
 		l := ags["mn1"].a.Liveness()["sn2"]
-		return l.State == pool.LiveDead && l.Silent >= 2*fastTiming.DeadAfter
+		return l.State == liveness.Dead && l.Silent >= 2*fastTiming.DeadAfter
 	})
 	if diff := cmp.Diff(before, primaries(t, admin)); diff != "" {
 		t.Errorf("nodes of a member without an agent moved (-before +after):\n%s", diff)
@@ -473,7 +474,7 @@ func TestCoolDownSurvivesLeaderChange(t *testing.T) {
 	waitFor(t, 15*time.Second, second+" leading", func() bool { return ags[second].a.Health().Leader })
 
 	ags["sn1"] = startAgent(t, dsn, "sn1", t.TempDir(), agent.WithTiming(fastTiming), fastGuard())
-	waitFor(t, 15*time.Second, second+" judging sn1 alive", func() bool { return ags[second].a.Liveness().LiveState("sn1") == pool.LiveAlive })
+	waitFor(t, 15*time.Second, second+" judging sn1 alive", func() bool { return ags[second].a.Liveness().LiveState("sn1") == liveness.Alive })
 	if res, err := admin.Move(ctx, pool.MoveRequest{Nodes: nodes, Target: "sn1"}); err != nil || res.Counts.Moved != len(nodes) {
 		t.Fatalf("moving the nodes back: %v %+v", err, res)
 	}

@@ -22,6 +22,7 @@ import (
 	"github.com/mnpool/mnpool/internal/testenv"
 	"github.com/mnpool/mnpool/internal/testgalera"
 	"github.com/mnpool/mnpool/pool"
+	"github.com/mnpool/mnpool/pool/liveness"
 )
 
 // e2eNodes is the pool size of the end-to-end tests.
@@ -181,7 +182,7 @@ func (p *agentProc) health() (agent.Health, error) {
 }
 
 // state returns what agent p judges member m.
-func (p *agentProc) state(m string) pool.LiveState {
+func (p *agentProc) state(m string) liveness.State {
 	h, err := p.health()
 	if err != nil {
 		return ""
@@ -208,7 +209,7 @@ func (c *e2e) waitHealthy(t testing.TB, m string, timeout time.Duration) {
 			return false
 		}
 		for _, o := range members {
-			if c.procs[o].running() && p.state(o) != pool.LiveAlive {
+			if c.procs[o].running() && p.state(o) != liveness.Alive {
 				return false
 			}
 		}
@@ -315,9 +316,9 @@ func TestAgentsOnGalera(t *testing.T) {
 	pause := tm.SuspectAfter + tm.HeartbeatInterval
 	c.procs["sn2"].signal(t, syscall.SIGSTOP)
 	t0 := time.Now()
-	waitFor(t, tm.DeadAfter, "mn1 judging the paused sn2 suspect", func() bool { return c.procs["mn1"].state("sn2") == pool.LiveSuspect })
+	waitFor(t, tm.DeadAfter, "mn1 judging the paused sn2 suspect", func() bool { return c.procs["mn1"].state("sn2") == liveness.Suspect })
 	for time.Since(t0) < pause {
-		if st := c.procs["mn1"].state("sn2"); st == pool.LiveDead {
+		if st := c.procs["mn1"].state("sn2"); st == liveness.Dead {
 			t.Fatalf("sn2 judged dead %v into a pause of %v (dead timeout %v)", time.Since(t0), pause, tm.DeadAfter)
 		}
 		time.Sleep(100 * time.Millisecond)
@@ -325,7 +326,7 @@ func TestAgentsOnGalera(t *testing.T) {
 	c.procs["sn2"].signal(t, syscall.SIGCONT)
 	t.Logf("sn2 paused for %v", time.Since(t0))
 	waitFor(t, 30*time.Second, "sn2 alive again", func() bool {
-		return c.procs["mn1"].state("sn2") == pool.LiveAlive && c.procs["sn1"].state("sn2") == pool.LiveAlive
+		return c.procs["mn1"].state("sn2") == liveness.Alive && c.procs["sn1"].state("sn2") == liveness.Alive
 	})
 	if got := primaries(t, c.admin); !mapsEqual(before, got) {
 		t.Fatalf("nodes moved after a pause shorter than the dead timeout")

@@ -3,7 +3,7 @@ package agent
 import (
 	"time"
 
-	"github.com/mnpool/mnpool/pool"
+	"github.com/mnpool/mnpool/pool/liveness"
 	"github.com/mnpool/mnpool/poolsync"
 )
 
@@ -43,8 +43,8 @@ type Event struct {
 	Time time.Time `json:"time"`
 
 	// Liveness.
-	State pool.LiveState `json:"state,omitempty"`
-	Prev  pool.LiveState `json:"prev,omitempty"`
+	State liveness.State `json:"state,omitempty"`
+	Prev  liveness.State `json:"prev,omitempty"`
 
 	// Synced.
 	Version int64            `json:"version,omitempty"`

@@ -11,6 +11,7 @@ import (
 	"github.com/mnpool/mnpool/internal/ctxutil"
 	"github.com/mnpool/mnpool/locking"
 	"github.com/mnpool/mnpool/pool"
+	"github.com/mnpool/mnpool/pool/liveness"
 )
 
 // FailoverLockName is the lease the failover leader holds (locking).
@@ -54,7 +55,7 @@ type FailoverReport struct {
 // track is what this agent remembers about one member's liveness from one
 // sample to the next (updated after every heartbeat, leader or not).
 type track struct {
-	state     pool.LiveState
+	state     liveness.State
 	silent    time.Duration
 	counter   int64
 	seenAlive bool
@@ -66,7 +67,7 @@ type track struct {
 
 // trackLiveness updates the per-member tracks from a fresh view. It runs
 // on the heartbeat goroutine.
-func (a *Agent) trackLiveness(v pool.View) {
+func (a *Agent) trackLiveness(v liveness.View) {
 	gapLimit := 3 * a.timing.HeartbeatInterval
 	a.mu.Lock()
 	defer a.mu.Unlock()
@@ -79,17 +80,17 @@ func (a *Agent) trackLiveness(v pool.View) {
 			t = &track{}
 			a.tracks[m] = t
 		}
-		if l.State == pool.LiveAlive && t.state != pool.LiveAlive {
+		if l.State == liveness.Alive && t.state != liveness.Alive {
 			a.aliveGen++
 		}
-		if l.State == pool.LiveDead && (t.state != pool.LiveDead || t.counter != l.Counter) {
+		if l.State == liveness.Dead && (t.state != liveness.Dead || t.counter != l.Counter) {
 			// A new death: was it judged on a sample right after a gap
 			// (this agent could not read for a while, so the silence may
 			// be its own)? Then it must be confirmed by more samples.
 			t.deadFrom = l.Silent
 			t.gap = !ok || l.Silent-t.silent > gapLimit
 		}
-		t.seenAlive = t.seenAlive || l.State == pool.LiveAlive
+		t.seenAlive = t.seenAlive || l.State == liveness.Alive
 		t.state, t.silent, t.counter = l.State, l.Silent, l.Counter
 	}
 	for m := range a.tracks {
@@ -251,20 +252,20 @@ func (a *Agent) restoreCoolDowns(ctx context.Context, ld *leader) error {
 // candidate is a member the leader may fail over now.
 type candidate struct {
 	member string
-	live   pool.Liveness
+	live   liveness.Judgement
 	retry  bool
 }
 
 // candidates returns the dead members ready for failover, sorted, and the
 // dead members never seen alive (held back).
-func (a *Agent) candidates(ld *leader, v pool.View, now time.Time) (out []candidate, neverAlive []string) {
+func (a *Agent) candidates(ld *leader, v liveness.View, now time.Time) (out []candidate, neverAlive []string) {
 	confirm := 2 * a.timing.HeartbeatInterval
 	a.mu.Lock()
 	defer a.mu.Unlock()
 	for _, m := range v.Members() {
 		l := v[m]
 		t := a.tracks[m]
-		if m == a.self || l.State != pool.LiveDead || t == nil {
+		if m == a.self || l.State != liveness.Dead || t == nil {
 			continue
 		}
 		if until, ok := ld.retryAt[m]; ok && now.Before(until) {
@@ -385,7 +386,7 @@ func (a *Agent) forget(ctx context.Context, ld *leader, member string, failovers
 // node's list, through pool.Store.Move as snmove -s does, fenced by the
 // lease, audits it as "agent.failover", and then reconfigures the moved
 // nodes (NodeConfig) as snmove does.
-func (a *Agent) failOver(ctx context.Context, ld *leader, c candidate, v pool.View) (*FailoverReport, error) {
+func (a *Agent) failOver(ctx context.Context, ld *leader, c candidate, v liveness.View) (*FailoverReport, error) {
 	start := time.Now()
 	rep := &FailoverReport{Member: c.member, Leader: a.self, Token: ld.l.Token(), Counter: c.live.Counter, Silent: c.live.Silent, Retry: c.retry}
 	a.log.Warn("agent: failing over a dead member", "of", c.member, "silent", c.live.Silent.Round(time.Millisecond), "counter", c.live.Counter, "token", rep.Token)

@@ -10,6 +10,7 @@ import (
 
 	"github.com/mnpool/mnpool/locking"
 	"github.com/mnpool/mnpool/pool"
+	"github.com/mnpool/mnpool/pool/liveness"
 )
 
 // TestFailoverMoveIsFenced: the move of a failover commits only while the
@@ -62,7 +63,7 @@ func TestFailoverMoveIsFenced(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer cur.Unlock(ctx)
-	req := pool.MoveRequest{Source: "sn1", Liveness: pool.StaticLiveness{"sn1": pool.LiveDead}}
+	req := pool.MoveRequest{Source: "sn1", Liveness: liveness.Static{"sn1": liveness.Dead}}
 
 	res, err := a.move(ctx, old, req, "sn1", 0)
 	if !errors.Is(err, locking.ErrStaleToken) {

@@ -26,6 +26,7 @@ import (
 	"github.com/mnpool/mnpool/locking"
 	"github.com/mnpool/mnpool/mnguard"
 	"github.com/mnpool/mnpool/pool"
+	"github.com/mnpool/mnpool/pool/liveness"
 	"github.com/mnpool/mnpool/rolefiles"
 )
 
@@ -286,7 +287,7 @@ func leaseHolder(t testing.TB, s *pool.Store) string {
 func allAlive(r *running, names ...string) bool {
 	v := r.a.Liveness()
 	for _, m := range names {
-		if v.LiveState(m) != pool.LiveAlive {
+		if v.LiveState(m) != liveness.Alive {
 			return false
 		}
 	}

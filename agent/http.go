@@ -15,6 +15,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
 	"github.com/mnpool/mnpool/pool"
+	"github.com/mnpool/mnpool/pool/liveness"
 )
 
 // Health is what /healthz reports. OK is false (HTTP 503) while the agent
@@ -39,11 +40,11 @@ type Health struct {
 	// AutoFailover is site.autofailover as last read (AutoFailoverError
 	// when its value is not 0 or 1); Leader is set while this agent holds
 	// the failover lease, with its fencing token.
-	AutoFailover      bool            `json:"autofailover"`
-	AutoFailoverError string          `json:"autofailover_error,omitempty"`
-	Leader            bool            `json:"leader"`
-	Token             int64           `json:"token,omitempty"`
-	Members           []pool.Liveness `json:"members,omitempty"`
+	AutoFailover      bool                 `json:"autofailover"`
+	AutoFailoverError string               `json:"autofailover_error,omitempty"`
+	Leader            bool                 `json:"leader"`
+	Token             int64                `json:"token,omitempty"`
+	Members           []liveness.Judgement `json:"members,omitempty"`
 }
 
 // Health returns the agent's health now.

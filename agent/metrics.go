@@ -8,6 +8,7 @@ import (
 
 	"github.com/mnpool/mnpool/internal/buildinfo"
 	"github.com/mnpool/mnpool/pool"
+	"github.com/mnpool/mnpool/pool/liveness"
 )
 
 // metrics are the agent's Prometheus series (docs/AGENT.md lists them).
@@ -100,7 +101,7 @@ func defaultRegistry() *prometheus.Registry {
 // memberSnapshot is what the per-member series are computed from at
 // scrape time.
 type memberSnapshot struct {
-	view  pool.View
+	view  liveness.View
 	nodes map[string][2]int // member -> primary, listed
 }
 
@@ -116,7 +117,7 @@ var (
 	descState  = prometheus.NewDesc("mnpool_member_state", "1 for the member's liveness state as judged by this agent (unknown, alive, suspect, dead).", []string{"member", "state"}, nil)
 	descNodes  = prometheus.NewDesc("mnpool_member_nodes", "Nodes whose servicenode list starts with the member (the nodes it serves).", []string{"member"}, nil)
 	descListed = prometheus.NewDesc("mnpool_member_listed_nodes", "Nodes whose servicenode list names the member anywhere.", []string{"member"}, nil)
-	allStates  = []pool.LiveState{pool.LiveUnknown, pool.LiveAlive, pool.LiveSuspect, pool.LiveDead}
+	allStates  = []liveness.State{liveness.Unknown, liveness.Alive, liveness.Suspect, liveness.Dead}
 )
 
 func (c *memberCollector) Describe(ch chan<- *prometheus.Desc) {

@@ -16,6 +16,7 @@ import (
 	"time"
 
 	"github.com/mnpool/mnpool/pool"
+	"github.com/mnpool/mnpool/pool/liveness"
 )
 
 // Broker is the console broker one member runs. A user connects to any
@@ -630,7 +631,7 @@ func (q *request) viaHolder(ctx context.Context, holder Holder) step {
 	if holder.Member == "" || holder.Member == b.self || q.unreachable[holder.Member] {
 		return stepNext
 	}
-	if b.o.live.LiveState(holder.Member) == pool.LiveDead {
+	if b.o.live.LiveState(holder.Member) == liveness.Dead {
 		q.unreachable[holder.Member] = true
 		return stepNext
 	}

@@ -13,7 +13,7 @@ import (
 
 	"github.com/mnpool/mnpool/console"
 	"github.com/mnpool/mnpool/internal/testenv"
-	"github.com/mnpool/mnpool/pool"
+	"github.com/mnpool/mnpool/pool/liveness"
 )
 
 var members3 = []string{"mn1", "sn1", "sn2"}
@@ -187,7 +187,7 @@ func TestDeadMemberIsSkipped(t *testing.T) {
 	ep1, ep2 := newFakeEndpoint(t, "cn001"), newFakeEndpoint(t, "cn002")
 	dsns := backends()[0].dsns(t, 3)
 	seedPool(t, openStore(t, dsns[0], "mn1"), ep1.Addr(), ep2.Addr())
-	c := startCluster(t, dsns, members3, console.WithLiveness(pool.StaticLiveness{"sn1": pool.LiveDead, "sn2": pool.LiveAlive}))
+	c := startCluster(t, dsns, members3, console.WithLiveness(liveness.Static{"sn1": liveness.Dead, "sn2": liveness.Alive}))
 	w := dialConsole(t, c.addrs["mn1"], console.Hello{Node: "cn001", Mode: console.ModeWatch})
 	require.Equal(t, "sn2", w.reply.Server)
 	w.expect("banner cn001 #1")

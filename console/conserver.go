@@ -8,6 +8,7 @@ import (
 
 	"github.com/mnpool/mnpool/noderange"
 	"github.com/mnpool/mnpool/pool"
+	"github.com/mnpool/mnpool/pool/liveness"
 )
 
 // Defaults of ConserverOptions.
@@ -42,9 +43,9 @@ type ConserverOptions struct {
 
 // ServedBy returns the nodes whose console member serves now (see
 // ServerNow), in natural order.
-func ServedBy(st *pool.State, specs []Spec, holders map[string]Holder, live pool.LivenessView, member string) []string {
+func ServedBy(st *pool.State, specs []Spec, holders map[string]Holder, live liveness.Source, member string) []string {
 	if live == nil {
-		live = pool.StaticLiveness(nil)
+		live = liveness.Static(nil)
 	}
 	nodes := make(map[string]pool.Node, len(st.Nodes))
 	for _, n := range st.Nodes {
@@ -72,7 +73,7 @@ func ServedBy(st *pool.State, specs []Spec, holders map[string]Holder, live pool
 // pool, and when the lease moves, conserver's client is proxied to the
 // new holder until the file is rendered again. The output is
 // deterministic.
-func RenderConserver(st *pool.State, specs []Spec, holders map[string]Holder, live pool.LivenessView, o ConserverOptions) ([]byte, error) {
+func RenderConserver(st *pool.State, specs []Spec, holders map[string]Holder, live liveness.Source, o ConserverOptions) ([]byte, error) {
 	if err := pool.ValidateName("member", o.Member); err != nil {
 		return nil, fmt.Errorf("%w: %v", ErrInvalid, err)
 	}

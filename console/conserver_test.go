@@ -10,6 +10,7 @@ import (
 	"github.com/mnpool/mnpool/console"
 	"github.com/mnpool/mnpool/internal/golden"
 	"github.com/mnpool/mnpool/pool"
+	"github.com/mnpool/mnpool/pool/liveness"
 )
 
 // conserverState is a pool of mn1, sn1, sn2, sn3 (sn3 does not run the
@@ -53,7 +54,7 @@ func conserverState() (*pool.State, []console.Spec, map[string]console.Holder) {
 func TestRenderConserverGolden(t *testing.T) {
 	st, specs, holders := conserverState()
 	// sn2 is dead: its consoles go to the next member of each list.
-	live := pool.StaticLiveness{"sn2": pool.LiveDead, "sn1": pool.LiveAlive}
+	live := liveness.Static{"sn2": liveness.Dead, "sn1": liveness.Alive}
 	cases := map[string]console.ConserverOptions{
 		"conserver-sn1.cf": {Member: "sn1"},
 		"conserver-mn1.cf": {Member: "mn1", Program: "/opt/mnpool/bin/mnpool", Socket: "/run/mnpool/test.sock", OnDemand: true, LogDir: "/var/log/mnpool/consoles"},

@@ -9,7 +9,7 @@ import (
 
 	"github.com/mnpool/mnpool/locking"
 	"github.com/mnpool/mnpool/pki"
-	"github.com/mnpool/mnpool/pool"
+	"github.com/mnpool/mnpool/pool/liveness"
 )
 
 // Defaults of the broker's options.
@@ -38,7 +38,7 @@ const (
 
 type options struct {
 	log          *slog.Logger
-	live         pool.LivenessView
+	live         liveness.Source
 	leaser       Leaser
 	ttl          time.Duration
 	opener       Opener
@@ -67,7 +67,7 @@ func WithLogger(l *slog.Logger) Option { return func(o *options) { o.log = l } }
 // WithLiveness sets the view of members' liveness used to pick the first
 // alive member (default: every member unknown, that is usable). The
 // membership heartbeat observer supplies the real one.
-func WithLiveness(v pool.LivenessView) Option { return func(o *options) { o.live = v } }
+func WithLiveness(v liveness.Source) Option { return func(o *options) { o.live = v } }
 
 // WithLeaser sets the console lease implementation (default: a
 // LeaseTable on the broker's store with the TTL of WithLeaseTTL). The
@@ -153,7 +153,7 @@ func (o *options) setDefaults() error {
 		o.log = slog.New(slog.NewTextHandler(io.Discard, nil))
 	}
 	if o.live == nil {
-		o.live = pool.StaticLiveness(nil)
+		o.live = liveness.Static(nil)
 	}
 	if o.ttl == 0 {
 		o.ttl = DefaultLeaseTTL

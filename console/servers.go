@@ -8,6 +8,7 @@ import (
 	"strconv"
 
 	"github.com/mnpool/mnpool/pool"
+	"github.com/mnpool/mnpool/pool/liveness"
 )
 
 // Site keys read by the console code.
@@ -44,7 +45,7 @@ func Allowed(st *pool.State, node pool.Node, spec Spec) []string {
 }
 
 // usable filters allowed by liveness, dropping the names in skip.
-func usable(allowed []string, live pool.LivenessView, skip ...string) []string {
+func usable(allowed []string, live liveness.Source, skip ...string) []string {
 	out := make([]string, 0, len(allowed))
 	for _, m := range allowed {
 		if slices.Contains(skip, m) || !live.LiveState(m).Usable() {
@@ -60,8 +61,8 @@ func usable(allowed []string, live pool.LivenessView, skip ...string) []string {
 // lease, so it keeps the console), else the first usable allowed member
 // (alive or unknown: the one that takes the lease on the next request).
 // It returns "" when no member can serve it.
-func ServerNow(allowed []string, h Holder, live pool.LivenessView) string {
-	if h.Member != "" && live.LiveState(h.Member) != pool.LiveDead {
+func ServerNow(allowed []string, h Holder, live liveness.Source) string {
+	if h.Member != "" && live.LiveState(h.Member) != liveness.Dead {
 		return h.Member
 	}
 	if c := usable(allowed, live, h.Member); len(c) > 0 {

@@ -9,7 +9,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/mnpool/mnpool/console"
-	"github.com/mnpool/mnpool/pool"
+	"github.com/mnpool/mnpool/pool/liveness"
 )
 
 func TestSpecValidate(t *testing.T) {
@@ -130,7 +130,7 @@ func TestAllowedAndServerNow(t *testing.T) {
 	require.NoError(t, err)
 	require.Empty(t, console.Allowed(st, cn001, spec), "disabled members and members without the console service may not serve")
 
-	live := pool.StaticLiveness{"sn1": pool.LiveDead}
+	live := liveness.Static{"sn1": liveness.Dead}
 	allowed := []string{"sn1", "sn2", "mn1"}
 	require.Equal(t, "sn2", console.ServerNow(allowed, console.Holder{}, live))
 	require.Equal(t, "mn1", console.ServerNow(allowed, console.Holder{Member: "mn1", Token: 4}, live), "the holder serves while usable")

@@ -13,6 +13,7 @@ import (
 
 	"github.com/mnpool/mnpool/noderange"
 	"github.com/mnpool/mnpool/pool"
+	"github.com/mnpool/mnpool/pool/liveness"
 )
 
 // Routing modes of PlanOptions.Via.
@@ -65,7 +66,7 @@ type PlanOptions struct {
 	Port int
 	// Liveness is the members' liveness (Store.PublishedView); nil takes
 	// every member as usable.
-	Liveness pool.LivenessView
+	Liveness liveness.Source
 }
 
 // Universe returns the names a noderange may use: every node, every

@@ -9,6 +9,7 @@ import (
 
 	"github.com/mnpool/mnpool/dispatch"
 	"github.com/mnpool/mnpool/pool"
+	"github.com/mnpool/mnpool/pool/liveness"
 )
 
 func planState() *pool.State {
@@ -51,7 +52,7 @@ func routes(p dispatch.Plan) map[string]string {
 func TestPlanRouting(t *testing.T) {
 	st := planState()
 	all := []string{"cn1", "cn2", "cn3", "cn4", "cn5", "sn10"}
-	dead := pool.StaticLiveness{"sn1": pool.LiveDead, "sn2": pool.LiveDead}
+	dead := liveness.Static{"sn1": liveness.Dead, "sn2": liveness.Dead}
 	cases := []struct {
 		name string
 		o    dispatch.PlanOptions

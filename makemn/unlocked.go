@@ -13,6 +13,7 @@ import (
 	"github.com/jmoiron/sqlx"
 	"github.com/mnpool/mnpool/mnguard"
 	"github.com/mnpool/mnpool/pool"
+	"github.com/mnpool/mnpool/pool/liveness"
 	"github.com/mnpool/mnpool/poolsync"
 )
 
@@ -77,7 +78,7 @@ type Request struct {
 	DryRun bool
 	// Liveness says which members are alive; nil means nothing is known
 	// (every member "unknown").
-	Liveness pool.LivenessView
+	Liveness liveness.Source
 	// DBAddresses maps a member to the address its Galera node is reached
 	// at, for sites where the database runs on an interface that is not
 	// one of the member's pool addresses. Without an entry a member's pool
@@ -181,7 +182,7 @@ func RunUnlocked(ctx context.Context, s *pool.Store, o Request) (Outcome, error)
 		}
 	}
 	if o.Liveness == nil {
-		o.Liveness = pool.StaticLiveness{}
+		o.Liveness = liveness.Static{}
 	}
 	if o.ReplicaWait <= 0 {
 		o.ReplicaWait = DefaultReplicaWait
@@ -469,11 +470,11 @@ func (r *makemnRun) reportOldMN(cur pool.Master) {
 	live := r.o.Liveness.LiveState(cur.Member)
 	var what string
 	switch live {
-	case pool.LiveAlive:
+	case liveness.Alive:
 		what = "it reads the new master record within a guard interval, stops serving the dynamic range and becomes an SN on its next sync"
-	case pool.LiveSuspect:
+	case liveness.Suspect:
 		what = "it may be slow or cut off; its MN guard stops it serving the dynamic range once it cannot confirm its role, and it becomes an SN when it next syncs"
-	case pool.LiveDead:
+	case liveness.Dead:
 		what = "when it comes back it reads the new master record and stays an SN"
 	default:
 		r.step(StepOldMN, StepInfo, start, "%s (MN of epoch %d): liveness unknown; if it is up it stops serving the dynamic range "+

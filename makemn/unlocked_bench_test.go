@@ -10,6 +10,7 @@ import (
 	"github.com/mnpool/mnpool/makemn"
 	"github.com/mnpool/mnpool/mnguard"
 	"github.com/mnpool/mnpool/pool"
+	"github.com/mnpool/mnpool/pool/liveness"
 	"github.com/mnpool/mnpool/poolsync"
 	"github.com/mnpool/mnpool/rolefiles"
 )
@@ -58,7 +59,7 @@ func BenchmarkGaleraMakeMNOldMNDown(b *testing.B) {
 				}
 				_, err = makemn.RunUnlocked(ctx, s, makemn.Request{
 					Target:   target,
-					Liveness: pool.StaticLiveness{"mn1": pool.LiveDead},
+					Liveness: liveness.Static{"mn1": liveness.Dead},
 					Guard:    bc.guard,
 					Sync:     poolsync.Options{Steps: []poolsync.Step{rolefiles.Step(root)}},
 				})

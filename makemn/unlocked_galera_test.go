@@ -17,6 +17,7 @@ import (
 	"github.com/mnpool/mnpool/makemn"
 	"github.com/mnpool/mnpool/mnguard"
 	"github.com/mnpool/mnpool/pool"
+	"github.com/mnpool/mnpool/pool/liveness"
 	"github.com/mnpool/mnpool/poolsync"
 	"github.com/mnpool/mnpool/rolefiles"
 )
@@ -135,7 +136,7 @@ func TestGaleraMakeMNWithOldMNKilled(t *testing.T) {
 	root, probe := t.TempDir(), &dhcpProbe{}
 	rep, err := makemn.RunUnlocked(ctx, s, makemn.Request{
 		Target:   "sn1",
-		Liveness: pool.StaticLiveness{"mn1": pool.LiveDead, "sn1": pool.LiveAlive},
+		Liveness: liveness.Static{"mn1": liveness.Dead, "sn1": liveness.Alive},
 		Guard:    galeraGuard(),
 		Sync:     poolsync.Options{Steps: []poolsync.Step{rolefiles.Step(root), probe.step()}},
 	})
@@ -267,7 +268,7 @@ func TestGaleraOldMNIsolated(t *testing.T) {
 	probe := &timedProbe{}
 	rep, err := makemn.RunUnlocked(ctx, s, makemn.Request{
 		Target:   "sn1",
-		Liveness: pool.StaticLiveness{"mn1": pool.LiveSuspect, "sn1": pool.LiveAlive},
+		Liveness: liveness.Static{"mn1": liveness.Suspect, "sn1": liveness.Alive},
 		Guard:    galeraGuard(),
 		Sync:     poolsync.Options{Steps: []poolsync.Step{probe.step()}},
 	})

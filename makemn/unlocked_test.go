@@ -13,6 +13,7 @@ import (
 	"github.com/mnpool/mnpool/makemn"
 	"github.com/mnpool/mnpool/mnguard"
 	"github.com/mnpool/mnpool/pool"
+	"github.com/mnpool/mnpool/pool/liveness"
 	"github.com/mnpool/mnpool/pool/siteschema"
 	"github.com/mnpool/mnpool/poolsync"
 	"github.com/mnpool/mnpool/rolefiles"
@@ -67,7 +68,7 @@ func TestMakeMNOnSQLite(t *testing.T) {
 	ctx := context.Background()
 	f := newMakemnFixture(t)
 	o := f.opts("sn1")
-	o.Liveness = pool.StaticLiveness{"mn1": pool.LiveDead, "sn1": pool.LiveAlive}
+	o.Liveness = liveness.Static{"mn1": liveness.Dead, "sn1": liveness.Alive}
 	var seen []makemn.Step
 	o.OnStep = func(st makemn.Step) { seen = append(seen, st) }
 
@@ -111,15 +112,15 @@ func TestMakeMNPreflightRefusals(t *testing.T) {
 		name     string
 		prep     func(t *testing.T, s *pool.Store)
 		target   string
-		live     pool.StaticLiveness
+		live     liveness.Static
 		force    bool
 		wantFail string // the failed step and a part of its message; "" when forced through
 	}{
 		{name: "not a member", target: "sn9", wantFail: "target: sn9 is not a member of the pool (members: mn1, sn1, sn2)"},
 		{name: "disabled", target: "sn2", prep: disable("sn2"), wantFail: "target: sn2 is a member, but it is disabled"},
 		{name: "disabled, forced", target: "sn2", prep: disable("sn2"), force: true},
-		{name: "target dead", target: "sn1", live: pool.StaticLiveness{"sn1": pool.LiveDead}, wantFail: "its heartbeat says dead (is mnpoold running on sn1?); --force goes past this check"},
-		{name: "target suspect, forced", target: "sn1", live: pool.StaticLiveness{"sn1": pool.LiveSuspect}, force: true},
+		{name: "target dead", target: "sn1", live: liveness.Static{"sn1": liveness.Dead}, wantFail: "its heartbeat says dead (is mnpoold running on sn1?); --force goes past this check"},
+		{name: "target suspect, forced", target: "sn1", live: liveness.Static{"sn1": liveness.Suspect}, force: true},
 		{name: "not a member is not forceable", target: "sn9", force: true, wantFail: "target: sn9 is not a member"},
 	}
 	for _, tc := range tests {
@@ -193,14 +194,14 @@ type racingLiveness struct {
 	done  bool
 }
 
-func (r *racingLiveness) LiveState(member string) pool.LiveState {
+func (r *racingLiveness) LiveState(member string) liveness.State {
 	if !r.done && member == "mn1" { // asked in the old-mn report
 		r.done = true
 		if _, err := r.s.Promote(context.Background(), r.other, pool.PromoteOptions{}); err != nil {
 			panic(err)
 		}
 	}
-	return pool.LiveAlive
+	return liveness.Alive
 }
 
 func TestMakeMNLosesToAConcurrentPromotion(t *testing.T) {

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/jmoiron/sqlx"
+	"github.com/mnpool/mnpool/pool/liveness"
 )
 
 // publishSlack is how many beats an observer's published judgements may lag
@@ -85,14 +86,14 @@ type Heartbeater struct {
 	// Observer, when set, samples all counters at every beat and its
 	// view of the other members is published in the same transaction as
 	// the beat (table member_liveness).
-	Observer *Observer
+	Observer *liveness.Observer
 	// Log receives beat failures; discarded when nil.
 	Log *slog.Logger
 }
 
 func (h *Heartbeater) interval() time.Duration {
 	if h.Interval <= 0 {
-		return DefaultHeartbeatInterval
+		return liveness.DefaultHeartbeatInterval
 	}
 	return h.Interval
 }
@@ -151,7 +152,7 @@ func (h *Heartbeater) Run(ctx context.Context) error {
 
 // publish writes observer's view of the other members, stamped with the
 // observer's own counter value beat.
-func (s *Store) publish(ctx context.Context, tx *sqlx.Tx, observer string, beat int64, v View) error {
+func (s *Store) publish(ctx context.Context, tx *sqlx.Tx, observer string, beat int64, v liveness.View) error {
 	q := s.Dialect().Upsert("member_liveness", []string{"observer", "member"},
 		[]string{"observer", "member", "state", "counter", "silent_ms", "observer_beat"})
 	keep := []any{observer}
@@ -173,34 +174,15 @@ func (s *Store) publish(ctx context.Context, tx *sqlx.Tx, observer string, beat 
 	return err
 }
 
-// Observation is one published judgement: what Observer last thought of
-// Member.
-type Observation struct {
-	Observer string        `json:"observer" db:"observer"`
-	Member   string        `json:"member" db:"member"`
-	State    LiveState     `json:"state" db:"state"`
-	Counter  int64         `json:"counter" db:"counter"`
-	SilentMS int64         `json:"silent_ms" db:"silent_ms"`
-	Beat     int64         `json:"observer_beat" db:"observer_beat"`
-	Silent   time.Duration `json:"-" db:"-"`
-	// Current: the observer is a member and is still publishing (its
-	// heartbeat counter is within a beat or two of Beat).
-	Current bool `json:"current" db:"-"`
-	// Credible: current, and no other current observation calls the
-	// observer itself suspect or dead (a paused observer's last words
-	// stay current-looking because its counter froze with them).
-	Credible bool `json:"credible" db:"-"`
-}
-
 // Observations returns every published observation, with Current and
 // Credible filled in, sorted by member then observer.
-func (s *Store) Observations(ctx context.Context) ([]Observation, error) {
+func (s *Store) Observations(ctx context.Context) ([]liveness.Observation, error) {
 	obs, _, err := s.readObservations(ctx)
 	return obs, err
 }
 
-func (s *Store) readObservations(ctx context.Context) ([]Observation, map[string]int64, error) {
-	var obs []Observation
+func (s *Store) readObservations(ctx context.Context) ([]liveness.Observation, map[string]int64, error) {
+	var obs []liveness.Observation
 	var beats map[string]int64
 	err := s.Read(ctx, func(tx *sqlx.Tx) error {
 		var err error
@@ -219,7 +201,7 @@ func (s *Store) readObservations(ctx context.Context) ([]Observation, map[string
 
 // judgeObservations fills in Current and Credible. Only counters are
 // compared, all read in one snapshot of the database.
-func judgeObservations(obs []Observation, beats map[string]int64) {
+func judgeObservations(obs []liveness.Observation, beats map[string]int64) {
 	for i := range obs {
 		o := &obs[i]
 		o.Silent = time.Duration(o.SilentMS) * time.Millisecond
@@ -230,7 +212,7 @@ func judgeObservations(obs []Observation, beats map[string]int64) {
 	}
 	discredited := map[string]bool{}
 	for _, o := range obs {
-		if o.Current && (o.State == LiveSuspect || o.State == LiveDead) {
+		if o.Current && (o.State == liveness.Suspect || o.State == liveness.Dead) {
 			discredited[o.Member] = true
 		}
 	}
@@ -244,8 +226,8 @@ func judgeObservations(obs []Observation, beats map[string]int64) {
 // (it saw the latest movement); among equal counters the one with the most
 // evidence (dead, suspect, alive, unknown in that order, then the longest
 // silence). Members no credible observer has judged are
-// LiveUnknown. Every member of the pool is in the view.
-func (s *Store) PublishedView(ctx context.Context) (View, error) {
+// liveness.Unknown. Every member of the pool is in the view.
+func (s *Store) PublishedView(ctx context.Context) (liveness.View, error) {
 	obs, beats, err := s.readObservations(ctx)
 	if err != nil {
 		return nil, err
@@ -253,12 +235,12 @@ func (s *Store) PublishedView(ctx context.Context) (View, error) {
 	return combineObservations(obs, beats), nil
 }
 
-func combineObservations(obs []Observation, beats map[string]int64) View {
-	v := View{}
+func combineObservations(obs []liveness.Observation, beats map[string]int64) liveness.View {
+	v := liveness.View{}
 	for m, c := range beats {
-		v[m] = Liveness{Member: m, State: LiveUnknown, Counter: c}
+		v[m] = liveness.Judgement{Member: m, State: liveness.Unknown, Counter: c}
 	}
-	best := map[string]Observation{}
+	best := map[string]liveness.Observation{}
 	by := map[string][]string{}
 	for _, o := range obs {
 		if !o.Credible {
@@ -272,29 +254,29 @@ func combineObservations(obs []Observation, beats map[string]int64) View {
 	}
 	for m, o := range best {
 		sort.Strings(by[m])
-		v[m] = Liveness{Member: m, State: o.State, Counter: o.Counter, Silent: o.Silent, Observers: by[m]}
+		v[m] = liveness.Judgement{Member: m, State: o.State, Counter: o.Counter, Silent: o.Silent, Observers: by[m]}
 	}
 	return v
 }
 
 // evidence ranks states by how much observation they rest on.
-func (s LiveState) evidence() int {
+func evidence(s liveness.State) int {
 	switch s {
-	case LiveAlive:
+	case liveness.Alive:
 		return 1
-	case LiveSuspect:
+	case liveness.Suspect:
 		return 2
-	case LiveDead:
+	case liveness.Dead:
 		return 3
 	}
 	return 0
 }
 
-func newerEvidence(a, b Observation) bool {
+func newerEvidence(a, b liveness.Observation) bool {
 	if a.Counter != b.Counter {
 		return a.Counter > b.Counter
 	}
-	if ra, rb := a.State.evidence(), b.State.evidence(); ra != rb {
+	if ra, rb := evidence(a.State), evidence(b.State); ra != rb {
 		return ra > rb
 	}
 	return a.Silent > b.Silent

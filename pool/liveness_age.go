@@ -2,9 +2,9 @@ package pool
 
 import (
 	"context"
-	"log/slog"
-	"sync/atomic"
 	"time"
+
+	"github.com/mnpool/mnpool/pool/liveness"
 )
 
 // How old is a published judgement? Only counters are compared (never one
@@ -31,7 +31,7 @@ type AgeOptions struct {
 
 func (o AgeOptions) withDefaults() AgeOptions {
 	if o.Interval <= 0 {
-		o.Interval = DefaultHeartbeatInterval
+		o.Interval = liveness.DefaultHeartbeatInterval
 	}
 	if o.StaleIntervals <= 0 {
 		o.StaleIntervals = defaultStaleIntervals
@@ -46,7 +46,7 @@ func (o AgeOptions) withDefaults() AgeOptions {
 // Age is the time since its freshest observer was seen publishing; when no
 // observer published during the watch it is Stale and its Age is the
 // watch's length (a lower bound). Members nobody judged have no age.
-func (s *Store) AgedView(ctx context.Context, o AgeOptions) (View, error) {
+func (s *Store) AgedView(ctx context.Context, o AgeOptions) (liveness.View, error) {
 	o = o.withDefaults()
 	start := time.Now()
 	obs, beats, err := s.readObservations(ctx)
@@ -113,54 +113,4 @@ func (s *Store) watchPublishers(ctx context.Context, last map[string]int64, dead
 		}
 	}
 	return moved, nil
-}
-
-// PublishedLiveness is a LivenessView over the judgements the members'
-// agents publish (Store.PublishedView), refreshed in the background by
-// Follow. Until the first read, and for members nobody judged, it says
-// unknown. A product that runs a console broker (or anything that routes
-// by liveness) without the agent uses it. The zero value is ready.
-type PublishedLiveness struct{ v atomic.Pointer[View] }
-
-// LiveState implements LivenessView.
-func (p *PublishedLiveness) LiveState(member string) LiveState {
-	if v := p.v.Load(); v != nil {
-		return v.LiveState(member)
-	}
-	return LiveUnknown
-}
-
-// View returns the last view read (nil before the first).
-func (p *PublishedLiveness) View() View {
-	if v := p.v.Load(); v != nil {
-		return *v
-	}
-	return nil
-}
-
-// Follow reads the published view now and then every interval until ctx
-// ends; a failed read keeps the previous view and is logged (log may be
-// nil).
-func (p *PublishedLiveness) Follow(ctx context.Context, s *Store, every time.Duration, log *slog.Logger) {
-	if log == nil {
-		log = slog.New(slog.DiscardHandler)
-	}
-	if every <= 0 {
-		every = DefaultHeartbeatInterval
-	}
-	t := time.NewTicker(every)
-	defer t.Stop()
-	for {
-		v, err := s.PublishedView(ctx)
-		if err == nil {
-			p.v.Store(&v)
-		} else if ctx.Err() == nil {
-			log.Warn("pool: reading members' liveness", "err", err)
-		}
-		select {
-		case <-ctx.Done():
-			return
-		case <-t.C:
-		}
-	}
 }

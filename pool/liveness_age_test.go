@@ -9,6 +9,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/mnpool/mnpool/pool"
+	"github.com/mnpool/mnpool/pool/liveness"
 )
 
 // Problem: 90 s after every agent had stopped, status and route still said
@@ -19,11 +20,11 @@ func TestAgedViewCallsStoppedAgentsStale(t *testing.T) {
 		ctx := context.Background()
 		seed(t, s, 0)
 		const iv = 100 * time.Millisecond
-		cfg := pool.LivenessConfig{SuspectAfter: 5 * iv, DeadAfter: 10 * iv}
+		cfg := liveness.Config{SuspectAfter: 5 * iv, DeadAfter: 10 * iv}
 		run := func(ctx context.Context, members ...string) *sync.WaitGroup {
 			var wg sync.WaitGroup
 			for _, m := range members {
-				o, err := pool.NewObserver(cfg)
+				o, err := liveness.NewObserver(cfg)
 				require.NoError(t, err)
 				h := &pool.Heartbeater{Store: s, Member: m, Observer: o, Interval: iv}
 				wg.Add(1)
@@ -35,7 +36,7 @@ func TestAgedViewCallsStoppedAgentsStale(t *testing.T) {
 		wg := run(actx, "mn1", "sn1", "sn2")
 		require.Eventually(t, func() bool {
 			v, err := s.PublishedView(ctx)
-			return err == nil && v.LiveState("mn1") == pool.LiveAlive && v.LiveState("sn1") == pool.LiveAlive
+			return err == nil && v.LiveState("mn1") == liveness.Alive && v.LiveState("sn1") == liveness.Alive
 		}, 30*time.Second, iv)
 
 		// Agents running: judgements are fresh and have an age.
@@ -51,7 +52,7 @@ func TestAgedViewCallsStoppedAgentsStale(t *testing.T) {
 		wg.Wait()
 		published, err := s.PublishedView(ctx)
 		require.NoError(t, err)
-		require.Equal(t, pool.LiveAlive, published.LiveState("mn1"), "the published rows alone still look alive (the bug)")
+		require.Equal(t, liveness.Alive, published.LiveState("mn1"), "the published rows alone still look alive (the bug)")
 		v, err = s.AgedView(ctx, pool.AgeOptions{Interval: iv})
 		require.NoError(t, err)
 		for _, m := range []string{"mn1", "sn1", "sn2"} {
@@ -73,12 +74,12 @@ func TestPublishedLivenessFollows(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	seed(t, s, 0)
-	var pl pool.PublishedLiveness
-	require.Equal(t, pool.LiveUnknown, pl.LiveState("sn1"))
+	var pl liveness.Published
+	require.Equal(t, liveness.Unknown, pl.LiveState("sn1"))
 	done := make(chan struct{})
 	go func() { defer close(done); pl.Follow(ctx, s, 20*time.Millisecond, nil) }()
-	cfg := pool.LivenessConfig{SuspectAfter: time.Second, DeadAfter: 2 * time.Second}
-	o, err := pool.NewObserver(cfg)
+	cfg := liveness.Config{SuspectAfter: time.Second, DeadAfter: 2 * time.Second}
+	o, err := liveness.NewObserver(cfg)
 	require.NoError(t, err)
 	h := &pool.Heartbeater{Store: s, Member: "mn1", Observer: o}
 	require.Eventually(t, func() bool {
@@ -86,7 +87,7 @@ func TestPublishedLivenessFollows(t *testing.T) {
 			return false
 		}
 		_, _ = s.Heartbeat(ctx, "sn1")
-		return pl.LiveState("sn1") == pool.LiveAlive
+		return pl.LiveState("sn1") == liveness.Alive
 	}, 30*time.Second, 50*time.Millisecond)
 	cancel()
 	<-done

@@ -17,6 +17,7 @@ import (
 	"github.com/mnpool/mnpool/internal/testenv"
 	"github.com/mnpool/mnpool/internal/testgalera"
 	"github.com/mnpool/mnpool/pool"
+	"github.com/mnpool/mnpool/pool/liveness"
 )
 
 // The heartbeat helper (helper mode "heartbeat" of TestMain): the test
@@ -43,8 +44,8 @@ func heartbeatHelper() int {
 	}
 	defer s.Close()
 	// Its clock is an hour ahead of everyone else's: it changes nothing.
-	o, err := pool.NewObserver(pool.LivenessConfig{SuspectAfter: 1 * time.Second, DeadAfter: 3 * time.Second},
-		pool.WithClock(func() time.Time { return time.Now().Add(time.Hour) }))
+	o, err := liveness.NewObserver(liveness.Config{SuspectAfter: 1 * time.Second, DeadAfter: 3 * time.Second},
+		liveness.WithClock(func() time.Time { return time.Now().Add(time.Hour) }))
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "helper:", err)
 		return 2
@@ -159,17 +160,17 @@ func testPausedMember(t *testing.T, dsns [3]string) {
 	s3 := openStore(t, dsns[2], pool.WithSelf("sn2"))
 
 	const interval = 100 * time.Millisecond
-	cfg := pool.LivenessConfig{SuspectAfter: 1 * time.Second, DeadAfter: 3 * time.Second}
+	cfg := liveness.Config{SuspectAfter: 1 * time.Second, DeadAfter: 3 * time.Second}
 	helper := startHeartbeatHelper(t, dsns[0], "sn1", interval)
 
-	observers := map[string]*pool.Observer{}
+	observers := map[string]*liveness.Observer{}
 	for _, o := range []struct {
 		member string
 		s      *pool.Store
 		skew   time.Duration
 	}{{"mn1", s2, -3 * time.Hour}, {"sn2", s3, 7 * time.Hour}} {
 		skew := o.skew
-		obs, err := pool.NewObserver(cfg, pool.WithClock(func() time.Time { return time.Now().Add(skew) }))
+		obs, err := liveness.NewObserver(cfg, liveness.WithClock(func() time.Time { return time.Now().Add(skew) }))
 		require.NoError(t, err)
 		observers[o.member] = obs
 		h := &pool.Heartbeater{Store: o.s, Member: o.member, Interval: interval, Observer: obs}
@@ -180,7 +181,7 @@ func testPausedMember(t *testing.T, dsns [3]string) {
 
 	// waitFor polls until every observer and the published view agree that
 	// sn1 is in state want, and returns how long that took.
-	waitFor := func(want pool.LiveState, limit time.Duration) time.Duration {
+	waitFor := func(want liveness.State, limit time.Duration) time.Duration {
 		t.Helper()
 		start := time.Now()
 		deadline := time.NewTimer(testenv.Timeout(limit))
@@ -203,7 +204,7 @@ func testPausedMember(t *testing.T, dsns [3]string) {
 			}
 			select {
 			case <-deadline.C:
-				got := map[string]pool.LiveState{}
+				got := map[string]liveness.State{}
 				for m, o := range observers {
 					got[m] = o.View().LiveState("sn1")
 				}
@@ -213,12 +214,12 @@ func testPausedMember(t *testing.T, dsns [3]string) {
 		}
 	}
 
-	waitFor(pool.LiveAlive, 10*time.Second)
+	waitFor(liveness.Alive, 10*time.Second)
 	helper.pause(t)
 	stopped := time.Now()
-	waitFor(pool.LiveSuspect, 10*time.Second)
+	waitFor(liveness.Suspect, 10*time.Second)
 	toSuspect := time.Since(stopped)
-	waitFor(pool.LiveDead, 10*time.Second)
+	waitFor(liveness.Dead, 10*time.Second)
 	toDead := time.Since(stopped)
 	// Not before the configured silence (less the beat that may have been
 	// on its way), and the others stay alive throughout.
@@ -227,7 +228,7 @@ func testPausedMember(t *testing.T, dsns [3]string) {
 	for m, o := range observers {
 		for _, other := range []string{"mn1", "sn2"} {
 			if other != m {
-				require.Equal(t, pool.LiveAlive, o.View().LiveState(other), "%s about %s", m, other)
+				require.Equal(t, liveness.Alive, o.View().LiveState(other), "%s about %s", m, other)
 			}
 		}
 	}
@@ -235,12 +236,12 @@ func testPausedMember(t *testing.T, dsns [3]string) {
 	require.NoError(t, err)
 	for _, m := range st.Members {
 		if m.Name == "sn1" {
-			require.Equal(t, pool.LiveDead, m.Liveness.State)
+			require.Equal(t, liveness.Dead, m.Liveness.State)
 			require.Equal(t, []string{"mn1", "sn2"}, m.Liveness.Observers)
 		}
 	}
 
 	require.NoError(t, helper.cmd.Process.Signal(syscall.SIGCONT))
-	waitFor(pool.LiveAlive, 10*time.Second)
+	waitFor(liveness.Alive, 10*time.Second)
 	t.Logf("suspect after %s, dead after %s (suspect %s, dead %s)", toSuspect.Round(time.Millisecond), toDead.Round(time.Millisecond), cfg.SuspectAfter, cfg.DeadAfter)
 }

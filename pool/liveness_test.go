@@ -10,6 +10,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/mnpool/mnpool/pool"
+	"github.com/mnpool/mnpool/pool/liveness"
 )
 
 // fakeClock is a monotonic clock the test moves by hand.
@@ -30,8 +31,8 @@ func (c *fakeClock) advance(d time.Duration) {
 	c.t = c.t.Add(d)
 }
 
-func states(v pool.View) map[string]pool.LiveState {
-	out := map[string]pool.LiveState{}
+func states(v liveness.View) map[string]liveness.State {
+	out := map[string]liveness.State{}
 	for m, l := range v {
 		out[m] = l.State
 	}
@@ -40,35 +41,35 @@ func states(v pool.View) map[string]pool.LiveState {
 
 func TestObserverJudgesByLocalSilence(t *testing.T) {
 	clk := &fakeClock{t: time.Unix(1000, 0)}
-	o, err := pool.NewObserver(pool.LivenessConfig{SuspectAfter: 5 * time.Second, DeadAfter: 20 * time.Second}, pool.WithClock(clk.now))
+	o, err := liveness.NewObserver(liveness.Config{SuspectAfter: 5 * time.Second, DeadAfter: 20 * time.Second}, liveness.WithClock(clk.now))
 	require.NoError(t, err)
 	require.Empty(t, o.View(), "nothing observed yet")
 
 	// First sight proves nothing: unknown, whatever the counter says.
 	o.Observe(map[string]int64{"a": 7, "b": 1_000_000})
-	require.Equal(t, map[string]pool.LiveState{"a": pool.LiveUnknown, "b": pool.LiveUnknown}, states(o.View()))
+	require.Equal(t, map[string]liveness.State{"a": liveness.Unknown, "b": liveness.Unknown}, states(o.View()))
 
 	type step struct {
 		name    string
 		advance time.Duration
 		counts  map[string]int64
-		want    map[string]pool.LiveState
+		want    map[string]liveness.State
 	}
 	steps := []step{
 		{"a moves, b does not", time.Second, map[string]int64{"a": 8, "b": 1_000_000},
-			map[string]pool.LiveState{"a": pool.LiveAlive, "b": pool.LiveUnknown}},
+			map[string]liveness.State{"a": liveness.Alive, "b": liveness.Unknown}},
 		{"a silent 4s", 4 * time.Second, map[string]int64{"a": 8, "b": 1_000_000},
-			map[string]pool.LiveState{"a": pool.LiveAlive, "b": pool.LiveSuspect}},
+			map[string]liveness.State{"a": liveness.Alive, "b": liveness.Suspect}},
 		{"a silent 5s: suspect", time.Second, map[string]int64{"a": 8, "b": 1_000_000},
-			map[string]pool.LiveState{"a": pool.LiveSuspect, "b": pool.LiveSuspect}},
+			map[string]liveness.State{"a": liveness.Suspect, "b": liveness.Suspect}},
 		{"b silent 20s since first sight: dead", 14 * time.Second, map[string]int64{"a": 8, "b": 1_000_000},
-			map[string]pool.LiveState{"a": pool.LiveSuspect, "b": pool.LiveDead}},
+			map[string]liveness.State{"a": liveness.Suspect, "b": liveness.Dead}},
 		{"a silent 20s: dead", time.Second, map[string]int64{"a": 8, "b": 1_000_000},
-			map[string]pool.LiveState{"a": pool.LiveDead, "b": pool.LiveDead}},
+			map[string]liveness.State{"a": liveness.Dead, "b": liveness.Dead}},
 		{"both move again (b reset to 0 by a re-add)", time.Second, map[string]int64{"a": 9, "b": 0},
-			map[string]pool.LiveState{"a": pool.LiveAlive, "b": pool.LiveAlive}},
+			map[string]liveness.State{"a": liveness.Alive, "b": liveness.Alive}},
 		{"c joins, a leaves", time.Second, map[string]int64{"b": 1, "c": 5},
-			map[string]pool.LiveState{"b": pool.LiveAlive, "c": pool.LiveUnknown}},
+			map[string]liveness.State{"b": liveness.Alive, "c": liveness.Unknown}},
 	}
 	for _, s := range steps {
 		clk.advance(s.advance)
@@ -79,18 +80,18 @@ func TestObserverJudgesByLocalSilence(t *testing.T) {
 	// Without samples, judgements stop aging: silence is measured up to
 	// the last successful sample, not to now.
 	clk.advance(time.Hour)
-	require.Equal(t, pool.LiveAlive, o.View()["b"].State)
+	require.Equal(t, liveness.Alive, o.View()["b"].State)
 	require.Equal(t, time.Duration(0), o.View()["b"].Silent)
 }
 
 func TestLivenessConfigValidation(t *testing.T) {
-	_, err := pool.NewObserver(pool.LivenessConfig{SuspectAfter: 10 * time.Second, DeadAfter: 5 * time.Second})
+	_, err := liveness.NewObserver(liveness.Config{SuspectAfter: 10 * time.Second, DeadAfter: 5 * time.Second})
 	require.ErrorIs(t, err, pool.ErrInvalid)
 	require.ErrorContains(t, err, "must be longer")
-	o, err := pool.NewObserver(pool.LivenessConfig{})
+	o, err := liveness.NewObserver(liveness.Config{})
 	require.NoError(t, err)
-	require.Equal(t, pool.LivenessConfig{SuspectAfter: pool.DefaultSuspectAfter, DeadAfter: pool.DefaultDeadAfter}, o.Config())
-	require.Greater(t, pool.DefaultDeadAfter, 20*time.Second, "dead must exceed Galera's default failure detection (5s + 15s)")
+	require.Equal(t, liveness.Config{SuspectAfter: liveness.DefaultSuspectAfter, DeadAfter: liveness.DefaultDeadAfter}, o.Config())
+	require.Greater(t, liveness.DefaultDeadAfter, 20*time.Second, "dead must exceed Galera's default failure detection (5s + 15s)")
 }
 
 func TestHeartbeatIsNotAPoolChange(t *testing.T) {
@@ -127,13 +128,13 @@ func TestPublishedLiveness(t *testing.T) {
 	eachBackend(t, func(t *testing.T, s *pool.Store) {
 		ctx := context.Background()
 		seed(t, s, 0)
-		cfg := pool.LivenessConfig{SuspectAfter: 3 * time.Second, DeadAfter: 6 * time.Second}
+		cfg := liveness.Config{SuspectAfter: 3 * time.Second, DeadAfter: 6 * time.Second}
 		hbs := map[string]*pool.Heartbeater{}
 		clocks := map[string]*fakeClock{}
 		for i, m := range []string{"mn1", "sn1", "sn2"} {
 			// Clocks far apart: only their own rates matter.
 			clocks[m] = &fakeClock{t: time.Unix(int64(i)*1_000_000, 0)}
-			o, err := pool.NewObserver(cfg, pool.WithClock(clocks[m].now))
+			o, err := liveness.NewObserver(cfg, liveness.WithClock(clocks[m].now))
 			require.NoError(t, err)
 			hbs[m] = &pool.Heartbeater{Store: s, Member: m, Observer: o}
 		}
@@ -146,29 +147,29 @@ func TestPublishedLiveness(t *testing.T) {
 				require.NoError(t, err)
 			}
 		}
-		view := func() map[string]pool.LiveState {
+		view := func() map[string]liveness.State {
 			v, err := s.PublishedView(ctx)
 			require.NoError(t, err)
 			return states(v)
 		}
 		// Nobody published yet: every member is unknown.
-		require.Equal(t, map[string]pool.LiveState{"mn1": pool.LiveUnknown, "sn1": pool.LiveUnknown, "sn2": pool.LiveUnknown}, view())
+		require.Equal(t, map[string]liveness.State{"mn1": liveness.Unknown, "sn1": liveness.Unknown, "sn2": liveness.Unknown}, view())
 
 		round("mn1", "sn1", "sn2")
 		round("mn1", "sn1", "sn2")
-		require.Equal(t, map[string]pool.LiveState{"mn1": pool.LiveAlive, "sn1": pool.LiveAlive, "sn2": pool.LiveAlive}, view())
+		require.Equal(t, map[string]liveness.State{"mn1": liveness.Alive, "sn1": liveness.Alive, "sn2": liveness.Alive}, view())
 
 		// sn2 stops (paused: its rows freeze with its counter). The others
 		// saw its last beat one round late (they beat before it).
 		for range 4 {
 			round("mn1", "sn1")
 		}
-		require.Equal(t, pool.LiveSuspect, view()["sn2"])
+		require.Equal(t, liveness.Suspect, view()["sn2"])
 		for range 3 {
 			round("mn1", "sn1")
 		}
 		got := view()
-		require.Equal(t, map[string]pool.LiveState{"mn1": pool.LiveAlive, "sn1": pool.LiveAlive, "sn2": pool.LiveDead}, got)
+		require.Equal(t, map[string]liveness.State{"mn1": liveness.Alive, "sn1": liveness.Alive, "sn2": liveness.Dead}, got)
 		obs, err := s.Observations(ctx)
 		require.NoError(t, err)
 		for _, o := range obs {
@@ -188,14 +189,14 @@ func TestPublishedLiveness(t *testing.T) {
 		// sn2 resumes: alive again at the next round of observations.
 		round("mn1", "sn1", "sn2")
 		round("mn1", "sn1", "sn2")
-		require.Equal(t, map[string]pool.LiveState{"mn1": pool.LiveAlive, "sn1": pool.LiveAlive, "sn2": pool.LiveAlive}, view())
+		require.Equal(t, map[string]liveness.State{"mn1": liveness.Alive, "sn1": liveness.Alive, "sn2": liveness.Alive}, view())
 
 		// Status carries the published liveness.
 		st, err := s.Status(ctx)
 		require.NoError(t, err)
 		for _, m := range st.Members {
 			require.NotNil(t, m.Liveness, m.Name)
-			require.Equal(t, pool.LiveAlive, m.Liveness.State, m.Name)
+			require.Equal(t, liveness.Alive, m.Liveness.State, m.Name)
 		}
 	})
 }
@@ -208,11 +209,11 @@ func TestHeartbeaterRunAndWatch(t *testing.T) {
 		h := &pool.Heartbeater{Store: s, Member: "sn1", Interval: 20 * time.Millisecond}
 		done := make(chan error, 1)
 		go func() { done <- h.Run(ctx) }()
-		o, err := pool.NewObserver(pool.LivenessConfig{SuspectAfter: 150 * time.Millisecond, DeadAfter: 300 * time.Millisecond})
+		o, err := liveness.NewObserver(liveness.Config{SuspectAfter: 150 * time.Millisecond, DeadAfter: 300 * time.Millisecond})
 		require.NoError(t, err)
 		v, err := o.Watch(ctx, s, 400*time.Millisecond, 20*time.Millisecond)
 		require.NoError(t, err)
-		require.Equal(t, map[string]pool.LiveState{"mn1": pool.LiveDead, "sn1": pool.LiveAlive, "sn2": pool.LiveDead}, states(v))
+		require.Equal(t, map[string]liveness.State{"mn1": liveness.Dead, "sn1": liveness.Alive, "sn2": liveness.Dead}, states(v))
 		cancel()
 		require.ErrorIs(t, <-done, context.Canceled)
 	})

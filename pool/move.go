@@ -12,6 +12,7 @@ import (
 	"strings"
 
 	"github.com/jmoiron/sqlx"
+	"github.com/mnpool/mnpool/pool/liveness"
 )
 
 // ErrTargetUnusable: the move target is dead, suspect or disabled and the
@@ -53,8 +54,8 @@ type MoveRequest struct {
 	// Force allows a dead, suspect or disabled Target.
 	Force bool `json:"force,omitempty"`
 	// Liveness says which members are alive. Nil: every member is
-	// LiveUnknown (usable).
-	Liveness LivenessView `json:"-"`
+	// liveness.Unknown (usable).
+	Liveness liveness.Source `json:"-"`
 	// DryRun plans and returns the plan without writing anything.
 	DryRun bool `json:"dry_run,omitempty"`
 	// Guard, when set, is called first in every write transaction of the
@@ -394,7 +395,7 @@ func PlanMove(st *State, req MoveRequest) (*MoveResult, error) {
 // checkRequest validates the request on its own.
 func checkRequest(req *MoveRequest) error {
 	if req.Liveness == nil {
-		req.Liveness = StaticLiveness(nil)
+		req.Liveness = liveness.Static(nil)
 	}
 	if len(req.Nodes) == 0 && req.Source == "" {
 		return fmt.Errorf("%w: a move needs nodes (a noderange) or a source member", ErrInvalid)

@@ -15,6 +15,7 @@ import (
 
 	"github.com/mnpool/mnpool/internal/testgalera"
 	"github.com/mnpool/mnpool/pool"
+	"github.com/mnpool/mnpool/pool/liveness"
 )
 
 // nodesWithList returns n nodes (as makeNodes) that all have list.
@@ -161,7 +162,7 @@ func TestGaleraMoveWhileSourceNodeIsKilled(t *testing.T) {
 	require.Equal(t, env.Addr(1), h.Node)
 
 	var progress []int
-	req := pool.MoveRequest{Source: "sn1", Liveness: pool.StaticLiveness{"sn1": pool.LiveDead}}
+	req := pool.MoveRequest{Source: "sn1", Liveness: liveness.Static{"sn1": liveness.Dead}}
 	req.Progress = func(done, total int) {
 		if len(progress) == 0 {
 			env.Kill(t, 1)

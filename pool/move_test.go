@@ -15,6 +15,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/mnpool/mnpool/pool"
+	"github.com/mnpool/mnpool/pool/liveness"
 )
 
 // rows returns name -> "servicenodes@revision" of every node.
@@ -94,7 +95,7 @@ func TestMoveBySourceWhenSourceIsDead(t *testing.T) {
 		seed(t, s, 6)
 		before := rows(t, s)
 		v0 := version(t, s)
-		res, err := s.Move(ctx, pool.MoveRequest{Source: "sn1", Liveness: pool.StaticLiveness{"sn1": pool.LiveDead}})
+		res, err := s.Move(ctx, pool.MoveRequest{Source: "sn1", Liveness: liveness.Static{"sn1": liveness.Dead}})
 		require.NoError(t, err)
 		// cn00001 and cn00004 start with sn1; the next alive member is sn2.
 		want := map[string]summary{
@@ -136,7 +137,7 @@ func TestMoveBySourceWhenSourceIsDead(t *testing.T) {
 
 		// Running it again changes nothing, not even the change counter.
 		v1 := version(t, s)
-		res, err = s.Move(ctx, pool.MoveRequest{Source: "sn1", Liveness: pool.StaticLiveness{"sn1": pool.LiveDead}})
+		res, err = s.Move(ctx, pool.MoveRequest{Source: "sn1", Liveness: liveness.Static{"sn1": liveness.Dead}})
 		require.NoError(t, err)
 		require.Empty(t, res.Nodes)
 		require.Equal(t, after, rows(t, s))
@@ -181,7 +182,7 @@ func TestMoveNoderangeWithoutTarget(t *testing.T) {
 		addSN3(t, s, false)
 		// cn00002 is [sn2 mn1]; with sn2 suspect and mn1 dead it has no
 		// target; cn00001 [sn1 sn2] is served by a usable member.
-		live := pool.StaticLiveness{"sn2": pool.LiveSuspect, "mn1": pool.LiveDead}
+		live := liveness.Static{"sn2": liveness.Suspect, "mn1": liveness.Dead}
 		res, err := s.Move(ctx, pool.MoveRequest{Nodes: []string{"cn00001", "cn00002", "cn00003"}, Liveness: live})
 		require.NoError(t, err)
 		got := summarize(res)
@@ -206,7 +207,7 @@ func TestMoveSkipsDisabledAndDeadCandidates(t *testing.T) {
 		nodes := makeNodes(1)
 		nodes[0].ServiceNodes = []string{"sn1", "sn3", "mn1", "sn2"}
 		require.NoError(t, s.AddNodes(ctx, nodes, pool.AddOptions{}))
-		res, err := s.Move(ctx, pool.MoveRequest{Source: "sn1", Liveness: pool.StaticLiveness{"sn1": pool.LiveDead, "mn1": pool.LiveDead}})
+		res, err := s.Move(ctx, pool.MoveRequest{Source: "sn1", Liveness: liveness.Static{"sn1": liveness.Dead, "mn1": liveness.Dead}})
 		require.NoError(t, err)
 		require.Equal(t, []string{"sn2", "sn3", "mn1", "sn1"}, res.Nodes[0].New, "sn3 is disabled and mn1 dead; sn2 is next")
 		require.Equal(t, pool.MoveMoved, res.Nodes[0].Status)
@@ -224,8 +225,8 @@ func TestMoveRefusesUnusableTargetUnlessForced(t *testing.T) {
 			want string
 		}{
 			"disabled": {pool.MoveRequest{Source: "sn1", Target: "sn3"}, "sn3 is disabled"},
-			"dead":     {pool.MoveRequest{Source: "sn1", Target: "sn2", Liveness: pool.StaticLiveness{"sn2": pool.LiveDead}}, "sn2 is dead"},
-			"suspect":  {pool.MoveRequest{Nodes: []string{"cn00001"}, Target: "sn2", Liveness: pool.StaticLiveness{"sn2": pool.LiveSuspect}}, "sn2 is suspect"},
+			"dead":     {pool.MoveRequest{Source: "sn1", Target: "sn2", Liveness: liveness.Static{"sn2": liveness.Dead}}, "sn2 is dead"},
+			"suspect":  {pool.MoveRequest{Nodes: []string{"cn00001"}, Target: "sn2", Liveness: liveness.Static{"sn2": liveness.Suspect}}, "sn2 is suspect"},
 		} {
 			t.Run(name, func(t *testing.T) {
 				_, err := s.Move(ctx, c.req)
@@ -289,7 +290,7 @@ func TestMoveDryRunWritesNothingAndMatchesPlanMove(t *testing.T) {
 		ctx := context.Background()
 		seed(t, s, 30)
 		before, v := rows(t, s), version(t, s)
-		req := pool.MoveRequest{Source: "sn2", Liveness: pool.StaticLiveness{"sn2": pool.LiveDead}, DryRun: true}
+		req := pool.MoveRequest{Source: "sn2", Liveness: liveness.Static{"sn2": liveness.Dead}, DryRun: true}
 		res, err := s.Move(ctx, req)
 		require.NoError(t, err)
 		require.True(t, res.DryRun)
@@ -346,7 +347,7 @@ func TestMoveReplansNodeChangedUnderIt(t *testing.T) {
 			seed(t, s, 4) // cn00001, cn00004 are [sn1 sn2]
 			ctx := context.Background()
 			var changed bool
-			req := pool.MoveRequest{Source: "sn1", Liveness: pool.StaticLiveness{"sn1": pool.LiveDead}}
+			req := pool.MoveRequest{Source: "sn1", Liveness: liveness.Static{"sn1": liveness.Dead}}
 			req.Progress = func(done, total int) {
 				if changed {
 					return

@@ -5,6 +5,8 @@ import (
 	"fmt"
 	"sort"
 	"strings"
+
+	"github.com/mnpool/mnpool/pool/liveness"
 )
 
 // Routing says which member should act on which nodes: each node goes to
@@ -30,7 +32,7 @@ type Routing struct {
 // and is a member (isMember; nil takes every name as a member). Disabled
 // members still serve the nodes that list them. It is a pure function of
 // its inputs.
-func RouteNodes(nodes []Node, v LivenessView, isMember func(string) bool) Routing {
+func RouteNodes(nodes []Node, v liveness.Source, isMember func(string) bool) Routing {
 	r := Routing{ByMember: map[string][]string{}}
 	for _, n := range nodes {
 		if len(n.ServiceNodes) == 0 {
@@ -76,7 +78,7 @@ func (r Routing) Members() []string {
 // Names in servicenode lists that are no longer members are skipped.
 // Unknown node names are an error that lists them all. It works the same
 // from every member: nothing in it depends on which member runs it.
-func (s *Store) Route(ctx context.Context, names []string, v LivenessView) (Routing, error) {
+func (s *Store) Route(ctx context.Context, names []string, v liveness.Source) (Routing, error) {
 	st, err := s.LoadState(ctx)
 	if err != nil {
 		return Routing{}, err

@@ -9,10 +9,11 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/mnpool/mnpool/pool"
+	"github.com/mnpool/mnpool/pool/liveness"
 )
 
-func view(states map[string]pool.LiveState) pool.StaticLiveness {
-	return pool.StaticLiveness(states)
+func view(states map[string]liveness.State) liveness.Static {
+	return liveness.Static(states)
 }
 
 func TestRouteNodesFollowsFailoverOrder(t *testing.T) {
@@ -23,26 +24,26 @@ func TestRouteNodesFollowsFailoverOrder(t *testing.T) {
 		{Name: "cn4"},
 		{Name: "cn5", ServiceNodes: []string{"gone", "sn2"}},
 	}
-	all := func(s pool.LiveState) map[string]pool.LiveState {
-		return map[string]pool.LiveState{"mn1": s, "sn1": s, "sn2": s}
+	all := func(s liveness.State) map[string]liveness.State {
+		return map[string]liveness.State{"mn1": s, "sn1": s, "sn2": s}
 	}
 	cases := map[string]struct {
-		live map[string]pool.LiveState
+		live map[string]liveness.State
 		want pool.Routing
 	}{
-		"all alive": {all(pool.LiveAlive), pool.Routing{
+		"all alive": {all(liveness.Alive), pool.Routing{
 			ByMember:   map[string][]string{"sn1": {"cn1"}, "sn2": {"cn2", "cn5"}, "mn1": {"cn3"}},
 			Unassigned: []string{"cn4"}, FailedOver: 1}},
-		"nothing known yet: list order": {all(pool.LiveUnknown), pool.Routing{
+		"nothing known yet: list order": {all(liveness.Unknown), pool.Routing{
 			ByMember:   map[string][]string{"sn1": {"cn1"}, "sn2": {"cn2", "cn5"}, "mn1": {"cn3"}},
 			Unassigned: []string{"cn4"}, FailedOver: 1}},
-		"sn1 dead": {map[string]pool.LiveState{"mn1": pool.LiveAlive, "sn1": pool.LiveDead, "sn2": pool.LiveAlive}, pool.Routing{
+		"sn1 dead": {map[string]liveness.State{"mn1": liveness.Alive, "sn1": liveness.Dead, "sn2": liveness.Alive}, pool.Routing{
 			ByMember:   map[string][]string{"sn2": {"cn1", "cn2", "cn5"}, "mn1": {"cn3"}},
 			Unassigned: []string{"cn4"}, FailedOver: 2}},
-		"sn2 suspect, the MN dead": {map[string]pool.LiveState{"mn1": pool.LiveDead, "sn1": pool.LiveAlive, "sn2": pool.LiveSuspect}, pool.Routing{
+		"sn2 suspect, the MN dead": {map[string]liveness.State{"mn1": liveness.Dead, "sn1": liveness.Alive, "sn2": liveness.Suspect}, pool.Routing{
 			ByMember: map[string][]string{"sn1": {"cn1", "cn3"}},
 			Down:     []string{"cn2", "cn5"}, Unassigned: []string{"cn4"}, FailedOver: 1}},
-		"all dead": {all(pool.LiveDead), pool.Routing{
+		"all dead": {all(liveness.Dead), pool.Routing{
 			ByMember: map[string][]string{},
 			Down:     []string{"cn1", "cn2", "cn3", "cn5"}, Unassigned: []string{"cn4"}}},
 	}
@@ -64,7 +65,7 @@ func TestStoreRouteFromAnyMember(t *testing.T) {
 			dsn := b.dsn(t)
 			s := openStore(t, dsn)
 			seed(t, s, 9)
-			live := view(map[string]pool.LiveState{"mn1": pool.LiveAlive, "sn1": pool.LiveDead, "sn2": pool.LiveAlive})
+			live := view(map[string]liveness.State{"mn1": liveness.Alive, "sn1": liveness.Dead, "sn2": liveness.Alive})
 			var first pool.Routing
 			for i, self := range []string{"mn1", "sn1", "sn2"} {
 				as := openStore(t, dsn, pool.WithSelf(self))

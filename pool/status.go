@@ -3,6 +3,8 @@ package pool
 import (
 	"context"
 	"sort"
+
+	"github.com/mnpool/mnpool/pool/liveness"
 )
 
 // MemberStatus is one member's line in Status.
@@ -15,7 +17,7 @@ type MemberStatus struct {
 	Listed  int `json:"listed_nodes"`
 	// Liveness is the member's liveness as published by the observing
 	// members (Store.PublishedView); nil in Summarize.
-	Liveness *Liveness `json:"liveness,omitempty"`
+	Liveness *liveness.Judgement `json:"liveness,omitempty"`
 }
 
 // Status is the summary `mnpool status` prints.
@@ -66,16 +68,16 @@ func Summarize(st *State) Status {
 // Status loads the pool and reports its members, MN, node counts and the
 // database's health, with the published liveness (no ages).
 func (s *Store) Status(ctx context.Context) (Status, error) {
-	return s.status(ctx, func() (View, error) { return s.PublishedView(ctx) })
+	return s.status(ctx, func() (liveness.View, error) { return s.PublishedView(ctx) })
 }
 
 // StatusAged is Status with the age of each liveness judgement
 // (Store.AgedView): it takes up to o.StaleIntervals heartbeat intervals.
 func (s *Store) StatusAged(ctx context.Context, o AgeOptions) (Status, error) {
-	return s.status(ctx, func() (View, error) { return s.AgedView(ctx, o) })
+	return s.status(ctx, func() (liveness.View, error) { return s.AgedView(ctx, o) })
 }
 
-func (s *Store) status(ctx context.Context, view func() (View, error)) (Status, error) {
+func (s *Store) status(ctx context.Context, view func() (liveness.View, error)) (Status, error) {
 	st, err := s.LoadState(ctx)
 	if err != nil {
 		return Status{}, err
@@ -89,7 +91,7 @@ func (s *Store) status(ctx context.Context, view func() (View, error)) (Status, 
 	for i := range out.Members {
 		l, ok := live[out.Members[i].Name]
 		if !ok {
-			l = Liveness{Member: out.Members[i].Name, State: LiveUnknown}
+			l = liveness.Judgement{Member: out.Members[i].Name, State: liveness.Unknown}
 		}
 		out.Members[i].Liveness = &l
 	}

@@ -22,6 +22,7 @@ import (
 
 	"github.com/mnpool/mnpool/agent"
 	"github.com/mnpool/mnpool/pool"
+	"github.com/mnpool/mnpool/pool/liveness"
 	"github.com/mnpool/mnpool/pool/siteschema"
 )
 
@@ -167,7 +168,7 @@ func failoverDemo(ctx context.Context, dsn string) error {
 	}
 	alive := func() bool {
 		v := agents["mn1"].Liveness()
-		return v.LiveState("sn1") == pool.LiveAlive && v.LiveState("sn2") == pool.LiveAlive && v.LiveState("mn1") == pool.LiveAlive
+		return v.LiveState("sn1") == liveness.Alive && v.LiveState("sn2") == liveness.Alive && v.LiveState("mn1") == liveness.Alive
 	}
 	if err := poll(ctx, 30*time.Second, alive); err != nil {
 		return fmt.Errorf("agents did not see each other alive: %w", err)

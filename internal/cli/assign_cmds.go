@@ -14,6 +14,7 @@ import (
 
 	"github.com/mnpool/mnpool/noderange"
 	"github.com/mnpool/mnpool/pool"
+	"github.com/mnpool/mnpool/pool/liveness"
 	"github.com/mnpool/mnpool/rolefiles"
 )
 
@@ -38,9 +39,9 @@ func (l *livenessFlags) add(cmd *cobra.Command) {
 	f := cmd.Flags()
 	f.DurationVar(&l.sample, "sample", 0, "watch the heartbeat counters for this long (e.g. 5s) and judge liveness here, instead of reading what the members' agents published")
 	f.DurationVar(&l.interval, "sample-interval", 0, "how often to read the counters while sampling (default: a tenth of --sample, at most 1s)")
-	f.DurationVar(&l.suspect, "suspect", pool.DefaultSuspectAfter, "silence after which a member is suspect (with --sample)")
-	f.DurationVar(&l.dead, "dead", pool.DefaultDeadAfter, "silence after which a member is dead (with --sample)")
-	f.DurationVar(&l.heartbeat, "heartbeat-interval", pool.DefaultHeartbeatInterval, "the agents' heartbeat interval: a published judgement is stale when its agents have not published for 3 intervals (the command watches for up to that long)")
+	f.DurationVar(&l.suspect, "suspect", liveness.DefaultSuspectAfter, "silence after which a member is suspect (with --sample)")
+	f.DurationVar(&l.dead, "dead", liveness.DefaultDeadAfter, "silence after which a member is dead (with --sample)")
+	f.DurationVar(&l.heartbeat, "heartbeat-interval", liveness.DefaultHeartbeatInterval, "the agents' heartbeat interval: a published judgement is stale when its agents have not published for 3 intervals (the command watches for up to that long)")
 }
 
 // ageOptions are the options of the published view's ages.
@@ -50,12 +51,12 @@ func (l *livenessFlags) ageOptions() pool.AgeOptions {
 
 // view returns the liveness view: sampled here with --sample, else the
 // published one. local says which.
-func (l *livenessFlags) view(ctx context.Context, s *pool.Store) (v pool.View, local bool, err error) {
+func (l *livenessFlags) view(ctx context.Context, s *pool.Store) (v liveness.View, local bool, err error) {
 	if l.sample <= 0 {
 		v, err = s.AgedView(ctx, l.ageOptions())
 		return v, false, err
 	}
-	o, err := pool.NewObserver(pool.LivenessConfig{SuspectAfter: l.suspect, DeadAfter: l.dead})
+	o, err := liveness.NewObserver(liveness.Config{SuspectAfter: l.suspect, DeadAfter: l.dead})
 	if err != nil {
 		return nil, false, usagef("%v", err)
 	}
@@ -68,12 +69,12 @@ func (l *livenessFlags) view(ctx context.Context, s *pool.Store) (v pool.View, l
 }
 
 // livenessText renders one member's liveness for a table.
-func livenessText(l *pool.Liveness) string {
+func livenessText(l *liveness.Judgement) string {
 	if l == nil {
 		return ""
 	}
 	s := string(l.State)
-	if l.State != pool.LiveUnknown && l.State != pool.LiveAlive {
+	if l.State != liveness.Unknown && l.State != liveness.Alive {
 		s += " " + l.Silent.Round(100*time.Millisecond).String()
 	}
 	switch {
@@ -86,11 +87,11 @@ func livenessText(l *pool.Liveness) string {
 }
 
 // applyLiveness puts a view into a status (used by status --sample).
-func applyLiveness(st *pool.Status, v pool.View) {
+func applyLiveness(st *pool.Status, v liveness.View) {
 	for i := range st.Members {
 		l, ok := v[st.Members[i].Name]
 		if !ok {
-			l = pool.Liveness{Member: st.Members[i].Name, State: pool.LiveUnknown}
+			l = liveness.Judgement{Member: st.Members[i].Name, State: liveness.Unknown}
 		}
 		st.Members[i].Liveness = &l
 	}
@@ -270,7 +271,7 @@ Nodes none of whose members is reachable are listed as down, not dropped.`,
 			if g.json {
 				return printJSON(g.io.Out, struct {
 					pool.Routing
-					Liveness pool.View `json:"liveness"`
+					Liveness liveness.View `json:"liveness"`
 				}{r, v})
 			}
 			t := newTable(g.io.Out, "member", "liveness", "nodes", "noderange")
@@ -329,7 +330,7 @@ func newHeartbeatCmd(g *globals) *cobra.Command {
 			}
 			h := &pool.Heartbeater{Store: s, Member: g.selfName(), Interval: f.interval, Log: g.logger()}
 			if f.publish {
-				if h.Observer, err = pool.NewObserver(pool.LivenessConfig{SuspectAfter: f.suspect, DeadAfter: f.dead}); err != nil {
+				if h.Observer, err = liveness.NewObserver(liveness.Config{SuspectAfter: f.suspect, DeadAfter: f.dead}); err != nil {
 					return usagef("%v", err)
 				}
 			}
@@ -348,11 +349,11 @@ func newHeartbeatCmd(g *globals) *cobra.Command {
 			return nil
 		},
 	}
-	cmd.Flags().DurationVar(&f.interval, "interval", pool.DefaultHeartbeatInterval, "time between beats")
+	cmd.Flags().DurationVar(&f.interval, "interval", liveness.DefaultHeartbeatInterval, "time between beats")
 	cmd.Flags().IntVar(&f.count, "count", 0, "beat this many times and exit (default: until interrupted)")
 	cmd.Flags().BoolVar(&f.publish, "publish", false, "also observe the other members and publish the judgements")
-	cmd.Flags().DurationVar(&f.suspect, "suspect", pool.DefaultSuspectAfter, "silence after which a member is suspect (with --publish)")
-	cmd.Flags().DurationVar(&f.dead, "dead", pool.DefaultDeadAfter, "silence after which a member is dead (with --publish)")
+	cmd.Flags().DurationVar(&f.suspect, "suspect", liveness.DefaultSuspectAfter, "silence after which a member is suspect (with --publish)")
+	cmd.Flags().DurationVar(&f.dead, "dead", liveness.DefaultDeadAfter, "silence after which a member is dead (with --publish)")
 	return cmd
 }
 

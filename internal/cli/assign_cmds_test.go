@@ -15,6 +15,7 @@ import (
 	"github.com/mnpool/mnpool/internal/cli"
 	"github.com/mnpool/mnpool/internal/testgalera"
 	"github.com/mnpool/mnpool/pool"
+	"github.com/mnpool/mnpool/pool/liveness"
 )
 
 // eachDB runs f with a fresh database on SQLite and on Galera.
@@ -209,18 +210,18 @@ func TestStatusShowsLiveness(t *testing.T) {
 			Members []struct {
 				Name     string `json:"name"`
 				Liveness struct {
-					State     pool.LiveState `json:"state"`
+					State     liveness.State `json:"state"`
 					Observers []string       `json:"observers"`
 				} `json:"liveness"`
 			} `json:"members"`
 		}
 		var s st
 		require.NoError(t, json.Unmarshal([]byte(mustRun(t, db, "--self", "mn1", "status", "--json", "--sample", "800ms", "--sample-interval", "20ms", "--suspect", "300ms", "--dead", "600ms")), &s))
-		got := map[string]pool.LiveState{}
+		got := map[string]liveness.State{}
 		for _, m := range s.Members {
 			got[m.Name] = m.Liveness.State
 		}
-		require.Equal(t, map[string]pool.LiveState{"mn1": pool.LiveDead, "sn1": pool.LiveAlive, "sn2": pool.LiveAlive}, got)
+		require.Equal(t, map[string]liveness.State{"mn1": liveness.Dead, "sn1": liveness.Alive, "sn2": liveness.Alive}, got)
 
 		// Without --sample: what sn1 and sn2 published about each other and
 		// about the silent MN.
@@ -228,10 +229,10 @@ func TestStatusShowsLiveness(t *testing.T) {
 		for _, m := range s.Members {
 			switch m.Name {
 			case "mn1":
-				require.Equal(t, pool.LiveDead, m.Liveness.State)
+				require.Equal(t, liveness.Dead, m.Liveness.State)
 				require.Equal(t, []string{"sn1", "sn2"}, m.Liveness.Observers)
 			case "sn1":
-				require.Equal(t, pool.LiveAlive, m.Liveness.State)
+				require.Equal(t, liveness.Alive, m.Liveness.State)
 				require.Equal(t, []string{"sn2"}, m.Liveness.Observers)
 			}
 		}

@@ -22,6 +22,7 @@ import (
 	"github.com/mnpool/mnpool/console"
 	"github.com/mnpool/mnpool/pki"
 	"github.com/mnpool/mnpool/pool"
+	"github.com/mnpool/mnpool/pool/liveness"
 )
 
 func newConsoleCmd(g *globals) *cobra.Command {
@@ -357,7 +358,7 @@ func newConsoleListCmd(g *globals) *cobra.Command {
 			for _, sp := range specs {
 				byNode[sp.Node] = sp
 			}
-			live := pool.StaticLiveness(nil)
+			live := liveness.Static(nil)
 			rows := []consoleRow{}
 			for _, n := range nodes {
 				sp, ok := byNode[n.Name]
@@ -530,11 +531,11 @@ func runConsoleServe(ctx context.Context, g *globals, f *consoleServeFlags) erro
 	if err != nil {
 		return err
 	}
-	var live pool.LivenessView = pool.StaticLiveness(nil)
+	var live liveness.Source = liveness.Static(nil)
 	switch f.liveness {
 	case "published":
-		pl := &pool.PublishedLiveness{}
-		go pl.Follow(ctx, s, pool.DefaultHeartbeatInterval*2, g.logger())
+		pl := &liveness.Published{}
+		go pl.Follow(ctx, s, liveness.DefaultHeartbeatInterval*2, g.logger())
 		live = pl
 	case "none":
 	default:
@@ -621,7 +622,7 @@ func renderConserver(ctx context.Context, g *globals, o console.ConserverOptions
 	if err != nil {
 		return nil, err
 	}
-	return console.RenderConserver(st, specs, holders, pool.StaticLiveness(nil), o)
+	return console.RenderConserver(st, specs, holders, liveness.Static(nil), o)
 }
 
 // writeConserver prints out, or with file replaces file by it when it

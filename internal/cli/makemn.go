@@ -18,6 +18,7 @@ import (
 	"github.com/mnpool/mnpool/makemn"
 	"github.com/mnpool/mnpool/mnguard"
 	"github.com/mnpool/mnpool/pool"
+	"github.com/mnpool/mnpool/pool/liveness"
 	"github.com/mnpool/mnpool/poolsync"
 	"github.com/mnpool/mnpool/rolefiles"
 )
@@ -289,7 +290,7 @@ func syncSteps(f makemnFlags) ([]poolsync.Step, error) {
 // livenessView is the one place the CLI gets members' liveness from: the
 // judgements the members' observers publish (mnpool heartbeat --publish,
 // the agent). A one-shot command cannot watch counters long enough itself.
-func livenessView(ctx context.Context, s *pool.Store) (pool.LivenessView, error) {
+func livenessView(ctx context.Context, s *pool.Store) (liveness.Source, error) {
 	v, err := s.PublishedView(ctx)
 	if err != nil {
 		return nil, fmt.Errorf("reading the members' liveness: %w", err)

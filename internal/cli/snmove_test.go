@@ -24,6 +24,7 @@ import (
 	"github.com/mnpool/mnpool/nodecfg"
 	"github.com/mnpool/mnpool/nodecfg/nodecfgtest"
 	"github.com/mnpool/mnpool/pool"
+	"github.com/mnpool/mnpool/pool/liveness"
 	"github.com/mnpool/mnpool/sshkeys"
 )
 
@@ -280,7 +281,7 @@ func TestSnmoveUsesPublishedLiveness(t *testing.T) {
 	e := newSnmoveEnv(t, 2, false)
 	ctx := context.Background()
 	now := time.Now()
-	obs, err := pool.NewObserver(pool.LivenessConfig{SuspectAfter: time.Second, DeadAfter: 2 * time.Second}, pool.WithClock(func() time.Time { return now }))
+	obs, err := liveness.NewObserver(liveness.Config{SuspectAfter: time.Second, DeadAfter: 2 * time.Second}, liveness.WithClock(func() time.Time { return now }))
 	require.NoError(t, err)
 	hb := &pool.Heartbeater{Store: e.store, Member: "mn1", Observer: obs}
 	_, err = hb.Beat(ctx)
@@ -292,8 +293,8 @@ func TestSnmoveUsesPublishedLiveness(t *testing.T) {
 	require.NoError(t, err)
 	v, err := e.store.PublishedView(ctx)
 	require.NoError(t, err)
-	require.Equal(t, pool.LiveDead, v.LiveState("sn1"))
-	require.Equal(t, pool.LiveAlive, v.LiveState("sn2"))
+	require.Equal(t, liveness.Dead, v.LiveState("sn1"))
+	require.Equal(t, liveness.Alive, v.LiveState("sn2"))
 
 	// A NODERANGE without -d moves only the nodes whose first member is
 	// not usable.

@@ -12,7 +12,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/mnpool/mnpool/dispatch"
-	"github.com/mnpool/mnpool/pool"
+	"github.com/mnpool/mnpool/pool/liveness"
 )
 
 // EnvFanout is xCAT's variable for the default fanout of xdsh.
@@ -222,7 +222,7 @@ func xdshPlan(ctx context.Context, g *globals, f *xdshFlags, expr string) (dispa
 	}
 	o := dispatch.PlanOptions{Self: g.selfName(), Via: f.via, Port: f.port}
 	if f.via == dispatch.ViaAuto {
-		var v pool.View
+		var v liveness.View
 		if v, err = s.PublishedView(ctx); err != nil {
 			return dispatch.Plan{}, fmt.Errorf("reading the members' liveness: %w", err)
 		}

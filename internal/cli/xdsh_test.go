@@ -18,6 +18,7 @@ import (
 	"github.com/mnpool/mnpool/dispatch/sshfarm/farmcluster"
 	"github.com/mnpool/mnpool/internal/cli"
 	"github.com/mnpool/mnpool/pool"
+	"github.com/mnpool/mnpool/pool/liveness"
 )
 
 // buildMnpool builds the mnpool binary that members run as relay.
@@ -266,7 +267,7 @@ func TestXdshDeadServiceNode(t *testing.T) {
 		}
 		defer s.Close()
 		v, err := s.PublishedView(context.Background())
-		return err == nil && v.LiveState("sn1") == pool.LiveDead && v.LiveState("sn3") == pool.LiveDead && v.LiveState("sn2") == pool.LiveAlive
+		return err == nil && v.LiveState("sn1") == liveness.Dead && v.LiveState("sn3") == liveness.Dead && v.LiveState("sn2") == liveness.Alive
 	}, 20*time.Second, 50*time.Millisecond)
 	o := xdshJSON(t, cl, "mn1", 0, "compute", "--", "true")
 	require.Equal(t, map[string]string{"cn00001": "sn2", "cn00002": "", "cn00003": ""}, o.vias())

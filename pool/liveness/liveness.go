@@ -1,4 +1,17 @@
-package pool
+// Package liveness judges whether pool members are alive
+// (docs/DESIGN.md, *no-clock-compare*): a member proves it is alive by
+// incrementing its heartbeat counter (pool.Store.Heartbeat,
+// pool.Heartbeater). An Observer samples every member's counter and
+// judges a member by how long the counter has not moved, measured on the
+// observer's own monotonic clock. No timestamp written by one host is
+// ever compared with the clock of another, so clocks that disagree, jump
+// or are stepped by NTP change nothing.
+//
+// A judgement is a State (Alive, Suspect, Dead, Unknown); a Source answers
+// it per member (a View, Static, Published). It is a leaf: pool imports
+// it (the store publishes and reads judgements; Move and Route ask a
+// Source).
+package liveness
 
 import (
 	"context"
@@ -6,15 +19,9 @@ import (
 	"sort"
 	"sync"
 	"time"
-)
 
-// Liveness of members (docs/DESIGN.md, *no-clock-compare*): a member proves it is alive by
-// incrementing its heartbeat counter (Store.Heartbeat, Heartbeater). An
-// observer samples every member's counter and judges a member by how long
-// the counter has not moved, measured on the observer's own monotonic
-// clock. No timestamp written by one host is ever compared with the clock of
-// another, so clocks that disagree, jump or are stepped by NTP change
-// nothing.
+	"github.com/mnpool/mnpool/pool/internal/valid"
+)
 
 // Liveness timing defaults. They exceed Galera's own failure detection
 // (production evs.suspect_timeout PT5S + evs.inactive_timeout PT15S = 20 s):
@@ -28,9 +35,9 @@ const (
 	DefaultDeadAfter         = 30 * time.Second
 )
 
-// LivenessConfig holds the timeouts of an Observer. Zero fields take the
+// Config holds the timeouts of an Observer. Zero fields take the
 // defaults.
-type LivenessConfig struct {
+type Config struct {
 	// SuspectAfter: a counter silent this long makes the member suspect.
 	SuspectAfter time.Duration
 	// DeadAfter: a counter silent this long makes the member dead. It
@@ -38,7 +45,7 @@ type LivenessConfig struct {
 	DeadAfter time.Duration
 }
 
-func (c LivenessConfig) withDefaults() LivenessConfig {
+func (c Config) withDefaults() Config {
 	if c.SuspectAfter == 0 {
 		c.SuspectAfter = DefaultSuspectAfter
 	}
@@ -49,37 +56,37 @@ func (c LivenessConfig) withDefaults() LivenessConfig {
 }
 
 // Validate checks the timeouts (after defaults are applied).
-func (c LivenessConfig) Validate() error {
+func (c Config) Validate() error {
 	c = c.withDefaults()
 	if c.SuspectAfter < 0 || c.DeadAfter < 0 {
-		return fmt.Errorf("%w: liveness timeouts must be positive (suspect %s, dead %s)", ErrInvalid, c.SuspectAfter, c.DeadAfter)
+		return fmt.Errorf("%w: liveness timeouts must be positive (suspect %s, dead %s)", valid.ErrInvalid, c.SuspectAfter, c.DeadAfter)
 	}
 	if c.DeadAfter <= c.SuspectAfter {
-		return fmt.Errorf("%w: dead timeout %s must be longer than suspect timeout %s", ErrInvalid, c.DeadAfter, c.SuspectAfter)
+		return fmt.Errorf("%w: dead timeout %s must be longer than suspect timeout %s", valid.ErrInvalid, c.DeadAfter, c.SuspectAfter)
 	}
 	return nil
 }
 
 // Judge returns the state of a counter silent for silent, given whether the
 // observer has seen it move at all.
-func (c LivenessConfig) Judge(silent time.Duration, moved bool) LiveState {
+func (c Config) Judge(silent time.Duration, moved bool) State {
 	c = c.withDefaults()
 	switch {
 	case silent >= c.DeadAfter:
-		return LiveDead
+		return Dead
 	case silent >= c.SuspectAfter:
-		return LiveSuspect
+		return Suspect
 	case moved:
-		return LiveAlive
+		return Alive
 	default:
-		return LiveUnknown
+		return Unknown
 	}
 }
 
-// Liveness is a judgement of one member.
-type Liveness struct {
-	Member string    `json:"member"`
-	State  LiveState `json:"state"`
+// Judgement is a judgement of one member.
+type Judgement struct {
+	Member string `json:"member"`
+	State  State  `json:"state"`
 	// Counter is the heartbeat value the judgement is based on.
 	Counter int64 `json:"counter"`
 	// Silent is how long the counter had not moved at the last sample, on
@@ -98,15 +105,15 @@ type Liveness struct {
 }
 
 // View is a set of judgements by member name.
-type View map[string]Liveness
+type View map[string]Judgement
 
-// LiveState returns the state of member; LiveUnknown when the view has
-// none. View implements LivenessView.
-func (v View) LiveState(member string) LiveState {
+// LiveState returns the state of member; Unknown when the view has
+// none. View implements Source.
+func (v View) LiveState(member string) State {
 	if l, ok := v[member]; ok {
 		return l.State
 	}
-	return LiveUnknown
+	return Unknown
 }
 
 // Members returns the member names of the view, sorted.
@@ -119,13 +126,13 @@ func (v View) Members() []string {
 	return out
 }
 
-// ObserverOption configures an Observer.
-type ObserverOption func(*Observer)
+// Option configures an Observer.
+type Option func(*Observer)
 
 // WithClock replaces time.Now as the observer's clock (for tests). The
 // readings must be monotonic: time.Now's are (Go keeps a monotonic reading
 // in every time.Time from time.Now and Sub uses it).
-func WithClock(now func() time.Time) ObserverOption {
+func WithClock(now func() time.Time) Option {
 	return func(o *Observer) { o.now = now }
 }
 
@@ -134,7 +141,7 @@ func WithClock(now func() time.Time) ObserverOption {
 // and the local time it last moved.
 //
 // A member first seen counts as "moved now" for timing but not as proof of
-// life: it is LiveUnknown until its counter moves (then LiveAlive), and a
+// life: it is Unknown until its counter moves (then Alive), and a
 // fresh observer calls nobody suspect or dead before it has itself watched
 // for the suspect or dead timeout. Silence is measured up to the last
 // successful sample, so an observer that cannot read the database stops
@@ -142,7 +149,7 @@ func WithClock(now func() time.Time) ObserverOption {
 //
 // An Observer is safe for concurrent use.
 type Observer struct {
-	cfg LivenessConfig
+	cfg Config
 	now func() time.Time
 
 	mu   sync.Mutex
@@ -157,7 +164,7 @@ type track struct {
 }
 
 // NewObserver returns an observer with the given timeouts.
-func NewObserver(cfg LivenessConfig, opts ...ObserverOption) (*Observer, error) {
+func NewObserver(cfg Config, opts ...Option) (*Observer, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
@@ -169,7 +176,7 @@ func NewObserver(cfg LivenessConfig, opts ...ObserverOption) (*Observer, error) 
 }
 
 // Config returns the observer's timeouts.
-func (o *Observer) Config() LivenessConfig { return o.cfg }
+func (o *Observer) Config() Config { return o.cfg }
 
 // Observe records one sample of every member's counter, taken now. Members
 // missing from counters are forgotten.
@@ -196,7 +203,7 @@ func (o *Observer) Observe(counters map[string]int64) {
 }
 
 // Sample reads every member's counter from the store and observes it.
-func (o *Observer) Sample(ctx context.Context, s *Store) error {
+func (o *Observer) Sample(ctx context.Context, s CounterReader) error {
 	c, err := s.Heartbeats(ctx)
 	if err != nil {
 		return err
@@ -212,7 +219,7 @@ func (o *Observer) View() View {
 	v := make(View, len(o.seen))
 	for m, t := range o.seen {
 		silent := o.last.Sub(t.movedAt)
-		v[m] = Liveness{Member: m, State: o.cfg.Judge(silent, t.moved), Counter: t.counter, Silent: silent}
+		v[m] = Judgement{Member: m, State: o.cfg.Judge(silent, t.moved), Counter: t.counter, Silent: silent}
 	}
 	return v
 }
@@ -221,7 +228,7 @@ func (o *Observer) View() View {
 // returns the resulting view. It is what a one-shot command such as
 // `mnpool status --sample 5s` uses; sampling errors are retried at the next
 // interval and the last one is returned if no sample succeeded.
-func (o *Observer) Watch(ctx context.Context, s *Store, d, interval time.Duration) (View, error) {
+func (o *Observer) Watch(ctx context.Context, s CounterReader, d, interval time.Duration) (View, error) {
 	if interval <= 0 {
 		interval = DefaultHeartbeatInterval
 	}
@@ -251,4 +258,10 @@ func (o *Observer) Watch(ctx context.Context, s *Store, d, interval time.Duratio
 		case <-tick.C:
 		}
 	}
+}
+
+// CounterReader reads every member's heartbeat counter; *pool.Store
+// implements it (Store.Heartbeats).
+type CounterReader interface {
+	Heartbeats(ctx context.Context) (map[string]int64, error)
 }
