@@ -11,6 +11,7 @@ import (
 	"github.com/mnpool/mnpool/locking"
 	"github.com/mnpool/mnpool/pool"
 	"github.com/mnpool/mnpool/pool/liveness"
+	"github.com/mnpool/mnpool/pool/service"
 )
 
 // TestFailoverMoveIsFenced: the move of a failover commits only while the
@@ -33,7 +34,7 @@ func TestFailoverMoveIsFenced(t *testing.T) {
 	if _, err := s.Init(ctx, pool.InitOptions{MN: pool.Member{Name: "mn1", Addresses: addr(1)}}); err != nil {
 		t.Fatal(err)
 	}
-	if err := s.AddMember(ctx, pool.Member{Name: "sn1", Addresses: addr(2), Services: pool.AllServices()}, false); err != nil {
+	if err := s.AddMember(ctx, pool.Member{Name: "sn1", Addresses: addr(2), Services: service.All()}, false); err != nil {
 		t.Fatal(err)
 	}
 	var nodes []pool.Node

@@ -27,6 +27,7 @@ import (
 	"github.com/mnpool/mnpool/mnguard"
 	"github.com/mnpool/mnpool/pool"
 	"github.com/mnpool/mnpool/pool/liveness"
+	"github.com/mnpool/mnpool/pool/service"
 	"github.com/mnpool/mnpool/rolefiles"
 )
 
@@ -54,11 +55,11 @@ func seedPool(t testing.TB, dsn string, n int, site map[string]string) {
 	addr := func(i int) map[string]netip.Addr {
 		return map[string]netip.Addr{"mgmt": netip.AddrFrom4([4]byte{10, 0, 0, byte(1 + i)})}
 	}
-	if _, err := s.Init(ctx, pool.InitOptions{MN: pool.Member{Name: "mn1", Addresses: addr(0), Services: pool.AllServices()}, Site: site}); err != nil {
+	if _, err := s.Init(ctx, pool.InitOptions{MN: pool.Member{Name: "mn1", Addresses: addr(0), Services: service.All()}, Site: site}); err != nil {
 		t.Fatalf("init: %v", err)
 	}
 	for i, m := range members[1:] {
-		if err := s.AddMember(ctx, pool.Member{Name: m, Addresses: addr(i + 1), Services: pool.AllServices()}, false); err != nil {
+		if err := s.AddMember(ctx, pool.Member{Name: m, Addresses: addr(i + 1), Services: service.All()}, false); err != nil {
 			t.Fatalf("add member %s: %v", m, err)
 		}
 	}

@@ -34,7 +34,7 @@ const (
 	DefaultRetryMax = 30 * time.Second
 )
 
-type service struct {
+type extraService struct {
 	name string
 	run  func(ctx context.Context) error
 }
@@ -47,7 +47,7 @@ type options struct {
 	healthEvery time.Duration
 	shutdown    time.Duration
 	steps       []poolsync.Step
-	services    []service
+	services    []extraService
 	httpAddr    string
 	httpToken   string       // bearer token for /healthz detail (http.go)
 	httpTimeout HTTPTimeouts // server timeouts (http.go)
@@ -117,7 +117,7 @@ func WithSteps(steps ...poolsync.Step) Option {
 // server, the console broker). An error other than the context's ends the
 // agent: Run returns it.
 func WithService(name string, fn func(ctx context.Context) error) Option {
-	return func(o *options) { o.services = append(o.services, service{name: name, run: fn}) }
+	return func(o *options) { o.services = append(o.services, extraService{name: name, run: fn}) }
 }
 
 // WithHTTPAddr serves /metrics and /healthz on addr (host:port). Without

@@ -9,7 +9,7 @@ import (
 	"time"
 
 	"github.com/mnpool/mnpool/pki"
-	"github.com/mnpool/mnpool/pool"
+	"github.com/mnpool/mnpool/pool/service"
 )
 
 // errHandshake: the TLS handshake failed (no certificate, one of another
@@ -68,7 +68,7 @@ func (b *Broker) notConsoleMember(member string) string {
 		return "not a member of the pool"
 	case m.Disabled:
 		return "the member is disabled"
-	case !m.Runs(pool.ServiceConsole):
+	case !m.Runs(service.Console):
 		return "the member does not run the console service"
 	}
 	return ""

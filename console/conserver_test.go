@@ -11,6 +11,7 @@ import (
 	"github.com/mnpool/mnpool/internal/golden"
 	"github.com/mnpool/mnpool/pool"
 	"github.com/mnpool/mnpool/pool/liveness"
+	"github.com/mnpool/mnpool/pool/service"
 )
 
 // conserverState is a pool of mn1, sn1, sn2, sn3 (sn3 does not run the
@@ -21,10 +22,10 @@ func conserverState() (*pool.State, []console.Spec, map[string]console.Holder) {
 		Site:   map[string]string{console.SitePort: "3016"},
 		Master: pool.Master{Member: "mn1", Epoch: 1},
 		Members: []pool.Member{
-			{Name: "mn1", Addresses: addr("10.0.0.1"), Services: pool.AllServices()},
-			{Name: "sn1", Addresses: addr("10.0.0.2"), Services: pool.AllServices()},
-			{Name: "sn2", Addresses: addr("10.0.0.3"), Services: pool.AllServices()},
-			{Name: "sn3", Addresses: addr("10.0.0.4"), Services: []pool.Service{pool.ServiceDHCP}},
+			{Name: "mn1", Addresses: addr("10.0.0.1"), Services: service.All()},
+			{Name: "sn1", Addresses: addr("10.0.0.2"), Services: service.All()},
+			{Name: "sn2", Addresses: addr("10.0.0.3"), Services: service.All()},
+			{Name: "sn3", Addresses: addr("10.0.0.4"), Services: []service.Service{service.DHCP}},
 		},
 		Nodes: []pool.Node{
 			{Name: "cn1", ServiceNodes: []string{"sn1", "sn2"}},

@@ -23,6 +23,7 @@ import (
 	"github.com/mnpool/mnpool/internal/testgalera"
 	"github.com/mnpool/mnpool/pki"
 	"github.com/mnpool/mnpool/pool"
+	"github.com/mnpool/mnpool/pool/service"
 )
 
 // testCA is the pool CA of the tests: every broker and client of a test
@@ -130,10 +131,10 @@ func seedPool(t testing.TB, s *pool.Store, cn001, cn002 string) {
 	ctx := context.Background()
 	require.NoError(t, s.AddNetwork(ctx, pool.Network{Name: "mgmt", Prefix: netip.MustParsePrefix("10.0.0.0/16")}, false))
 	addr := func(ip string) map[string]netip.Addr { return map[string]netip.Addr{"mgmt": netip.MustParseAddr(ip)} }
-	_, err := s.Init(ctx, pool.InitOptions{MN: pool.Member{Name: "mn1", Addresses: addr("10.0.0.1"), Services: pool.AllServices()}})
+	_, err := s.Init(ctx, pool.InitOptions{MN: pool.Member{Name: "mn1", Addresses: addr("10.0.0.1"), Services: service.All()}})
 	require.NoError(t, err)
-	require.NoError(t, s.AddMember(ctx, pool.Member{Name: "sn1", Addresses: addr("10.0.0.2"), Services: pool.AllServices()}, false))
-	require.NoError(t, s.AddMember(ctx, pool.Member{Name: "sn2", Addresses: addr("10.0.0.3"), Services: pool.AllServices()}, false))
+	require.NoError(t, s.AddMember(ctx, pool.Member{Name: "sn1", Addresses: addr("10.0.0.2"), Services: service.All()}, false))
+	require.NoError(t, s.AddMember(ctx, pool.Member{Name: "sn2", Addresses: addr("10.0.0.3"), Services: service.All()}, false))
 	require.NoError(t, s.AddNodes(ctx, []pool.Node{
 		{Name: "cn001", IP: netip.MustParseAddr("10.0.1.1"), Network: "mgmt", ServiceNodes: []string{"sn1", "sn2"}},
 		{Name: "cn002", IP: netip.MustParseAddr("10.0.1.2"), Network: "mgmt", ServiceNodes: []string{"sn2", "sn1"}},

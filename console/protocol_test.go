@@ -14,6 +14,7 @@ import (
 	"github.com/mnpool/mnpool/internal/testenv"
 	"github.com/mnpool/mnpool/pki"
 	"github.com/mnpool/mnpool/pool"
+	"github.com/mnpool/mnpool/pool/service"
 )
 
 // rawHello sends one line to a broker and returns its final reply.
@@ -59,7 +60,7 @@ func TestBrokerRefusals(t *testing.T) {
 	require.NoError(t, console.SetSpecs(ctx, s, []console.Spec{{Node: "cn004", Kind: console.KindTCP, Address: ep1.Addr(), Servers: []string{"mn1"}}}))
 	m, err := s.Member(ctx, "mn1")
 	require.NoError(t, err)
-	m.Services = []pool.Service{pool.ServiceDHCP}
+	m.Services = []service.Service{service.DHCP}
 	require.NoError(t, s.AddMember(ctx, m, true))
 	c := startCluster(t, dsns, []string{"mn1", "sn1"})
 	addr := c.addrs["mn1"]

@@ -9,6 +9,7 @@ import (
 
 	"github.com/mnpool/mnpool/pool"
 	"github.com/mnpool/mnpool/pool/liveness"
+	"github.com/mnpool/mnpool/pool/service"
 )
 
 // Site keys read by the console code.
@@ -36,7 +37,7 @@ func Allowed(st *pool.State, node pool.Node, spec Spec) []string {
 	out := make([]string, 0, len(list))
 	for _, name := range list {
 		m, ok := st.Member(name)
-		if !ok || m.Disabled || !m.Runs(pool.ServiceConsole) || slices.Contains(out, name) {
+		if !ok || m.Disabled || !m.Runs(service.Console) || slices.Contains(out, name) {
 			continue
 		}
 		out = append(out, name)

@@ -10,6 +10,7 @@ import (
 
 	"github.com/mnpool/mnpool/dhcp"
 	"github.com/mnpool/mnpool/pool"
+	"github.com/mnpool/mnpool/pool/service"
 	"github.com/mnpool/mnpool/pool/siteschema"
 )
 
@@ -25,7 +26,7 @@ func benchState(n int) *pool.State {
 			DynamicStart: addr("10.3.255.1"), DynamicEnd: addr("10.3.255.254"), Domain: "cluster"}},
 	}
 	for i, m := range members {
-		st.Members = append(st.Members, pool.Member{Name: m, Services: pool.AllServices(),
+		st.Members = append(st.Members, pool.Member{Name: m, Services: service.All(),
 			Addresses: map[string]netip.Addr{"mgmt": netip.AddrFrom4([4]byte{10, 0, 0, byte(1 + i)})}})
 	}
 	base := u32(addr("10.0.1.0"))

@@ -11,6 +11,7 @@ import (
 	"github.com/mnpool/mnpool/atomicfile"
 	"github.com/mnpool/mnpool/mnguard"
 	"github.com/mnpool/mnpool/pool"
+	"github.com/mnpool/mnpool/pool/service"
 )
 
 // dynDecision is whether a file may carry the dynamic range.
@@ -166,7 +167,7 @@ func allMembers(ctx context.Context, st *pool.State, excl map[string]bool, c App
 	sort.Slice(members, func(i, j int) bool { return members[i].Name < members[j].Name })
 	rep := &MakeReport{Result: Result{Path: c.Path}}
 	for _, m := range members {
-		if !m.Runs(pool.ServiceDHCP) {
+		if !m.Runs(service.DHCP) {
 			continue
 		}
 		cfg, _, err := renderFor(st, m.Name, excl, c.RenderOptions(), st.IsMN(m.Name))

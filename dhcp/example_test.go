@@ -10,6 +10,7 @@ import (
 	"github.com/mnpool/mnpool/dhcp"
 	"github.com/mnpool/mnpool/mnguard"
 	"github.com/mnpool/mnpool/pool"
+	"github.com/mnpool/mnpool/pool/service"
 )
 
 // makedhcp -n -a, then makedhcp -d cn001, through the library, on the MN
@@ -28,7 +29,7 @@ func ExampleMake() {
 	a := netip.MustParseAddr
 	_ = s.AddNetwork(ctx, pool.Network{Name: "mgmt", Prefix: netip.MustParsePrefix("10.0.0.0/16"), DynamicStart: a("10.0.255.1"), DynamicEnd: a("10.0.255.100")}, false)
 	_, _ = s.Init(ctx, pool.InitOptions{MN: pool.Member{Name: "mn1", Addresses: map[string]netip.Addr{"mgmt": a("10.0.0.1")}}})
-	_ = s.AddMember(ctx, pool.Member{Name: "sn1", Services: pool.AllServices(), Addresses: map[string]netip.Addr{"mgmt": a("10.0.0.2")}}, false)
+	_ = s.AddMember(ctx, pool.Member{Name: "sn1", Services: service.All(), Addresses: map[string]netip.Addr{"mgmt": a("10.0.0.2")}}, false)
 	_ = s.AddNodes(ctx, []pool.Node{
 		{Name: "cn001", IP: a("10.0.1.1"), MACs: []string{"00:1a:2b:3c:4d:01"}, ServiceNodes: []string{"mn1", "sn1"}},
 		{Name: "cn002", IP: a("10.0.1.2"), MACs: []string{"00:1a:2b:3c:4d:02"}, ServiceNodes: []string{"mn1", "sn1"}},

@@ -22,6 +22,7 @@ import (
 	"github.com/mnpool/mnpool/internal/netns"
 	"github.com/mnpool/mnpool/internal/testenv"
 	"github.com/mnpool/mnpool/pool"
+	"github.com/mnpool/mnpool/pool/service"
 )
 
 // TestExchange runs the MN's and an SN's configurations, written by
@@ -81,7 +82,7 @@ func testExchange(t *testing.T, f dhcp.Format) {
 		DynamicStart: addr("10.99.0.200"), DynamicEnd: addr("10.99.0.220"), Domain: "lab"}, false))
 	_, err = s.Init(ctx, pool.InitOptions{MN: pool.Member{Name: "mn1", Addresses: map[string]netip.Addr{"lab": mn.addr}}})
 	must(err)
-	must(s.AddMember(ctx, pool.Member{Name: "sn1", Services: pool.AllServices(), Addresses: map[string]netip.Addr{"lab": sn.addr}}, false))
+	must(s.AddMember(ctx, pool.Member{Name: "sn1", Services: service.All(), Addresses: map[string]netip.Addr{"lab": sn.addr}}, false))
 	must(s.SetSite(ctx, map[string]string{dhcp.SiteDHCPInterfaces: "eth0"}))
 	must(s.AddNodes(ctx, []pool.Node{
 		{Name: "cn001", IP: addr("10.99.0.11"), MACs: []string{"02:00:00:00:01:01"}, ServiceNodes: []string{"sn1", "mn1"}},

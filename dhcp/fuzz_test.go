@@ -15,6 +15,7 @@ import (
 	"github.com/mnpool/mnpool/dhcp"
 	"github.com/mnpool/mnpool/internal/testenv"
 	"github.com/mnpool/mnpool/pool"
+	"github.com/mnpool/mnpool/pool/service"
 	"github.com/mnpool/mnpool/pool/siteschema"
 )
 
@@ -47,7 +48,7 @@ func fuzzState(name, macS, ipS, cidr, gws, dyn, domain, bios, uefi, arm, lease, 
 	ip, _ := netip.ParseAddr(ipS)
 	site := map[string]string{siteschema.Domain: domain, siteschema.DisjointDHCPs: disjoint,
 		dhcp.SiteBootBIOS: bios, dhcp.SiteBootUEFI: uefi, dhcp.SiteBootARM64: arm, dhcp.SiteDHCPLease: lease}
-	all := pool.AllServices()
+	all := service.All()
 	return &pool.State{
 		Site:     site,
 		Master:   pool.Master{Member: "mn1", Epoch: 1},

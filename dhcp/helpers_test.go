@@ -10,6 +10,7 @@ import (
 	"github.com/mnpool/mnpool/dhcp"
 	"github.com/mnpool/mnpool/internal/testenv"
 	"github.com/mnpool/mnpool/pool"
+	"github.com/mnpool/mnpool/pool/service"
 	"github.com/mnpool/mnpool/pool/siteschema"
 )
 
@@ -34,7 +35,7 @@ func addrs(s ...string) []netip.Addr {
 // one without an IP, one without a servicenode list and one on the second
 // network.
 func fixture(disjoint string) *pool.State {
-	all := pool.AllServices()
+	all := service.All()
 	return &pool.State{
 		Site: map[string]string{
 			siteschema.Domain:        "cluster",
@@ -52,8 +53,8 @@ func fixture(disjoint string) *pool.State {
 		Members: []pool.Member{
 			{Name: "mn1", Services: all, Addresses: map[string]netip.Addr{"mgmt": addr("10.0.0.1"), "svc": addr("172.16.0.10"), "v6": addr("fd00::1")}},
 			{Name: "sn1", Services: all, Addresses: map[string]netip.Addr{"mgmt": addr("10.0.0.2")}},
-			{Name: "sn2", Services: []pool.Service{pool.ServiceDHCP, pool.ServiceDNS}, Addresses: map[string]netip.Addr{"mgmt": addr("10.0.0.3"), "svc": addr("172.16.0.12")}},
-			{Name: "sn3", Services: []pool.Service{pool.ServiceDNS, pool.ServiceNTP}, Addresses: map[string]netip.Addr{"mgmt": addr("10.0.0.4")}},
+			{Name: "sn2", Services: []service.Service{service.DHCP, service.DNS}, Addresses: map[string]netip.Addr{"mgmt": addr("10.0.0.3"), "svc": addr("172.16.0.12")}},
+			{Name: "sn3", Services: []service.Service{service.DNS, service.NTP}, Addresses: map[string]netip.Addr{"mgmt": addr("10.0.0.4")}},
 		},
 		Nodes: []pool.Node{
 			{Name: "cn001", Network: "mgmt", IP: addr("10.0.1.1"), MACs: []string{"00:1a:2b:3c:4d:01"}, ServiceNodes: []string{"sn1", "mn1"}},

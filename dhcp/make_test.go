@@ -14,6 +14,7 @@ import (
 	"github.com/mnpool/mnpool/dhcp"
 	"github.com/mnpool/mnpool/mnguard"
 	"github.com/mnpool/mnpool/pool"
+	"github.com/mnpool/mnpool/pool/service"
 	"github.com/mnpool/mnpool/poolsync"
 )
 
@@ -28,7 +29,7 @@ func makePool(t *testing.T) *pool.Store {
 	require.NoError(t, s.AddNetwork(ctx, pool.Network{Name: "mgmt", Prefix: netip.MustParsePrefix("10.0.0.0/16"), DynamicStart: a("10.0.255.1"), DynamicEnd: a("10.0.255.9")}, false))
 	_, err = s.Init(ctx, pool.InitOptions{MN: pool.Member{Name: "mn1", Addresses: map[string]netip.Addr{"mgmt": a("10.0.0.1")}}})
 	require.NoError(t, err)
-	require.NoError(t, s.AddMember(ctx, pool.Member{Name: "sn1", Services: pool.AllServices(), Addresses: map[string]netip.Addr{"mgmt": a("10.0.0.2")}}, false))
+	require.NoError(t, s.AddMember(ctx, pool.Member{Name: "sn1", Services: service.All(), Addresses: map[string]netip.Addr{"mgmt": a("10.0.0.2")}}, false))
 	var nodes []pool.Node
 	for i, n := range []string{"cn001", "cn002", "cn003"} {
 		nodes = append(nodes, pool.Node{Name: n, Groups: []string{"rack1"}, IP: netip.AddrFrom4([4]byte{10, 0, 1, byte(i + 1)}),

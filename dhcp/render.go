@@ -9,6 +9,7 @@ import (
 
 	"github.com/mnpool/mnpool/memberaddr"
 	"github.com/mnpool/mnpool/pool"
+	"github.com/mnpool/mnpool/pool/service"
 )
 
 // Config is one rendered configuration with what went into it.
@@ -123,7 +124,7 @@ func buildPlan(st *pool.State, member string, o Options) (*plan, *Config, error)
 	if !ok {
 		return nil, nil, fmt.Errorf("%w: %s is not a member of the pool", ErrNotServer, member)
 	}
-	if !me.Runs(pool.ServiceDHCP) {
+	if !me.Runs(service.DHCP) {
 		return nil, nil, fmt.Errorf("%w: member %s does not run the dhcp service (its services: %s)", ErrNotServer, member, servicesString(me.Services))
 	}
 	set, err := siteSettings(st.Site, member)
@@ -217,13 +218,13 @@ func buildPlan(st *pool.State, member string, o Options) (*plan, *Config, error)
 				return nil, nil, fmt.Errorf("%w: networks %s (%s) and %s (%s) overlap", ErrInvalid, prev.net.Name, prev.net.Prefix, n.Name, n.Prefix)
 			}
 		}
-		if me.Runs(pool.ServiceTFTP) {
+		if me.Runs(service.TFTP) {
 			sn.next = self
 		}
-		if me.Runs(pool.ServiceDNS) {
+		if me.Runs(service.DNS) {
 			sn.dns = []netip.Addr{self}
 		}
-		if me.Runs(pool.ServiceNTP) {
+		if me.Runs(service.NTP) {
 			sn.ntp = []netip.Addr{self}
 		}
 		p.dynamic = p.dynamic || sn.dynamic
@@ -336,7 +337,7 @@ func (p *plan) addHosts(st *pool.State, me pool.Member, members map[string]*pool
 			h.srv = srv
 		}
 		if !sn.next.IsValid() {
-			h.next = firstWith(pool.ServiceTFTP, sn.net, n.ServiceNodes, members)
+			h.next = firstWith(service.TFTP, sn.net, n.ServiceNodes, members)
 		}
 		sn.hosts = append(sn.hosts, h)
 		cfg.Nodes++
@@ -366,7 +367,7 @@ func (p *plan) subnetOf(n *pool.Node, byNet map[string]*subnet) *subnet {
 // the list, only members running the service and having an address on
 // the network. A nil result means the subnet's defaults.
 func (p *plan) serversFor(sn *subnet, self string, list []string, members map[string]*pool.Member) *servers {
-	pick := func(svc pool.Service) []netip.Addr {
+	pick := func(svc service.Service) []netip.Addr {
 		var out []netip.Addr
 		if slices.Contains(list, self) {
 			if m := members[self]; m != nil && m.Runs(svc) {
@@ -384,7 +385,7 @@ func (p *plan) serversFor(sn *subnet, self string, list []string, members map[st
 		}
 		return out
 	}
-	srv := &servers{dns: pick(pool.ServiceDNS), ntp: pick(pool.ServiceNTP)}
+	srv := &servers{dns: pick(service.DNS), ntp: pick(service.NTP)}
 	// A list without any DNS (NTP) server keeps the subnet's: a host
 	// cannot take an option away from its subnet.
 	if len(srv.dns) == 0 {
@@ -403,7 +404,7 @@ func (p *plan) serversFor(sn *subnet, self string, list []string, members map[st
 
 // firstWith returns the address on network of the first member of list
 // running svc, or the zero Addr.
-func firstWith(svc pool.Service, network pool.Network, list []string, members map[string]*pool.Member) netip.Addr {
+func firstWith(svc service.Service, network pool.Network, list []string, members map[string]*pool.Member) netip.Addr {
 	for _, name := range list {
 		if m := members[name]; m != nil && m.Runs(svc) {
 			if a, ok := memberaddr.OnNetwork(*m, network.Name); ok && a.Is4() && network.Prefix.Contains(a) {
@@ -414,7 +415,7 @@ func firstWith(svc pool.Service, network pool.Network, list []string, members ma
 	return netip.Addr{}
 }
 
-func servicesString(s []pool.Service) string {
+func servicesString(s []service.Service) string {
 	if len(s) == 0 {
 		return "none"
 	}

@@ -10,6 +10,7 @@ import (
 	mdns "github.com/miekg/dns"
 
 	"github.com/mnpool/mnpool/pool"
+	"github.com/mnpool/mnpool/pool/service"
 	"github.com/mnpool/mnpool/pool/siteschema"
 )
 
@@ -19,7 +20,7 @@ func fastState(n int) *pool.State {
 		Master:   pool.Master{Member: "mn1", Epoch: 1},
 		Networks: []pool.Network{{Name: "mgmt", Prefix: netip.MustParsePrefix("10.0.0.0/16")}},
 		Members: []pool.Member{
-			{Name: "mn1", Services: pool.AllServices(), Addresses: map[string]netip.Addr{"mgmt": netip.MustParseAddr("10.0.0.1")}},
+			{Name: "mn1", Services: service.All(), Addresses: map[string]netip.Addr{"mgmt": netip.MustParseAddr("10.0.0.1")}},
 		},
 	}
 	for i := 0; i < n; i++ {

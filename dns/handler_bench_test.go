@@ -12,6 +12,7 @@ import (
 
 	"github.com/mnpool/mnpool/dns"
 	"github.com/mnpool/mnpool/pool"
+	"github.com/mnpool/mnpool/pool/service"
 	"github.com/mnpool/mnpool/pool/siteschema"
 )
 
@@ -23,8 +24,8 @@ func bigState(n int) *pool.State {
 		Master:   pool.Master{Member: "mn1", Epoch: 1},
 		Networks: []pool.Network{{Name: "mgmt", Prefix: netip.MustParsePrefix("10.0.0.0/15")}},
 		Members: []pool.Member{
-			{Name: "mn1", Services: pool.AllServices(), Addresses: map[string]netip.Addr{"mgmt": netip.MustParseAddr("10.0.0.1")}},
-			{Name: "sn1", Services: pool.AllServices(), Addresses: map[string]netip.Addr{"mgmt": netip.MustParseAddr("10.0.0.2")}},
+			{Name: "mn1", Services: service.All(), Addresses: map[string]netip.Addr{"mgmt": netip.MustParseAddr("10.0.0.1")}},
+			{Name: "sn1", Services: service.All(), Addresses: map[string]netip.Addr{"mgmt": netip.MustParseAddr("10.0.0.2")}},
 		},
 	}
 	for i := 0; i < n; i++ {

@@ -13,6 +13,7 @@ import (
 	"github.com/mnpool/mnpool/dns/dnstest"
 	"github.com/mnpool/mnpool/memberaddr"
 	"github.com/mnpool/mnpool/pool"
+	"github.com/mnpool/mnpool/pool/service"
 )
 
 func TestNodeResolvConf(t *testing.T) {
@@ -110,7 +111,7 @@ func onlyMNRunsDNS(st *pool.State) *pool.State {
 	cp.Members = nil
 	for _, m := range st.Members {
 		if !st.IsMN(m.Name) {
-			m.Services = []pool.Service{pool.ServiceDHCP}
+			m.Services = []service.Service{service.DHCP}
 		}
 		cp.Members = append(cp.Members, m)
 	}
@@ -214,7 +215,7 @@ func onlyNoDNS(st *pool.State) *pool.State {
 	cp := *st
 	cp.Members = nil
 	for _, m := range st.Members {
-		m.Services = []pool.Service{pool.ServiceDHCP}
+		m.Services = []service.Service{service.DHCP}
 		cp.Members = append(cp.Members, m)
 	}
 	return &cp

@@ -9,6 +9,7 @@ import (
 
 	"github.com/mnpool/mnpool/memberaddr"
 	"github.com/mnpool/mnpool/pool"
+	"github.com/mnpool/mnpool/pool/service"
 	"github.com/mnpool/mnpool/pool/siteschema"
 )
 
@@ -91,7 +92,7 @@ func search(st *pool.State, first string) []string {
 // network (the first three: the resolver reads no more); the search domain
 // is the network's domain, then site.domain.
 func NodeResolvConf(st *pool.State, node pool.Node) (ResolvConf, error) {
-	servers, err := memberaddr.ForNode(st, node, pool.ServiceDNS)
+	servers, err := memberaddr.ForNode(st, node, service.DNS)
 	if errors.Is(err, memberaddr.ErrNotMember) {
 		return ResolvConf{}, fmt.Errorf("%w: %w", ErrNotFound, err)
 	}
@@ -122,12 +123,12 @@ func MemberResolvConf(st *pool.State, member string) (ResolvConf, error) {
 		return ResolvConf{}, fmt.Errorf("%w: member %q", ErrNotFound, member)
 	}
 	var servers []memberaddr.Server
-	if self.Runs(pool.ServiceDNS) {
+	if self.Runs(service.DNS) {
 		if a, _, ok := memberaddr.Peer(st, self, self); ok {
 			servers = append(servers, memberaddr.Server{Member: self.Name, Addr: a})
 		}
 	}
-	for _, p := range memberaddr.Peers(st, self.Name, pool.ServiceDNS) {
+	for _, p := range memberaddr.Peers(st, self.Name, service.DNS) {
 		if len(servers) == MaxNameservers {
 			break
 		}

@@ -14,6 +14,7 @@ import (
 
 	"github.com/mnpool/mnpool/memberaddr"
 	"github.com/mnpool/mnpool/pool"
+	"github.com/mnpool/mnpool/pool/service"
 	"github.com/mnpool/mnpool/pool/siteschema"
 )
 
@@ -218,7 +219,7 @@ func zoneOrigins(st *pool.State) (zoneSet, error) {
 // dns, else the first name.
 func nameServers(st *pool.State) (names []string, primary string, err error) {
 	for _, m := range st.Members {
-		if !m.Runs(pool.ServiceDNS) {
+		if !m.Runs(service.DNS) {
 			continue
 		}
 		name := memberFQDN(st, m)

@@ -16,6 +16,7 @@ import (
 
 	"github.com/mnpool/mnpool/internal/testgalera"
 	"github.com/mnpool/mnpool/pool"
+	"github.com/mnpool/mnpool/pool/service"
 )
 
 // TestGaleraThreeMakemnAtOnce: three makemn processes, on three members,
@@ -34,7 +35,7 @@ func TestGaleraThreeMakemnAtOnce(t *testing.T) {
 	require.NoError(t, err)
 	members := []string{"mn1", "sn1", "sn2", "sn3"}
 	for i, m := range members[1:] {
-		require.NoError(t, s.AddMember(ctx, pool.Member{Name: m, Services: pool.AllServices(),
+		require.NoError(t, s.AddMember(ctx, pool.Member{Name: m, Services: service.All(),
 			Addresses: map[string]netip.Addr{"mgmt": netip.AddrFrom4([4]byte{10, 0, 0, byte(2 + i)})}}, false))
 	}
 	root := t.TempDir()

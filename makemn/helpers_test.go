@@ -9,6 +9,7 @@ import (
 	"testing"
 
 	"github.com/mnpool/mnpool/pool"
+	"github.com/mnpool/mnpool/pool/service"
 	"github.com/mnpool/mnpool/poolsync"
 	"github.com/stretchr/testify/require"
 )
@@ -37,7 +38,7 @@ func seed(t testing.TB, s *pool.Store, n int) {
 		t.Fatalf("init: %v", err)
 	}
 	for i, sn := range []string{"sn1", "sn2"} {
-		m := pool.Member{Name: sn, Services: pool.AllServices(), Addresses: map[string]netip.Addr{"mgmt": netip.AddrFrom4([4]byte{10, 0, 0, byte(2 + i)})}}
+		m := pool.Member{Name: sn, Services: service.All(), Addresses: map[string]netip.Addr{"mgmt": netip.AddrFrom4([4]byte{10, 0, 0, byte(2 + i)})}}
 		if err := s.AddMember(ctx, m, false); err != nil {
 			t.Fatalf("add member %s: %v", sn, err)
 		}

@@ -15,6 +15,7 @@ import (
 	"github.com/mnpool/mnpool/makemn"
 	"github.com/mnpool/mnpool/mnguard"
 	"github.com/mnpool/mnpool/pool"
+	"github.com/mnpool/mnpool/pool/service"
 )
 
 // sqlitePool: MN mn1, SNs sn1..sn3. It returns the DSN.
@@ -29,7 +30,7 @@ func sqlitePool(t *testing.T) string {
 	_, err = s.Init(ctx, pool.InitOptions{MN: pool.Member{Name: "mn1", Addresses: map[string]netip.Addr{"mgmt": netip.MustParseAddr("10.0.0.1")}}})
 	require.NoError(t, err)
 	for i, m := range []string{"sn1", "sn2", "sn3"} {
-		require.NoError(t, s.AddMember(ctx, pool.Member{Name: m, Services: pool.AllServices(),
+		require.NoError(t, s.AddMember(ctx, pool.Member{Name: m, Services: service.All(),
 			Addresses: map[string]netip.Addr{"mgmt": netip.AddrFrom4([4]byte{10, 0, 0, byte(2 + i)})}}, false))
 	}
 	return dsn

@@ -8,6 +8,7 @@ import (
 	"strings"
 
 	"github.com/mnpool/mnpool/pool"
+	"github.com/mnpool/mnpool/pool/service"
 	"github.com/mnpool/mnpool/pool/siteschema"
 )
 
@@ -69,7 +70,7 @@ func ServiceNodes(st *pool.State, node pool.Node) []Server {
 // (ErrNotMember) or without an address on the node's network is an error
 // (the pool does not let either happen), and so is an empty result
 // (ErrNoServers).
-func ForNode(st *pool.State, node pool.Node, svc pool.Service) ([]Server, error) {
+func ForNode(st *pool.State, node pool.Node, svc service.Service) ([]Server, error) {
 	if node.Network == "" {
 		return nil, fmt.Errorf("%w: node %s has no network (give it an IP on a pool network)", ErrNoServers, node.Name)
 	}
@@ -135,7 +136,7 @@ func Peer(st *pool.State, from, to pool.Member) (addr netip.Addr, network string
 // address: the MN first (unless self is the MN), then the others in ring
 // order after self by name, so that the members' fallbacks spread over the
 // pool instead of all naming the same few.
-func Peers(st *pool.State, self string, svc pool.Service) []pool.Member {
+func Peers(st *pool.State, self string, svc service.Service) []pool.Member {
 	var mn []pool.Member
 	var before, after []pool.Member
 	for _, m := range st.Members { // sorted by name

@@ -9,6 +9,7 @@ import (
 
 	"github.com/mnpool/mnpool/memberaddr"
 	"github.com/mnpool/mnpool/pool"
+	"github.com/mnpool/mnpool/pool/service"
 	"github.com/mnpool/mnpool/pool/siteschema"
 )
 
@@ -17,7 +18,7 @@ func a(s string) netip.Addr { return netip.MustParseAddr(s) }
 // state: mn1 on mgmt and ib, sn1 on mgmt and ib, sn2 on ib only, sn3 on
 // mgmt only without dns; mgmt is in site.domain, ib has its own domain.
 func state() *pool.State {
-	all := []pool.Service{pool.ServiceDNS, pool.ServiceNTP}
+	all := []service.Service{service.DNS, service.NTP}
 	return &pool.State{
 		Site:   map[string]string{siteschema.Domain: "cluster.example"},
 		Master: pool.Master{Member: "mn1", Epoch: 1},
@@ -29,7 +30,7 @@ func state() *pool.State {
 			{Name: "mn1", Services: all, Addresses: map[string]netip.Addr{"mgmt": a("10.0.0.1"), "ib": a("10.1.0.1")}},
 			{Name: "sn1", Services: all, Addresses: map[string]netip.Addr{"mgmt": a("10.0.0.11"), "ib": a("10.1.0.11")}},
 			{Name: "sn2", Services: all, Addresses: map[string]netip.Addr{"ib": a("10.1.0.12")}},
-			{Name: "sn3", Services: []pool.Service{pool.ServiceNTP}, Addresses: map[string]netip.Addr{"mgmt": a("10.0.0.13")}},
+			{Name: "sn3", Services: []service.Service{service.NTP}, Addresses: map[string]netip.Addr{"mgmt": a("10.0.0.13")}},
 		},
 	}
 }
@@ -38,24 +39,24 @@ func TestForNode(t *testing.T) {
 	st := state()
 	for name, tc := range map[string]struct {
 		node    pool.Node
-		svc     pool.Service
+		svc     service.Service
 		want    []memberaddr.Server
 		wantErr error
 	}{
 		"list order, skips non-runners": {
 			node: pool.Node{Name: "cn1", Network: "mgmt", ServiceNodes: []string{"sn3", "sn1", "mn1"}},
-			svc:  pool.ServiceDNS,
+			svc:  service.DNS,
 			want: []memberaddr.Server{{Member: "sn1", Addr: a("10.0.0.11")}, {Member: "mn1", Addr: a("10.0.0.1")}},
 		},
 		"address on the node's network": {
 			node: pool.Node{Name: "cn2", Network: "ib", ServiceNodes: []string{"sn2", "sn1"}},
-			svc:  pool.ServiceNTP,
+			svc:  service.NTP,
 			want: []memberaddr.Server{{Member: "sn2", Addr: a("10.1.0.12")}, {Member: "sn1", Addr: a("10.1.0.11")}},
 		},
-		"no network":        {node: pool.Node{Name: "cn3", ServiceNodes: []string{"sn1"}}, svc: pool.ServiceDNS, wantErr: memberaddr.ErrNoServers},
-		"not a member":      {node: pool.Node{Name: "cn4", Network: "mgmt", ServiceNodes: []string{"sn9"}}, svc: pool.ServiceDNS, wantErr: memberaddr.ErrNotMember},
-		"no address there":  {node: pool.Node{Name: "cn5", Network: "mgmt", ServiceNodes: []string{"sn2"}}, svc: pool.ServiceDNS, wantErr: memberaddr.ErrNoServers},
-		"none runs the svc": {node: pool.Node{Name: "cn6", Network: "mgmt", ServiceNodes: []string{"sn3"}}, svc: pool.ServiceDNS, wantErr: memberaddr.ErrNoServers},
+		"no network":        {node: pool.Node{Name: "cn3", ServiceNodes: []string{"sn1"}}, svc: service.DNS, wantErr: memberaddr.ErrNoServers},
+		"not a member":      {node: pool.Node{Name: "cn4", Network: "mgmt", ServiceNodes: []string{"sn9"}}, svc: service.DNS, wantErr: memberaddr.ErrNotMember},
+		"no address there":  {node: pool.Node{Name: "cn5", Network: "mgmt", ServiceNodes: []string{"sn2"}}, svc: service.DNS, wantErr: memberaddr.ErrNoServers},
+		"none runs the svc": {node: pool.Node{Name: "cn6", Network: "mgmt", ServiceNodes: []string{"sn3"}}, svc: service.DNS, wantErr: memberaddr.ErrNoServers},
 	} {
 		t.Run(name, func(t *testing.T) {
 			got, err := memberaddr.ForNode(st, tc.node, tc.svc)
@@ -125,11 +126,11 @@ func TestPeers(t *testing.T) {
 		"sn2": {"mn1", "sn3", "sn1"}, // MN first, then ring order after sn2
 		"sn3": {"mn1", "sn1", "sn2"},
 	} {
-		if got := names(memberaddr.Peers(st, self, pool.ServiceNTP)); !cmp.Equal(got, want) {
+		if got := names(memberaddr.Peers(st, self, service.NTP)); !cmp.Equal(got, want) {
 			t.Errorf("Peers(%s, ntp) = %v, want %v", self, got, want)
 		}
 	}
-	if got := names(memberaddr.Peers(st, "sn1", pool.ServiceDNS)); !cmp.Equal(got, []string{"mn1", "sn2"}) {
+	if got := names(memberaddr.Peers(st, "sn1", service.DNS)); !cmp.Equal(got, []string{"mn1", "sn2"}) {
 		t.Errorf("Peers(sn1, dns) = %v, want [mn1 sn2] (sn3 runs no dns)", got)
 	}
 	if d := memberaddr.Domain(st, "ib"); d != "ib.example" {

@@ -10,6 +10,7 @@ import (
 
 	"github.com/mnpool/mnpool/internal/testgalera"
 	"github.com/mnpool/mnpool/pool"
+	"github.com/mnpool/mnpool/pool/service"
 )
 
 // backend is one store backend under test.
@@ -59,7 +60,7 @@ func seed(t testing.TB, s *pool.Store, n int) {
 		t.Fatalf("init: %v", err)
 	}
 	for i, sn := range []string{"sn1", "sn2"} {
-		m := pool.Member{Name: sn, Services: pool.AllServices(), Addresses: map[string]netip.Addr{"mgmt": netip.AddrFrom4([4]byte{10, 0, 0, byte(2 + i)})}}
+		m := pool.Member{Name: sn, Services: service.All(), Addresses: map[string]netip.Addr{"mgmt": netip.AddrFrom4([4]byte{10, 0, 0, byte(2 + i)})}}
 		if err := s.AddMember(ctx, m, false); err != nil {
 			t.Fatalf("add member %s: %v", sn, err)
 		}

@@ -13,13 +13,14 @@ import (
 	"github.com/mnpool/mnpool/internal/golden"
 	"github.com/mnpool/mnpool/nodecfg"
 	"github.com/mnpool/mnpool/pool"
+	"github.com/mnpool/mnpool/pool/service"
 	"github.com/mnpool/mnpool/pool/siteschema"
 )
 
 func addr(s string) netip.Addr { return netip.MustParseAddr(s) }
 
 func renderState() *pool.State {
-	all := pool.AllServices()
+	all := service.All()
 	return &pool.State{
 		Site: map[string]string{siteschema.Domain: "cluster"},
 		Networks: []pool.Network{
@@ -28,7 +29,7 @@ func renderState() *pool.State {
 		},
 		Members: []pool.Member{
 			{Name: "mn1", Services: all, Addresses: map[string]netip.Addr{"mgmt": addr("10.0.0.1"), "v6": addr("fd00::1")}},
-			{Name: "sn1", Services: []pool.Service{pool.ServiceDHCP, pool.ServiceTFTP}, Addresses: map[string]netip.Addr{"mgmt": addr("10.0.0.2"), "v6": addr("fd00::2")}},
+			{Name: "sn1", Services: []service.Service{service.DHCP, service.TFTP}, Addresses: map[string]netip.Addr{"mgmt": addr("10.0.0.2"), "v6": addr("fd00::2")}},
 			{Name: "sn2", Services: all, Addresses: map[string]netip.Addr{"mgmt": addr("10.0.0.3")}},
 			{Name: "sn3", Services: all, Addresses: map[string]netip.Addr{"mgmt": addr("10.0.0.4")}},
 			{Name: "sn4", Services: all, Addresses: map[string]netip.Addr{}},

@@ -12,6 +12,7 @@ import (
 	"github.com/mnpool/mnpool/internal/syntax"
 	"github.com/mnpool/mnpool/memberaddr"
 	"github.com/mnpool/mnpool/pool"
+	"github.com/mnpool/mnpool/pool/service"
 	"github.com/mnpool/mnpool/pool/siteschema"
 )
 
@@ -181,7 +182,7 @@ func (c Conf) Render() ([]byte, error) {
 // iburst, for each of its servicenodes that runs ntp, in list order, by
 // their address on the node's network.
 func NodeConf(st *pool.State, node pool.Node) (Conf, error) {
-	servers, err := memberaddr.ForNode(st, node, pool.ServiceNTP)
+	servers, err := memberaddr.ForNode(st, node, service.NTP)
 	if err != nil {
 		return Conf{}, fmt.Errorf("%w: %v", ErrNoServers, err)
 	}
@@ -243,7 +244,7 @@ func MemberConf(st *pool.State, member string, o MemberOptions) (Conf, error) {
 	for _, h := range ext {
 		c.Servers = append(c.Servers, Source{Host: h, IBurst: true})
 	}
-	peers := memberaddr.Peers(st, member, pool.ServiceNTP)
+	peers := memberaddr.Peers(st, member, service.NTP)
 	if len(peers) > o.PoolSources {
 		peers = peers[:o.PoolSources]
 	}
@@ -251,7 +252,7 @@ func MemberConf(st *pool.State, member string, o MemberOptions) (Conf, error) {
 		a, _, _ := memberaddr.Peer(st, self, p)
 		c.Servers = append(c.Servers, Source{Host: a.String(), IBurst: true, Member: p.Name})
 	}
-	if self.Runs(pool.ServiceNTP) {
+	if self.Runs(service.NTP) {
 		c.LocalStratum, c.Orphan = o.LocalStratum, true
 		for _, n := range memberaddr.Networks(st, self) {
 			if nw, ok := st.Network(n); ok {

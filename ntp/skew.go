@@ -8,6 +8,7 @@ import (
 
 	"github.com/mnpool/mnpool/memberaddr"
 	"github.com/mnpool/mnpool/pool"
+	"github.com/mnpool/mnpool/pool/service"
 )
 
 // DefaultMaxSkew is the clock difference between members above which
@@ -100,7 +101,7 @@ func MemberTargets(st *pool.State, self string) []Target {
 	from, _ := st.Member(self)
 	var out []Target
 	for _, m := range st.Members {
-		if !m.Runs(pool.ServiceNTP) {
+		if !m.Runs(service.NTP) {
 			continue
 		}
 		if a, _, ok := memberaddr.Peer(st, from, m); ok {

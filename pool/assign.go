@@ -8,6 +8,7 @@ import (
 	"strings"
 
 	"github.com/jmoiron/sqlx"
+	"github.com/mnpool/mnpool/pool/service"
 )
 
 // Width of servicenode lists.
@@ -92,10 +93,10 @@ func eligibleFor(st *State, network string) eligibility {
 		if m.Disabled {
 			reasons = append(reasons, "disabled")
 		}
-		if !m.Runs(ServiceDHCP) {
+		if !m.Runs(service.DHCP) {
 			reasons = append(reasons, "no dhcp")
 		}
-		if !m.Runs(ServiceTFTP) {
+		if !m.Runs(service.TFTP) {
 			reasons = append(reasons, "no tftp")
 		}
 		if network != "" {

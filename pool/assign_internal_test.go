@@ -10,6 +10,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/mnpool/mnpool/internal/testgalera"
+	"github.com/mnpool/mnpool/pool/service"
 )
 
 // TestAssignBatchConditionalWrites checks the conditional update of a
@@ -29,7 +30,7 @@ func testAssignBatch(t *testing.T, dsn string) {
 	require.NoError(t, s.AddNetwork(ctx, Network{Name: "mgmt", Prefix: netip.MustParsePrefix("10.0.0.0/16")}, false))
 	_, err = s.Init(ctx, InitOptions{MN: Member{Name: "mn1", Addresses: map[string]netip.Addr{"mgmt": netip.MustParseAddr("10.0.0.1")}}})
 	require.NoError(t, err)
-	require.NoError(t, s.AddMember(ctx, Member{Name: "sn1", Services: AllServices(), Addresses: map[string]netip.Addr{"mgmt": netip.MustParseAddr("10.0.0.2")}}, false))
+	require.NoError(t, s.AddMember(ctx, Member{Name: "sn1", Services: service.All(), Addresses: map[string]netip.Addr{"mgmt": netip.MustParseAddr("10.0.0.2")}}, false))
 	require.NoError(t, s.AddNodes(ctx, []Node{{Name: "cn1"}, {Name: "cn2"}, {Name: "cn3"}}, AddOptions{}))
 
 	st, err := s.LoadState(ctx)

@@ -13,6 +13,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/mnpool/mnpool/pool"
+	"github.com/mnpool/mnpool/pool/service"
 )
 
 // Seeds of the random pools the assignment properties are checked on.
@@ -36,7 +37,7 @@ func randomPool(seed uint64, width int) *pool.State {
 		if i == 0 {
 			name = "mn"
 		}
-		m := pool.Member{Name: name, Services: pool.AllServices(), Addresses: map[string]netip.Addr{}}
+		m := pool.Member{Name: name, Services: service.All(), Addresses: map[string]netip.Addr{}}
 		for j := range nNets {
 			if r.IntN(5) > 0 {
 				m.Addresses[fmt.Sprintf("net%d", j)] = netip.AddrFrom4([4]byte{10, byte(j), 0, byte(1 + i)})
@@ -46,14 +47,14 @@ func randomPool(seed uint64, width int) *pool.State {
 		case 0:
 			m.Disabled = true
 		case 1:
-			m.Services = []pool.Service{pool.ServiceDHCP, pool.ServiceDNS}
+			m.Services = []service.Service{service.DHCP, service.DNS}
 		}
 		st.Members = append(st.Members, m)
 	}
 	// Make every network servable: the first `width` members serve all.
 	for i := 0; i < width && i < len(st.Members); i++ {
 		st.Members[i].Disabled = false
-		st.Members[i].Services = pool.AllServices()
+		st.Members[i].Services = service.All()
 		for j := range nNets {
 			st.Members[i].Addresses[fmt.Sprintf("net%d", j)] = netip.AddrFrom4([4]byte{10, byte(j), 0, byte(1 + i)})
 		}
@@ -80,7 +81,7 @@ func eligible(st *pool.State, network string) []string {
 	var out []string
 	for _, m := range st.Members {
 		_, has := m.Addresses[network]
-		if !m.Disabled && m.Runs(pool.ServiceDHCP) && m.Runs(pool.ServiceTFTP) && (network == "" || has) {
+		if !m.Disabled && m.Runs(service.DHCP) && m.Runs(service.TFTP) && (network == "" || has) {
 			out = append(out, m.Name)
 		}
 	}
@@ -206,7 +207,7 @@ func TestAssignPropertiesOverRandomPools(t *testing.T) {
 				// take, and no more.
 				grown := *after
 				grown.Members = slices.Clone(after.Members)
-				nm := pool.Member{Name: "zz-new", Services: pool.AllServices(), Addresses: map[string]netip.Addr{}}
+				nm := pool.Member{Name: "zz-new", Services: service.All(), Addresses: map[string]netip.Addr{}}
 				for _, n := range after.Networks {
 					nm.Addresses[n.Name] = netip.AddrFrom4([4]byte{10, n.Prefix.Addr().As4()[1], 1, 1})
 				}
@@ -445,7 +446,7 @@ func BenchmarkPlanAssignmentStable100kNodes8Members(b *testing.B) {
 func benchPool(n, m int) *pool.State {
 	st := &pool.State{Networks: []pool.Network{{Name: "mgmt", Prefix: netip.MustParsePrefix("10.0.0.0/8")}}}
 	for i := range m {
-		st.Members = append(st.Members, pool.Member{Name: fmt.Sprintf("sn%02d", i), Services: pool.AllServices(),
+		st.Members = append(st.Members, pool.Member{Name: fmt.Sprintf("sn%02d", i), Services: service.All(),
 			Addresses: map[string]netip.Addr{"mgmt": netip.AddrFrom4([4]byte{10, 0, 0, byte(1 + i)})}})
 	}
 	for i := range n {

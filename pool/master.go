@@ -5,6 +5,7 @@ import (
 	"fmt"
 
 	"github.com/jmoiron/sqlx"
+	"github.com/mnpool/mnpool/pool/service"
 	"github.com/mnpool/mnpool/pool/siteschema"
 )
 
@@ -93,7 +94,7 @@ func (s *Store) Init(ctx context.Context, o InitOptions) (Master, error) {
 			m := o.MN
 			m.Addresses = cloneAddrs(m.Addresses)
 			if len(m.Services) == 0 {
-				m.Services = AllServices()
+				m.Services = service.All()
 			}
 			if err := validateMember(ctx, tx, &m); err != nil {
 				return err

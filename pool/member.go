@@ -8,6 +8,7 @@ import (
 	"strings"
 
 	"github.com/jmoiron/sqlx"
+	"github.com/mnpool/mnpool/pool/service"
 )
 
 func readMembers(ctx context.Context, tx *sqlx.Tx) ([]Member, error) {
@@ -23,9 +24,9 @@ func readMembers(ctx context.Context, tx *sqlx.Tx) ([]Member, error) {
 	out := make([]Member, len(rows))
 	idx := make(map[string]int, len(rows))
 	for i, r := range rows {
-		m := Member{Name: r.Name, Disabled: r.Disabled, Heartbeat: r.Heartbeat, Addresses: map[string]netip.Addr{}, Services: []Service{}}
+		m := Member{Name: r.Name, Disabled: r.Disabled, Heartbeat: r.Heartbeat, Addresses: map[string]netip.Addr{}, Services: []service.Service{}}
 		for _, s := range splitList(r.Services) {
-			m.Services = append(m.Services, Service(s))
+			m.Services = append(m.Services, service.Service(s))
 		}
 		out[i] = m
 		idx[r.Name] = i
@@ -146,7 +147,7 @@ func networkNames(nets []Network) string {
 	return strings.Join(s, ", ")
 }
 
-func servicesString(svcs []Service) string {
+func servicesString(svcs []service.Service) string {
 	s := make([]string, len(svcs))
 	for i, v := range svcs {
 		s[i] = string(v)

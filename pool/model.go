@@ -4,26 +4,9 @@ import (
 	"net/netip"
 	"sort"
 	"strings"
+
+	"github.com/mnpool/mnpool/pool/service"
 )
-
-// Service is a service a member runs for the nodes it serves (xCAT's
-// servicenode table columns).
-type Service string
-
-// Services a member can run.
-const (
-	ServiceDHCP    Service = "dhcp"
-	ServiceDNS     Service = "dns"
-	ServiceNTP     Service = "ntp"
-	ServiceTFTP    Service = "tftp"
-	ServiceConsole Service = "console"
-	ServiceDB      Service = "db"
-)
-
-// AllServices lists every service, in display order.
-func AllServices() []Service {
-	return []Service{ServiceDHCP, ServiceDNS, ServiceNTP, ServiceTFTP, ServiceConsole, ServiceDB}
-}
 
 // Network is a subnet the pool serves (xCAT's networks table).
 type Network struct {
@@ -49,7 +32,7 @@ type Member struct {
 	// Addresses maps network name to this member's address on it.
 	Addresses map[string]netip.Addr `json:"addresses"`
 	// Services the member runs, sorted in AllServices order.
-	Services []Service `json:"services"`
+	Services []service.Service `json:"services"`
 	// Disabled members get no new nodes and are never a move target.
 	Disabled bool `json:"disabled"`
 	// Heartbeat is the member's liveness counter (see the membership
@@ -58,7 +41,7 @@ type Member struct {
 }
 
 // Runs reports whether the member runs svc.
-func (m Member) Runs(svc Service) bool {
+func (m Member) Runs(svc service.Service) bool {
 	for _, s := range m.Services {
 		if s == svc {
 			return true

@@ -13,6 +13,7 @@ import (
 
 	"github.com/jmoiron/sqlx"
 	"github.com/mnpool/mnpool/pool/liveness"
+	"github.com/mnpool/mnpool/pool/service"
 )
 
 // ErrTargetUnusable: the move target is dead, suspect or disabled and the
@@ -218,7 +219,7 @@ func deriveSettings(members map[string]Member, network string, list []string, ov
 		}
 		return name
 	}
-	first := func(svc Service) string {
+	first := func(svc service.Service) string {
 		for _, name := range list {
 			if m, ok := members[name]; ok && m.Runs(svc) {
 				return name
@@ -231,10 +232,10 @@ func deriveSettings(members map[string]Member, network string, list []string, ov
 		// member exports it, so the nodes mount it from their first.
 		out.NFSServer = addr(list[0])
 	}
-	if m := first(ServiceTFTP); m != "" {
+	if m := first(service.TFTP); m != "" {
 		out.TFTPServer = addr(m)
 	}
-	out.ConServer = first(ServiceConsole)
+	out.ConServer = first(service.Console)
 	return out
 }
 

@@ -8,6 +8,7 @@ import (
 	"path/filepath"
 
 	"github.com/mnpool/mnpool/pool"
+	"github.com/mnpool/mnpool/pool/service"
 )
 
 // ExampleOpen opens a pool in an SQLite file (a Galera cluster takes one
@@ -94,11 +95,11 @@ func examplePool(ctx context.Context, s *pool.Store) error {
 	at := func(b byte) map[string]netip.Addr {
 		return map[string]netip.Addr{"mgmt": netip.AddrFrom4([4]byte{10, 0, 0, b})}
 	}
-	if _, err := s.Init(ctx, pool.InitOptions{MN: pool.Member{Name: "mn1", Addresses: at(1), Services: pool.AllServices()}}); err != nil {
+	if _, err := s.Init(ctx, pool.InitOptions{MN: pool.Member{Name: "mn1", Addresses: at(1), Services: service.All()}}); err != nil {
 		return err
 	}
 	for i, sn := range []string{"sn1", "sn2"} {
-		if err := s.AddMember(ctx, pool.Member{Name: sn, Addresses: at(byte(2 + i)), Services: pool.AllServices()}, false); err != nil {
+		if err := s.AddMember(ctx, pool.Member{Name: sn, Addresses: at(byte(2 + i)), Services: service.All()}, false); err != nil {
 			return err
 		}
 	}

@@ -16,6 +16,7 @@ import (
 
 	"github.com/mnpool/mnpool/pool"
 	"github.com/mnpool/mnpool/pool/liveness"
+	"github.com/mnpool/mnpool/pool/service"
 )
 
 // rows returns name -> "servicenodes@revision" of every node.
@@ -53,7 +54,7 @@ func auditCount(t testing.TB, s *pool.Store, action string) int {
 // addSN3 adds a third SN, sn3 (10.0.0.5), running every service.
 func addSN3(t testing.TB, s *pool.Store, disabled bool) {
 	t.Helper()
-	m := pool.Member{Name: "sn3", Services: pool.AllServices(), Disabled: disabled,
+	m := pool.Member{Name: "sn3", Services: service.All(), Disabled: disabled,
 		Addresses: map[string]netip.Addr{"mgmt": netip.MustParseAddr("10.0.0.5")}}
 	require.NoError(t, s.AddMember(context.Background(), m, true))
 }
@@ -413,9 +414,9 @@ func TestMoveLosesRaceBetweenReadAndWrite(t *testing.T) {
 func TestDeriveSettings(t *testing.T) {
 	mgmt := "mgmt"
 	st := &pool.State{Members: []pool.Member{
-		{Name: "a", Addresses: map[string]netip.Addr{mgmt: netip.MustParseAddr("10.0.0.1")}, Services: []pool.Service{pool.ServiceDHCP}},
-		{Name: "b", Addresses: map[string]netip.Addr{mgmt: netip.MustParseAddr("10.0.0.2")}, Services: []pool.Service{pool.ServiceTFTP, pool.ServiceConsole}},
-		{Name: "c", Addresses: map[string]netip.Addr{}, Services: []pool.Service{pool.ServiceConsole}},
+		{Name: "a", Addresses: map[string]netip.Addr{mgmt: netip.MustParseAddr("10.0.0.1")}, Services: []service.Service{service.DHCP}},
+		{Name: "b", Addresses: map[string]netip.Addr{mgmt: netip.MustParseAddr("10.0.0.2")}, Services: []service.Service{service.TFTP, service.Console}},
+		{Name: "c", Addresses: map[string]netip.Addr{}, Services: []service.Service{service.Console}},
 	}}
 	for name, c := range map[string]struct {
 		node pool.Node

@@ -10,6 +10,7 @@ import (
 
 	"github.com/mnpool/mnpool/internal/testgalera"
 	"github.com/mnpool/mnpool/pool"
+	"github.com/mnpool/mnpool/pool/service"
 	"github.com/mnpool/mnpool/pool/siteschema"
 )
 
@@ -36,7 +37,7 @@ func galeraPool(t testing.TB, env *testgalera.Env) *pool.Store {
 	seed(t, s, 30)
 	require.NoError(t, s.AddNetwork(ctx, pool.Network{Name: "db", Prefix: netip.MustParsePrefix("127.0.0.0/24")}, false))
 	for _, gm := range galeraMembers {
-		m := pool.Member{Name: gm.name, Services: pool.AllServices(), Addresses: map[string]netip.Addr{"mgmt": netip.MustParseAddr(gm.mgmt)}}
+		m := pool.Member{Name: gm.name, Services: service.All(), Addresses: map[string]netip.Addr{"mgmt": netip.MustParseAddr(gm.mgmt)}}
 		if gm.node > 0 {
 			m.Addresses["db"] = netip.AddrFrom4([4]byte{127, 0, 0, byte(10 + gm.node)})
 		}

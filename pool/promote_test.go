@@ -13,6 +13,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/mnpool/mnpool/pool"
+	"github.com/mnpool/mnpool/pool/service"
 	"github.com/mnpool/mnpool/pool/siteschema"
 )
 
@@ -188,7 +189,7 @@ func TestPromoteConcurrentOneWinner(t *testing.T) {
 
 func addMember(t testing.TB, s *pool.Store, name, ip string) {
 	t.Helper()
-	m := pool.Member{Name: name, Services: pool.AllServices(), Addresses: map[string]netip.Addr{"mgmt": netip.MustParseAddr(ip)}}
+	m := pool.Member{Name: name, Services: service.All(), Addresses: map[string]netip.Addr{"mgmt": netip.MustParseAddr(ip)}}
 	require.NoError(t, s.AddMember(context.Background(), m, false))
 }
 

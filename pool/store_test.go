@@ -15,6 +15,7 @@ import (
 	"github.com/mnpool/mnpool/internal/testenv"
 	"github.com/mnpool/mnpool/pool"
 	"github.com/mnpool/mnpool/pool/dsn"
+	"github.com/mnpool/mnpool/pool/service"
 	"github.com/mnpool/mnpool/pool/siteschema"
 )
 
@@ -187,7 +188,7 @@ func TestNetworksAndMembers(t *testing.T) {
 			{"unknown network", pool.Member{Name: "sn3", Addresses: map[string]netip.Addr{"eth9": a("10.0.0.9")}}, pool.ErrInvalid, `"eth9"`},
 			{"outside", pool.Member{Name: "sn3", Addresses: map[string]netip.Addr{"ib0": a("10.0.0.9")}}, pool.ErrInvalid, "outside network ib0"},
 			{"taken", pool.Member{Name: "sn3", Addresses: map[string]netip.Addr{"mgmt": a("10.0.0.2")}}, pool.ErrExists, "sn1"},
-			{"bad service", pool.Member{Name: "sn3", Services: []pool.Service{"httpd"}}, pool.ErrInvalid, `"httpd"`},
+			{"bad service", pool.Member{Name: "sn3", Services: []service.Service{"httpd"}}, pool.ErrInvalid, `"httpd"`},
 			{"exists", pool.Member{Name: "sn1"}, pool.ErrExists, "sn1"},
 		}
 		for _, c := range memCases {
@@ -197,11 +198,11 @@ func TestNetworksAndMembers(t *testing.T) {
 				require.Contains(t, err.Error(), c.mention)
 			})
 		}
-		require.NoError(t, s.AddMember(ctx, pool.Member{Name: "sn3", Services: []pool.Service{"ntp", "dhcp", "dhcp"},
+		require.NoError(t, s.AddMember(ctx, pool.Member{Name: "sn3", Services: []service.Service{"ntp", "dhcp", "dhcp"},
 			Addresses: map[string]netip.Addr{"mgmt": a("10.0.0.9"), "ib0": a("172.16.0.9")}}, false))
 		m, err := s.Member(ctx, "sn3")
 		require.NoError(t, err)
-		require.Equal(t, []pool.Service{pool.ServiceDHCP, pool.ServiceNTP}, m.Services)
+		require.Equal(t, []service.Service{service.DHCP, service.NTP}, m.Services)
 		require.Equal(t, a("172.16.0.9"), m.Addresses["ib0"])
 
 		err = s.RemoveMember(ctx, "mn1")

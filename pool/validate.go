@@ -8,6 +8,7 @@ import (
 
 	"github.com/mnpool/mnpool/internal/syntax"
 	"github.com/mnpool/mnpool/pool/internal/valid"
+	"github.com/mnpool/mnpool/pool/service"
 )
 
 var (
@@ -48,37 +49,19 @@ func NormalizeMAC(s string) (string, error) {
 	return hw.String(), nil
 }
 
-// ParseService checks a service name.
-func ParseService(s string) (Service, error) {
-	for _, v := range AllServices() {
-		if string(v) == strings.ToLower(strings.TrimSpace(s)) {
-			return v, nil
-		}
-	}
-	return "", fmt.Errorf("%w: service %q: want one of %s", ErrInvalid, s, servicesList())
-}
-
-func servicesList() string {
-	var s []string
-	for _, v := range AllServices() {
-		s = append(s, string(v))
-	}
-	return strings.Join(s, ", ")
-}
-
 // normalizeServices sorts services in AllServices order and removes
 // duplicates.
-func normalizeServices(in []Service) ([]Service, error) {
-	seen := map[Service]bool{}
+func normalizeServices(in []service.Service) ([]service.Service, error) {
+	seen := map[service.Service]bool{}
 	for _, s := range in {
-		v, err := ParseService(string(s))
+		v, err := service.Parse(string(s))
 		if err != nil {
 			return nil, err
 		}
 		seen[v] = true
 	}
-	out := []Service{}
-	for _, v := range AllServices() {
+	out := []service.Service{}
+	for _, v := range service.All() {
 		if seen[v] {
 			out = append(out, v)
 		}

@@ -31,6 +31,7 @@ import (
 
 	"github.com/mnpool/mnpool/internal/testgalera"
 	"github.com/mnpool/mnpool/pool"
+	"github.com/mnpool/mnpool/pool/service"
 )
 
 // Backend is where the pool's database lives.
@@ -185,7 +186,7 @@ func plan(o options) (*seedPlan, error) {
 	sp := &seedPlan{network: pool.Network{Name: NetworkName, Prefix: pf, Domain: "cluster",
 		Gateways: []netip.Addr{at(254)}, DynamicStart: at(size - 255), DynamicEnd: at(size - 2)}}
 	for i, m := range o.members {
-		sp.members = append(sp.members, pool.Member{Name: m, Addresses: map[string]netip.Addr{NetworkName: at(1 + i)}, Services: pool.AllServices()})
+		sp.members = append(sp.members, pool.Member{Name: m, Addresses: map[string]netip.Addr{NetworkName: at(1 + i)}, Services: service.All()})
 	}
 	off := 256
 	for i := 0; i < o.nodes; i++ {

@@ -13,6 +13,7 @@ import (
 
 	"github.com/mnpool/mnpool/internal/atomicfile"
 	"github.com/mnpool/mnpool/pool"
+	"github.com/mnpool/mnpool/pool/service"
 	"github.com/mnpool/mnpool/pool/siteschema"
 )
 
@@ -181,7 +182,7 @@ func noderesRows(nodes []pool.Node) [][]string {
 }
 
 func servicenodeRows(st *pool.State) [][]string {
-	flag := func(m pool.Member, s pool.Service) string {
+	flag := func(m pool.Member, s service.Service) string {
 		if m.Runs(s) {
 			return "1"
 		}
@@ -192,8 +193,8 @@ func servicenodeRows(st *pool.State) [][]string {
 		if st.IsMN(m.Name) {
 			continue
 		}
-		out = append(out, row(colsServicenode, map[string]string{"node": m.Name, "nameserver": flag(m, pool.ServiceDNS), "dhcpserver": flag(m, pool.ServiceDHCP),
-			"tftpserver": flag(m, pool.ServiceTFTP), "conserver": flag(m, pool.ServiceConsole), "ntpserver": flag(m, pool.ServiceNTP)}))
+		out = append(out, row(colsServicenode, map[string]string{"node": m.Name, "nameserver": flag(m, service.DNS), "dhcpserver": flag(m, service.DHCP),
+			"tftpserver": flag(m, service.TFTP), "conserver": flag(m, service.Console), "ntpserver": flag(m, service.NTP)}))
 	}
 	return out
 }

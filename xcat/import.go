@@ -15,6 +15,7 @@ import (
 	"strings"
 
 	"github.com/mnpool/mnpool/pool"
+	"github.com/mnpool/mnpool/pool/service"
 	"github.com/mnpool/mnpool/pool/siteschema"
 )
 
@@ -583,12 +584,12 @@ func (b *xcatBuilder) members() {
 	b.isMember = map[string]map[string]netip.Addr{b.x.MN.Name: nil}
 	sn := b.keyed("servicenode")
 	t := b.t["servicenode"]
-	services := func(r TabdumpRow) []pool.Service {
-		var out []pool.Service
+	services := func(r TabdumpRow) []service.Service {
+		var out []service.Service
 		for _, c := range []struct {
 			col string
-			svc pool.Service
-		}{{"dhcpserver", pool.ServiceDHCP}, {"nameserver", pool.ServiceDNS}, {"ntpserver", pool.ServiceNTP}, {"tftpserver", pool.ServiceTFTP}, {"conserver", pool.ServiceConsole}} {
+			svc service.Service
+		}{{"dhcpserver", service.DHCP}, {"nameserver", service.DNS}, {"ntpserver", service.NTP}, {"tftpserver", service.TFTP}, {"conserver", service.Console}} {
 			if xcatYes(t.Get(r, c.col)) {
 				out = append(out, c.svc)
 			}
@@ -621,9 +622,9 @@ func (b *xcatBuilder) members() {
 	mn.Addresses = b.memberAddrs(mn.Name)
 	b.isMember[mn.Name] = mn.Addresses
 	if r, _, ok := b.lookup(sn, mn.Name); ok {
-		mn.Services = append(services(r), pool.ServiceDB)
+		mn.Services = append(services(r), service.DB)
 	} else {
-		mn.Services = pool.AllServices()
+		mn.Services = service.All()
 	}
 	if len(b.x.Members) > 0 {
 		b.x.issue("servicenode", "", "", "service db: xCAT has no servicenode column for it; the MN gets it, give it to the SNs holding a database replica with `mnpool member set NAME --services ...`")
@@ -751,7 +752,7 @@ func (b *xcatBuilder) mnpoolMembers() {
 	b.rows(TableMembers, func(t *Tabdump, name string, r TabdumpRow) {
 		m := pool.Member{Name: name, Disabled: t.Get(r, "disabled") == "1", Addresses: map[string]netip.Addr{}}
 		for _, s := range splitComma(t.Get(r, "services")) {
-			svc, err := pool.ParseService(s)
+			svc, err := service.Parse(s)
 			if err != nil {
 				b.probs.add("%s.csv line %d: member %s: %v", TableMembers, r.Line, name, err)
 				return

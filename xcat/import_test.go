@@ -19,6 +19,7 @@ import (
 
 	"github.com/mnpool/mnpool/internal/golden"
 	"github.com/mnpool/mnpool/pool"
+	"github.com/mnpool/mnpool/pool/service"
 	"github.com/mnpool/mnpool/pool/siteschema"
 	"github.com/mnpool/mnpool/xcat"
 )
@@ -148,7 +149,7 @@ func TestPlanXCATImportMapsTheDump(t *testing.T) {
 	require.NoError(t, err)
 	// site.master is an address: the hosts table names the MN.
 	require.Equal(t, "mn1", x.MN.Name)
-	require.Equal(t, pool.AllServices(), x.MN.Services)
+	require.Equal(t, service.All(), x.MN.Services)
 	require.Equal(t, "cluster.example.com", x.Site[siteschema.Domain])
 	require.Equal(t, `Managed by xCAT "cluster-a"; do not edit`, x.Site["motd"])
 	require.NotContains(t, x.Site, siteschema.Master)
@@ -160,8 +161,8 @@ func TestPlanXCATImportMapsTheDump(t *testing.T) {
 		names = append(names, m.Name)
 	}
 	require.Equal(t, []string{"sn1", "sn2", "sn3"}, names)
-	require.Equal(t, []pool.Service{pool.ServiceDHCP, pool.ServiceDNS, pool.ServiceNTP, pool.ServiceTFTP, pool.ServiceConsole}, x.Members[0].Services)
-	require.Equal(t, []pool.Service{pool.ServiceDHCP, pool.ServiceDNS, pool.ServiceNTP, pool.ServiceTFTP}, x.Members[2].Services)
+	require.Equal(t, []service.Service{service.DHCP, service.DNS, service.NTP, service.TFTP, service.Console}, x.Members[0].Services)
+	require.Equal(t, []service.Service{service.DHCP, service.DNS, service.NTP, service.TFTP}, x.Members[2].Services)
 	require.Equal(t, netip.MustParseAddr("10.1.0.2"), x.Members[0].Addresses["10_1_0_0-255_255_0_0"])
 
 	byName := map[string]pool.Node{}

@@ -37,6 +37,7 @@ import (
 	"github.com/mnpool/mnpool/internal/cli"
 	"github.com/mnpool/mnpool/internal/testenv"
 	"github.com/mnpool/mnpool/pool"
+	"github.com/mnpool/mnpool/pool/service"
 )
 
 func envInt(name string, def int) int {
@@ -62,7 +63,7 @@ func seedPool(b *testing.B, n int) (string, *pool.Store) {
 	if _, err := s.Init(ctx, pool.InitOptions{MN: pool.Member{Name: "mn1", Addresses: map[string]netip.Addr{"mgmt": netip.MustParseAddr("10.0.0.1")}}}); err != nil {
 		b.Fatal(err)
 	}
-	if err := s.AddMember(ctx, pool.Member{Name: "sn1", Services: pool.AllServices(), Addresses: map[string]netip.Addr{"mgmt": netip.MustParseAddr("10.0.0.2")}}, false); err != nil {
+	if err := s.AddMember(ctx, pool.Member{Name: "sn1", Services: service.All(), Addresses: map[string]netip.Addr{"mgmt": netip.MustParseAddr("10.0.0.2")}}, false); err != nil {
 		b.Fatal(err)
 	}
 	nodes := make([]pool.Node, n)

@@ -33,6 +33,7 @@ import (
 
 	"github.com/mnpool/mnpool/internal/golden"
 	"github.com/mnpool/mnpool/pool"
+	"github.com/mnpool/mnpool/pool/service"
 	"github.com/mnpool/mnpool/pool/siteschema"
 )
 
@@ -78,10 +79,10 @@ func Seed(t testing.TB, s *pool.Store) {
 	})
 	must("init", err)
 	members := []pool.Member{
-		{Name: "sn1", Services: pool.AllServices(), Addresses: map[string]netip.Addr{"mgmt": a("10.0.0.2"), "ib": a("10.1.0.2")}},
-		{Name: "sn2", Services: pool.AllServices(), Addresses: map[string]netip.Addr{"mgmt": a("10.0.0.3"), "v6": a("fd00:10::3")}},
-		{Name: "sn3", Services: []pool.Service{pool.ServiceDHCP, pool.ServiceTFTP}, Addresses: map[string]netip.Addr{"mgmt": a("10.0.0.4")}},
-		{Name: "sn4", Services: pool.AllServices(), Addresses: map[string]netip.Addr{"mgmt": a("10.0.0.5")}},
+		{Name: "sn1", Services: service.All(), Addresses: map[string]netip.Addr{"mgmt": a("10.0.0.2"), "ib": a("10.1.0.2")}},
+		{Name: "sn2", Services: service.All(), Addresses: map[string]netip.Addr{"mgmt": a("10.0.0.3"), "v6": a("fd00:10::3")}},
+		{Name: "sn3", Services: []service.Service{service.DHCP, service.TFTP}, Addresses: map[string]netip.Addr{"mgmt": a("10.0.0.4")}},
+		{Name: "sn4", Services: service.All(), Addresses: map[string]netip.Addr{"mgmt": a("10.0.0.5")}},
 	}
 	for _, m := range members {
 		must("add member "+m.Name, s.AddMember(ctx, m, false))

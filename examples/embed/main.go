@@ -43,6 +43,7 @@ import (
 	"github.com/mnpool/mnpool/agent"
 	"github.com/mnpool/mnpool/internal/atomicfile"
 	"github.com/mnpool/mnpool/pool"
+	"github.com/mnpool/mnpool/pool/service"
 	"github.com/mnpool/mnpool/poolsync"
 	"github.com/mnpool/mnpool/rolefiles"
 )
@@ -213,7 +214,7 @@ func demoPool(ctx context.Context, dsn string) error {
 	if _, err := s.Init(ctx, pool.InitOptions{MN: pool.Member{Name: "mn1", Addresses: addr(1)}}); err != nil {
 		return err
 	}
-	if err := s.AddMember(ctx, pool.Member{Name: "sn1", Addresses: addr(2), Services: pool.AllServices()}, false); err != nil {
+	if err := s.AddMember(ctx, pool.Member{Name: "sn1", Addresses: addr(2), Services: service.All()}, false); err != nil {
 		return err
 	}
 	nodes := make([]pool.Node, 20)

@@ -23,6 +23,7 @@ import (
 	"github.com/mnpool/mnpool/agent"
 	"github.com/mnpool/mnpool/pool"
 	"github.com/mnpool/mnpool/pool/liveness"
+	"github.com/mnpool/mnpool/pool/service"
 	"github.com/mnpool/mnpool/pool/siteschema"
 )
 
@@ -71,7 +72,7 @@ func run(ctx context.Context, n int, keep bool) error {
 		return err
 	}
 	for i, sn := range []string{"sn1", "sn2"} {
-		if err := s.AddMember(ctx, pool.Member{Name: sn, Addresses: addr(byte(2 + i)), Services: pool.AllServices()}, false); err != nil {
+		if err := s.AddMember(ctx, pool.Member{Name: sn, Addresses: addr(byte(2 + i)), Services: service.All()}, false); err != nil {
 			return err
 		}
 	}

@@ -16,6 +16,7 @@ import (
 	"github.com/mnpool/mnpool/internal/testgalera"
 	"github.com/mnpool/mnpool/pool"
 	"github.com/mnpool/mnpool/pool/liveness"
+	"github.com/mnpool/mnpool/pool/service"
 )
 
 // eachDB runs f with a fresh database on SQLite and on Galera.
@@ -90,14 +91,14 @@ func TestMemberServicesFromAnyMember(t *testing.T) {
 		t.Setenv(cli.EnvSelf, "sn2")
 		mustRun(t, db, "member", "set", "sn1", "--disable")
 		var members []struct {
-			Name     string         `json:"name"`
-			Services []pool.Service `json:"services"`
-			Disabled bool           `json:"disabled"`
+			Name     string            `json:"name"`
+			Services []service.Service `json:"services"`
+			Disabled bool              `json:"disabled"`
 		}
 		require.NoError(t, json.Unmarshal([]byte(mustRun(t, db, "member", "list", "--json")), &members))
 		require.Equal(t, "mn1", members[0].Name)
-		require.Equal(t, []pool.Service{pool.ServiceDHCP, pool.ServiceTFTP, pool.ServiceDB}, members[0].Services)
-		require.Equal(t, []pool.Service{pool.ServiceDHCP, pool.ServiceDNS, pool.ServiceNTP, pool.ServiceTFTP, pool.ServiceConsole}, members[1].Services)
+		require.Equal(t, []service.Service{service.DHCP, service.TFTP, service.DB}, members[0].Services)
+		require.Equal(t, []service.Service{service.DHCP, service.DNS, service.NTP, service.TFTP, service.Console}, members[1].Services)
 		require.True(t, members[1].Disabled)
 		mustRun(t, db, "--self", "mn1", "member", "set", "sn1", "--enable")
 

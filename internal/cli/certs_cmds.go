@@ -14,6 +14,7 @@ import (
 
 	"github.com/mnpool/mnpool/pki"
 	"github.com/mnpool/mnpool/pool"
+	"github.com/mnpool/mnpool/pool/service"
 )
 
 // certsFlags are the flags every certs subcommand takes.
@@ -62,7 +63,7 @@ func (g *globals) mayHoldCA(ctx context.Context, anywhere bool) error {
 	if err != nil {
 		return fmt.Errorf("%s: %w (give --self NAME, or --ca-anywhere)", self, err)
 	}
-	if !m.Runs(pool.ServiceDB) {
+	if !m.Runs(service.DB) {
 		return fmt.Errorf("%s does not hold the db service: keep the CA key on a member that does, or give --ca-anywhere", self)
 	}
 	return nil

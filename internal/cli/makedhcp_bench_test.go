@@ -11,6 +11,7 @@ import (
 	"testing"
 
 	"github.com/mnpool/mnpool/pool"
+	"github.com/mnpool/mnpool/pool/service"
 )
 
 // benchPool fills dsn with n nodes on one /14 network served by mn1 and
@@ -33,7 +34,7 @@ func benchPool(b *testing.B, dsn string, n int) {
 		b.Fatal(err)
 	}
 	for i, m := range members[1:] {
-		if err := s.AddMember(ctx, pool.Member{Name: m, Services: pool.AllServices(), Addresses: map[string]netip.Addr{"mgmt": netip.AddrFrom4([4]byte{10, 0, 0, byte(2 + i)})}}, false); err != nil {
+		if err := s.AddMember(ctx, pool.Member{Name: m, Services: service.All(), Addresses: map[string]netip.Addr{"mgmt": netip.AddrFrom4([4]byte{10, 0, 0, byte(2 + i)})}}, false); err != nil {
 			b.Fatal(err)
 		}
 	}

@@ -15,6 +15,7 @@ import (
 	"github.com/mnpool/mnpool/dhcp"
 	"github.com/mnpool/mnpool/internal/testgalera"
 	"github.com/mnpool/mnpool/pool"
+	"github.com/mnpool/mnpool/pool/service"
 )
 
 // dhcpPool creates a pool in dsn: network mgmt 10.0.0.0/16 with a
@@ -36,10 +37,10 @@ func dhcpPool(t testing.TB, dsn string) {
 	if _, err := s.Init(ctx, pool.InitOptions{MN: pool.Member{Name: "mn1", Addresses: map[string]netip.Addr{"mgmt": a("10.0.0.1")}}}); err != nil {
 		t.Fatal(err)
 	}
-	if err := s.AddMember(ctx, pool.Member{Name: "sn1", Services: pool.AllServices(), Addresses: map[string]netip.Addr{"mgmt": a("10.0.0.2")}}, false); err != nil {
+	if err := s.AddMember(ctx, pool.Member{Name: "sn1", Services: service.All(), Addresses: map[string]netip.Addr{"mgmt": a("10.0.0.2")}}, false); err != nil {
 		t.Fatal(err)
 	}
-	if err := s.AddMember(ctx, pool.Member{Name: "sn3", Services: []pool.Service{pool.ServiceDNS}, Addresses: map[string]netip.Addr{"mgmt": a("10.0.0.3")}}, false); err != nil {
+	if err := s.AddMember(ctx, pool.Member{Name: "sn3", Services: []service.Service{service.DNS}, Addresses: map[string]netip.Addr{"mgmt": a("10.0.0.3")}}, false); err != nil {
 		t.Fatal(err)
 	}
 	nodes := []pool.Node{

@@ -15,6 +15,7 @@ import (
 	"github.com/mnpool/mnpool/gateway"
 	"github.com/mnpool/mnpool/ntp"
 	"github.com/mnpool/mnpool/pool"
+	"github.com/mnpool/mnpool/pool/service"
 	"github.com/mnpool/mnpool/pool/siteschema"
 )
 
@@ -37,16 +38,16 @@ func parseAddrs(pairs []string) (map[string]netip.Addr, error) {
 	return out, nil
 }
 
-func parseServices(list string) ([]pool.Service, error) {
+func parseServices(list string) ([]service.Service, error) {
 	if strings.TrimSpace(list) == "" || list == "none" {
-		return []pool.Service{}, nil
+		return []service.Service{}, nil
 	}
 	if list == "all" {
-		return pool.AllServices(), nil
+		return service.All(), nil
 	}
-	var out []pool.Service
+	var out []service.Service
 	for _, s := range strings.Split(list, ",") {
-		v, err := pool.ParseService(s)
+		v, err := service.Parse(s)
 		if err != nil {
 			return nil, err
 		}
@@ -289,7 +290,7 @@ func formatAddrs(m map[string]netip.Addr) string {
 	return strings.Join(parts, ",")
 }
 
-func servicesText(s []pool.Service) string {
+func servicesText(s []service.Service) string {
 	parts := make([]string, len(s))
 	for i, v := range s {
 		parts[i] = string(v)

@@ -25,6 +25,7 @@ import (
 	"github.com/mnpool/mnpool/nodecfg/nodecfgtest"
 	"github.com/mnpool/mnpool/pool"
 	"github.com/mnpool/mnpool/pool/liveness"
+	"github.com/mnpool/mnpool/pool/service"
 	"github.com/mnpool/mnpool/sshkeys"
 )
 
@@ -55,7 +56,7 @@ func newSnmoveEnv(t *testing.T, n int, ssh bool, stall ...int) *snmoveEnv {
 	_, err = s.Init(ctx, pool.InitOptions{MN: pool.Member{Name: "mn1", Addresses: map[string]netip.Addr{"lo": a("127.0.0.2")}}})
 	require.NoError(t, err)
 	for i, sn := range []string{"sn1", "sn2"} {
-		require.NoError(t, s.AddMember(ctx, pool.Member{Name: sn, Services: pool.AllServices(), Addresses: map[string]netip.Addr{"lo": netip.AddrFrom4([4]byte{127, 0, 0, byte(3 + i)})}}, false))
+		require.NoError(t, s.AddMember(ctx, pool.Member{Name: sn, Services: service.All(), Addresses: map[string]netip.Addr{"lo": netip.AddrFrom4([4]byte{127, 0, 0, byte(3 + i)})}}, false))
 	}
 	var nodes []pool.Node
 	for i := 0; i < n; i++ {
@@ -213,7 +214,7 @@ func TestSnmoveReportsNodeThatTimesOut(t *testing.T) {
 func TestSnmoveErrors(t *testing.T) {
 	e := newSnmoveEnv(t, 2, false)
 	ctx := context.Background()
-	require.NoError(t, e.store.AddMember(ctx, pool.Member{Name: "sn3", Disabled: true, Services: pool.AllServices(), Addresses: map[string]netip.Addr{"lo": netip.MustParseAddr("127.0.0.5")}}, false))
+	require.NoError(t, e.store.AddMember(ctx, pool.Member{Name: "sn3", Disabled: true, Services: service.All(), Addresses: map[string]netip.Addr{"lo": netip.MustParseAddr("127.0.0.5")}}, false))
 	before := e.lists(t)
 	for name, c := range map[string]struct {
 		args []string

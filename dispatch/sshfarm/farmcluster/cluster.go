@@ -18,6 +18,7 @@ import (
 
 	"github.com/mnpool/mnpool/dispatch/sshfarm"
 	"github.com/mnpool/mnpool/pool"
+	"github.com/mnpool/mnpool/pool/service"
 	"github.com/mnpool/mnpool/sshkeys"
 )
 
@@ -165,7 +166,7 @@ func (c *Cluster) writePool(ctx context.Context, o Options) error {
 		return err
 	}
 	member := func(m string) pool.Member {
-		return pool.Member{Name: m, Addresses: map[string]netip.Addr{"lo": c.Members[m]}, Services: pool.AllServices()}
+		return pool.Member{Name: m, Addresses: map[string]netip.Addr{"lo": c.Members[m]}, Services: service.All()}
 	}
 	if _, err := s.Init(ctx, pool.InitOptions{MN: member(o.Members[0])}); err != nil {
 		return err
