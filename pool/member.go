@@ -88,7 +88,7 @@ func validateMember(ctx context.Context, tx *sqlx.Tx, m *Member) error {
 	if err != nil {
 		return err
 	}
-	if err := ns.free(KindMember, m.Name); err != nil {
+	if err := ns.free(kindMember, m.Name); err != nil {
 		return err
 	}
 	svcs, err := normalizeServices(m.Services)

@@ -13,25 +13,25 @@ import (
 // them, so two that differ only in case, or a node and a group of one name,
 // could not be told apart (and DNS, which ignores case, would publish both
 // under one name). Names are compared case-insensitively; the reserved
-// names (ReservedNames) are refused for all three.
+// names (reservedNames) are refused for all three.
 
-// NameKind says what a name in the pool's name space stands for.
-type NameKind string
+// nameKind says what a name in the pool's name space stands for.
+type nameKind string
 
 // Kinds of names.
 const (
-	KindNode   NameKind = "node"
-	KindMember NameKind = "member"
-	KindGroup  NameKind = "group"
+	kindNode   nameKind = "node"
+	kindMember nameKind = "member"
+	kindGroup  nameKind = "group"
 )
 
-// ReservedNames are names no node, member or group may have: "all" is the
+// reservedNames are names no node, member or group may have: "all" is the
 // noderange of every node.
-func ReservedNames() []string { return []string{"all"} }
+func reservedNames() []string { return []string{"all"} }
 
-// IsReservedName reports whether name (in any case) is reserved.
-func IsReservedName(name string) bool {
-	for _, r := range ReservedNames() {
+// isReservedName reports whether name (in any case) is reserved.
+func isReservedName(name string) bool {
+	for _, r := range reservedNames() {
 		if strings.EqualFold(r, name) {
 			return true
 		}
@@ -40,14 +40,14 @@ func IsReservedName(name string) bool {
 }
 
 type nameEntry struct {
-	kind NameKind
+	kind nameKind
 	name string
 }
 
 // nameSpace maps a lower-case name to what holds it.
 type nameSpace map[string]nameEntry
 
-func (ns nameSpace) add(kind NameKind, name string) {
+func (ns nameSpace) add(kind nameKind, name string) {
 	k := strings.ToLower(name)
 	if _, ok := ns[k]; !ok {
 		ns[k] = nameEntry{kind, name}
@@ -58,8 +58,8 @@ func (ns nameSpace) add(kind NameKind, name string) {
 // another kind, and not an existing name of its kind spelled differently.
 // The exact name of the same kind is free (a node being replaced, a group
 // being joined).
-func (ns nameSpace) free(kind NameKind, name string) error {
-	if IsReservedName(name) {
+func (ns nameSpace) free(kind nameKind, name string) error {
+	if isReservedName(name) {
 		return fmt.Errorf("%w: %s name %q is reserved (the noderange all means every node)", ErrInvalid, kind, name)
 	}
 	e, ok := ns[strings.ToLower(name)]
@@ -81,14 +81,14 @@ func loadNameSpace(ctx context.Context, tx *sqlx.Tx) (nameSpace, error) {
 		return nil, err
 	}
 	for _, m := range members {
-		ns.add(KindMember, m)
+		ns.add(kindMember, m)
 	}
 	var nodes []string
 	if err := tx.SelectContext(ctx, &nodes, "SELECT name FROM nodes"); err != nil {
 		return nil, err
 	}
 	for _, n := range nodes {
-		ns.add(KindNode, n)
+		ns.add(kindNode, n)
 	}
 	var lists []string
 	if err := tx.SelectContext(ctx, &lists, "SELECT DISTINCT grouplist FROM nodes"); err != nil {
@@ -96,7 +96,7 @@ func loadNameSpace(ctx context.Context, tx *sqlx.Tx) (nameSpace, error) {
 	}
 	for _, l := range lists {
 		for _, g := range splitList(l) {
-			ns.add(KindGroup, g)
+			ns.add(kindGroup, g)
 		}
 	}
 	return ns, nil
@@ -115,18 +115,18 @@ type NameProblem struct {
 func nameProblems(members, nodes []string, groups map[string]bool) []NameProblem {
 	type holder struct{ kind, name string }
 	by := map[string][]holder{}
-	add := func(kind NameKind, n string) {
+	add := func(kind nameKind, n string) {
 		k := strings.ToLower(n)
 		by[k] = append(by[k], holder{string(kind), n})
 	}
 	for _, m := range members {
-		add(KindMember, m)
+		add(kindMember, m)
 	}
 	for _, n := range nodes {
-		add(KindNode, n)
+		add(kindNode, n)
 	}
 	for g := range groups {
-		add(KindGroup, g)
+		add(kindGroup, g)
 	}
 	var out []NameProblem
 	for k, hs := range by {
@@ -136,7 +136,7 @@ func nameProblems(members, nodes []string, groups map[string]bool) []NameProblem
 		}
 		sort.Strings(kinds)
 		switch {
-		case IsReservedName(k):
+		case isReservedName(k):
 			out = append(out, NameProblem{Name: k, Kinds: kinds, Problem: "reserved name (the noderange all means every node)"})
 		case len(hs) > 1:
 			out = append(out, NameProblem{Name: k, Kinds: kinds, Problem: "one name for several nodes, members or groups (names are case-insensitive)"})

@@ -67,7 +67,7 @@ func loadIndex(ctx context.Context, tx *sqlx.Tx) (*poolIndex, error) {
 	}
 	for _, m := range ms {
 		ix.members[m.Name] = m
-		ix.names.add(KindMember, m.Name)
+		ix.names.add(kindMember, m.Name)
 		for _, a := range m.Addresses {
 			ix.memberIP[a] = m.Name
 		}
@@ -86,11 +86,11 @@ func loadIndex(ctx context.Context, tx *sqlx.Tx) (*poolIndex, error) {
 			return nil, err
 		}
 		ix.nodeExists[name] = rev
-		ix.names.add(KindNode, name)
+		ix.names.add(kindNode, name)
 		if !seenLists[groups] {
 			seenLists[groups] = true
 			for _, g := range splitList(groups) {
-				ix.names.add(KindGroup, g)
+				ix.names.add(kindGroup, g)
 			}
 		}
 		if ip != nil {
@@ -124,7 +124,7 @@ func (ix *poolIndex) normalizeNode(n *Node) error {
 	if err := ValidateName("node", n.Name); err != nil {
 		return err
 	}
-	if err := ix.names.free(KindNode, n.Name); err != nil {
+	if err := ix.names.free(kindNode, n.Name); err != nil {
 		return err
 	}
 	groups := make([]string, 0, len(n.Groups))
@@ -137,7 +137,7 @@ func (ix *poolIndex) normalizeNode(n *Node) error {
 		if err := ValidateGroup(g); err != nil {
 			return err
 		}
-		if err := ix.names.free(KindGroup, g); err != nil {
+		if err := ix.names.free(kindGroup, g); err != nil {
 			return err
 		}
 		seenG[strings.ToLower(g)] = true

@@ -29,7 +29,7 @@ func ValidateGroup(name string) error {
 	if !labelRE.MatchString(name) {
 		return fmt.Errorf("%w: group name %q: want letters, digits and '-' (1-63 characters)", ErrInvalid, name)
 	}
-	if IsReservedName(name) {
+	if isReservedName(name) {
 		return fmt.Errorf("%w: group name %q is reserved: the noderange all means every node", ErrInvalid, name)
 	}
 	return nil
@@ -68,10 +68,6 @@ func normalizeServices(in []service.Service) ([]service.Service, error) {
 	}
 	return out, nil
 }
-
-// ValidateNetwork checks a network on its own (not against the pool) and
-// canonicalises nothing: it is CheckNetwork under its historical name.
-func ValidateNetwork(n *Network) error { return CheckNetwork(*n) }
 
 // CheckNetwork is the one rule set for a network, used by the store when a
 // network is added and by every renderer (dhcp, dns, ...) before it writes

@@ -456,7 +456,7 @@ func (b *xcatBuilder) networks() {
 				b.x.issue("networks", "mgtifname", name, "not an interface name (e.g. !remote! relays); not imported")
 			}
 		}
-		if err := pool.ValidateNetwork(&n); err != nil {
+		if err := pool.CheckNetwork(n); err != nil {
 			b.probs.add("networks.csv line %d: %v", r.Line, strings.TrimPrefix(err.Error(), pool.ErrInvalid.Error()+": "))
 			return
 		}
