@@ -191,3 +191,65 @@ func readKnownLong(t *testing.T) map[string]bool {
 	}
 	return known
 }
+
+// maxPoolNames is the most exported names package pool may have: it is the
+// bottom of the graph, not a hub; cohesive parts live in packages of their
+// own (makemn, mnguard, poolsync, rolefiles, ...).
+const maxPoolNames = 120
+
+// TestPoolExportedNames counts the exported package-level names of pool's
+// non-test files: each function (not methods), type, constant and
+// variable. It fails when there are more than maxPoolNames.
+func TestPoolExportedNames(t *testing.T) {
+	fset := token.NewFileSet()
+	files, err := filepath.Glob("pool/*.go")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var names []string
+	for _, f := range files {
+		if strings.HasSuffix(f, "_test.go") {
+			continue
+		}
+		file, err := parser.ParseFile(fset, f, nil, parser.SkipObjectResolution)
+		if err != nil {
+			t.Fatalf("%s: %v", f, err)
+		}
+		names = append(names, exportedNames(file)...)
+	}
+	sort.Strings(names)
+	if len(names) > maxPoolNames {
+		t.Errorf("package pool exports %d names (at most %d); move a cohesive part into its own package or unexport what only pool uses:\n%s",
+			len(names), maxPoolNames, strings.Join(names, "\n"))
+	}
+}
+
+// exportedNames lists a file's exported package-level names as
+// "kind Name": funcs without a receiver, types, consts and vars.
+func exportedNames(file *ast.File) []string {
+	var out []string
+	for _, d := range file.Decls {
+		switch d := d.(type) {
+		case *ast.FuncDecl:
+			if d.Recv == nil && d.Name.IsExported() {
+				out = append(out, "func "+d.Name.Name)
+			}
+		case *ast.GenDecl:
+			for _, s := range d.Specs {
+				switch s := s.(type) {
+				case *ast.TypeSpec:
+					if s.Name.IsExported() {
+						out = append(out, "type "+s.Name.Name)
+					}
+				case *ast.ValueSpec:
+					for _, n := range s.Names {
+						if n.IsExported() {
+							out = append(out, d.Tok.String()+" "+n.Name)
+						}
+					}
+				}
+			}
+		}
+	}
+	return out
+}
