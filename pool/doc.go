@@ -28,7 +28,8 @@
 //     Promote (makemn.Run); a stale MN is fenced by the epoch (TxAsMN);
 //   - site settings (Site, SetSite), the audit log (Audit, AuditLog) and a
 //     change counter (Version, Watch) that followers poll;
-//   - heartbeats and published liveness (Heartbeater, Observer, View):
+//   - heartbeats and published liveness (Heartbeater, PublishedView; the
+//     judging is package pool/liveness):
 //     each member's judgement of the others, made on its own clock from
 //     counters, never from another host's timestamps.
 //
