@@ -246,12 +246,15 @@ func (a *Agent) prepare(ctx context.Context) error {
 	for wait := time.Second; ; wait = min(2*wait, 10*time.Second) {
 		err := a.checkMember(ctx)
 		if err == nil {
+			err = ensureSchema(ctx, a.s)
+		}
+		if err == nil {
 			detect, err = a.o.detect(ctx)
 		}
 		if err == nil {
 			break
 		}
-		if errors.Is(err, ErrNotMember) || errors.Is(err, ErrInvalid) {
+		if errors.Is(err, ErrNotMember) || errors.Is(err, ErrInvalid) || errors.Is(err, pool.ErrSchemaTooNew) {
 			return err
 		}
 		a.mu.Lock()

@@ -91,7 +91,7 @@ func TestGetLockIsNodeLocal(t *testing.T) {
 
 	t.Run("locking", func(t *testing.T) {
 		open := func(n int) *locking.Locker {
-			s, err := pool.Open(ctx, g.NodeDSN(n), pool.WithMigrate(), pool.WithSelf(fmt.Sprintf("m%d", n)))
+			s, err := pool.Open(ctx, g.NodeDSN(n), pool.WithMigrate(locking.Schema()), pool.WithSelf(fmt.Sprintf("m%d", n)))
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -225,7 +225,7 @@ func safetyUnderFaults(t *testing.T, g *testgalera.Env, u safetyUser) {
 			links[c] = append(links[c], p)
 			dsns = append(dsns, strings.Replace(g.NodeDSN(n), "tcp("+g.Addr(n)+")", "tcp("+p.addr()+")", 1))
 		}
-		s, err := pool.Open(context.Background(), strings.Join(dsns, ","), pool.WithMigrate(), pool.WithSelf(fmt.Sprintf("m%d", c)),
+		s, err := pool.Open(context.Background(), strings.Join(dsns, ","), pool.WithMigrate(locking.Schema()), pool.WithSelf(fmt.Sprintf("m%d", c)),
 			pool.WithHealthInterval(500*time.Millisecond, 2*time.Second))
 		if err != nil {
 			t.Fatal(err)

@@ -169,6 +169,9 @@ func (lk *Locker) newWait(name string, try bool, opts []Option) (*waitState, err
 }
 
 func (lk *Locker) acquire(ctx context.Context, name string, try bool, opts []Option) (*Lock, error) {
+	if err := ensureSchema(ctx, lk.s); err != nil {
+		return nil, err
+	}
 	w, err := lk.newWait(name, try, opts)
 	if err != nil {
 		return nil, err
@@ -656,7 +659,7 @@ func (lk *Locker) takeRow(ctx context.Context, tx *sqlx.Tx, w *waitState, c *cla
 // row is never deleted; the GREATEST with the token found in the lock row
 // keeps the token growing even if the token row was lost.
 func (lk *Locker) nextToken(ctx context.Context, tx *sqlx.Tx, name string, floor int64) (int64, error) {
-	n, err := affected(tx.ExecContext(ctx, `UPDATE lock_tokens SET token = `+greatest(lk.s)+`(token, ?) + 1 WHERE name = ?`, floor, name))
+	n, err := affected(tx.ExecContext(ctx, `UPDATE lock_tokens SET token = `+lk.s.Dialect().Greatest("token", "?")+` + 1 WHERE name = ?`, floor, name))
 	if err != nil {
 		return 0, err
 	}

@@ -539,10 +539,7 @@ func (s *Store) move(ctx context.Context, req MoveRequest, exec batchExec, after
 		return tx.SelectContext(ctx, &nodes, "SELECT name, network, servicenodes, revision FROM nodes ORDER BY name")
 	})
 	if err != nil {
-		if isNoTable(err) {
-			return nil, fmt.Errorf("%w: the database has no pool schema; run `mnpool init`", ErrNotInitialized)
-		}
-		return nil, err
+		return nil, s.noSchema(ctx, err)
 	}
 	p, res, err := planMove(members, nodes, req)
 	if err != nil {

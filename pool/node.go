@@ -635,10 +635,7 @@ func (s *Store) LoadState(ctx context.Context) (*State, error) {
 		return err
 	})
 	if err != nil {
-		if isNoTable(err) {
-			return nil, fmt.Errorf("%w: the database has no pool schema; run `mnpool init`", ErrNotInitialized)
-		}
-		return nil, err
+		return nil, s.noSchema(ctx, err)
 	}
 	return st, nil
 }
