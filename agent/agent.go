@@ -112,7 +112,7 @@ func New(s *pool.Store, opts ...Option) (*Agent, error) {
 	}
 	o.failover = o.failover.withDefaults()
 	if o.detect == nil {
-		o.detect = func(ctx context.Context) (time.Duration, error) { return GaleraDetection(ctx, s) }
+		o.detect = func(ctx context.Context) (time.Duration, error) { return galeraDetection(ctx, s) }
 	}
 	a := &Agent{s: s, self: self, o: o, log: o.log.With("member", self), phase: PhaseNew,
 		beat: make(chan struct{}, 1), changed: make(chan struct{})}
