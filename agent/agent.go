@@ -87,8 +87,9 @@ const (
 )
 
 // New returns the agent of the member the store was opened for
-// (pool.WithSelf). The store must have the pool schema (pool.Store.Migrate)
-// and should prefer the member's own database node. Nothing runs until Run.
+// (pool.WithSelf). The store should prefer the member's own database
+// node. Nothing runs until Run, which brings the schema up to date
+// (pool.Store.Migrate with Schema and locking.Schema) before it starts.
 func New(s *pool.Store, opts ...Option) (*Agent, error) {
 	if s == nil {
 		return nil, fmt.Errorf("%w: no store", ErrInvalid)
