@@ -201,7 +201,7 @@ func buildPlan(st *pool.State, member string, o Options) (*plan, *Config, error)
 		// The network rules are the store's (pool.CheckNetwork): one
 		// function, so the store never accepts what this renderer refuses.
 		if err := pool.CheckNetwork(n); err != nil {
-			return nil, nil, fmt.Errorf("%w: %s", ErrInvalid, strings.TrimPrefix(err.Error(), pool.ErrInvalid.Error()+": "))
+			return nil, nil, poolRuleError{err}
 		}
 		for _, g := range n.Gateways {
 			reserved[g] = "a gateway of network " + n.Name
@@ -432,3 +432,11 @@ func yesNo(b bool) string {
 	}
 	return "no"
 }
+
+// poolRuleError is a broken rule of the store's (pool.ErrInvalid)
+// reported by the renderer: its message is pool's, and errors.Is matches
+// both ErrInvalid and pool.ErrInvalid.
+type poolRuleError struct{ err error }
+
+func (e poolRuleError) Error() string   { return e.err.Error() }
+func (e poolRuleError) Unwrap() []error { return []error{ErrInvalid, e.err} }
