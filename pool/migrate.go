@@ -184,9 +184,11 @@ func (s *Store) tableExists(ctx context.Context, tx *sqlx.Tx, table string) (boo
 
 // Migrate applies every migration of pool's own schema, and of each
 // schema given, that the database lacks. It is safe to run from several
-// members at once and to run again. A schema this Store has already
-// brought up to date is not looked at again, so packages call Migrate
-// with their Schema before they use their tables, at little cost.
+// members at once and to run again. A component this Store has already
+// brought up to date (known by its name) is not looked at again, so
+// packages call Migrate with their Schema before they use their tables,
+// at the cost of a map look-up. A database migrated further than this
+// program knows, for any component, fails with ErrSchemaTooNew.
 func (s *Store) Migrate(ctx context.Context, schemas ...Schema) error {
 	for _, sc := range schemas {
 		if !componentRE.MatchString(sc.Component) || sc.Component == poolComponent || sc.FS == nil {
