@@ -37,7 +37,8 @@ type nodeBatch struct {
 }
 
 // batchForm is what a batch's statement checks and sets besides the
-// revision and the servicenode list.
+// revision and the servicenode list. setRow sets manual itself, so it
+// does not go with clearManual.
 type batchForm struct {
 	checkOld    bool // also require servicenodes = old (move)
 	clearManual bool // also set manual = 0 (assign)
