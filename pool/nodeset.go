@@ -386,28 +386,28 @@ type nodeAudit struct {
 func (s *Store) writeNodeDiffs(ctx context.Context, tx *sqlx.Tx, batch []NodeDiff) error {
 	b := nodeBatch{batchForm: batchForm{setRow: true}, writes: make([]nodeWrite, len(batch))}
 	for i, d := range batch {
-		n := d.After
+		a := d.After
 		ip := ""
-		if n.IP.IsValid() {
-			ip = n.IP.String()
+		if a.IP.IsValid() {
+			ip = a.IP.String()
 		}
-		b.writes[i] = nodeWrite{node: n.Name, rev: d.Before.Revision, old: joinList(d.Before.ServiceNodes), new: joinList(n.ServiceNodes),
-			row: rowColumns{network: n.Network, ip: ip, groups: joinList(n.Groups), manual: n.Manual}}
+		b.writes[i] = nodeWrite{node: a.Name, rev: d.Before.Revision, old: joinList(d.Before.ServiceNodes), new: joinList(a.ServiceNodes),
+			row: rowColumns{network: a.Network, ip: ip, groups: joinList(a.Groups), manual: a.Manual}}
 	}
-	won, n, err := s.writeNodes(ctx, tx, b, nil, true)
+	won, written, err := s.writeNodes(ctx, tx, b, nil, true)
 	if err != nil {
 		return err
 	}
-	if int(n) != len(batch) {
+	if int(written) != len(batch) {
 		return setConflict(batch, won)
 	}
 	if err := replaceMACs(ctx, tx, batch); err != nil {
 		return err
 	}
 	for _, d := range batch {
-		b, a := *d.Before, d.After
-		a.Revision = b.Revision + 1
-		if err := s.Audit(ctx, tx, "node.set", a.Name, nodeAudit{Before: b, After: a, Fields: d.Changed}); err != nil {
+		after := d.After
+		after.Revision = d.Before.Revision + 1
+		if err := s.Audit(ctx, tx, "node.set", after.Name, nodeAudit{Before: *d.Before, After: after, Fields: d.Changed}); err != nil {
 			return err
 		}
 	}
