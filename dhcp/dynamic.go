@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/mnpool/mnpool/atomicfile"
+	"github.com/mnpool/mnpool/internal/ctxutil"
 	"github.com/mnpool/mnpool/pool"
 )
 
@@ -105,10 +106,7 @@ func waitHold(ctx context.Context, guard *pool.MNGuard) (int64, bool) {
 		if st := guard.Status(); st.Confirms > 0 && !st.IsMN {
 			return 0, false
 		}
-		select {
-		case <-guard.Changed():
-		case <-time.After(50 * time.Millisecond):
-		case <-hctx.Done():
+		if ctxutil.SleepOr(hctx, 50*time.Millisecond, guard.Changed()) != nil {
 			return 0, false
 		}
 	}

@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/mnpool/mnpool/console"
+	"github.com/mnpool/mnpool/internal/ctxutil"
 	"github.com/mnpool/mnpool/internal/testenv"
 	"github.com/mnpool/mnpool/internal/testgalera"
 	"github.com/mnpool/mnpool/locking"
@@ -178,10 +179,8 @@ func safetyUsers() []safetyUser {
 					if !errors.Is(err, console.ErrLeaseHeld) {
 						return holding{}, err
 					}
-					select {
-					case <-ctx.Done():
-						return holding{}, ctx.Err()
-					case <-time.After(50 * time.Millisecond):
+					if err := ctxutil.Sleep(ctx, 50*time.Millisecond); err != nil {
+						return holding{}, err
 					}
 				}
 			}, lt.Locker()

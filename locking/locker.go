@@ -14,6 +14,7 @@ import (
 
 	"github.com/jmoiron/sqlx"
 
+	"github.com/mnpool/mnpool/internal/ctxutil"
 	"github.com/mnpool/mnpool/pool"
 )
 
@@ -337,15 +338,7 @@ func (lk *Locker) sleep(ctx context.Context, w *waitState, near bool) error {
 		d = max(d/4, minPoll)
 	}
 	d = time.Duration(float64(d) * (0.75 + 0.5*mrand.Float64()))
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-ctx.Done():
-		return ctx.Err()
-	case <-t.C:
-	case <-lk.wakeChan(w.name):
-	}
-	return nil
+	return ctxutil.SleepOr(ctx, d, lk.wakeChan(w.name))
 }
 
 func (lk *Locker) wakeChan(name string) chan struct{} {

@@ -698,7 +698,7 @@ func (s *Store) writeBatch(ctx context.Context, tx *sqlx.Tx, p *movePlanner, bat
 			return nil, nil, err
 		}
 	}
-	b := nodeBatch{checkOld: true, writes: make([]nodeWrite, len(writes))}
+	b := nodeBatch{batchForm: batchForm{checkOld: true}, writes: make([]nodeWrite, len(writes))}
 	for j, k := range writes {
 		nm := out[k]
 		b.writes[j] = nodeWrite{node: nm.Node, rev: nm.OldRevision, old: joinList(nm.Old), new: joinList(nm.New)}
