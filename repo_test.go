@@ -115,12 +115,8 @@ func checkLinks(t *testing.T, f string, n int, line string) {
 }
 
 // TestNoLongFunctions fails on a non-test function longer than
-// maxFuncLines. testdata/long-functions.txt lists the functions that were
-// longer when the check was added; each is to be split, and the list only
-// shrinks: a function on it that is now short enough must be taken off.
+// maxFuncLines.
 func TestNoLongFunctions(t *testing.T) {
-	known := readKnownLong(t)
-	seen := map[string]bool{}
 	fset := token.NewFileSet()
 	for _, f := range repoFiles(t, ".go") {
 		if strings.HasSuffix(f, "_test.go") {
@@ -136,25 +132,10 @@ func TestNoLongFunctions(t *testing.T) {
 				continue
 			}
 			lines := fset.Position(fd.End()).Line - fset.Position(fd.Pos()).Line + 1
-			key := filepath.ToSlash(filepath.Dir(f)) + " " + funcName(fd)
-			if lines <= maxFuncLines {
-				continue
-			}
-			seen[key] = true
-			if !known[key] {
+			if lines > maxFuncLines {
 				t.Errorf("%s: %s is %d lines; split it (at most %d)", f, funcName(fd), lines, maxFuncLines)
 			}
 		}
-	}
-	var gone []string
-	for k := range known {
-		if !seen[k] {
-			gone = append(gone, k)
-		}
-	}
-	sort.Strings(gone)
-	for _, k := range gone {
-		t.Errorf("testdata/long-functions.txt lists %q, which is no longer over %d lines (or no longer exists): take it off", k, maxFuncLines)
 	}
 }
 
@@ -173,23 +154,6 @@ func funcName(fd *ast.FuncDecl) string {
 		return id.Name + "." + fd.Name.Name
 	}
 	return fd.Name.Name
-}
-
-func readKnownLong(t *testing.T) map[string]bool {
-	t.Helper()
-	b, err := os.ReadFile("testdata/long-functions.txt")
-	if err != nil {
-		t.Fatalf("testdata/long-functions.txt: %v", err)
-	}
-	known := map[string]bool{}
-	for _, l := range strings.Split(string(b), "\n") {
-		l = strings.TrimSpace(l)
-		if l == "" || strings.HasPrefix(l, "#") {
-			continue
-		}
-		known[l] = true
-	}
-	return known
 }
 
 // maxPoolNames is the most exported names package pool may have: it is the

@@ -89,8 +89,9 @@ const (
 )
 
 // New returns the agent of the member the store was opened for
-// (pool.WithSelf). The store must have the pool schema (pool.Store.Migrate)
-// and should prefer the member's own database node. Nothing runs until Run.
+// (pool.WithSelf). The store should prefer the member's own database
+// node. Nothing runs until Run, which brings the schema up to date
+// (pool.Store.Migrate with Schema and locking.Schema) before it starts.
 func New(s *pool.Store, opts ...Option) (*Agent, error) {
 	if s == nil {
 		return nil, fmt.Errorf("%w: no store", ErrInvalid)
@@ -114,7 +115,7 @@ func New(s *pool.Store, opts ...Option) (*Agent, error) {
 	}
 	o.failover = o.failover.withDefaults()
 	if o.detect == nil {
-		o.detect = func(ctx context.Context) (time.Duration, error) { return GaleraDetection(ctx, s) }
+		o.detect = func(ctx context.Context) (time.Duration, error) { return galeraDetection(ctx, s) }
 	}
 	a := &Agent{s: s, self: self, o: o, log: o.log.With("member", self), phase: PhaseNew,
 		beat: make(chan struct{}, 1), changed: make(chan struct{})}
@@ -248,12 +249,15 @@ func (a *Agent) prepare(ctx context.Context) error {
 	for wait := time.Second; ; wait = min(2*wait, 10*time.Second) {
 		err := a.checkMember(ctx)
 		if err == nil {
+			err = ensureSchema(ctx, a.s)
+		}
+		if err == nil {
 			detect, err = a.o.detect(ctx)
 		}
 		if err == nil {
 			break
 		}
-		if errors.Is(err, ErrNotMember) || errors.Is(err, ErrInvalid) {
+		if errors.Is(err, ErrNotMember) || errors.Is(err, ErrInvalid) || errors.Is(err, pool.ErrSchemaTooNew) {
 			return err
 		}
 		a.mu.Lock()

@@ -2,16 +2,11 @@ package agent
 
 import (
 	"context"
+	"errors"
 	"fmt"
-	"regexp"
-	"strconv"
-	"strings"
 	"time"
 
-	"github.com/jmoiron/sqlx"
-
 	"github.com/mnpool/mnpool/pool"
-	"github.com/mnpool/mnpool/pool/dsn"
 )
 
 // Timing defaults. A zero field of Timing is derived from the failure
@@ -109,76 +104,13 @@ func (t Timing) String() string {
 	return fmt.Sprintf("heartbeat %v, suspect %v, dead %v, lease %v", t.HeartbeatInterval, t.SuspectAfter, t.DeadAfter, t.LeaseTTL)
 }
 
-// GaleraDetection reads the failure detection time of the Galera node the
-// store uses: evs.suspect_timeout + evs.inactive_timeout from
-// wsrep_provider_options. It returns 0 for SQLite and for MariaDB without
-// wsrep.
-func GaleraDetection(ctx context.Context, s *pool.Store) (time.Duration, error) {
-	if s.Kind() != dsn.MySQL {
-		return 0, nil
+// galeraDetection is the store's Galera failure detection time; a bad
+// value in wsrep_provider_options is ErrInvalid, which Run does not wait
+// out.
+func galeraDetection(ctx context.Context, s *pool.Store) (time.Duration, error) {
+	d, err := s.GaleraDetection(ctx)
+	if errors.Is(err, pool.ErrInvalid) {
+		return 0, fmt.Errorf("%w: %w", ErrInvalid, err)
 	}
-	var opts string
-	err := s.Read(ctx, func(tx *sqlx.Tx) error {
-		var v *string
-		if err := tx.GetContext(ctx, &v, "SELECT @@GLOBAL.wsrep_provider_options"); err != nil {
-			if strings.Contains(err.Error(), "Unknown system variable") {
-				return nil
-			}
-			return err
-		}
-		if v != nil {
-			opts = *v
-		}
-		return nil
-	})
-	if err != nil {
-		return 0, fmt.Errorf("agent: reading wsrep_provider_options: %w", err)
-	}
-	return ParseGaleraDetection(opts)
-}
-
-// ParseGaleraDetection returns evs.suspect_timeout + evs.inactive_timeout
-// from a wsrep_provider_options string ("k = v; k = v; ..."), Galera's
-// defaults (PT5S, PT15S) for keys not given, and 0 for an empty string.
-func ParseGaleraDetection(providerOptions string) (time.Duration, error) {
-	if strings.TrimSpace(providerOptions) == "" {
-		return 0, nil
-	}
-	vals := map[string]time.Duration{"evs.suspect_timeout": 5 * time.Second, "evs.inactive_timeout": 15 * time.Second}
-	for _, kv := range strings.Split(providerOptions, ";") {
-		k, v, ok := strings.Cut(kv, "=")
-		k = strings.TrimSpace(k)
-		if _, want := vals[k]; !ok || !want {
-			continue
-		}
-		d, err := ParseISODuration(strings.TrimSpace(v))
-		if err != nil {
-			return 0, fmt.Errorf("%w: wsrep_provider_options %s: %v", ErrInvalid, k, err)
-		}
-		vals[k] = d
-	}
-	return vals["evs.suspect_timeout"] + vals["evs.inactive_timeout"], nil
-}
-
-var isoDurRE = regexp.MustCompile(`^P(?:(\d+(?:\.\d+)?)D)?(?:T(?:(\d+(?:\.\d+)?)H)?(?:(\d+(?:\.\d+)?)M)?(?:(\d+(?:\.\d+)?)S)?)?$`)
-
-// ParseISODuration parses the ISO 8601 durations Galera prints (PT5S,
-// PT0.5S, PT1M30S, P1D).
-func ParseISODuration(s string) (time.Duration, error) {
-	m := isoDurRE.FindStringSubmatch(strings.ToUpper(s))
-	if m == nil || s == "P" || strings.HasSuffix(strings.ToUpper(s), "T") {
-		return 0, fmt.Errorf("duration %q: want ISO 8601 such as PT5S or PT0.5S", s)
-	}
-	var d time.Duration
-	for i, unit := range []time.Duration{24 * time.Hour, time.Hour, time.Minute, time.Second} {
-		if m[i+1] == "" {
-			continue
-		}
-		f, err := strconv.ParseFloat(m[i+1], 64)
-		if err != nil {
-			return 0, fmt.Errorf("duration %q: %v", s, err)
-		}
-		d += time.Duration(f * float64(unit))
-	}
-	return d, nil
+	return d, err
 }

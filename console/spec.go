@@ -280,6 +280,9 @@ func SetSpecs(ctx context.Context, s *pool.Store, specs []Spec) error {
 	if len(unknown) > 0 {
 		return fmt.Errorf("%w: not nodes of the pool: %s; nothing was set", ErrNotFound, strings.Join(unknown, ","))
 	}
+	if err := ensureSchema(ctx, s); err != nil {
+		return err
+	}
 	sort.Slice(rows, func(i, j int) bool { return rows[i].Node < rows[j].Node })
 	q := s.Dialect().Upsert("consoles", []string{"node"}, []string{"node", "kind", "address", "argv", "servers"})
 	for start := 0; start < len(rows); start += s.BatchSize() {
@@ -305,6 +308,9 @@ func SetSpecs(ctx context.Context, s *pool.Store, specs []Spec) error {
 
 // Specs returns every configured console, sorted by node.
 func Specs(ctx context.Context, s *pool.Store) ([]Spec, error) {
+	if err := ensureSchema(ctx, s); err != nil {
+		return nil, err
+	}
 	var rows []specRow
 	err := s.Read(ctx, func(tx *sqlx.Tx) error {
 		rows = rows[:0]
@@ -326,6 +332,9 @@ func Specs(ctx context.Context, s *pool.Store) ([]Spec, error) {
 
 // SpecOf returns the console of node; ErrNotFound when it has none.
 func SpecOf(ctx context.Context, s *pool.Store, node string) (Spec, error) {
+	if err := ensureSchema(ctx, s); err != nil {
+		return Spec{}, err
+	}
 	var rows []specRow
 	err := s.Read(ctx, func(tx *sqlx.Tx) error {
 		rows = rows[:0]

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/mnpool/mnpool/atomicfile"
+	"github.com/mnpool/mnpool/internal/ctxutil"
 	"github.com/mnpool/mnpool/mnguard"
 	"github.com/mnpool/mnpool/pool"
 	"github.com/mnpool/mnpool/pool/service"
@@ -107,10 +108,7 @@ func waitHold(ctx context.Context, guard *mnguard.Guard) (int64, bool) {
 		if st := guard.Status(); st.Confirms > 0 && !st.IsMN {
 			return 0, false
 		}
-		select {
-		case <-guard.Changed():
-		case <-time.After(50 * time.Millisecond):
-		case <-hctx.Done():
+		if ctxutil.SleepOr(hctx, 50*time.Millisecond, guard.Changed()) != nil {
 			return 0, false
 		}
 	}

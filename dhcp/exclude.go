@@ -15,6 +15,9 @@ import (
 // `makedhcp -d` (MakeOptions.Delete) and not brought back since. Every
 // member leaves them out: makedhcp, makemn's sync and the agent.
 func Excluded(ctx context.Context, s *pool.Store) (map[string]bool, error) {
+	if err := ensureSchema(ctx, s); err != nil {
+		return nil, err
+	}
 	var names []string
 	err := s.Read(ctx, func(tx *sqlx.Tx) error {
 		names = names[:0]
@@ -41,6 +44,9 @@ func (c exclusionChange) empty() bool { return len(c.add)+len(c.remove)+len(c.pu
 // writeExclusions applies c in batches, each with an audit record (which
 // moves the change counter, so every member's agent renders again).
 func writeExclusions(ctx context.Context, s *pool.Store, c exclusionChange) error {
+	if err := ensureSchema(ctx, s); err != nil {
+		return err
+	}
 	now := time.Now().UnixMicro()
 	ins := s.Dialect().InsertIgnore("dhcp_excluded", []string{"node", "at_us", "member"})
 	batch := max(s.BatchSize(), 1)

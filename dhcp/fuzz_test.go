@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/mnpool/mnpool/dhcp"
+	"github.com/mnpool/mnpool/internal/ctxutil"
 	"github.com/mnpool/mnpool/internal/testenv"
 	"github.com/mnpool/mnpool/pool"
 	"github.com/mnpool/mnpool/pool/service"
@@ -96,10 +97,8 @@ func keaChecker(f *testing.F) string {
 		if _, err := dhcp.KeaCommand(ctx, sock, "version-get", nil); err == nil {
 			return sock
 		}
-		select {
-		case <-ctx.Done():
+		if ctxutil.Sleep(ctx, 20*time.Millisecond) != nil {
 			f.Fatalf("kea-dhcp4 for the fuzz checks did not answer on %s", sock)
-		case <-time.After(20 * time.Millisecond):
 		}
 	}
 }

@@ -101,6 +101,8 @@ func appendClassesKea(b []byte, s settings) []byte {
 	return append(b, "  ],\n"...)
 }
 
+// appendSubnetKea writes one subnet4 entry: its options, its dynamic
+// pool and its reservations.
 func appendSubnetKea(b []byte, sn *subnet) []byte {
 	b = append(b, "\n    {\n      \"id\": "...)
 	b = strconv.AppendUint(b, uint64(u32(sn.net.Prefix.Addr())), 10)
@@ -114,6 +116,23 @@ func appendSubnetKea(b []byte, sn *subnet) []byte {
 		b = sn.next.AppendTo(b)
 		b = append(b, "\",\n"...)
 	}
+	b = appendSubnetOptionsKea(b, sn)
+	b = append(b, "],\n      \"pools\": ["...)
+	if sn.dynamic {
+		b = append(b, "{\"pool\": \""...)
+		b = sn.net.DynamicStart.AppendTo(b)
+		b = append(b, " - "...)
+		b = sn.net.DynamicEnd.AppendTo(b)
+		b = append(b, "\"}"...)
+	}
+	b = append(b, "],\n      \"reservations\": ["...)
+	b = appendReservationsKea(b, sn.hosts)
+	return append(b, "]\n    }"...)
+}
+
+// appendSubnetOptionsKea writes the subnet's option-data (routers,
+// domain name, DNS and NTP servers), leaving the list open.
+func appendSubnetOptionsKea(b []byte, sn *subnet) []byte {
 	b = append(b, "      \"option-data\": ["...)
 	first := true
 	opt := func(name string) {
@@ -148,23 +167,20 @@ func appendSubnetKea(b []byte, sn *subnet) []byte {
 	if !first {
 		b = append(b, "\n      "...)
 	}
-	b = append(b, "],\n      \"pools\": ["...)
-	if sn.dynamic {
-		b = append(b, "{\"pool\": \""...)
-		b = sn.net.DynamicStart.AppendTo(b)
-		b = append(b, " - "...)
-		b = sn.net.DynamicEnd.AppendTo(b)
-		b = append(b, "\"}"...)
-	}
-	b = append(b, "],\n      \"reservations\": ["...)
-	firstHost := true
-	for i := range sn.hosts {
-		h := &sn.hosts[i]
+	return b
+}
+
+// appendReservationsKea writes the reservations of hosts, one per MAC,
+// leaving the list open.
+func appendReservationsKea(b []byte, hosts []host) []byte {
+	first := true
+	for i := range hosts {
+		h := &hosts[i]
 		for _, mac := range h.node.MACs {
-			if !firstHost {
+			if !first {
 				b = append(b, ',')
 			}
-			firstHost = false
+			first = false
 			b = append(b, "\n        {\"hw-address\": \""...)
 			b = append(b, mac...)
 			b = append(b, "\", \"ip-address\": \""...)
@@ -183,10 +199,10 @@ func appendSubnetKea(b []byte, sn *subnet) []byte {
 			b = append(b, '}')
 		}
 	}
-	if !firstHost {
+	if !first {
 		b = append(b, "\n      "...)
 	}
-	return append(b, "]\n    }"...)
+	return b
 }
 
 // keaServerOptions renders the per-reservation option-data for the DNS

@@ -105,12 +105,44 @@ func Render(st *pool.State, member string, o Options) (*Config, error) {
 	return cfg, nil
 }
 
+// buildPlan checks the member and the site settings, picks the networks
+// the member serves and the reservations on them.
 func buildPlan(st *pool.State, member string, o Options) (*plan, *Config, error) {
+	me, err := dhcpMember(st, member)
+	if err != nil {
+		return nil, nil, err
+	}
+	p, err := newPlan(st, member, o)
+	if err != nil {
+		return nil, nil, err
+	}
+	cfg := &Config{Format: o.Format, Member: member, MN: p.mn, Epoch: p.epoch, Networks: []string{}}
+	members := make(map[string]*pool.Member, len(st.Members))
+	for i := range st.Members {
+		members[st.Members[i].Name] = &st.Members[i]
+	}
+	reserved := map[netip.Addr]string{} // addresses no node may take
+	byNet, err := p.addSubnets(st.Networks, me, o.ServeDynamic, reserved, cfg)
+	if err != nil {
+		return nil, nil, err
+	}
+	p.authoritative = p.dynamic
+	cfg.Dynamic = p.dynamic
+	reserveMemberAddrs(st.Members, byNet, reserved)
+	if err := p.addHosts(st, me, members, byNet, reserved, o.Select, cfg); err != nil {
+		return nil, nil, err
+	}
+	return p, cfg, nil
+}
+
+// dhcpMember returns the member named member, which must run the dhcp
+// service, or fails with ErrNotServer.
+func dhcpMember(st *pool.State, member string) (pool.Member, error) {
 	if st == nil {
-		return nil, nil, fmt.Errorf("%w: no pool state", ErrInvalid)
+		return pool.Member{}, fmt.Errorf("%w: no pool state", ErrInvalid)
 	}
 	if err := checkLabel("member name", member); err != nil {
-		return nil, nil, err
+		return pool.Member{}, err
 	}
 	me, ok := st.Member(member)
 	if !ok {
@@ -122,18 +154,24 @@ func buildPlan(st *pool.State, member string, o Options) (*plan, *Config, error)
 		}
 	}
 	if !ok {
-		return nil, nil, fmt.Errorf("%w: %s is not a member of the pool", ErrNotServer, member)
+		return pool.Member{}, fmt.Errorf("%w: %s is not a member of the pool", ErrNotServer, member)
 	}
 	if !me.Runs(service.DHCP) {
-		return nil, nil, fmt.Errorf("%w: member %s does not run the dhcp service (its services: %s)", ErrNotServer, member, servicesString(me.Services))
+		return pool.Member{}, fmt.Errorf("%w: member %s does not run the dhcp service (its services: %s)", ErrNotServer, member, servicesString(me.Services))
 	}
+	return me, nil
+}
+
+// newPlan starts member's plan with the site settings, the master record,
+// the Kea paths and the interfaces, each checked.
+func newPlan(st *pool.State, member string, o Options) (*plan, error) {
 	set, err := siteSettings(st.Site, member)
 	if err != nil {
-		return nil, nil, err
+		return nil, err
 	}
 	if st.Master.Member != "" {
 		if err := checkLabel("MN name", st.Master.Member); err != nil {
-			return nil, nil, err
+			return nil, err
 		}
 	}
 	p := &plan{member: member, mn: st.Master.Member, epoch: st.Master.Epoch, set: set,
@@ -145,10 +183,10 @@ func buildPlan(st *pool.State, member string, o Options) (*plan, *Config, error)
 		p.keaLeases = DefaultKeaLeaseFile
 	}
 	if err := checkPath("Kea control socket", p.keaSocket, 107); err != nil {
-		return nil, nil, err
+		return nil, err
 	}
 	if err := checkPath("Kea lease file", p.keaLeases, 4095); err != nil {
-		return nil, nil, err
+		return nil, err
 	}
 	if p.ifaces == nil {
 		p.ifaces = set.interfaces
@@ -158,17 +196,17 @@ func buildPlan(st *pool.State, member string, o Options) (*plan, *Config, error)
 	}
 	for _, i := range p.ifaces {
 		if err := checkInterface(i); err != nil {
-			return nil, nil, err
+			return nil, err
 		}
 	}
-	cfg := &Config{Format: o.Format, Member: member, MN: p.mn, Epoch: p.epoch, Networks: []string{}}
+	return p, nil
+}
 
-	members := make(map[string]*pool.Member, len(st.Members))
-	for i := range st.Members {
-		members[st.Members[i].Name] = &st.Members[i]
-	}
-	reserved := map[netip.Addr]string{} // addresses no node may take
-	nets := slices.Clone(st.Networks)
+// addSubnets adds, in name order, a subnet for each network me has an
+// address on, reserves the networks' gateways and returns the subnets by
+// network name. An IPv6 network is left out with a note in cfg.
+func (p *plan) addSubnets(networks []pool.Network, me pool.Member, serveDynamic bool, reserved map[netip.Addr]string, cfg *Config) (map[string]*subnet, error) {
+	nets := slices.Clone(networks)
 	sort.Slice(nets, func(i, j int) bool { return nets[i].Name < nets[j].Name })
 	byNet := map[string]*subnet{}
 	for _, n := range nets {
@@ -176,75 +214,99 @@ func buildPlan(st *pool.State, member string, o Options) (*plan, *Config, error)
 		if !ok {
 			continue
 		}
-		if err := checkNetName(n.Name); err != nil {
-			return nil, nil, err
+		if ipv6, err := checkServedNetwork(n); err != nil {
+			return nil, err
+		} else if ipv6 {
+			cfg.Notes = append(cfg.Notes, fmt.Sprintf("network %s (%s) is IPv6; DHCPv4 leaves it out", n.Name, n.Prefix))
+			continue
 		}
-		if !n.Prefix.IsValid() || !n.Prefix.Addr().Is4() {
-			if n.Prefix.IsValid() && n.Prefix.Addr().Is6() {
-				cfg.Notes = append(cfg.Notes, fmt.Sprintf("network %s (%s) is IPv6; DHCPv4 leaves it out", n.Name, n.Prefix))
-				continue
-			}
-			return nil, nil, fmt.Errorf("%w: network %s: bad CIDR %q", ErrInvalid, n.Name, n.Prefix)
-		}
-		if n.Prefix != n.Prefix.Masked() || n.Prefix.Bits() > 30 {
-			return nil, nil, fmt.Errorf("%w: network %s: CIDR %s: want a network address with a prefix length of at most /30", ErrInvalid, n.Name, n.Prefix)
-		}
-		if id := u32(n.Prefix.Addr()); id == 0 {
-			return nil, nil, fmt.Errorf("%w: network %s: %s cannot be served (Kea subnet id 0)", ErrInvalid, n.Name, n.Prefix)
-		}
-		sn := &subnet{net: n, self: self, domain: n.Domain}
-		if why := hostAddrProblem(n.Prefix, self); why != "" {
-			return nil, nil, fmt.Errorf("%w: member %s: address %s on network %s is %s", ErrInvalid, member, self, n.Name, why)
-		}
-		if sn.domain == "" {
-			sn.domain = set.domain
-		}
-		// The network rules are the store's (pool.CheckNetwork): one
-		// function, so the store never accepts what this renderer refuses.
-		if err := pool.CheckNetwork(n); err != nil {
-			return nil, nil, fmt.Errorf("%w: %s", ErrInvalid, strings.TrimPrefix(err.Error(), pool.ErrInvalid.Error()+": "))
+		sn, err := p.newSubnet(n, me, self, serveDynamic)
+		if err != nil {
+			return nil, err
 		}
 		for _, g := range n.Gateways {
 			reserved[g] = "a gateway of network " + n.Name
-		}
-		if n.DynamicStart.IsValid() {
-			if n.InRange(self) {
-				return nil, nil, fmt.Errorf("%w: member %s: address %s is inside the dynamic range %s-%s of network %s", ErrInvalid, member, self, n.DynamicStart, n.DynamicEnd, n.Name)
-			}
-			sn.dynamic = o.ServeDynamic
-		}
-		for _, prev := range p.subnets {
-			if prev.net.Prefix.Overlaps(n.Prefix) {
-				return nil, nil, fmt.Errorf("%w: networks %s (%s) and %s (%s) overlap", ErrInvalid, prev.net.Name, prev.net.Prefix, n.Name, n.Prefix)
-			}
-		}
-		if me.Runs(service.TFTP) {
-			sn.next = self
-		}
-		if me.Runs(service.DNS) {
-			sn.dns = []netip.Addr{self}
-		}
-		if me.Runs(service.NTP) {
-			sn.ntp = []netip.Addr{self}
 		}
 		p.dynamic = p.dynamic || sn.dynamic
 		p.subnets = append(p.subnets, sn)
 		byNet[n.Name] = sn
 		cfg.Networks = append(cfg.Networks, n.Name)
 	}
-	p.authoritative = p.dynamic
-	cfg.Dynamic = p.dynamic
-	for _, m := range st.Members {
+	return byNet, nil
+}
+
+// checkServedNetwork checks the name and CIDR of a network a member has
+// an address on; ipv6 is true for an IPv6 network, which DHCPv4 leaves
+// out.
+func checkServedNetwork(n pool.Network) (ipv6 bool, err error) {
+	if err := checkNetName(n.Name); err != nil {
+		return false, err
+	}
+	if !n.Prefix.IsValid() || !n.Prefix.Addr().Is4() {
+		if n.Prefix.IsValid() && n.Prefix.Addr().Is6() {
+			return true, nil
+		}
+		return false, fmt.Errorf("%w: network %s: bad CIDR %q", ErrInvalid, n.Name, n.Prefix)
+	}
+	if n.Prefix != n.Prefix.Masked() || n.Prefix.Bits() > 30 {
+		return false, fmt.Errorf("%w: network %s: CIDR %s: want a network address with a prefix length of at most /30", ErrInvalid, n.Name, n.Prefix)
+	}
+	if id := u32(n.Prefix.Addr()); id == 0 {
+		return false, fmt.Errorf("%w: network %s: %s cannot be served (Kea subnet id 0)", ErrInvalid, n.Name, n.Prefix)
+	}
+	return false, nil
+}
+
+// newSubnet is network n as me (at address self) serves it: its domain,
+// its dynamic range when serveDynamic, and me as its next-server, DNS and
+// NTP server when me runs them. It fails when n breaks the store's
+// network rules or overlaps a subnet already in the plan.
+func (p *plan) newSubnet(n pool.Network, me pool.Member, self netip.Addr, serveDynamic bool) (*subnet, error) {
+	sn := &subnet{net: n, self: self, domain: n.Domain}
+	if why := hostAddrProblem(n.Prefix, self); why != "" {
+		return nil, fmt.Errorf("%w: member %s: address %s on network %s is %s", ErrInvalid, me.Name, self, n.Name, why)
+	}
+	if sn.domain == "" {
+		sn.domain = p.set.domain
+	}
+	// The network rules are the store's (pool.CheckNetwork): one
+	// function, so the store never accepts what this renderer refuses.
+	if err := pool.CheckNetwork(n); err != nil {
+		return nil, poolRuleError{err}
+	}
+	if n.DynamicStart.IsValid() {
+		if n.InRange(self) {
+			return nil, fmt.Errorf("%w: member %s: address %s is inside the dynamic range %s-%s of network %s", ErrInvalid, me.Name, self, n.DynamicStart, n.DynamicEnd, n.Name)
+		}
+		sn.dynamic = serveDynamic
+	}
+	for _, prev := range p.subnets {
+		if prev.net.Prefix.Overlaps(n.Prefix) {
+			return nil, fmt.Errorf("%w: networks %s (%s) and %s (%s) overlap", ErrInvalid, prev.net.Name, prev.net.Prefix, n.Name, n.Prefix)
+		}
+	}
+	if me.Runs(service.TFTP) {
+		sn.next = self
+	}
+	if me.Runs(service.DNS) {
+		sn.dns = []netip.Addr{self}
+	}
+	if me.Runs(service.NTP) {
+		sn.ntp = []netip.Addr{self}
+	}
+	return sn, nil
+}
+
+// reserveMemberAddrs reserves the members' addresses on the served
+// networks: no node may take them.
+func reserveMemberAddrs(members []pool.Member, byNet map[string]*subnet, reserved map[netip.Addr]string) {
+	for _, m := range members {
 		for netName, a := range m.Addresses {
 			if _, served := byNet[netName]; served {
 				reserved[a] = "member " + m.Name + "'s address"
 			}
 		}
 	}
-	if err := p.addHosts(st, me, members, byNet, reserved, o.Select, cfg); err != nil {
-		return nil, nil, err
-	}
-	return p, cfg, nil
 }
 
 // addHosts picks the reservations: the nodes on the served networks,
@@ -253,89 +315,31 @@ func (p *plan) addHosts(st *pool.State, me pool.Member, members map[string]*pool
 	if len(byNet) == 0 {
 		return nil
 	}
-	order := make([]int, len(st.Nodes))
-	sorted := true
-	for i := range order {
-		order[i] = i
-		if i > 0 && st.Nodes[i].Name <= st.Nodes[i-1].Name {
-			sorted = false
-		}
-	}
-	if !sorted {
-		sort.SliceStable(order, func(a, b int) bool { return st.Nodes[order[a]].Name < st.Nodes[order[b]].Name })
-	}
 	isMN := st.IsMN(me.Name)
-	// Integer keys: hashing 100,000 MAC strings costs more than the
-	// rest of the render.
-	ips := make(map[uint32]string, len(st.Nodes))
-	macs := make(map[uint64]string, len(st.Nodes))
-	cache := map[string]*servers{}
-	var key []byte
+	book := newAddrBook(reserved, len(st.Nodes))
+	cache := serverCache{p: p, self: me.Name, members: members, lists: map[string]*servers{}}
 	prev := ""
-	for k, idx := range order {
+	for k, idx := range nameOrder(st.Nodes) {
 		n := &st.Nodes[idx]
 		if k > 0 && n.Name == prev {
 			return fmt.Errorf("%w: node %q is in the pool twice", ErrInvalid, n.Name)
 		}
 		prev = n.Name
 		sn := p.subnetOf(n, byNet)
-		if sn == nil {
-			continue
-		}
-		if p.set.disjoint && !(slices.Contains(n.ServiceNodes, me.Name) || len(n.ServiceNodes) == 0 && isMN) {
-			continue
-		}
-		if sel != nil && !sel(n.Name) {
+		if sn == nil || !p.reserves(n, me.Name, isMN) || sel != nil && !sel(n.Name) {
 			continue
 		}
 		if err := checkLabel("node name", n.Name); err != nil {
 			return err
 		}
-		if !n.IP.IsValid() {
-			cfg.Skipped = append(cfg.Skipped, Skipped{n.Name, "no IP address"})
+		if why := missingAddress(n); why != "" {
+			cfg.Skipped = append(cfg.Skipped, Skipped{n.Name, why})
 			continue
 		}
-		if len(n.MACs) == 0 {
-			cfg.Skipped = append(cfg.Skipped, Skipped{n.Name, "no MAC address"})
-			continue
+		if err := book.add(sn, n); err != nil {
+			return err
 		}
-		if why := hostAddrProblem(sn.net.Prefix, n.IP); why != "" {
-			return fmt.Errorf("%w: node %s: IP %s is %s (network %s)", ErrInvalid, n.Name, n.IP, why, sn.net.Name)
-		}
-		if sn.net.InRange(n.IP) {
-			return fmt.Errorf("%w: node %s: IP %s is inside the dynamic range %s-%s of network %s", ErrInvalid, n.Name, n.IP, sn.net.DynamicStart, sn.net.DynamicEnd, sn.net.Name)
-		}
-		if what, taken := reserved[n.IP]; taken {
-			return fmt.Errorf("%w: node %s: IP %s is %s", ErrInvalid, n.Name, n.IP, what)
-		}
-		if other, dup := ips[u32(n.IP)]; dup {
-			return fmt.Errorf("%w: node %s: IP %s is node %s's too", ErrInvalid, n.Name, n.IP, other)
-		}
-		ips[u32(n.IP)] = n.Name
-		for _, m := range n.MACs {
-			if !isMAC(m) {
-				return fmt.Errorf("%w: node %s: MAC %q: want six lower-case hex bytes separated by ':'", ErrInvalid, n.Name, m)
-			}
-			k := macKey(m)
-			if other, dup := macs[k]; dup {
-				return fmt.Errorf("%w: node %s: MAC %s is node %s's too", ErrInvalid, n.Name, m, other)
-			}
-			macs[k] = n.Name
-		}
-		h := host{node: n}
-		if len(n.ServiceNodes) > 0 {
-			key = append(key[:0], sn.net.Name...)
-			for _, s := range n.ServiceNodes {
-				key = append(key, ',')
-				key = append(key, s...)
-			}
-			srv, ok := cache[string(key)]
-			if !ok {
-				srv = p.serversFor(sn, me.Name, n.ServiceNodes, members)
-				cache[string(key)] = srv
-			}
-			h.srv = srv
-		}
+		h := host{node: n, srv: cache.get(sn, n.ServiceNodes)}
 		if !sn.next.IsValid() {
 			h.next = firstWith(service.TFTP, sn.net, n.ServiceNodes, members)
 		}
@@ -344,6 +348,112 @@ func (p *plan) addHosts(st *pool.State, me pool.Member, members map[string]*pool
 		cfg.Hosts += len(n.MACs)
 	}
 	return nil
+}
+
+// nameOrder returns the indexes of nodes in name order (stable, so
+// duplicate names end up side by side in their original order).
+func nameOrder(nodes []pool.Node) []int {
+	order := make([]int, len(nodes))
+	sorted := true
+	for i := range order {
+		order[i] = i
+		if i > 0 && nodes[i].Name <= nodes[i-1].Name {
+			sorted = false
+		}
+	}
+	if !sorted {
+		sort.SliceStable(order, func(a, b int) bool { return nodes[order[a]].Name < nodes[order[b]].Name })
+	}
+	return order
+}
+
+// reserves reports whether the member named self gives node n a
+// reservation: every node when disjointdhcps=0, else only the nodes
+// listing it (and, on the MN, the nodes with no servicenode list).
+func (p *plan) reserves(n *pool.Node, self string, isMN bool) bool {
+	return !p.set.disjoint || slices.Contains(n.ServiceNodes, self) || len(n.ServiceNodes) == 0 && isMN
+}
+
+// missingAddress says why node n can have no reservation, or "".
+func missingAddress(n *pool.Node) string {
+	if !n.IP.IsValid() {
+		return "no IP address"
+	}
+	if len(n.MACs) == 0 {
+		return "no MAC address"
+	}
+	return ""
+}
+
+// addrBook holds the addresses taken so far: reserved ones and the IPs
+// and MACs of the nodes added. Integer keys: hashing 100,000 MAC strings
+// costs more than the rest of the render.
+type addrBook struct {
+	reserved map[netip.Addr]string
+	ips      map[uint32]string
+	macs     map[uint64]string
+}
+
+func newAddrBook(reserved map[netip.Addr]string, nodes int) *addrBook {
+	return &addrBook{reserved: reserved, ips: make(map[uint32]string, nodes), macs: make(map[uint64]string, nodes)}
+}
+
+// add checks node n's IP on subnet sn and its MACs against the book and
+// takes them.
+func (b *addrBook) add(sn *subnet, n *pool.Node) error {
+	if why := hostAddrProblem(sn.net.Prefix, n.IP); why != "" {
+		return fmt.Errorf("%w: node %s: IP %s is %s (network %s)", ErrInvalid, n.Name, n.IP, why, sn.net.Name)
+	}
+	if sn.net.InRange(n.IP) {
+		return fmt.Errorf("%w: node %s: IP %s is inside the dynamic range %s-%s of network %s", ErrInvalid, n.Name, n.IP, sn.net.DynamicStart, sn.net.DynamicEnd, sn.net.Name)
+	}
+	if what, taken := b.reserved[n.IP]; taken {
+		return fmt.Errorf("%w: node %s: IP %s is %s", ErrInvalid, n.Name, n.IP, what)
+	}
+	if other, dup := b.ips[u32(n.IP)]; dup {
+		return fmt.Errorf("%w: node %s: IP %s is node %s's too", ErrInvalid, n.Name, n.IP, other)
+	}
+	b.ips[u32(n.IP)] = n.Name
+	for _, m := range n.MACs {
+		if !isMAC(m) {
+			return fmt.Errorf("%w: node %s: MAC %q: want six lower-case hex bytes separated by ':'", ErrInvalid, n.Name, m)
+		}
+		k := macKey(m)
+		if other, dup := b.macs[k]; dup {
+			return fmt.Errorf("%w: node %s: MAC %s is node %s's too", ErrInvalid, n.Name, m, other)
+		}
+		b.macs[k] = n.Name
+	}
+	return nil
+}
+
+// serverCache computes the DNS and NTP servers (serversFor) once per
+// network and servicenode list.
+type serverCache struct {
+	p       *plan
+	self    string
+	members map[string]*pool.Member
+	lists   map[string]*servers
+	key     []byte
+}
+
+// get returns the servers of list on sn's network; nil for an empty list
+// or one that keeps the subnet's servers.
+func (c *serverCache) get(sn *subnet, list []string) *servers {
+	if len(list) == 0 {
+		return nil
+	}
+	c.key = append(c.key[:0], sn.net.Name...)
+	for _, s := range list {
+		c.key = append(c.key, ',')
+		c.key = append(c.key, s...)
+	}
+	srv, ok := c.lists[string(c.key)]
+	if !ok {
+		srv = c.p.serversFor(sn, c.self, list, c.members)
+		c.lists[string(c.key)] = srv
+	}
+	return srv
 }
 
 // subnetOf returns the served subnet of node n, or nil.
@@ -433,3 +543,11 @@ func yesNo(b bool) string {
 	}
 	return "no"
 }
+
+// poolRuleError is a broken rule of the store's (pool.ErrInvalid)
+// reported by the renderer: its message is pool's, and errors.Is matches
+// both ErrInvalid and pool.ErrInvalid.
+type poolRuleError struct{ err error }
+
+func (e poolRuleError) Error() string   { return e.err.Error() }
+func (e poolRuleError) Unwrap() []error { return []error{ErrInvalid, e.err} }

@@ -3,7 +3,6 @@ package dispatch
 import (
 	"encoding/json"
 	"errors"
-	"fmt"
 	"regexp"
 	"sort"
 	"strings"
@@ -82,26 +81,26 @@ func (r *Request) Validate() error {
 		r.Fanout = DefaultFanout
 	}
 	if r.Fanout < 1 || r.Fanout > MaxFanout {
-		return fmt.Errorf("%w: fanout %d (allowed: 1 to %d)", ErrInvalid, r.Fanout, MaxFanout)
+		return errorf(ErrInvalid, "fanout %d (allowed: 1 to %d)", r.Fanout, MaxFanout)
 	}
 	if r.ConnectTimeout == 0 {
 		r.ConnectTimeout = DefaultConnectTimeout
 	}
 	if r.ConnectTimeout < 0 || r.CommandTimeout < 0 {
-		return fmt.Errorf("%w: timeouts must not be negative (connect %s, command %s)", ErrInvalid, r.ConnectTimeout, r.CommandTimeout)
+		return errorf(ErrInvalid, "timeouts must not be negative (connect %s, command %s)", r.ConnectTimeout, r.CommandTimeout)
 	}
 	if r.User != "" && !userRE.MatchString(r.User) {
-		return fmt.Errorf("%w: user %q (allowed: a login name of letters, digits, '_', '.', '-')", ErrInvalid, r.User)
+		return errorf(ErrInvalid, "user %q (allowed: a login name of letters, digits, '_', '.', '-')", r.User)
 	}
 	if len(r.Script) == 0 && strings.TrimSpace(r.Command) == "" {
-		return fmt.Errorf("%w: no command and no script given", ErrInvalid)
+		return errorf(ErrInvalid, "no command and no script given")
 	}
 	if len(r.Script) == 0 && len(r.Args) > 0 {
-		return fmt.Errorf("%w: arguments %q are for a script, and no script is given", ErrInvalid, r.Args)
+		return errorf(ErrInvalid, "arguments %q are for a script, and no script is given", r.Args)
 	}
 	for k := range r.Env {
 		if !envNameRE.MatchString(k) {
-			return fmt.Errorf("%w: environment variable name %q (allowed: letters, digits and '_', not starting with a digit)", ErrInvalid, k)
+			return errorf(ErrInvalid, "environment variable name %q (allowed: letters, digits and '_', not starting with a digit)", k)
 		}
 	}
 	return nil
@@ -222,6 +221,15 @@ type remoteError struct {
 }
 
 func (e remoteError) Error() string { return e.msg }
+
+// remoteErr rebuilds an error a relaying member sent: an *Error when its
+// kind is known (the member sent the message without the package tag).
+func remoteErr(msg string, kind error) error {
+	if kind != nil {
+		return &Error{Kind: kind, Msg: msg}
+	}
+	return remoteError{msg: msg}
+}
 func (e remoteError) Is(target error) bool {
 	return e.kind != nil && errors.Is(e.kind, target)
 }

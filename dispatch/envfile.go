@@ -3,7 +3,6 @@ package dispatch
 import (
 	"bufio"
 	"bytes"
-	"fmt"
 	"strings"
 )
 
@@ -23,7 +22,7 @@ func ParseEnvFile(name string, data []byte) (map[string]string, error) {
 		line = strings.TrimPrefix(line, "export ")
 		k, v, ok := strings.Cut(line, "=")
 		if !ok || !envNameRE.MatchString(k) {
-			return nil, fmt.Errorf("%w: %s line %d: %q (want NAME=VALUE with NAME of letters, digits and '_')", ErrInvalid, name, n, sc.Text())
+			return nil, errorf(ErrInvalid, "%s line %d: %q (want NAME=VALUE with NAME of letters, digits and '_')", name, n, sc.Text())
 		}
 		if len(v) >= 2 && (v[0] == '\'' || v[0] == '"') && v[len(v)-1] == v[0] {
 			v = v[1 : len(v)-1]

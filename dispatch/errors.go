@@ -1,6 +1,9 @@
 package dispatch
 
-import "errors"
+import (
+	"errors"
+	"fmt"
+)
 
 // Sentinel errors; match with errors.Is. Messages name the node or value.
 var (
@@ -65,3 +68,73 @@ type kindError struct{ kind, err error }
 
 func (k kindError) Error() string   { return k.err.Error() }
 func (k kindError) Unwrap() []error { return []error{k.kind, k.err} }
+
+// phrase is what a sentinel says, without the package tag.
+func phrase(kind error) string {
+	switch kind {
+	case ErrInvalid:
+		return "invalid value"
+	case ErrUnknown:
+		return "unknown node"
+	case ErrConnect:
+		return "cannot reach node"
+	case ErrHostKey:
+		return "node host key not accepted"
+	case ErrTimeout:
+		return "node timed out"
+	case ErrRelay:
+		return "relay through member failed"
+	case ErrCanceled:
+		return "canceled"
+	}
+	return "error"
+}
+
+// Error is how this package reports what went wrong. Kind is one of the
+// sentinels above (errors.Is matches it, and the causes); Msg is the
+// message for a person, without the package tag, which Error adds:
+// "cannot reach node: cn001 (10.0.0.9:22): connection refused".
+type Error struct {
+	Kind error
+	Msg  string
+	// cause is what the message was formatted from with %w, if anything.
+	cause error
+}
+
+func (e *Error) Error() string { return "dispatch: " + e.Msg }
+
+// Unwrap returns the sentinel and the cause.
+func (e *Error) Unwrap() []error {
+	if e.cause == nil {
+		return []error{e.Kind}
+	}
+	return []error{e.Kind, e.cause}
+}
+
+// errorf returns an *Error of kind whose message is the kind's phrase,
+// ": " and the formatted text. An *Error among args is formatted by its
+// Msg, so a person reads one package tag at most.
+func errorf(kind error, format string, args ...any) error {
+	for i, a := range args {
+		if de, ok := a.(*Error); ok {
+			args[i] = msgOnly{de}
+		}
+	}
+	cause := fmt.Errorf(format, args...)
+	return &Error{Kind: kind, Msg: phrase(kind) + ": " + cause.Error(), cause: cause}
+}
+
+// msgOnly is an *Error inside the message of another: its Msg, and its
+// chain for errors.Is.
+type msgOnly struct{ e *Error }
+
+func (m msgOnly) Error() string { return m.e.Msg }
+func (m msgOnly) Unwrap() error { return m.e }
+
+// message is err's text for a person: Msg for an *Error.
+func message(err error) string {
+	if de, ok := err.(*Error); ok {
+		return de.Msg
+	}
+	return err.Error()
+}

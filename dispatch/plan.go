@@ -2,7 +2,6 @@ package dispatch
 
 import (
 	"errors"
-	"fmt"
 	"io"
 	"net"
 	"net/netip"
@@ -92,7 +91,7 @@ func Universe(st *pool.State) (noderange.Universe, error) {
 // names are ErrUnknown (and noderange.ErrUnknown) listing them.
 func Select(st *pool.State, expr string) ([]string, error) {
 	if strings.TrimSpace(expr) == "" {
-		return nil, fmt.Errorf("%w: empty noderange (give node names, ranges such as cn[001-100], or groups)", ErrInvalid)
+		return nil, errorf(ErrInvalid, "empty noderange (give node names, ranges such as cn[001-100], or groups)")
 	}
 	u, err := Universe(st)
 	if err != nil {
@@ -103,9 +102,9 @@ func Select(st *pool.State, expr string) ([]string, error) {
 	case err != nil && isUnknown(err):
 		return nil, kindError{kind: ErrUnknown, err: err}
 	case err != nil:
-		return nil, fmt.Errorf("%w: noderange %q: %w", ErrInvalid, expr, err)
+		return nil, errorf(ErrInvalid, "noderange %q: %w", expr, err)
 	case len(names) == 0:
-		return nil, fmt.Errorf("%w: noderange %q selects no node", ErrInvalid, expr)
+		return nil, errorf(ErrInvalid, "noderange %q selects no node", expr)
 	}
 	return names, nil
 }
@@ -119,7 +118,7 @@ func NewPlan(st *pool.State, names []string, o PlanOptions) (Plan, error) {
 		port = 22
 	}
 	if port < 1 || port > 65535 {
-		return Plan{}, fmt.Errorf("%w: port %d (allowed: 1 to 65535)", ErrInvalid, o.Port)
+		return Plan{}, errorf(ErrInvalid, "port %d (allowed: 1 to 65535)", o.Port)
 	}
 	pl := planner{st: st, o: o, port: strconv.Itoa(port), nodes: map[string]*pool.Node{}}
 	for i := range st.Nodes {
@@ -186,8 +185,7 @@ func (pl *planner) chain() ([]Target, error) {
 	var out []Target
 	for _, m := range strings.Split(pl.o.Via, ",") {
 		if _, ok := pl.st.Member(m); !ok {
-			return nil, fmt.Errorf("%w: --via %q: %q is not a member of the pool (allowed: auto, direct, or member names: %s)",
-				ErrInvalid, pl.o.Via, m, strings.Join(pl.memberNames(), ", "))
+			return nil, errorf(ErrInvalid, "--via %q: %q is not a member of the pool (allowed: auto, direct, or member names: %s)", pl.o.Via, m, strings.Join(pl.memberNames(), ", "))
 		}
 		if m == pl.o.Self && len(out) == 0 {
 			continue // through ourselves: nothing to hop
@@ -212,18 +210,18 @@ func (pl *planner) target(name string) (Target, *Result, error) {
 		t := pl.memberTarget(name)
 		if t.Addr == "" {
 			return t, &Result{Node: name, Kind: KindMember, ExitCode: -1,
-				Err: fmt.Errorf("%w: member %s has no address", ErrConnect, name)}, nil
+				Err: errorf(ErrConnect, "member %s has no address", name)}, nil
 		}
 		return t, nil, nil
 	}
 	n, ok := pl.nodes[name]
 	if !ok {
-		return Target{}, nil, fmt.Errorf("%w: %s is neither a node nor a member", ErrUnknown, name)
+		return Target{}, nil, errorf(ErrUnknown, "%s is neither a node nor a member", name)
 	}
 	t := Target{Name: name, Kind: KindNode}
 	if !n.IP.IsValid() {
 		return t, &Result{Node: name, Kind: KindNode, ExitCode: -1,
-			Err: fmt.Errorf("%w: node %s has no IP address in the pool", ErrConnect, name)}, nil
+			Err: errorf(ErrConnect, "node %s has no IP address in the pool", name)}, nil
 	}
 	t.Addr = net.JoinHostPort(n.IP.String(), pl.port)
 	return t, nil, nil

@@ -54,7 +54,7 @@ type wireResult struct {
 func toWire(r Result) *wireResult {
 	w := &wireResult{Node: r.Node, Kind: r.Kind, Stdout: r.Stdout, Stderr: r.Stderr, ExitCode: r.ExitCode, Seconds: r.Elapsed.Seconds()}
 	if r.Err != nil {
-		w.Error, w.ErrorKind = r.Err.Error(), errKind(r.Err)
+		w.Error, w.ErrorKind = message(r.Err), errKind(r.Err)
 	}
 	return w
 }
@@ -63,7 +63,7 @@ func (w *wireResult) result(via string) Result {
 	r := Result{Node: w.Node, Kind: w.Kind, Via: via, Stdout: w.Stdout, Stderr: w.Stderr, ExitCode: w.ExitCode,
 		Elapsed: time.Duration(w.Seconds * float64(time.Second))}
 	if w.Error != "" {
-		r.Err = remoteError{msg: w.Error, kind: kindErr(w.ErrorKind)}
+		r.Err = remoteErr(w.Error, kindErr(w.ErrorKind))
 	}
 	return r
 }
@@ -81,7 +81,7 @@ func (r *Runner) relay(ctx context.Context, req Request, g RelayGroup, out *sink
 	member := g.Via[0]
 	body, err := json.Marshal(relayRequest{Version: RelayVersion, Request: req, Targets: g.Targets, Via: g.Via[1:]})
 	if err != nil {
-		r.failAll(g.Targets, member.Name, fmt.Errorf("%w: encoding the request for %s: %v", ErrRelay, member.Name, err), out)
+		r.failAll(g.Targets, member.Name, errorf(ErrRelay, "encoding the request for %s: %v", member.Name, err), out)
 		return
 	}
 	cmd := r.RelayCommand
@@ -123,13 +123,13 @@ func relayFailure(member string, code int, err error, remoteErr, stderr string) 
 	stderr = strings.TrimSpace(stderr)
 	switch {
 	case remoteErr != "":
-		return fmt.Errorf("%w: member %s refused the request: %s", ErrRelay, member, remoteErr)
+		return errorf(ErrRelay, "member %s refused the request: %s", member, remoteErr)
 	case err != nil:
-		return fmt.Errorf("%w: through member %s: %w", ErrRelay, member, err)
+		return errorf(ErrRelay, "through member %s: %w", member, err)
 	case stderr != "":
-		return fmt.Errorf("%w: member %s ended (exit status %d) without a result: %s", ErrRelay, member, code, stderr)
+		return errorf(ErrRelay, "member %s ended (exit status %d) without a result: %s", member, code, stderr)
 	default:
-		return fmt.Errorf("%w: member %s ended (exit status %d) without a result", ErrRelay, member, code)
+		return errorf(ErrRelay, "member %s ended (exit status %d) without a result", member, code)
 	}
 }
 
@@ -199,7 +199,7 @@ func ServeRelay(ctx context.Context, in io.Reader, out io.Writer, r *Runner) err
 	}
 	rq, err := readRelayRequest(in)
 	if err != nil {
-		send(frame{Error: err.Error()})
+		send(frame{Error: message(err)})
 		return err
 	}
 	p := Plan{Direct: rq.Targets}
@@ -214,7 +214,7 @@ func ServeRelay(ctx context.Context, in io.Reader, out io.Writer, r *Runner) err
 	}
 	s, err := r.Run(ctx, rq.Request, p, h)
 	if err != nil {
-		send(frame{Error: err.Error()})
+		send(frame{Error: message(err)})
 		return err
 	}
 	send(frame{End: &s})
@@ -224,13 +224,13 @@ func ServeRelay(ctx context.Context, in io.Reader, out io.Writer, r *Runner) err
 func readRelayRequest(in io.Reader) (relayRequest, error) {
 	var rq relayRequest
 	if err := json.NewDecoder(io.LimitReader(in, maxRelayRequest)).Decode(&rq); err != nil {
-		return rq, fmt.Errorf("%w: reading the relay request: %v", ErrInvalid, err)
+		return rq, errorf(ErrInvalid, "reading the relay request: %v", err)
 	}
 	if rq.Version != RelayVersion {
-		return rq, fmt.Errorf("%w: relay protocol version %d (this member speaks %d)", ErrInvalid, rq.Version, RelayVersion)
+		return rq, errorf(ErrInvalid, "relay protocol version %d (this member speaks %d)", rq.Version, RelayVersion)
 	}
 	if len(rq.Targets) == 0 {
-		return rq, fmt.Errorf("%w: relay request without targets", ErrInvalid)
+		return rq, errorf(ErrInvalid, "relay request without targets")
 	}
 	if err := rq.Request.Validate(); err != nil {
 		return rq, err
@@ -246,13 +246,13 @@ func readRelayRequest(in io.Reader) (relayRequest, error) {
 // checkTarget validates a target received from another member.
 func checkTarget(t Target) error {
 	if err := noderange.ValidateName(t.Name); err != nil {
-		return fmt.Errorf("%w: target: %v", ErrInvalid, err)
+		return errorf(ErrInvalid, "target: %v", err)
 	}
 	if t.Kind != KindNode && t.Kind != KindMember {
-		return fmt.Errorf("%w: target %s kind %q (allowed: node, member)", ErrInvalid, t.Name, t.Kind)
+		return errorf(ErrInvalid, "target %s kind %q (allowed: node, member)", t.Name, t.Kind)
 	}
 	if _, _, err := net.SplitHostPort(t.Addr); err != nil {
-		return fmt.Errorf("%w: target %s address %q (want HOST:PORT)", ErrInvalid, t.Name, t.Addr)
+		return errorf(ErrInvalid, "target %s address %q (want HOST:PORT)", t.Name, t.Addr)
 	}
 	return nil
 }

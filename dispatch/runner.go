@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"context"
 	"errors"
-	"fmt"
 	"io"
 	"log/slog"
 	"sync"
@@ -81,7 +80,7 @@ func (r *Runner) Run(ctx context.Context, req Request, p Plan, h Handlers) (Summ
 		return Summary{}, err
 	}
 	if r.Transport == nil {
-		return Summary{}, fmt.Errorf("%w: runner has no transport", ErrInvalid)
+		return Summary{}, errorf(ErrInvalid, "runner has no transport")
 	}
 	out := &sink{h: h}
 	var wg sync.WaitGroup
@@ -151,7 +150,7 @@ func (r *Runner) one(ctx context.Context, req Request, t Target, out *sink) Resu
 	start := time.Now()
 	res := Result{Node: t.Name, Kind: t.Kind, ExitCode: -1}
 	if err := ctx.Err(); err != nil {
-		res.Err = fmt.Errorf("%w: %s not run: %v", ErrCanceled, t.Name, err)
+		res.Err = errorf(ErrCanceled, "%s not run: %v", t.Name, err)
 		return res
 	}
 	if req.CommandTimeout > 0 {
@@ -181,7 +180,7 @@ func (r *Runner) one(ctx context.Context, req Request, t Target, out *sink) Resu
 	}
 	if err != nil {
 		if req.CommandTimeout > 0 && errors.Is(ctx.Err(), context.DeadlineExceeded) && !errors.Is(err, ErrTimeout) {
-			err = fmt.Errorf("%w: %s did not finish within %s: %v", ErrTimeout, t.Name, req.CommandTimeout, err)
+			err = errorf(ErrTimeout, "%s did not finish within %s: %v", t.Name, req.CommandTimeout, err)
 		}
 		res.Err = err
 		r.log().Warn("xdsh: target failed", "node", t.Name, "addr", t.Addr, "err", err)

@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"context"
 	"errors"
-	"fmt"
 	"io"
 	"net"
 	"sync"
@@ -81,7 +80,7 @@ func (s *SSH) Exec(ctx context.Context, e Exec) (int, error) {
 	}
 	if err != nil {
 		c.Close()
-		return -1, fmt.Errorf("%w: %s (%s): opening a session: %v", ErrConnect, e.Target.Name, e.Target.Addr, err)
+		return -1, errorf(ErrConnect, "%s (%s): opening a session: %v", e.Target.Name, e.Target.Addr, err)
 	}
 	kept := cached || s.keep(key, c)
 	if !kept {
@@ -136,10 +135,10 @@ func (s *SSH) connect(ctx context.Context, e Exec, user string) (*ssh.Client, er
 		auth = s.MemberAuth
 	}
 	if len(auth) == 0 {
-		return nil, fmt.Errorf("%w: no SSH credentials for %s %s", ErrInvalid, t.Kind, t.Name)
+		return nil, errorf(ErrInvalid, "no SSH credentials for %s %s", t.Kind, t.Name)
 	}
 	if s.HostKeyCallback == nil {
-		return nil, fmt.Errorf("%w: SSH transport has no host key check", ErrInvalid)
+		return nil, errorf(ErrInvalid, "SSH transport has no host key check")
 	}
 	timeout := e.ConnectTimeout
 	if timeout <= 0 {
@@ -154,12 +153,12 @@ func (s *SSH) connect(ctx context.Context, e Exec, user string) (*ssh.Client, er
 	}
 	failed := func(step string, err error) error {
 		if ctx.Err() != nil {
-			return fmt.Errorf("%w: %s (%s) while %s: %v", ErrTimeout, t.Name, t.Addr, step, ctx.Err())
+			return errorf(ErrTimeout, "%s (%s) while %s: %v", t.Name, t.Addr, step, ctx.Err())
 		}
 		if cctx.Err() != nil {
-			return fmt.Errorf("%w: %s (%s): no answer within %s while %s", ErrConnect, t.Name, t.Addr, timeout, step)
+			return errorf(ErrConnect, "%s (%s): no answer within %s while %s", t.Name, t.Addr, timeout, step)
 		}
-		return fmt.Errorf("%w: %s (%s): %v", ErrConnect, t.Name, t.Addr, err)
+		return errorf(ErrConnect, "%s (%s): %v", t.Name, t.Addr, err)
 	}
 	conn, err := dial(cctx, "tcp", t.Addr)
 	if err != nil {
@@ -185,7 +184,7 @@ func (s *SSH) connect(ctx context.Context, e Exec, user string) (*ssh.Client, er
 	if err != nil {
 		conn.Close()
 		if hostKeyErr != nil {
-			return nil, fmt.Errorf("%w: %s (%s): %v", ErrHostKey, t.Name, t.Addr, hostKeyErr)
+			return nil, errorf(ErrHostKey, "%s (%s): %v", t.Name, t.Addr, hostKeyErr)
 		}
 		return nil, failed("logging in", err)
 	}
@@ -206,7 +205,7 @@ func runSession(ctx context.Context, sess *ssh.Session, e Exec) (int, error) {
 	defer stop()
 	err := sess.Run(e.Command)
 	if ctx.Err() != nil {
-		return -1, fmt.Errorf("%w: %s (%s): %v", ErrTimeout, e.Target.Name, e.Target.Addr, ctx.Err())
+		return -1, errorf(ErrTimeout, "%s (%s): %v", e.Target.Name, e.Target.Addr, ctx.Err())
 	}
 	if err == nil {
 		return 0, nil
@@ -218,7 +217,7 @@ func runSession(ctx context.Context, sess *ssh.Session, e Exec) (int, error) {
 		}
 		return ee.ExitStatus(), nil
 	}
-	return -1, fmt.Errorf("%w: %s (%s): the command ended without an exit status: %v", ErrConnect, e.Target.Name, e.Target.Addr, err)
+	return -1, errorf(ErrConnect, "%s (%s): the command ended without an exit status: %v", e.Target.Name, e.Target.Addr, err)
 }
 
 func orDiscard(w io.Writer) io.Writer {

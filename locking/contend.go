@@ -29,6 +29,9 @@ type sighting struct {
 // TTL - margin after the last successful renewal). Contend does not queue:
 // it may take a free lock ahead of queued Lock callers.
 func (lk *Locker) Contend(ctx context.Context, name string, opts ...Option) (*Lock, error) {
+	if err := ensureSchema(ctx, lk.s); err != nil {
+		return nil, err
+	}
 	w, err := lk.newWait(name, true, opts)
 	if err != nil {
 		return nil, err

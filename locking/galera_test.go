@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/mnpool/mnpool/console"
+	"github.com/mnpool/mnpool/internal/ctxutil"
 	"github.com/mnpool/mnpool/internal/testenv"
 	"github.com/mnpool/mnpool/internal/testgalera"
 	"github.com/mnpool/mnpool/locking"
@@ -91,7 +92,7 @@ func TestGetLockIsNodeLocal(t *testing.T) {
 
 	t.Run("locking", func(t *testing.T) {
 		open := func(n int) *locking.Locker {
-			s, err := pool.Open(ctx, g.NodeDSN(n), pool.WithMigrate(), pool.WithSelf(fmt.Sprintf("m%d", n)))
+			s, err := pool.Open(ctx, g.NodeDSN(n), pool.WithMigrate(locking.Schema()), pool.WithSelf(fmt.Sprintf("m%d", n)))
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -178,10 +179,8 @@ func safetyUsers() []safetyUser {
 					if !errors.Is(err, console.ErrLeaseHeld) {
 						return holding{}, err
 					}
-					select {
-					case <-ctx.Done():
-						return holding{}, ctx.Err()
-					case <-time.After(50 * time.Millisecond):
+					if err := ctxutil.Sleep(ctx, 50*time.Millisecond); err != nil {
+						return holding{}, err
 					}
 				}
 			}, lt.Locker()
@@ -225,7 +224,7 @@ func safetyUnderFaults(t *testing.T, g *testgalera.Env, u safetyUser) {
 			links[c] = append(links[c], p)
 			dsns = append(dsns, strings.Replace(g.NodeDSN(n), "tcp("+g.Addr(n)+")", "tcp("+p.addr()+")", 1))
 		}
-		s, err := pool.Open(context.Background(), strings.Join(dsns, ","), pool.WithMigrate(), pool.WithSelf(fmt.Sprintf("m%d", c)),
+		s, err := pool.Open(context.Background(), strings.Join(dsns, ","), pool.WithMigrate(locking.Schema()), pool.WithSelf(fmt.Sprintf("m%d", c)),
 			pool.WithHealthInterval(500*time.Millisecond, 2*time.Second))
 		if err != nil {
 			t.Fatal(err)

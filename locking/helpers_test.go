@@ -63,7 +63,7 @@ func eachBackend(t *testing.T, f func(t *testing.T, e env)) {
 // store opens client i of e as member "mN".
 func (e env) store(t testing.TB, i int) *pool.Store {
 	t.Helper()
-	s, err := pool.Open(context.Background(), e.dsn(i), pool.WithMigrate(), pool.WithSelf(fmt.Sprintf("m%d", i)),
+	s, err := pool.Open(context.Background(), e.dsn(i), pool.WithMigrate(locking.Schema()), pool.WithSelf(fmt.Sprintf("m%d", i)),
 		pool.WithHealthInterval(500*time.Millisecond, 2*time.Second))
 	if err != nil {
 		t.Fatalf("open store: %v", err)
@@ -230,7 +230,7 @@ func (e env) cutStore(t testing.TB, i int) (s *pool.Store, cut func()) {
 	n := i%e.galera.N() + 1
 	p := newProxy(t, e.galera.Addr(n))
 	dsn := strings.Replace(e.galera.NodeDSN(n), "tcp("+e.galera.Addr(n)+")", "tcp("+p.addr()+")", 1)
-	s, err := pool.Open(context.Background(), dsn, pool.WithMigrate(), pool.WithSelf(fmt.Sprintf("m%d", i)),
+	s, err := pool.Open(context.Background(), dsn, pool.WithMigrate(locking.Schema()), pool.WithSelf(fmt.Sprintf("m%d", i)),
 		pool.WithHealthInterval(500*time.Millisecond, 2*time.Second))
 	if err != nil {
 		t.Fatalf("open store through proxy: %v", err)

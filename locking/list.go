@@ -33,6 +33,9 @@ type Info struct {
 // List returns every lock the database knows, held or not, and the
 // number of sessions queued for each, sorted by name.
 func (lk *Locker) List(ctx context.Context) ([]Info, error) {
+	if err := ensureSchema(ctx, lk.s); err != nil {
+		return nil, err
+	}
 	var rows []lockRow
 	var counts []struct {
 		Name string `db:"name"`
@@ -81,6 +84,9 @@ func (lk *Locker) List(ctx context.Context) ([]Info, error) {
 // console list reads the console leases this way). The result is keyed by
 // lock name and carries no waiter counts.
 func Held(ctx context.Context, s *pool.Store, prefix string, names []string) (map[string]Info, error) {
+	if err := ensureSchema(ctx, s); err != nil {
+		return nil, err
+	}
 	var rows []lockRow
 	err := s.Read(ctx, func(tx *sqlx.Tx) error {
 		rows = rows[:0]

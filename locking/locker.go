@@ -14,6 +14,7 @@ import (
 
 	"github.com/jmoiron/sqlx"
 
+	"github.com/mnpool/mnpool/internal/ctxutil"
 	"github.com/mnpool/mnpool/pool"
 )
 
@@ -169,6 +170,9 @@ func (lk *Locker) newWait(name string, try bool, opts []Option) (*waitState, err
 }
 
 func (lk *Locker) acquire(ctx context.Context, name string, try bool, opts []Option) (*Lock, error) {
+	if err := ensureSchema(ctx, lk.s); err != nil {
+		return nil, err
+	}
 	w, err := lk.newWait(name, try, opts)
 	if err != nil {
 		return nil, err
@@ -334,15 +338,7 @@ func (lk *Locker) sleep(ctx context.Context, w *waitState, near bool) error {
 		d = max(d/4, minPoll)
 	}
 	d = time.Duration(float64(d) * (0.75 + 0.5*mrand.Float64()))
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-ctx.Done():
-		return ctx.Err()
-	case <-t.C:
-	case <-lk.wakeChan(w.name):
-	}
-	return nil
+	return ctxutil.SleepOr(ctx, d, lk.wakeChan(w.name))
 }
 
 func (lk *Locker) wakeChan(name string) chan struct{} {
@@ -656,7 +652,7 @@ func (lk *Locker) takeRow(ctx context.Context, tx *sqlx.Tx, w *waitState, c *cla
 // row is never deleted; the GREATEST with the token found in the lock row
 // keeps the token growing even if the token row was lost.
 func (lk *Locker) nextToken(ctx context.Context, tx *sqlx.Tx, name string, floor int64) (int64, error) {
-	n, err := affected(tx.ExecContext(ctx, `UPDATE lock_tokens SET token = `+greatest(lk.s)+`(token, ?) + 1 WHERE name = ?`, floor, name))
+	n, err := affected(tx.ExecContext(ctx, `UPDATE lock_tokens SET token = `+lk.s.Dialect().Greatest("token", "?")+` + 1 WHERE name = ?`, floor, name))
 	if err != nil {
 		return 0, err
 	}

@@ -45,7 +45,7 @@ func runHolder() int {
 		fmt.Println("error", err)
 		return 1
 	}
-	s, err := pool.Open(ctx, os.Getenv(helperDSN), pool.WithMigrate(), pool.WithSelf("paused"))
+	s, err := pool.Open(ctx, os.Getenv(helperDSN), pool.WithMigrate(locking.Schema()), pool.WithSelf("paused"))
 	if err != nil {
 		fmt.Println("error", err)
 		return 1

@@ -7,8 +7,6 @@ import (
 	"time"
 
 	"github.com/jmoiron/sqlx"
-
-	"github.com/mnpool/mnpool/pool"
 )
 
 // lockRow is a row of the locks table.
@@ -65,14 +63,6 @@ func getLock(ctx context.Context, tx *sqlx.Tx, name string) (row lockRow, ok boo
 		return lockRow{}, false, nil
 	}
 	return row, err == nil, err
-}
-
-// greatest is the SQL function for the larger of two values.
-func greatest(s *pool.Store) string {
-	if s.Dialect().Name() == "sqlite" {
-		return "MAX"
-	}
-	return "GREATEST"
 }
 
 func affected(res sql.Result, err error) (int64, error) {

@@ -725,7 +725,7 @@ func (s *Store) writeAssignments(ctx context.Context, changes []NodeAssignment) 
 // transaction whose commit outcome was unknown); any other was changed by
 // someone else.
 func (s *Store) writeAssignBatch(ctx context.Context, tx *sqlx.Tx, batch []NodeAssignment) (int, []string, error) {
-	b := nodeBatch{clearManual: true, writes: make([]nodeWrite, len(batch))}
+	b := nodeBatch{batchForm: batchForm{clearManual: true}, writes: make([]nodeWrite, len(batch))}
 	for i, c := range batch {
 		b.writes[i] = nodeWrite{node: c.Node, rev: c.Revision, old: joinList(c.Old), new: joinList(c.New)}
 	}

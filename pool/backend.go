@@ -52,6 +52,14 @@ type Dialect interface {
 	// InsertIgnore returns an INSERT of cols into table that does nothing
 	// when a row with the same primary key exists.
 	InsertIgnore(table string, cols []string) string
+	// Greatest returns the SQL expression for the larger of a and b.
+	Greatest(a, b string) string
+
+	// tableExists is a query of the catalog with one parameter, a table
+	// name, that returns the number of tables of that name (0 or 1).
+	tableExists() string
+	// tableOptions is what follows the column list of a CREATE TABLE.
+	tableOptions() string
 }
 
 func placeholders(n int) string {
@@ -78,6 +86,12 @@ func (sqliteDialect) InsertIgnore(table string, cols []string) string {
 	return "INSERT OR IGNORE INTO " + table + " (" + strings.Join(cols, ",") + ") VALUES (" + placeholders(len(cols)) + ")"
 }
 
+func (sqliteDialect) Greatest(a, b string) string { return "MAX(" + a + ", " + b + ")" }
+func (sqliteDialect) tableExists() string {
+	return "SELECT COUNT(*) FROM sqlite_master WHERE type = 'table' AND name = ?"
+}
+func (sqliteDialect) tableOptions() string { return "" }
+
 type mysqlDialect struct{}
 
 func (mysqlDialect) Name() string { return "mysql" }
@@ -96,6 +110,14 @@ func (mysqlDialect) Upsert(table string, keys, cols []string) string {
 func (mysqlDialect) InsertIgnore(table string, cols []string) string {
 	// Not INSERT IGNORE: that also silences errors other than a duplicate key.
 	return "INSERT INTO " + table + " (" + strings.Join(cols, ",") + ") VALUES (" + placeholders(len(cols)) + ") ON DUPLICATE KEY UPDATE " + cols[0] + "=" + cols[0]
+}
+
+func (mysqlDialect) Greatest(a, b string) string { return "GREATEST(" + a + ", " + b + ")" }
+func (mysqlDialect) tableExists() string {
+	return "SELECT COUNT(*) FROM information_schema.TABLES WHERE TABLE_SCHEMA = DATABASE() AND TABLE_NAME = ?"
+}
+func (mysqlDialect) tableOptions() string {
+	return " ENGINE=InnoDB DEFAULT CHARSET=utf8mb4 COLLATE=utf8mb4_bin"
 }
 
 func contains(list []string, s string) bool {

@@ -8,8 +8,12 @@
 // or one "mysql:USER:PASS@tcp(HOST:PORT)/DB" per MariaDB Galera node,
 // comma-separated, the local node first (see dsn.DSN). Name the member the
 // program runs on with WithSelf and who asks for changes with WithActor;
-// bring the schema up to date with Migrate (or WithMigrate). One Store is
-// safe for concurrent use; close it with Close.
+// bring the schema up to date with Migrate (or WithMigrate). pool's
+// migrations create pool's own tables only; a package that keeps tables in
+// the pool database (locking, dhcp, console, agent) owns their migrations
+// as a Schema and passes it to Migrate before it first uses them, and
+// versions are recorded per component. One Store is safe for concurrent
+// use; close it with Close.
 //
 // On Galera, every write is one transaction that Store.Tx retries on a
 // certification conflict (deadlock 1213) and on a node that went bad,

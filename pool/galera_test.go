@@ -8,6 +8,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -17,6 +18,7 @@ import (
 	"github.com/jmoiron/sqlx"
 	"github.com/stretchr/testify/require"
 
+	"github.com/mnpool/mnpool/internal/schemas"
 	"github.com/mnpool/mnpool/internal/testenv"
 	"github.com/mnpool/mnpool/internal/testgalera"
 	"github.com/mnpool/mnpool/pool"
@@ -57,7 +59,7 @@ func runHelper(mode string) int {
 			return 1
 		}
 		defer s.Close()
-		if err := s.Migrate(ctx); err != nil {
+		if err := s.Migrate(ctx, schemas.All()...); err != nil {
 			fmt.Fprintln(os.Stderr, err)
 			return 1
 		}
@@ -87,9 +89,7 @@ func TestGaleraConcurrentMigrationsFromTwoNodes(t *testing.T) {
 		require.NoError(t, cmd.Wait(), "migrating process %d: %s", i+1, outs[i].String())
 	}
 	// Every node has the one correct schema.
-	migs, err := pool.Migrations("mysql")
-	require.NoError(t, err)
-	last := migs[len(migs)-1].Version
+	migs, last := poolMigrationFiles(t, "mysql")
 	for n := 1; n <= env.N(); n++ {
 		s := openStore(t, env.NodeDSN(n))
 		v, err := s.SchemaVersion(context.Background())
@@ -98,7 +98,9 @@ func TestGaleraConcurrentMigrationsFromTwoNodes(t *testing.T) {
 		db := env.DB(t, n)
 		var count int
 		require.NoError(t, db.QueryRow("SELECT COUNT(*) FROM schema_migrations").Scan(&count))
-		require.Equal(t, len(migs), count, "one row per migration on node %d", n)
+		require.Equal(t, migs, count, "one row per migration on node %d", n)
+		require.NoError(t, db.QueryRow("SELECT COUNT(*) FROM component_migrations").Scan(&count))
+		require.Equal(t, len(schemas.All()), count, "one row per component migration on node %d", n)
 		require.NoError(t, db.QueryRow("SELECT COUNT(*) FROM master").Scan(&count))
 		require.Equal(t, 1, count, "one master record on node %d", n)
 	}
@@ -208,4 +210,20 @@ func TestGaleraNoLostUpdatesUnderConflicts(t *testing.T) {
 		require.Equal(t, int64(workers*each), v, "node %d", n)
 	}
 	_ = sql.ErrNoRows
+}
+
+// poolMigrationFiles counts pool's own migration files of dialect and
+// returns the highest version among them.
+func poolMigrationFiles(t *testing.T, dialect string) (n, last int) {
+	t.Helper()
+	entries, err := os.ReadDir("migrations")
+	require.NoError(t, err)
+	for _, e := range entries {
+		if base, ok := strings.CutSuffix(e.Name(), "."+dialect+".sql"); ok {
+			v, err := strconv.Atoi(strings.SplitN(base, "_", 2)[0])
+			require.NoError(t, err, e.Name())
+			n, last = n+1, max(last, v)
+		}
+	}
+	return n, last
 }

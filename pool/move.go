@@ -541,10 +541,7 @@ func (s *Store) move(ctx context.Context, req MoveRequest, exec batchExec, after
 		return tx.SelectContext(ctx, &nodes, "SELECT name, network, servicenodes, revision FROM nodes ORDER BY name")
 	})
 	if err != nil {
-		if isNoTable(err) {
-			return nil, fmt.Errorf("%w: the database has no pool schema; run `mnpool init`", ErrNotInitialized)
-		}
-		return nil, err
+		return nil, s.noSchema(ctx, err)
 	}
 	p, res, err := planMove(members, nodes, req)
 	if err != nil {
@@ -703,7 +700,7 @@ func (s *Store) writeBatch(ctx context.Context, tx *sqlx.Tx, p *movePlanner, bat
 			return nil, nil, err
 		}
 	}
-	b := nodeBatch{checkOld: true, writes: make([]nodeWrite, len(writes))}
+	b := nodeBatch{batchForm: batchForm{checkOld: true}, writes: make([]nodeWrite, len(writes))}
 	for j, k := range writes {
 		nm := out[k]
 		b.writes[j] = nodeWrite{node: nm.Node, rev: nm.OldRevision, old: joinList(nm.Old), new: joinList(nm.New)}

@@ -96,12 +96,9 @@ func execCase(ctx context.Context, tx *sqlx.Tx, b nodeBatch) (int64, error) {
 }
 
 func execValues(ctx context.Context, tx *sqlx.Tx, b nodeBatch) (int64, error) {
-	args := make([]any, 0, len(b.writes)*4)
-	for _, w := range b.writes {
-		args = append(args, w.node, w.rev, w.old, w.new)
-	}
+	args := b.args()
 	if tx.DriverName() != "mysql" {
-		return execCount(ctx, tx, sqliteDialect{}.nodeBatchSQL(len(b.writes), b.checkOld, b.clearManual), args)
+		return execCount(ctx, tx, sqliteDialect{}.nodeBatchSQL(len(b.writes), b.batchForm), args)
 	}
 	var q strings.Builder
 	// The header row names and types the columns and matches no node (no

@@ -11,6 +11,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"syscall"
 	"time"
 
 	"github.com/go-sql-driver/mysql"
@@ -352,13 +353,13 @@ func (b *mysqlBackend) classify(err error) errClass {
 	default:
 		return errFatal
 	}
+	// No server error number: the connection or the node failed.
 	var ne net.Error
 	switch {
 	case errors.Is(err, driver.ErrBadConn), errors.Is(err, mysql.ErrInvalidConn),
-		errors.Is(err, io.EOF), errors.Is(err, io.ErrUnexpectedEOF), errors.As(err, &ne):
-		return errNode
-	}
-	if strings.Contains(err.Error(), "connection refused") || strings.Contains(err.Error(), "broken pipe") {
+		errors.Is(err, io.EOF), errors.Is(err, io.ErrUnexpectedEOF), errors.As(err, &ne),
+		errors.Is(err, syscall.ECONNREFUSED), errors.Is(err, syscall.ECONNRESET),
+		errors.Is(err, syscall.EPIPE), errors.Is(err, syscall.ECONNABORTED):
 		return errNode
 	}
 	return errFatal

@@ -127,40 +127,70 @@ func (ix *poolIndex) normalizeNode(n *Node) error {
 	if err := ix.names.free(kindNode, n.Name); err != nil {
 		return err
 	}
-	groups := make([]string, 0, len(n.Groups))
-	seenG := map[string]bool{}
-	for _, g := range n.Groups {
-		g = strings.TrimSpace(g)
-		if g == "" || seenG[strings.ToLower(g)] {
-			continue
-		}
-		if err := ValidateGroup(g); err != nil {
-			return err
-		}
-		if err := ix.names.free(kindGroup, g); err != nil {
-			return err
-		}
-		seenG[strings.ToLower(g)] = true
-		groups = append(groups, g)
+	groups, err := ix.normalizeGroups(n.Groups)
+	if err != nil {
+		return err
 	}
 	n.Groups = groups
-	macs := make([]string, 0, len(n.MACs))
-	seenM := map[string]bool{}
-	for _, m := range n.MACs {
-		mac, err := NormalizeMAC(m)
-		if err != nil {
-			return err
-		}
-		if seenM[mac] {
-			return fmt.Errorf("%w: MAC %s is listed twice", ErrInvalid, mac)
-		}
-		seenM[mac] = true
-		macs = append(macs, mac)
+	macs, err := normalizeMACs(n.MACs)
+	if err != nil {
+		return err
 	}
 	n.MACs = macs
 	if n.IP.IsValid() {
 		n.IP = n.IP.Unmap()
 	}
+	if err := ix.placeOnNetwork(n); err != nil {
+		return err
+	}
+	return ix.checkServiceNodes(n)
+}
+
+// normalizeGroups returns the group names trimmed, without empty ones and
+// without repeats (compared without regard to case), each checked to be a
+// valid name not taken by a node or member.
+func (ix *poolIndex) normalizeGroups(in []string) ([]string, error) {
+	groups := make([]string, 0, len(in))
+	seen := map[string]bool{}
+	for _, g := range in {
+		g = strings.TrimSpace(g)
+		if g == "" || seen[strings.ToLower(g)] {
+			continue
+		}
+		if err := ValidateGroup(g); err != nil {
+			return nil, err
+		}
+		if err := ix.names.free(kindGroup, g); err != nil {
+			return nil, err
+		}
+		seen[strings.ToLower(g)] = true
+		groups = append(groups, g)
+	}
+	return groups, nil
+}
+
+// normalizeMACs returns the MACs in canonical form; a MAC given twice is
+// an error.
+func normalizeMACs(in []string) ([]string, error) {
+	macs := make([]string, 0, len(in))
+	seen := map[string]bool{}
+	for _, m := range in {
+		mac, err := NormalizeMAC(m)
+		if err != nil {
+			return nil, err
+		}
+		if seen[mac] {
+			return nil, fmt.Errorf("%w: MAC %s is listed twice", ErrInvalid, mac)
+		}
+		seen[mac] = true
+		macs = append(macs, mac)
+	}
+	return macs, nil
+}
+
+// placeOnNetwork sets n's network from its IP when none is given, and
+// checks that the network exists and the IP may be a host's on it.
+func (ix *poolIndex) placeOnNetwork(n *Node) error {
 	if n.Network == "" && n.IP.IsValid() {
 		for _, nw := range ix.nets {
 			if nw.Prefix.Contains(n.IP) {
@@ -183,16 +213,22 @@ func (ix *poolIndex) normalizeNode(n *Node) error {
 			}
 		}
 	}
-	seenS := map[string]bool{}
+	return nil
+}
+
+// checkServiceNodes checks that n's servicenodes are members of the pool,
+// each listed once, with an address on n's network.
+func (ix *poolIndex) checkServiceNodes(n *Node) error {
+	seen := map[string]bool{}
 	for _, sn := range n.ServiceNodes {
 		m, ok := ix.members[sn]
 		if !ok {
 			return fmt.Errorf("%w: servicenode %q is not a member of the pool (members: %s)", ErrInvalid, sn, ix.memberNames())
 		}
-		if seenS[sn] {
+		if seen[sn] {
 			return fmt.Errorf("%w: servicenode %s is listed twice", ErrInvalid, sn)
 		}
-		seenS[sn] = true
+		seen[sn] = true
 		if n.Network != "" {
 			if _, ok := m.Addresses[n.Network]; !ok {
 				return fmt.Errorf("%w: servicenode %s has no address on network %s", ErrInvalid, sn, n.Network)
@@ -635,10 +671,7 @@ func (s *Store) LoadState(ctx context.Context) (*State, error) {
 		return err
 	})
 	if err != nil {
-		if isNoTable(err) {
-			return nil, fmt.Errorf("%w: the database has no pool schema; run `mnpool init`", ErrNotInitialized)
-		}
-		return nil, err
+		return nil, s.noSchema(ctx, err)
 	}
 	return st, nil
 }

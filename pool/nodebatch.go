@@ -8,22 +8,62 @@ import (
 	"github.com/jmoiron/sqlx"
 )
 
-// nodeWrite is one conditional update of a node's servicenode list: it
-// is written only while the row still has the revision (and, when the
-// batch checks it, the list) it was planned from.
+// nodeWrite is one conditional update of a node's servicenode list (and,
+// when the batch sets whole rows, of the rest of its row): it is written
+// only while the row still has the revision (and, when the batch checks
+// it, the list) it was planned from.
 type nodeWrite struct {
 	node string
-	rev  int64  // the revision planned from
-	old  string // the list planned from (joined)
-	new  string // the list to write (joined)
+	rev  int64      // the revision planned from
+	old  string     // the list planned from (joined)
+	new  string     // the list to write (joined)
+	row  rowColumns // the other columns to write, when the batch sets rows
 }
 
-// nodeBatch is what move and assign write: a batch of conditional
-// updates of nodes by revision, sent as one statement.
+// rowColumns are the columns of a node's row that node set writes
+// besides its servicenode list.
+type rowColumns struct {
+	network string
+	ip      string // "" writes NULL
+	groups  string // joined
+	manual  bool
+}
+
+// nodeBatch is what move, assign and node set write: a batch of
+// conditional updates of nodes by revision, sent as one statement.
 type nodeBatch struct {
-	writes      []nodeWrite
+	writes []nodeWrite
+	batchForm
+}
+
+// batchForm is what a batch's statement checks and sets besides the
+// revision and the servicenode list. setRow sets manual itself, so it
+// does not go with clearManual.
+type batchForm struct {
 	checkOld    bool // also require servicenodes = old (move)
 	clearManual bool // also set manual = 0 (assign)
+	setRow      bool // also set network, ip, grouplist and manual from row (node set)
+}
+
+// args returns the batch's bind arguments: per write name, revision, old
+// list, new list and, when it sets rows, network, ip, groups, manual.
+func (b nodeBatch) args() []any {
+	per := 4
+	if b.setRow {
+		per = 8
+	}
+	args := make([]any, 0, len(b.writes)*per)
+	for _, w := range b.writes {
+		args = append(args, w.node, w.rev, w.old, w.new)
+		if b.setRow {
+			var ip any
+			if w.row.ip != "" {
+				ip = w.row.ip
+			}
+			args = append(args, w.row.network, ip, w.row.groups, w.row.manual)
+		}
+	}
+	return args
 }
 
 // batchExec sends a batch's conditional updates and returns the number
@@ -33,9 +73,9 @@ type batchExec func(ctx context.Context, tx *sqlx.Tx, b nodeBatch) (int64, error
 
 // nodeBatchDialect is the part of a dialect that writes a node batch.
 type nodeBatchDialect interface {
-	// nodeBatchSQL returns the UPDATE of n writes, each bound as the
-	// four arguments name, revision, old list, new list.
-	nodeBatchSQL(n int, checkOld, clearManual bool) string
+	// nodeBatchSQL returns the UPDATE of n writes of form f, each bound
+	// as nodeBatch.args binds it.
+	nodeBatchSQL(n int, f batchForm) string
 }
 
 // updateNodes writes the batch in one UPDATE of nodes joined with the
@@ -46,11 +86,7 @@ func (s *Store) updateNodes(ctx context.Context, tx *sqlx.Tx, b nodeBatch) (int6
 	if !ok {
 		panic("pool: dialect " + s.Dialect().Name() + " cannot write node batches")
 	}
-	args := make([]any, 0, len(b.writes)*4)
-	for _, w := range b.writes {
-		args = append(args, w.node, w.rev, w.old, w.new)
-	}
-	r, err := tx.ExecContext(ctx, d.nodeBatchSQL(len(b.writes), b.checkOld, b.clearManual), args...)
+	r, err := tx.ExecContext(ctx, d.nodeBatchSQL(len(b.writes), b.batchForm), b.args()...)
 	if err != nil {
 		return 0, err
 	}
@@ -58,16 +94,21 @@ func (s *Store) updateNodes(ctx context.Context, tx *sqlx.Tx, b nodeBatch) (int6
 }
 
 // nodeBatchSQL on SQLite: UPDATE ... FROM (VALUES ...).
-func (sqliteDialect) nodeBatchSQL(n int, checkOld, clearManual bool) string {
+func (sqliteDialect) nodeBatchSQL(n int, f batchForm) string {
 	var q strings.Builder
 	q.WriteString("UPDATE nodes SET servicenodes = v.column4, revision = nodes.revision + 1")
-	if clearManual {
+	if f.clearManual {
 		q.WriteString(", manual = 0")
 	}
+	row := "(?,?,?,?),"
+	if f.setRow {
+		q.WriteString(", network = v.column5, ip = v.column6, grouplist = v.column7, manual = v.column8")
+		row = "(?,?,?,?,?,?,?,?),"
+	}
 	q.WriteString(" FROM (VALUES ")
-	q.WriteString(strings.TrimSuffix(strings.Repeat("(?,?,?,?),", n), ","))
+	q.WriteString(strings.TrimSuffix(strings.Repeat(row, n), ","))
 	q.WriteString(") AS v WHERE nodes.name = v.column1 AND nodes.revision = v.column2")
-	if checkOld {
+	if f.checkOld {
 		q.WriteString(" AND nodes.servicenodes = v.column3")
 	}
 	return q.String()
@@ -77,17 +118,25 @@ func (sqliteDialect) nodeBatchSQL(n int, checkOld, clearManual bool) string {
 // per write). The derived table's strings have the connection's
 // collation; COLLATE utf8mb4_bin compares them as the table does (names
 // are case-sensitive).
-func (mysqlDialect) nodeBatchSQL(n int, checkOld, clearManual bool) string {
+func (mysqlDialect) nodeBatchSQL(n int, f batchForm) string {
 	var q strings.Builder
 	q.WriteString("UPDATE nodes JOIN (SELECT ? AS name, ? AS rev, ? AS old, ? AS sns")
-	q.WriteString(strings.Repeat(" UNION ALL SELECT ?, ?, ?, ?", max(n-1, 0)))
+	row := " UNION ALL SELECT ?, ?, ?, ?"
+	if f.setRow {
+		q.WriteString(", ? AS network, ? AS ip, ? AS grouplist, ? AS manual")
+		row = " UNION ALL SELECT ?, ?, ?, ?, ?, ?, ?, ?"
+	}
+	q.WriteString(strings.Repeat(row, max(n-1, 0)))
 	q.WriteString(") v ON nodes.name = v.name COLLATE utf8mb4_bin AND nodes.revision = v.rev")
-	if checkOld {
+	if f.checkOld {
 		q.WriteString(" AND nodes.servicenodes = v.old COLLATE utf8mb4_bin")
 	}
 	q.WriteString(" SET nodes.servicenodes = v.sns, nodes.revision = nodes.revision + 1")
-	if clearManual {
+	if f.clearManual {
 		q.WriteString(", nodes.manual = 0")
+	}
+	if f.setRow {
+		q.WriteString(", nodes.network = v.network, nodes.ip = v.ip, nodes.grouplist = v.grouplist, nodes.manual = v.manual")
 	}
 	return q.String()
 }
@@ -96,8 +145,9 @@ func (mysqlDialect) nodeBatchSQL(n int, checkOld, clearManual bool) string {
 // reports which writes matched and how many rows this statement changed.
 // When fewer rows changed than were
 // written, it reads the rows back: a write matched when its row now holds
-// the new list at the next revision (written by this statement, or by an
-// earlier run of this transaction whose commit outcome was unknown). That
+// the new list (and, for a batch that sets rows, the new row) at the next
+// revision (written by this statement, or by an earlier run of this
+// transaction whose commit outcome was unknown). That
 // needs the rows to have been read earlier in the same transaction
 // (exact); without, the batch cannot tell a concurrent identical write
 // from its own and writeNodes returns errReread.
@@ -126,13 +176,8 @@ func (s *Store) writeNodes(ctx context.Context, tx *sqlx.Tx, b nodeBatch, exec b
 	for j, w := range b.writes {
 		names[j] = w.node
 	}
-	var rows []struct {
-		Name         string `db:"name"`
-		ServiceNodes string `db:"servicenodes"`
-		Manual       bool   `db:"manual"`
-		Revision     int64  `db:"revision"`
-	}
-	if err := tx.SelectContext(ctx, &rows, "SELECT name, servicenodes, manual, revision FROM nodes WHERE name IN ("+placeholders(len(names))+")", names...); err != nil {
+	var rows []nodeRow
+	if err := tx.SelectContext(ctx, &rows, "SELECT name, network, ip, grouplist, servicenodes, manual, revision FROM nodes WHERE name IN ("+placeholders(len(names))+")", names...); err != nil {
 		return nil, 0, err
 	}
 	byName := make(map[string]int, len(rows))
@@ -144,10 +189,25 @@ func (s *Store) writeNodes(ctx context.Context, tx *sqlx.Tx, b nodeBatch, exec b
 		if !ok {
 			continue
 		}
-		r := rows[i]
-		won[j] = r.Revision == w.rev+1 && r.ServiceNodes == w.new && !(b.clearManual && r.Manual)
+		won[j] = b.holds(rows[i], w)
 	}
 	return won, n, nil
+}
+
+// holds reports whether r is what w writes, at the revision after the one
+// w was planned from.
+func (b nodeBatch) holds(r nodeRow, w nodeWrite) bool {
+	if r.Revision != w.rev+1 || r.ServiceNodes != w.new || b.clearManual && r.Manual {
+		return false
+	}
+	if !b.setRow {
+		return true
+	}
+	ip := ""
+	if r.IP != nil {
+		ip = *r.IP
+	}
+	return r.Network == w.row.network && ip == w.row.ip && r.Groups == w.row.groups && r.Manual == w.row.manual
 }
 
 // errReread: a batch written without reading its rows first did not

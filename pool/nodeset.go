@@ -378,36 +378,81 @@ type nodeAudit struct {
 	Fields []NodeAttr `json:"changed"`
 }
 
-// writeNodeDiffs writes each changed node with a conditional UPDATE on its
-// revision (a node changed since it was read fails the whole batch).
+// writeNodeDiffs writes a batch of changed nodes with the node batch
+// writer: one conditional update of their rows on the revisions read,
+// then the MACs of the nodes whose MACs changed, and a node.set audit
+// record per node. A node changed or removed by someone else since it was
+// read fails the whole batch with ErrConflict.
 func (s *Store) writeNodeDiffs(ctx context.Context, tx *sqlx.Tx, batch []NodeDiff) error {
+	b := nodeBatch{batchForm: batchForm{setRow: true}, writes: make([]nodeWrite, len(batch))}
+	for i, d := range batch {
+		a := d.After
+		ip := ""
+		if a.IP.IsValid() {
+			ip = a.IP.String()
+		}
+		b.writes[i] = nodeWrite{node: a.Name, rev: d.Before.Revision, old: joinList(d.Before.ServiceNodes), new: joinList(a.ServiceNodes),
+			row: rowColumns{network: a.Network, ip: ip, groups: joinList(a.Groups), manual: a.Manual}}
+	}
+	won, written, err := s.writeNodes(ctx, tx, b, nil, true)
+	if err != nil {
+		return err
+	}
+	if int(written) != len(batch) {
+		return setConflict(batch, won)
+	}
+	if err := replaceMACs(ctx, tx, batch); err != nil {
+		return err
+	}
 	for _, d := range batch {
-		n := d.After
-		res, err := tx.ExecContext(ctx, "UPDATE nodes SET network = ?, ip = ?, grouplist = ?, servicenodes = ?, manual = ?, revision = revision + 1 WHERE name = ? AND revision = ?",
-			n.Network, nullIP(n.IP), joinList(n.Groups), joinList(n.ServiceNodes), n.Manual, n.Name, d.Before.Revision)
-		if err != nil {
-			return err
-		}
-		if k, _ := res.RowsAffected(); k != 1 {
-			return fmt.Errorf("%w: node %s was changed or removed by someone else meanwhile; nothing of this batch was written, run the command again", ErrConflict, n.Name)
-		}
-		if slices.Contains(d.Changed, AttrMAC) {
-			if _, err := tx.ExecContext(ctx, "DELETE FROM node_macs WHERE node = ?", n.Name); err != nil {
-				return err
-			}
-			for i, m := range n.MACs {
-				if _, err := tx.ExecContext(ctx, "INSERT INTO node_macs (mac, node, pos) VALUES (?,?,?)", m, n.Name, i); err != nil {
-					return err
-				}
-			}
-		}
-		b := *d.Before
-		n.Revision = b.Revision + 1
-		if err := s.Audit(ctx, tx, "node.set", n.Name, nodeAudit{Before: b, After: n, Fields: d.Changed}); err != nil {
+		after := d.After
+		after.Revision = d.Before.Revision + 1
+		if err := s.Audit(ctx, tx, "node.set", after.Name, nodeAudit{Before: *d.Before, After: after, Fields: d.Changed}); err != nil {
 			return err
 		}
 	}
 	return nil
+}
+
+// setConflict is the error of a batch whose update missed a row: it names
+// the first node that does not hold its change (won, from writeNodes),
+// else the batch (a row already held the change: an identical concurrent
+// change, or an earlier run of this transaction that committed).
+func setConflict(batch []NodeDiff, won []bool) error {
+	who := fmt.Sprintf("a node of %s..%s (%d nodes)", batch[0].After.Name, batch[len(batch)-1].After.Name, len(batch))
+	for i, ok := range won {
+		if !ok {
+			who = "node " + batch[i].After.Name
+			break
+		}
+	}
+	return fmt.Errorf("%w: %s was changed or removed by someone else meanwhile; nothing of this batch was written, run the command again", ErrConflict, who)
+}
+
+// replaceMACs replaces the MAC rows of the batch's nodes whose MACs
+// changed: one DELETE and one INSERT.
+func replaceMACs(ctx context.Context, tx *sqlx.Tx, batch []NodeDiff) error {
+	var names, macArgs []any
+	for _, d := range batch {
+		if !slices.Contains(d.Changed, AttrMAC) {
+			continue
+		}
+		names = append(names, d.After.Name)
+		for i, m := range d.After.MACs {
+			macArgs = append(macArgs, m, d.After.Name, i)
+		}
+	}
+	if len(names) == 0 {
+		return nil
+	}
+	if _, err := tx.ExecContext(ctx, "DELETE FROM node_macs WHERE node IN ("+placeholders(len(names))+")", names...); err != nil {
+		return err
+	}
+	if len(macArgs) == 0 {
+		return nil
+	}
+	_, err := tx.ExecContext(ctx, "INSERT INTO node_macs (mac, node, pos) VALUES "+valuesList(len(macArgs)/3, 3), macArgs...)
+	return err
 }
 
 // Value returns n's value of attribute a as node set takes it and node

@@ -87,111 +87,192 @@ func (s *Store) Promote(ctx context.Context, member string, o PromoteOptions) (P
 	if o.Epoch < 0 {
 		return Promotion{}, fmt.Errorf("%w: epoch %d (want 0 for the current epoch, or the epoch read before)", ErrInvalid, o.Epoch)
 	}
-	var raw [16]byte
-	if _, err := rand.Read(raw[:]); err != nil {
+	token, err := newPromotionToken()
+	if err != nil {
 		return Promotion{}, err
 	}
-	token := hex.EncodeToString(raw[:])
-	base := o.Epoch
-	ran := false
-	var out Promotion
-	err := s.Tx(ctx, func(tx *sqlx.Tx) error {
-		if o.Fence != nil {
-			if err := o.Fence(ctx, tx); err != nil {
-				return err
-			}
-		}
-		cur, err := readMaster(ctx, tx)
-		if err != nil {
-			return err
-		}
-		if ran {
-			// An earlier run may have committed (unknown outcome): its
-			// token names the epoch it opened.
-			var tok string
-			err := tx.GetContext(ctx, &tok, "SELECT token FROM mn_epochs WHERE epoch = ?", base+1)
-			switch {
-			case err == nil && tok == token:
-				out = Promotion{Previous: out.Previous, Master: Master{Member: member, Epoch: base + 1}}
-				return nil
-			case err != nil && !errors.Is(err, sql.ErrNoRows):
-				return err
-			}
-		}
-		ran = true
-		if cur.Member == "" {
-			return fmt.Errorf("%w: there is no MN to replace; run `mnpool init --mn NAME`", ErrNotInitialized)
-		}
-		if base == 0 {
-			base = cur.Epoch
-		}
-		if cur.Epoch != base {
-			return &PromoteConflictError{Member: member, From: base, Winner: cur}
-		}
-		out = Promotion{Previous: cur, Master: cur}
-		if cur.Member == member {
-			out.Unchanged = true
-			return nil
-		}
-		var disabled bool
-		err = tx.GetContext(ctx, &disabled, "SELECT disabled FROM members WHERE name = ?", member)
-		if errors.Is(err, sql.ErrNoRows) {
-			return fmt.Errorf("%w: member %s (only a member of the pool can become the MN; add it with `mnpool member add`)", ErrNotFound, member)
-		}
-		if err != nil {
-			return err
-		}
-		if disabled && !o.AllowDisabled {
-			return fmt.Errorf("%w: member %s is disabled; enable it first (or force)", ErrConflict, member)
-		}
-		res, err := tx.ExecContext(ctx, "UPDATE master SET member = ?, epoch = epoch + 1 WHERE id = 1 AND epoch = ?", member, base)
-		if err != nil {
-			return err
-		}
-		if n, err := res.RowsAffected(); err != nil {
-			return err
-		} else if n != 1 {
-			// A concurrent promotion committed after this transaction's
-			// snapshot: the UPDATE (a current read) missed, while a SELECT
-			// here would still show the snapshot. The winner is read after
-			// the transaction.
-			return errLostPromotion
-		}
-		if err := s.closeEpoch(ctx, tx, cur); err != nil {
-			return err
-		}
-		next := Master{Member: member, Epoch: base + 1}
-		_, err = tx.ExecContext(ctx, "INSERT INTO mn_epochs (epoch, member, prev_member, token, closed, fenced_writes) VALUES (?,?,?,?,0,0)",
-			next.Epoch, next.Member, cur.Member, token)
-		if err != nil {
-			if s.IsDuplicate(err) {
-				// The master row said the epoch was free, the epoch table
-				// says it is taken: a second line of defence against a
-				// lost update (docs/DESIGN.md, *fencing-tokens*).
-				return fmt.Errorf("%w: epoch %d is already recorded in mn_epochs; promotion refused", ErrConflict, next.Epoch)
-			}
-			return err
-		}
-		up := s.Dialect().Upsert("site", []string{"name"}, []string{"name", "value"})
-		if _, err := tx.ExecContext(ctx, up, siteschema.Master, member); err != nil {
-			return err
-		}
-		out.Master = next
-		return s.Audit(ctx, tx, "pool.promote", member, map[string]any{
-			"from": cur.Member, "from_epoch": cur.Epoch, "epoch": next.Epoch, "reason": o.Reason,
-		})
-	})
+	pr := &promotion{s: s, member: member, o: o, token: token, base: o.Epoch}
+	err = s.Tx(ctx, func(tx *sqlx.Tx) error { return pr.run(ctx, tx) })
 	if errors.Is(err, errLostPromotion) {
 		now, rerr := s.Master(ctx)
 		if rerr != nil {
-			return Promotion{}, fmt.Errorf("%w: promotion of %s from epoch %d lost; reading the winner: %w", ErrConflict, member, base, rerr)
+			return Promotion{}, fmt.Errorf("%w: promotion of %s from epoch %d lost; reading the winner: %w", ErrConflict, member, pr.base, rerr)
 		}
-		return Promotion{}, &PromoteConflictError{Member: member, From: base, Winner: now}
+		return Promotion{}, &PromoteConflictError{Member: member, From: pr.base, Winner: now}
 	}
 	if err != nil {
 		return Promotion{}, err
 	}
-	return out, nil
+	return pr.out, nil
+}
+
+// newPromotionToken returns a random token that marks the epoch row a
+// promotion opens as its own.
+func newPromotionToken() (string, error) {
+	var raw [16]byte
+	if _, err := rand.Read(raw[:]); err != nil {
+		return "", err
+	}
+	return hex.EncodeToString(raw[:]), nil
+}
+
+// promotion is one call of Promote. Its fields outlive the runs of the
+// transaction: the epoch promoted from is fixed by the first run, and
+// the token tells a later run that an earlier one committed.
+type promotion struct {
+	s      *Store
+	member string
+	o      PromoteOptions
+	token  string
+	base   int64 // the epoch promoted from; 0 until the first run reads it
+	ran    bool  // the transaction ran before (its outcome may be unknown)
+	out    Promotion
+}
+
+// run is the promotion's transaction: the fence, the checks, then the
+// writes.
+func (pr *promotion) run(ctx context.Context, tx *sqlx.Tx) error {
+	if pr.o.Fence != nil {
+		if err := pr.o.Fence(ctx, tx); err != nil {
+			return err
+		}
+	}
+	cur, err := readMaster(ctx, tx)
+	if err != nil {
+		return err
+	}
+	if pr.ran {
+		done, err := pr.committedBefore(ctx, tx)
+		if err != nil {
+			return err
+		}
+		if done {
+			pr.out = Promotion{Previous: pr.out.Previous, Master: Master{Member: pr.member, Epoch: pr.base + 1}}
+			return nil
+		}
+	}
+	pr.ran = true
+	if err := pr.checkFrom(cur); err != nil {
+		return err
+	}
+	pr.out = Promotion{Previous: cur, Master: cur}
+	if cur.Member == pr.member {
+		pr.out.Unchanged = true
+		return nil
+	}
+	if err := pr.checkCandidate(ctx, tx); err != nil {
+		return err
+	}
+	return pr.write(ctx, tx, cur)
+}
+
+// committedBefore reports whether an earlier run of the transaction
+// committed (its outcome unknown to this call): the epoch it opened
+// carries this call's token.
+func (pr *promotion) committedBefore(ctx context.Context, tx *sqlx.Tx) (bool, error) {
+	var tok string
+	err := tx.GetContext(ctx, &tok, "SELECT token FROM mn_epochs WHERE epoch = ?", pr.base+1)
+	switch {
+	case err == nil && tok == pr.token:
+		return true, nil
+	case err != nil && !errors.Is(err, sql.ErrNoRows):
+		return false, err
+	}
+	return false, nil
+}
+
+// checkFrom fixes the epoch promoted from (on the first run, when the
+// caller gave none) and checks that the master record cur is still at it.
+func (pr *promotion) checkFrom(cur Master) error {
+	if cur.Member == "" {
+		return fmt.Errorf("%w: there is no MN to replace; run `mnpool init --mn NAME`", ErrNotInitialized)
+	}
+	if pr.base == 0 {
+		pr.base = cur.Epoch
+	}
+	if cur.Epoch != pr.base {
+		return &PromoteConflictError{Member: pr.member, From: pr.base, Winner: cur}
+	}
+	return nil
+}
+
+// checkCandidate checks that the member to promote is in the pool and,
+// unless the options allow it, enabled.
+func (pr *promotion) checkCandidate(ctx context.Context, tx *sqlx.Tx) error {
+	var disabled bool
+	err := tx.GetContext(ctx, &disabled, "SELECT disabled FROM members WHERE name = ?", pr.member)
+	if errors.Is(err, sql.ErrNoRows) {
+		return fmt.Errorf("%w: member %s (only a member of the pool can become the MN; add it with `mnpool member add`)", ErrNotFound, pr.member)
+	}
+	if err != nil {
+		return err
+	}
+	if disabled && !pr.o.AllowDisabled {
+		return fmt.Errorf("%w: member %s is disabled; enable it first (or force)", ErrConflict, pr.member)
+	}
+	return nil
+}
+
+// write moves the master record from cur to the next epoch with a
+// conditional update, closes cur's fencing row, opens the new epoch's,
+// sets site.master and audits the promotion, in that order.
+func (pr *promotion) write(ctx context.Context, tx *sqlx.Tx, cur Master) error {
+	s := pr.s
+	if err := pr.advanceMaster(ctx, tx); err != nil {
+		return err
+	}
+	if err := s.closeEpoch(ctx, tx, cur); err != nil {
+		return err
+	}
+	next := Master{Member: pr.member, Epoch: pr.base + 1}
+	if err := pr.openEpoch(ctx, tx, next, cur); err != nil {
+		return err
+	}
+	up := s.Dialect().Upsert("site", []string{"name"}, []string{"name", "value"})
+	if _, err := tx.ExecContext(ctx, up, siteschema.Master, pr.member); err != nil {
+		return err
+	}
+	pr.out.Master = next
+	return s.Audit(ctx, tx, "pool.promote", pr.member, map[string]any{
+		"from": cur.Member, "from_epoch": cur.Epoch, "epoch": next.Epoch, "reason": pr.o.Reason,
+	})
+}
+
+// advanceMaster is the conditional update of the master record
+// (docs/DESIGN.md, *conditional-update*): the member and epoch + 1, only
+// while the epoch is still the one promoted from.
+func (pr *promotion) advanceMaster(ctx context.Context, tx *sqlx.Tx) error {
+	res, err := tx.ExecContext(ctx, "UPDATE master SET member = ?, epoch = epoch + 1 WHERE id = 1 AND epoch = ?", pr.member, pr.base)
+	if err != nil {
+		return err
+	}
+	if n, err := res.RowsAffected(); err != nil {
+		return err
+	} else if n != 1 {
+		// A concurrent promotion committed after this transaction's
+		// snapshot: the UPDATE (a current read) missed, while a SELECT
+		// here would still show the snapshot. The winner is read after
+		// the transaction.
+		return errLostPromotion
+	}
+	return nil
+}
+
+// openEpoch records the fencing row of epoch next, with this call's
+// token.
+func (pr *promotion) openEpoch(ctx context.Context, tx *sqlx.Tx, next, cur Master) error {
+	_, err := tx.ExecContext(ctx, "INSERT INTO mn_epochs (epoch, member, prev_member, token, closed, fenced_writes) VALUES (?,?,?,?,0,0)",
+		next.Epoch, next.Member, cur.Member, pr.token)
+	if err != nil {
+		if pr.s.IsDuplicate(err) {
+			// The master row said the epoch was free, the epoch table
+			// says it is taken: a second line of defence against a
+			// lost update (docs/DESIGN.md, *fencing-tokens*).
+			return fmt.Errorf("%w: epoch %d is already recorded in mn_epochs; promotion refused", ErrConflict, next.Epoch)
+		}
+		return err
+	}
+	return nil
 }
 
 // errLostPromotion: the conditional update of the master record matched no

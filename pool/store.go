@@ -9,6 +9,7 @@ import (
 	"io"
 	"log/slog"
 	"math/big"
+	"sync"
 	"time"
 
 	"github.com/jmoiron/sqlx"
@@ -49,7 +50,8 @@ type options struct {
 	self         string
 	actor        string
 	migrate      bool
-	loopbackNets bool // WithLoopbackNetworks
+	schemas      []Schema // WithMigrate
+	loopbackNets bool     // WithLoopbackNetworks
 }
 
 // Option configures a Store.
@@ -86,8 +88,11 @@ func WithSelf(member string) Option { return func(o *options) { o.self = member 
 // WithActor names who asked for changes (a user name), for the audit log.
 func WithActor(actor string) Option { return func(o *options) { o.actor = actor } }
 
-// WithMigrate applies the schema migrations when the store opens.
-func WithMigrate() Option { return func(o *options) { o.migrate = true } }
+// WithMigrate applies the migrations of pool's own schema and of the
+// schemas given (see Migrate) when the store opens.
+func WithMigrate(schemas ...Schema) Option {
+	return func(o *options) { o.migrate, o.schemas = true, append(o.schemas, schemas...) }
+}
 
 // Store is the pool database. It is safe for concurrent use. Open it with
 // Open; close it with Close.
@@ -95,6 +100,12 @@ type Store struct {
 	b   backend
 	o   options
 	log *slog.Logger
+
+	// Migrate: schemaSem lets one call at a time migrate; schemaDone
+	// (under schemaMu) names the components this Store brought up to date.
+	schemaSem  chan struct{}
+	schemaMu   sync.Mutex
+	schemaDone map[string]bool
 }
 
 // Open opens the store named by the data source name source (see
@@ -128,7 +139,7 @@ func Open(ctx context.Context, source string, opts ...Option) (*Store, error) {
 	if o.batch < 1 {
 		o.batch = defaultBatchSize
 	}
-	s := &Store{o: o, log: o.log}
+	s := &Store{o: o, log: o.log, schemaSem: make(chan struct{}, 1), schemaDone: map[string]bool{}}
 	switch d.Kind {
 	case dsn.SQLite:
 		b, err := openSQLite(ctx, d.Path, int(o.sqliteBusy/time.Millisecond))
@@ -144,7 +155,7 @@ func Open(ctx context.Context, source string, opts ...Option) (*Store, error) {
 		s.b = b
 	}
 	if o.migrate {
-		if err := s.Migrate(ctx); err != nil {
+		if err := s.Migrate(ctx, o.schemas...); err != nil {
 			s.Close()
 			return nil, err
 		}

@@ -29,6 +29,7 @@ import (
 	"path/filepath"
 	"testing"
 
+	"github.com/mnpool/mnpool/internal/schemas"
 	"github.com/mnpool/mnpool/internal/testgalera"
 	"github.com/mnpool/mnpool/pool"
 	"github.com/mnpool/mnpool/pool/service"
@@ -124,7 +125,7 @@ func New(t testing.TB, opts ...Option) *Pool {
 		t.Fatalf("pooltest: backend %q (want %s or %s)", o.backend, SQLite, Galera)
 	}
 	ctx := context.Background()
-	s, err := pool.Open(ctx, p.DSN, pool.WithMigrate(), pool.WithLoopbackNetworks(), pool.WithSelf(p.Self), pool.WithActor(o.actor))
+	s, err := pool.Open(ctx, p.DSN, pool.WithMigrate(schemas.All()...), pool.WithLoopbackNetworks(), pool.WithSelf(p.Self), pool.WithActor(o.actor))
 	if err != nil {
 		t.Fatalf("pooltest: open %s: %v", p.DSN, err)
 	}

@@ -8,6 +8,8 @@ import (
 	"path/filepath"
 	"syscall"
 	"time"
+
+	"github.com/mnpool/mnpool/internal/ctxutil"
 )
 
 // lockPollInterval is how often lockDir retries a held lock.
@@ -33,13 +35,9 @@ func lockDir(ctx context.Context, dir string) (func(), error) {
 			f.Close()
 			return nil, fmt.Errorf("sshkeys: lock %s: %w", dir, err)
 		}
-		t := time.NewTimer(lockPollInterval)
-		select {
-		case <-ctx.Done():
-			t.Stop()
+		if err := ctxutil.Sleep(ctx, lockPollInterval); err != nil {
 			f.Close()
-			return nil, fmt.Errorf("sshkeys: lock %s: %w", dir, ctx.Err())
-		case <-t.C:
+			return nil, fmt.Errorf("sshkeys: lock %s: %w", dir, err)
 		}
 	}
 }

@@ -17,6 +17,7 @@ import (
 	"golang.org/x/crypto/ssh"
 	"golang.org/x/crypto/ssh/knownhosts"
 
+	"github.com/mnpool/mnpool/internal/ctxutil"
 	"github.com/mnpool/mnpool/internal/testenv"
 )
 
@@ -295,10 +296,8 @@ func waitPort(ctx context.Context, port int) error {
 			c.Close()
 			return nil
 		}
-		select {
-		case <-ctx.Done():
+		if ctxutil.Sleep(ctx, 50*time.Millisecond) != nil {
 			return fmt.Errorf("nothing listens on %s: %w", addr, err)
-		case <-time.After(50 * time.Millisecond):
 		}
 	}
 }

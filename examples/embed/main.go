@@ -92,8 +92,9 @@ func run(ctx context.Context, log *slog.Logger, dsn, self, out, httpAddr string,
 		defer cancel()
 	}
 
-	// 1. Open the pool as this member; the product brings the schema up
-	// to date (the agent never migrates by itself).
+	// 1. Open the pool as this member and bring pool's schema up to date
+	// (the agent, locking, dhcp and console make sure of their own tables
+	// when they first use the store).
 	s, err := pool.Open(ctx, dsn, pool.WithSelf(self), pool.WithActor("product"), pool.WithLogger(log))
 	if err != nil {
 		return err

@@ -13,6 +13,7 @@ import (
 	"github.com/mnpool/mnpool/agent"
 	"github.com/mnpool/mnpool/console"
 	"github.com/mnpool/mnpool/dns"
+	"github.com/mnpool/mnpool/internal/schemas"
 	"github.com/mnpool/mnpool/pool"
 	"github.com/mnpool/mnpool/pool/dsn"
 	"github.com/mnpool/mnpool/poolsync"
@@ -248,7 +249,7 @@ func openAgentStore(ctx context.Context, g *globals, self string, log *slog.Logg
 	if err != nil {
 		return nil, err
 	}
-	if err := s.Migrate(ctx); err != nil {
+	if err := s.Migrate(ctx, schemas.All()...); err != nil {
 		s.Close()
 		return nil, err
 	}

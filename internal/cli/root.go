@@ -22,6 +22,7 @@ import (
 	"github.com/mnpool/mnpool/dispatch"
 	"github.com/mnpool/mnpool/dns"
 	"github.com/mnpool/mnpool/gateway"
+	"github.com/mnpool/mnpool/internal/schemas"
 	"github.com/mnpool/mnpool/noderange"
 	"github.com/mnpool/mnpool/ntp"
 	"github.com/mnpool/mnpool/pki"
@@ -165,7 +166,7 @@ func (g *globals) openPool(ctx context.Context, create bool) (*pool.Store, error
 			return nil, err
 		}
 	}
-	if err := s.Migrate(ctx); err != nil {
+	if err := s.Migrate(ctx, schemas.All()...); err != nil {
 		s.Close()
 		return nil, err
 	}

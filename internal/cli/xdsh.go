@@ -158,9 +158,14 @@ func xdshFanout(cmd *cobra.Command, f *xdshFlags) (int, error) {
 	return dispatch.DefaultFanout, nil
 }
 
-// cleanDispatch drops the package tag of dispatch errors for people.
+// cleanDispatch is the message of a dispatch error for people, which
+// dispatch.Error carries without the package tag.
 func cleanDispatch(err error) string {
-	return strings.ReplaceAll(err.Error(), "dispatch: ", "")
+	var de *dispatch.Error
+	if errors.As(err, &de) {
+		return de.Msg
+	}
+	return err.Error()
 }
 
 func runXdsh(cmd *cobra.Command, g *globals, f *xdshFlags, args []string) error {

@@ -11,6 +11,13 @@ import (
 // ctx.Err() when ctx ended first (also when ctx had already ended, even
 // with d <= 0), else nil. The timer is stopped on return.
 func Sleep(ctx context.Context, d time.Duration) error {
+	return SleepOr(ctx, d, nil)
+}
+
+// SleepOr is Sleep that also returns early, with nil, when wake is ready
+// (a value sent or the channel closed): a poll interval that a change
+// notification cuts short. A nil wake never fires.
+func SleepOr(ctx context.Context, d time.Duration, wake <-chan struct{}) error {
 	if err := ctx.Err(); err != nil {
 		return err
 	}
@@ -20,6 +27,8 @@ func Sleep(ctx context.Context, d time.Duration) error {
 	case <-ctx.Done():
 		return ctx.Err()
 	case <-t.C:
+		return nil
+	case <-wake:
 		return nil
 	}
 }

@@ -9,6 +9,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/mnpool/mnpool/internal/ctxutil"
 	"github.com/mnpool/mnpool/internal/testenv"
 )
 
@@ -126,14 +127,12 @@ func (e *Env) waitSynced(ctx context.Context, n, size int) error {
 		if ok {
 			return nil
 		}
-		select {
-		case <-ctx.Done():
+		if err := ctxutil.Sleep(ctx, pollInterval); err != nil {
 			want := "Synced/Primary"
 			if size > 0 {
 				want += fmt.Sprintf(" with size %d", size)
 			}
-			return fmt.Errorf("testgalera: node %d not %s: %v: %w", n, want, st, ctx.Err())
-		case <-time.After(pollInterval):
+			return fmt.Errorf("testgalera: node %d not %s: %v: %w", n, want, st, err)
 		}
 	}
 }

@@ -37,6 +37,7 @@ import (
 
 	"github.com/go-sql-driver/mysql"
 
+	"github.com/mnpool/mnpool/internal/ctxutil"
 	"github.com/mnpool/mnpool/internal/testenv"
 )
 
@@ -236,11 +237,9 @@ func (e *Env) waitSchema(ctx context.Context, n int, present bool) error {
 		if last == nil && (count == 1) == present {
 			return nil
 		}
-		select {
-		case <-ctx.Done():
+		if err := ctxutil.Sleep(ctx, pollInterval); err != nil {
 			return fmt.Errorf("testgalera: database %s present=%v not seen on node %d (%s): last error: %v: %w",
-				e.db, present, n, e.nodes[n-1].cfg.Addr, last, ctx.Err())
-		case <-time.After(pollInterval):
+				e.db, present, n, e.nodes[n-1].cfg.Addr, last, err)
 		}
 	}
 }

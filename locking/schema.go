@@ -1,0 +1,29 @@
+package locking
+
+import (
+	"context"
+	"embed"
+	"io/fs"
+
+	"github.com/mnpool/mnpool/pool"
+)
+
+//go:embed migrations/*.sql
+var migrationFS embed.FS
+
+// Schema returns the tables of package locking (locks, lock_tokens,
+// lock_waiters) for pool.Store.Migrate or pool.WithMigrate. A Locker and
+// Held migrate it themselves before they first use a store.
+func Schema() pool.Schema {
+	sub, err := fs.Sub(migrationFS, "migrations")
+	if err != nil {
+		panic(err) // the embedded directory is there at build time
+	}
+	return pool.Schema{Component: "locking", FS: sub}
+}
+
+// ensureSchema makes sure s has the tables of this package; after the
+// first success on a store it costs no database call.
+func ensureSchema(ctx context.Context, s *pool.Store) error {
+	return s.Migrate(ctx, Schema())
+}
