@@ -17,6 +17,11 @@ import (
 // writes at most.
 const batchSize = 32
 
+// outArena is the room for one batch's answers: 32 answers of 512
+// bytes and room for one of the largest; a batch of larger answers is
+// sent in several calls.
+const outArena = batchSize*512 + maxUDPOut
+
 // batch reads and writes datagrams batchSize at a time (recvmmsg,
 // sendmmsg), through the socket's RawConn so that the runtime's poller
 // still waits for readiness. Every buffer and header is allocated once.
@@ -30,7 +35,11 @@ type batch struct {
 	inHdr   [batchSize]unix.Mmsghdr
 	n       int // datagrams read by the last recvmmsg
 
-	out      [batchSize][maxUDPOut]byte
+	// out holds the queued answers back to back (a few cache lines for
+	// a batch of small answers, not a page each); outLen is how much of
+	// it is used.
+	out      [outArena]byte
+	outLen   int
 	outNames [batchSize]unix.RawSockaddrInet6
 	outIov   [batchSize]unix.Iovec
 	outOOB   [batchSize][64]byte
@@ -53,7 +62,6 @@ func newBatch(c *net.UDPConn) *batch {
 		b.inHdr[i].Hdr.Name = (*byte)(unsafe.Pointer(&b.inNames[i]))
 		b.inHdr[i].Hdr.Iov = &b.inIov[i]
 		b.inHdr[i].Hdr.SetIovlen(1)
-		b.outIov[i].Base = &b.out[i][0]
 		b.outHdr[i].Hdr.Name = (*byte)(unsafe.Pointer(&b.outNames[i]))
 		b.outHdr[i].Hdr.Iov = &b.outIov[i]
 		b.outHdr[i].Hdr.SetIovlen(1)
@@ -118,14 +126,28 @@ func (b *batch) datagram(i int) ([]byte, netip.AddrPort, []byte) {
 	return b.in[i][:min(int(h.Len), maxUDPIn)], from, oob
 }
 
-// queue adds an answer to the batch to send; a full batch is sent first.
+// queue adds an answer to the batch to send.
 func (b *batch) queue(p []byte, to netip.AddrPort, oob []byte) {
-	if b.queued == batchSize {
+	copy(b.slot(len(p)), p)
+	b.commit(len(p), to, oob)
+}
+
+// slot returns room for an answer of up to n bytes (at most maxUDPOut)
+// at the end of the batch, sending the batch first when it is full.
+func (b *batch) slot(n int) []byte {
+	if b.queued == batchSize || b.outLen+n > len(b.out) {
 		b.flush()
 	}
+	return b.out[b.outLen : b.outLen+n]
+}
+
+// commit queues the n bytes written into the last slot, to be sent to
+// to (with the control message oob, when not empty).
+func (b *batch) commit(n int, to netip.AddrPort, oob []byte) {
 	i := b.queued
-	n := copy(b.out[i][:], p)
+	b.outIov[i].Base = &b.out[b.outLen]
 	b.outIov[i].SetLen(n)
+	b.outLen += n
 	h := &b.outHdr[i].Hdr
 	h.Namelen = addrPortToSockaddr(&b.outNames[i], to)
 	if len(oob) > 0 {
@@ -146,7 +168,7 @@ func (b *batch) flush() {
 	}
 	b.sent = 0
 	_ = b.rc.Write(b.sendF) // only fails when the socket is closed
-	b.queued, b.sent = 0, 0
+	b.queued, b.sent, b.outLen = 0, 0, 0
 }
 
 func sockaddrToAddrPort(sa *unix.RawSockaddrInet6) netip.AddrPort {

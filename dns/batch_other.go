@@ -8,5 +8,7 @@ import "net/netip"
 type batch struct{}
 
 func (*batch) queue([]byte, netip.AddrPort, []byte) {}
+func (*batch) slot(int) []byte                      { return nil }
+func (*batch) commit(int, netip.AddrPort, []byte)   {}
 
 func (r *udpReader) batchLoop() (bool, error) { return false, nil }

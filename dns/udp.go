@@ -90,7 +90,11 @@ func (r *udpReader) serve(q []byte, from netip.AddrPort) {
 		r.slow(q, from)
 		return
 	}
-	n := s.wire.write(r.out[:], q, f, a, h.udpSize)
+	out := r.out[:]
+	if r.batch != nil {
+		out = r.batch.slot(maxUDPOut)
+	}
+	n := s.wire.write(out, q, f, a, h.udpSize)
 	if n == 0 {
 		r.slow(q, from)
 		return
@@ -103,11 +107,15 @@ func (r *udpReader) serve(q []byte, from netip.AddrPort) {
 		case rrlSlip:
 			// Header and question only, TC set.
 			n = f.qend
-			r.out[2] |= 0x02
-			r.out[6], r.out[7], r.out[8], r.out[9], r.out[10], r.out[11] = 0, 0, 0, 0, 0, 0
+			out[2] |= 0x02
+			out[6], out[7], out[8], out[9], out[10], out[11] = 0, 0, 0, 0, 0, 0
 		}
 	}
-	r.send(r.out[:n], from)
+	if r.batch != nil {
+		r.batch.commit(n, from, r.reply)
+		return
+	}
+	writeUDP(h, r.c, out[:n], r.reply, from)
 }
 
 func (r *udpReader) send(b []byte, to netip.AddrPort) {

@@ -13,6 +13,12 @@
 // per answered query (from /proc: the whole test process for mnpool,
 // named's process for BIND), which a busy machine disturbs less than the
 // queries per second; the medians are reported as metrics.
+//
+// By default both servers and dnsperf share the machine's cores (mnpool
+// in this process, named with -n 2). MNPOOL_DNSPERF_PIN=1 pins instead:
+// the server under test on CPU 0 (`mnpool dns serve` built from this
+// tree, named -n 1) and dnsperf on CPU 1, so that the client's own cost
+// does not come out of the server's share.
 package bench
 
 import (
@@ -112,7 +118,8 @@ var lostRE = regexp.MustCompile(`Queries lost:\s+([0-9]+)`)
 func dnsperf(b *testing.B, bin, addr, queries string, seconds int) (float64, int) {
 	b.Helper()
 	host, port, _ := net.SplitHostPort(addr)
-	out, err := exec.Command(bin, "-s", host, "-p", port, "-d", queries, "-l", strconv.Itoa(seconds), "-c", "8", "-q", "200", "-t", "2").CombinedOutput()
+	args := append(strings.Fields(bin), "-s", host, "-p", port, "-d", queries, "-l", strconv.Itoa(seconds), "-c", "8", "-q", "200", "-t", "2")
+	out, err := exec.Command(args[0], args[1:]...).CombinedOutput()
 	if err != nil {
 		b.Fatalf("dnsperf: %v\n%s", err, out)
 	}
@@ -167,6 +174,7 @@ func freeAddr(b *testing.B, ip string) string {
 type target struct {
 	name string
 	addr string
+	pid  int                  // the server's process, 0 for this one
 	cpu  func() time.Duration // CPU time the server has used so far
 	runs []run
 }
@@ -231,12 +239,27 @@ func BenchmarkDNSPerf(b *testing.B) {
 	seconds := envInt("MNPOOL_DNSPERF_SECONDS", 10)
 	n := envInt("MNPOOL_DNSPERF_NODES", 5000)
 	rounds := envInt("MNPOOL_DNSPERF_ROUNDS", 5)
+	pin := os.Getenv("MNPOOL_DNSPERF_PIN") == "1"
 	dsn, store := seedPool(b, n)
 	queries := queryFile(b, n)
-	targets := []*target{
-		{name: "mnpool", addr: startMnpool(b, store), cpu: func() time.Duration { return processCPU(0) }},
-		startNamed(b, named, dsn),
+	var targets []*target
+	if pin {
+		// Each server on CPU 0, dnsperf on CPU 1: the client does not
+		// compete with the server it measures.
+		targets = []*target{startMnpoolProcess(b, dsn), startNamed(b, named, dsn, "0", "1")}
+		dnsperfBin = "taskset -c 1 " + dnsperfBin
+		if q := os.Getenv("MNPOOL_DNSPERF_QUOTA"); q != "" {
+			for _, t := range targets {
+				cpuQuota(b, t, q)
+			}
+		}
+	} else {
+		targets = []*target{
+			{name: "mnpool", addr: startMnpool(b, store), cpu: func() time.Duration { return processCPU(0) }},
+			startNamed(b, named, dsn, "", "2"),
+		}
 	}
+	b.Logf("pinned (servers on CPU 0, dnsperf on CPU 1): %v", pin)
 	b.ResetTimer()
 	for i := 0; i < b.N; i++ {
 		for r := 0; r < rounds; r++ {
@@ -306,9 +329,10 @@ func startMnpool(b *testing.B, store *pool.Store) string {
 	return addr
 }
 
-// startNamed runs BIND 9 (two worker threads, one per core) on the
-// zones `mnpool dns zone --dir` renders, until the benchmark ends.
-func startNamed(b *testing.B, named, dsn string) *target {
+// startNamed runs BIND 9 with threads worker threads (one per core it
+// may use), on CPUs cpus when not empty, on the zones `mnpool dns zone
+// --dir` renders, until the benchmark ends.
+func startNamed(b *testing.B, named, dsn, cpus, threads string) *target {
 	dir := b.TempDir()
 	var out, errOut bytes.Buffer
 	if code := cli.Run(context.Background(), cli.NewMnpool(cli.IO{Out: &out, Err: &errOut}), []string{"--db", dsn, "dns", "zone", "--dir", dir}, &errOut); code != 0 {
@@ -335,7 +359,11 @@ include %q;
 		b.Fatal(err)
 	}
 	var logs bytes.Buffer
-	cmd := exec.Command(named, "-g", "-c", cf, "-n", "2")
+	args := []string{named, "-g", "-c", cf, "-n", threads}
+	if cpus != "" {
+		args = append([]string{"taskset", "-c", cpus}, args...)
+	}
+	cmd := exec.Command(args[0], args[1:]...)
 	cmd.Stdout, cmd.Stderr = &logs, &logs
 	if err := cmd.Start(); err != nil {
 		b.Fatal(err)
@@ -350,5 +378,74 @@ include %q;
 		b.Fatalf("%v\n%s", err, logs.String())
 	}
 	pid := cmd.Process.Pid
-	return &target{name: "named", addr: addr, cpu: func() time.Duration { return processCPU(pid) }}
+	return &target{name: "named", addr: addr, pid: pid, cpu: func() time.Duration { return processCPU(pid) }}
+}
+
+// startMnpoolProcess runs `mnpool dns serve`, built from this tree, on
+// CPU 0 (taskset), so that it has one core as named has in the same mode,
+// until the benchmark ends.
+func startMnpoolProcess(b *testing.B, dsn string) *target {
+	dir := b.TempDir()
+	bin := filepath.Join(dir, "mnpool")
+	if out, err := exec.Command("go", "build", "-o", bin, "github.com/mnpool/mnpool/cmd/mnpool").CombinedOutput(); err != nil {
+		b.Fatalf("go build ./cmd/mnpool: %v\n%s", err, out)
+	}
+	addr := freeAddr(b, "127.0.53.10")
+	var logs bytes.Buffer
+	cmd := exec.Command("taskset", "-c", "0", bin, "--db", dsn, "--self", "mn1", "dns", "serve", "--listen", addr)
+	cmd.Stdout, cmd.Stderr = &logs, &logs
+	if err := cmd.Start(); err != nil {
+		b.Fatal(err)
+	}
+	exited := make(chan struct{})
+	go func() { cmd.Wait(); close(exited) }()
+	b.Cleanup(func() {
+		cmd.Process.Signal(os.Interrupt)
+		select {
+		case <-exited:
+		case <-time.After(testenv.Timeout(10 * time.Second)):
+			cmd.Process.Kill()
+			<-exited
+		}
+	})
+	if err := waitAnswer(addr, exited); err != nil {
+		b.Fatalf("%v\n%s", err, logs.String())
+	}
+	pid := cmd.Process.Pid
+	return &target{name: "mnpool", addr: addr, pid: pid, cpu: func() time.Duration { return processCPU(pid) }}
+}
+
+// cpuQuota limits t's process to pct percent of one CPU (a cgroup v1
+// cpu controller group, CFS quota over a 100 ms period), removed at
+// the end.
+func cpuQuota(b *testing.B, t *target, pct string) {
+	p, err := strconv.Atoi(pct)
+	if err != nil || p < 1 || p > 100 {
+		b.Fatalf("MNPOOL_DNSPERF_QUOTA=%q: want a percentage of one CPU, 1-100", pct)
+	}
+	dir := filepath.Join("/sys/fs/cgroup/cpu", fmt.Sprintf("mnpool-dnsperf-%s-%d", t.name, t.pid))
+	if err := os.Mkdir(dir, 0o755); err != nil {
+		b.Fatal(err)
+	}
+	b.Cleanup(func() { os.Remove(dir) })
+	for f, v := range map[string]string{"cpu.cfs_period_us": "100000", "cpu.cfs_quota_us": strconv.Itoa(p * 1000)} {
+		if err := os.WriteFile(filepath.Join(dir, f), []byte(v), 0o644); err != nil {
+			b.Fatal(err)
+		}
+	}
+	tasks, err := os.ReadDir(fmt.Sprintf("/proc/%d/task", t.pid))
+	if err != nil {
+		b.Fatal(err)
+	}
+	for _, task := range tasks {
+		if err := os.WriteFile(filepath.Join(dir, "tasks"), []byte(task.Name()), 0o644); err != nil {
+			b.Fatal(err)
+		}
+	}
+	b.Cleanup(func() {
+		// Back to the root group, so that dir can go.
+		for _, task := range tasks {
+			os.WriteFile("/sys/fs/cgroup/cpu/tasks", []byte(task.Name()), 0o644)
+		}
+	})
 }
