@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/jmoiron/sqlx"
+	"github.com/mnpool/mnpool/internal/ctxutil"
 	"github.com/mnpool/mnpool/mnguard"
 	"github.com/mnpool/mnpool/pool"
 	"github.com/mnpool/mnpool/pool/liveness"
@@ -528,10 +529,7 @@ func (r *makemnRun) hold(ctx context.Context, guard *mnguard.Guard, want pool.Ma
 				r.o.Target, st.Master.Member, st.Master.Epoch)
 			return
 		}
-		select {
-		case <-guard.Changed():
-		case <-time.After(50 * time.Millisecond):
-		case <-hctx.Done():
+		if ctxutil.SleepOr(hctx, 50*time.Millisecond, guard.Changed()) != nil {
 			last := st.LastError
 			if last == "" {
 				last = "no error recorded"
