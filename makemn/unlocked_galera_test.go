@@ -12,6 +12,7 @@ import (
 
 	"github.com/stretchr/testify/require"
 
+	"github.com/mnpool/mnpool/internal/storetest"
 	"github.com/mnpool/mnpool/internal/testenv"
 	"github.com/mnpool/mnpool/internal/testgalera"
 	"github.com/mnpool/mnpool/makemn"
@@ -51,8 +52,8 @@ func galeraMemberNode(name string) int {
 func galeraPool(t testing.TB, env *testgalera.Env) *pool.Store {
 	t.Helper()
 	ctx := context.Background()
-	s := openStore(t, env.DSN(), pool.WithLoopbackNetworks())
-	seed(t, s, 30)
+	s := storetest.Open(t, env.DSN(), pool.WithLoopbackNetworks())
+	storetest.Seed(t, s, 30)
 	require.NoError(t, s.AddNetwork(ctx, pool.Network{Name: "db", Prefix: netip.MustParsePrefix("127.0.0.0/24")}, false))
 	for _, gm := range galeraMembers {
 		m := pool.Member{Name: gm.name, Services: service.All(), Addresses: map[string]netip.Addr{"mgmt": netip.MustParseAddr(gm.mgmt)}}

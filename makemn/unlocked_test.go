@@ -10,6 +10,7 @@ import (
 	"github.com/google/go-cmp/cmp"
 	"github.com/stretchr/testify/require"
 
+	"github.com/mnpool/mnpool/internal/storetest"
 	"github.com/mnpool/mnpool/makemn"
 	"github.com/mnpool/mnpool/mnguard"
 	"github.com/mnpool/mnpool/pool"
@@ -51,8 +52,8 @@ type makemnFixture struct {
 }
 
 func newMakemnFixture(t testing.TB) *makemnFixture {
-	s := openStore(t, "sqlite:"+filepath.Join(t.TempDir(), "pool.db"))
-	seed(t, s, 3)
+	s := storetest.Open(t, "sqlite:"+filepath.Join(t.TempDir(), "pool.db"))
+	storetest.Seed(t, s, 3)
 	return &makemnFixture{s: s, root: t.TempDir(), probe: &dhcpProbe{}}
 }
 

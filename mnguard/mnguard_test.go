@@ -9,6 +9,7 @@ import (
 
 	"github.com/stretchr/testify/require"
 
+	"github.com/mnpool/mnpool/internal/storetest"
 	"github.com/mnpool/mnpool/internal/testenv"
 	"github.com/mnpool/mnpool/mnguard"
 	"github.com/mnpool/mnpool/pool"
@@ -37,9 +38,9 @@ func (c *guardClock) advance(d time.Duration) {
 func serve(g *mnguard.Guard) (int64, bool) { return g.ServeDynamic() }
 
 func TestMNGuardServesOnlyWhileConfirmed(t *testing.T) {
-	eachBackend(t, func(t *testing.T, s *pool.Store) {
+	storetest.EachBackend(t, func(t *testing.T, s *pool.Store) {
 		ctx := context.Background()
-		seed(t, s, 0)
+		storetest.Seed(t, s, 0)
 		clk := newGuardClock()
 		g, err := mnguard.New(s, "mn1", mnguard.WithTiming(time.Second, 3*time.Second), mnguard.WithHold(2*time.Second), mnguard.WithNow(clk.now))
 		require.NoError(t, err)
@@ -124,7 +125,7 @@ func TestMNGuardStopsWhenItCannotConfirm(t *testing.T) {
 	ctx := context.Background()
 	s, err := pool.Open(ctx, "sqlite:"+filepath.Join(t.TempDir(), "pool.db"), pool.WithMigrate())
 	require.NoError(t, err)
-	seed(t, s, 0)
+	storetest.Seed(t, s, 0)
 	clk := newGuardClock()
 	g, err := mnguard.New(s, "mn1", mnguard.WithTiming(time.Second, 3*time.Second), mnguard.WithHold(0), mnguard.WithNow(clk.now))
 	require.NoError(t, err)
@@ -159,8 +160,8 @@ func TestMNGuardRun(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	dsn := "sqlite:" + filepath.Join(t.TempDir(), "pool.db")
-	s := openStore(t, dsn)
-	seed(t, s, 0)
+	s := storetest.Open(t, dsn)
+	storetest.Seed(t, s, 0)
 	const every, validFor, hold = 20 * time.Millisecond, 150 * time.Millisecond, 60 * time.Millisecond
 
 	run := func(g *mnguard.Guard) chan error {
@@ -220,7 +221,7 @@ func TestMNGuardRun(t *testing.T) {
 }
 
 func TestNewMNGuardValidation(t *testing.T) {
-	s := openStore(t, "sqlite:"+filepath.Join(t.TempDir(), "pool.db"))
+	s := storetest.Open(t, "sqlite:"+filepath.Join(t.TempDir(), "pool.db"))
 	tests := map[string]struct {
 		self string
 		opts []mnguard.Option

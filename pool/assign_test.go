@@ -12,6 +12,7 @@ import (
 	"github.com/jmoiron/sqlx"
 	"github.com/stretchr/testify/require"
 
+	"github.com/mnpool/mnpool/internal/storetest"
 	"github.com/mnpool/mnpool/pool"
 	"github.com/mnpool/mnpool/pool/service"
 )
@@ -356,9 +357,9 @@ func TestAssignMNAppearsLikeAnySN(t *testing.T) {
 }
 
 func TestStoreAssign(t *testing.T) {
-	eachBackend(t, func(t *testing.T, s *pool.Store) {
+	storetest.EachBackend(t, func(t *testing.T, s *pool.Store) {
 		ctx := context.Background()
-		seed(t, s, 600)
+		storetest.Seed(t, s, 600)
 		st, err := s.LoadState(ctx)
 		require.NoError(t, err)
 		// A manual list that must survive.
@@ -459,12 +460,12 @@ func benchPool(n, m int) *pool.State {
 // lists for 100,000 nodes without one (load, plan, 200 batches of
 // conditional updates with an audit record each).
 func BenchmarkStoreAssign100kNodes8Members(b *testing.B) {
-	for _, be := range backends() {
-		b.Run(be.name, func(b *testing.B) {
+	for _, be := range storetest.Backends() {
+		b.Run(be.Name, func(b *testing.B) {
 			ctx := context.Background()
-			s := openStore(b, be.dsn(b))
+			s := storetest.Open(b, be.DSN(b))
 			st := benchPool(100_000, 8)
-			mustNet(b, s, "mgmt", "10.0.0.0/8", "")
+			storetest.MustNet(b, s, "mgmt", "10.0.0.0/8", "")
 			if _, err := s.Init(ctx, pool.InitOptions{MN: st.Members[0]}); err != nil {
 				b.Fatal(err)
 			}

@@ -4,6 +4,7 @@ import (
 	"context"
 	"testing"
 
+	"github.com/mnpool/mnpool/internal/storetest"
 	"github.com/mnpool/mnpool/pool"
 )
 
@@ -12,14 +13,14 @@ import (
 //
 //	go test -run '^$' -bench 'AddNodes100k|LoadState100k' -benchtime 3x -count 5 ./pool/
 func BenchmarkAddNodes100k(b *testing.B) {
-	nodes := makeNodes(100_000)
-	for _, be := range backends() {
-		b.Run(be.name, func(b *testing.B) {
+	nodes := storetest.MakeNodes(100_000)
+	for _, be := range storetest.Backends() {
+		b.Run(be.Name, func(b *testing.B) {
 			ctx := context.Background()
 			for i := 0; i < b.N; i++ {
 				b.StopTimer()
-				s := openStore(b, be.dsn(b))
-				seed(b, s, 0)
+				s := storetest.Open(b, be.DSN(b))
+				storetest.Seed(b, s, 0)
 				b.StartTimer()
 				if err := s.AddNodes(ctx, nodes, pool.AddOptions{}); err != nil {
 					b.Fatal(err)
@@ -35,11 +36,11 @@ func BenchmarkAddNodes100k(b *testing.B) {
 // BenchmarkLoadState100k reads the full pool state (100,000 nodes, their
 // MACs, members, networks, site) in one snapshot.
 func BenchmarkLoadState100k(b *testing.B) {
-	for _, be := range backends() {
-		b.Run(be.name, func(b *testing.B) {
+	for _, be := range storetest.Backends() {
+		b.Run(be.Name, func(b *testing.B) {
 			ctx := context.Background()
-			s := openStore(b, be.dsn(b))
-			seed(b, s, 100_000)
+			s := storetest.Open(b, be.DSN(b))
+			storetest.Seed(b, s, 100_000)
 			b.ReportAllocs()
 			b.ResetTimer()
 			for i := 0; i < b.N; i++ {

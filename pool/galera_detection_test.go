@@ -4,6 +4,7 @@ import (
 	"context"
 	"testing"
 
+	"github.com/mnpool/mnpool/internal/storetest"
 	"github.com/mnpool/mnpool/pool"
 	"github.com/mnpool/mnpool/pool/dsn"
 )
@@ -11,7 +12,7 @@ import (
 // TestGaleraDetection: 0 on SQLite; on Galera evs.suspect_timeout +
 // evs.inactive_timeout of the node in use (never 0).
 func TestGaleraDetection(t *testing.T) {
-	eachBackend(t, func(t *testing.T, s *pool.Store) {
+	storetest.EachBackend(t, func(t *testing.T, s *pool.Store) {
 		d, err := s.GaleraDetection(context.Background())
 		if err != nil {
 			t.Fatal(err)

@@ -19,6 +19,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/mnpool/mnpool/internal/schemas"
+	"github.com/mnpool/mnpool/internal/storetest"
 	"github.com/mnpool/mnpool/internal/testenv"
 	"github.com/mnpool/mnpool/internal/testgalera"
 	"github.com/mnpool/mnpool/pool"
@@ -91,7 +92,7 @@ func TestGaleraConcurrentMigrationsFromTwoNodes(t *testing.T) {
 	// Every node has the one correct schema.
 	migs, last := poolMigrationFiles(t, "mysql")
 	for n := 1; n <= env.N(); n++ {
-		s := openStore(t, env.NodeDSN(n))
+		s := storetest.Open(t, env.NodeDSN(n))
 		v, err := s.SchemaVersion(context.Background())
 		require.NoError(t, err)
 		require.Equal(t, last, v, "schema version on node %d", n)
@@ -109,8 +110,8 @@ func TestGaleraConcurrentMigrationsFromTwoNodes(t *testing.T) {
 func TestGaleraStoreMovesOnWhenItsNodeIsKilled(t *testing.T) {
 	env := testgalera.Open(t, testgalera.WithFaults())
 	ctx := context.Background()
-	s := openStore(t, env.DSN(), pool.WithHealthInterval(200*time.Millisecond, 2*time.Second))
-	seed(t, s, 10)
+	s := storetest.Open(t, env.DSN(), pool.WithHealthInterval(200*time.Millisecond, 2*time.Second))
+	storetest.Seed(t, s, 10)
 	h, err := s.Health(ctx)
 	require.NoError(t, err)
 	require.Equal(t, "galera", h.Backend)
@@ -133,8 +134,8 @@ func TestGaleraStoreMovesOnWhenItsNodeIsKilled(t *testing.T) {
 func TestGaleraStoreRefusesIsolatedNode(t *testing.T) {
 	env := testgalera.Open(t, testgalera.WithFaults())
 	ctx := context.Background()
-	all := openStore(t, env.DSN(), pool.WithHealthInterval(200*time.Millisecond, 2*time.Second))
-	seed(t, all, 5)
+	all := storetest.Open(t, env.DSN(), pool.WithHealthInterval(200*time.Millisecond, 2*time.Second))
+	storetest.Seed(t, all, 5)
 	env.Isolate(t, 1)
 
 	// Node 1 still answers SELECT 1 but is not Primary: reads of tables
@@ -181,7 +182,7 @@ func TestGaleraNoLostUpdatesUnderConflicts(t *testing.T) {
 	var wg sync.WaitGroup
 	errs := make(chan error, workers)
 	for w := 0; w < workers; w++ {
-		s := openStore(t, env.NodeDSN(w%env.N()+1), pool.WithRetry(50, 2*time.Millisecond, 100*time.Millisecond))
+		s := storetest.Open(t, env.NodeDSN(w%env.N()+1), pool.WithRetry(50, 2*time.Millisecond, 100*time.Millisecond))
 		wg.Add(1)
 		go func() {
 			defer wg.Done()

@@ -8,6 +8,7 @@ import (
 
 	"github.com/stretchr/testify/require"
 
+	"github.com/mnpool/mnpool/internal/storetest"
 	"github.com/mnpool/mnpool/pool"
 	"github.com/mnpool/mnpool/pool/liveness"
 )
@@ -16,9 +17,9 @@ import (
 // "mn1 alive", with no age for the judgement. AgedView measures the age by
 // watching the publishers' counters and calls silent publishers stale.
 func TestAgedViewCallsStoppedAgentsStale(t *testing.T) {
-	eachBackend(t, func(t *testing.T, s *pool.Store) {
+	storetest.EachBackend(t, func(t *testing.T, s *pool.Store) {
 		ctx := context.Background()
-		seed(t, s, 0)
+		storetest.Seed(t, s, 0)
 		const iv = 100 * time.Millisecond
 		cfg := liveness.Config{SuspectAfter: 5 * iv, DeadAfter: 10 * iv}
 		run := func(ctx context.Context, members ...string) *sync.WaitGroup {
@@ -70,10 +71,10 @@ func TestAgedViewCallsStoppedAgentsStale(t *testing.T) {
 // PublishedLiveness follows what the agents publish (issue 14: a product
 // running a console broker without the agent needs it).
 func TestPublishedLivenessFollows(t *testing.T) {
-	s := openStore(t, backends()[0].dsn(t))
+	s := storetest.Open(t, storetest.Backends()[0].DSN(t))
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
-	seed(t, s, 0)
+	storetest.Seed(t, s, 0)
 	var pl liveness.Published
 	require.Equal(t, liveness.Unknown, pl.LiveState("sn1"))
 	done := make(chan struct{})

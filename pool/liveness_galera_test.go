@@ -14,6 +14,7 @@ import (
 
 	"github.com/stretchr/testify/require"
 
+	"github.com/mnpool/mnpool/internal/storetest"
 	"github.com/mnpool/mnpool/internal/testenv"
 	"github.com/mnpool/mnpool/internal/testgalera"
 	"github.com/mnpool/mnpool/pool"
@@ -155,9 +156,9 @@ func TestPausedMemberGoesSuspectThenDeadAndComesBack(t *testing.T) {
 func testPausedMember(t *testing.T, dsns [3]string) {
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
-	s2 := openStore(t, dsns[1], pool.WithSelf("mn1"))
-	seed(t, s2, 0)
-	s3 := openStore(t, dsns[2], pool.WithSelf("sn2"))
+	s2 := storetest.Open(t, dsns[1], pool.WithSelf("mn1"))
+	storetest.Seed(t, s2, 0)
+	s3 := storetest.Open(t, dsns[2], pool.WithSelf("sn2"))
 
 	const interval = 100 * time.Millisecond
 	cfg := liveness.Config{SuspectAfter: 1 * time.Second, DeadAfter: 3 * time.Second}

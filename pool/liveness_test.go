@@ -9,6 +9,7 @@ import (
 	"github.com/google/go-cmp/cmp"
 	"github.com/stretchr/testify/require"
 
+	"github.com/mnpool/mnpool/internal/storetest"
 	"github.com/mnpool/mnpool/pool"
 	"github.com/mnpool/mnpool/pool/liveness"
 )
@@ -95,9 +96,9 @@ func TestLivenessConfigValidation(t *testing.T) {
 }
 
 func TestHeartbeatIsNotAPoolChange(t *testing.T) {
-	eachBackend(t, func(t *testing.T, s *pool.Store) {
+	storetest.EachBackend(t, func(t *testing.T, s *pool.Store) {
 		ctx := context.Background()
-		seed(t, s, 0)
+		storetest.Seed(t, s, 0)
 		v0, err := s.Version(ctx)
 		require.NoError(t, err)
 		audit0, err := s.AuditLog(ctx, 1000)
@@ -125,9 +126,9 @@ func TestHeartbeatIsNotAPoolChange(t *testing.T) {
 // observations (driven beat by beat, with a fake clock per observer) and
 // checks what a one-shot reader sees, on both backends.
 func TestPublishedLiveness(t *testing.T) {
-	eachBackend(t, func(t *testing.T, s *pool.Store) {
+	storetest.EachBackend(t, func(t *testing.T, s *pool.Store) {
 		ctx := context.Background()
-		seed(t, s, 0)
+		storetest.Seed(t, s, 0)
 		cfg := liveness.Config{SuspectAfter: 3 * time.Second, DeadAfter: 6 * time.Second}
 		hbs := map[string]*pool.Heartbeater{}
 		clocks := map[string]*fakeClock{}
@@ -202,10 +203,10 @@ func TestPublishedLiveness(t *testing.T) {
 }
 
 func TestHeartbeaterRunAndWatch(t *testing.T) {
-	eachBackend(t, func(t *testing.T, s *pool.Store) {
+	storetest.EachBackend(t, func(t *testing.T, s *pool.Store) {
 		ctx, cancel := context.WithCancel(context.Background())
 		defer cancel()
-		seed(t, s, 0)
+		storetest.Seed(t, s, 0)
 		h := &pool.Heartbeater{Store: s, Member: "sn1", Interval: 20 * time.Millisecond}
 		done := make(chan error, 1)
 		go func() { done <- h.Run(ctx) }()

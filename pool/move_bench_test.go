@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"testing"
 
+	"github.com/mnpool/mnpool/internal/storetest"
 	"github.com/mnpool/mnpool/pool"
 )
 
@@ -18,8 +19,8 @@ var moveModes = []struct {
 // batched conditional writes, audit), no node reconfiguration.
 func benchMove(b *testing.B, dsn func(testing.TB) string, n, batch int, mode pool.MoveWrite) {
 	ctx := context.Background()
-	s := openStore(b, dsn(b), pool.WithBatchSize(batch))
-	seed(b, s, 0)
+	s := storetest.Open(b, dsn(b), pool.WithBatchSize(batch))
+	storetest.Seed(b, s, 0)
 	if err := s.AddNodes(ctx, nodesWithList(n, "sn1", "sn2"), pool.AddOptions{}); err != nil {
 		b.Fatal(err)
 	}
@@ -45,11 +46,11 @@ func benchMove(b *testing.B, dsn func(testing.TB) string, n, batch int, mode poo
 //
 //	go test -run '^$' -bench 'Move10k' -benchtime 5x -count 5 ./pool/
 func BenchmarkMove10k(b *testing.B) {
-	for _, be := range backends() {
+	for _, be := range storetest.Backends() {
 		for _, m := range moveModes {
 			for _, batch := range []int{500, 2000} {
-				b.Run(fmt.Sprintf("%s/%s/batch%d", be.name, m.name, batch), func(b *testing.B) {
-					benchMove(b, be.dsn, 10_000, batch, m.mode)
+				b.Run(fmt.Sprintf("%s/%s/batch%d", be.Name, m.name, batch), func(b *testing.B) {
+					benchMove(b, be.DSN, 10_000, batch, m.mode)
 				})
 			}
 		}
@@ -62,7 +63,7 @@ func BenchmarkMove10k(b *testing.B) {
 func BenchmarkMove100kSQLite(b *testing.B) {
 	for _, m := range moveModes {
 		b.Run(m.name, func(b *testing.B) {
-			benchMove(b, backends()[0].dsn, 100_000, pool.DefaultBatchSizeForTest, m.mode)
+			benchMove(b, storetest.Backends()[0].DSN, 100_000, pool.DefaultBatchSizeForTest, m.mode)
 		})
 	}
 }
@@ -70,11 +71,11 @@ func BenchmarkMove100kSQLite(b *testing.B) {
 // BenchmarkMovePlan10k is the fixed part of a move of 10,000 nodes: read
 // the members and nodes, select and plan (a dry run).
 func BenchmarkMovePlan10k(b *testing.B) {
-	for _, be := range backends() {
-		b.Run(be.name, func(b *testing.B) {
+	for _, be := range storetest.Backends() {
+		b.Run(be.Name, func(b *testing.B) {
 			ctx := context.Background()
-			s := openStore(b, be.dsn(b))
-			seed(b, s, 0)
+			s := storetest.Open(b, be.DSN(b))
+			storetest.Seed(b, s, 0)
 			if err := s.AddNodes(ctx, nodesWithList(10_000, "sn1", "sn2"), pool.AddOptions{}); err != nil {
 				b.Fatal(err)
 			}

@@ -13,6 +13,7 @@ import (
 
 	"github.com/stretchr/testify/require"
 
+	"github.com/mnpool/mnpool/internal/storetest"
 	"github.com/mnpool/mnpool/internal/testgalera"
 	"github.com/mnpool/mnpool/pool"
 	"github.com/mnpool/mnpool/pool/liveness"
@@ -20,7 +21,7 @@ import (
 
 // nodesWithList returns n nodes (as makeNodes) that all have list.
 func nodesWithList(n int, list ...string) []pool.Node {
-	nodes := makeNodes(n)
+	nodes := storetest.MakeNodes(n)
 	for i := range nodes {
 		nodes[i].ServiceNodes = list
 	}
@@ -69,9 +70,9 @@ func TestGaleraMoveConcurrentOverlap(t *testing.T) {
 	ctx := context.Background()
 	retries := &countHandler{msg: "pool: retrying transaction"}
 	opts := []pool.Option{pool.WithBatchSize(100), pool.WithRetry(60, 2*time.Millisecond, 200*time.Millisecond), pool.WithLogger(slog.New(retries))}
-	a := openStore(t, env.NodeDSN(1), opts...)
-	b := openStore(t, env.NodeDSN(2), opts...)
-	seed(t, a, 0)
+	a := storetest.Open(t, env.NodeDSN(1), opts...)
+	b := storetest.Open(t, env.NodeDSN(2), opts...)
+	storetest.Seed(t, a, 0)
 	const total = 2000
 	require.NoError(t, a.AddNodes(ctx, nodesWithList(total, "mn1", "sn1", "sn2"), pool.AddOptions{}))
 
@@ -154,9 +155,9 @@ func TestGaleraMoveConcurrentOverlap(t *testing.T) {
 func TestGaleraMoveWhileSourceNodeIsKilled(t *testing.T) {
 	env := testgalera.Open(t, testgalera.WithFaults())
 	ctx := context.Background()
-	s := openStore(t, env.DSN(), pool.WithHealthInterval(200*time.Millisecond, 2*time.Second), pool.WithBatchSize(250))
-	seed(t, s, 0)
-	require.NoError(t, s.AddNodes(ctx, makeNodes(3000), pool.AddOptions{})) // 1000 start with sn1
+	s := storetest.Open(t, env.DSN(), pool.WithHealthInterval(200*time.Millisecond, 2*time.Second), pool.WithBatchSize(250))
+	storetest.Seed(t, s, 0)
+	require.NoError(t, s.AddNodes(ctx, storetest.MakeNodes(3000), pool.AddOptions{})) // 1000 start with sn1
 	h, err := s.Health(ctx)
 	require.NoError(t, err)
 	require.Equal(t, env.Addr(1), h.Node)

@@ -14,6 +14,7 @@ import (
 	"github.com/jmoiron/sqlx"
 	"github.com/stretchr/testify/require"
 
+	"github.com/mnpool/mnpool/internal/storetest"
 	"github.com/mnpool/mnpool/pool"
 	"github.com/mnpool/mnpool/pool/liveness"
 	"github.com/mnpool/mnpool/pool/service"
@@ -91,9 +92,9 @@ func changes(old, new, from, to string) []pool.SettingChange {
 }
 
 func TestMoveBySourceWhenSourceIsDead(t *testing.T) {
-	eachBackend(t, func(t *testing.T, s *pool.Store) {
+	storetest.EachBackend(t, func(t *testing.T, s *pool.Store) {
 		ctx := context.Background()
-		seed(t, s, 6)
+		storetest.Seed(t, s, 6)
 		before := rows(t, s)
 		v0 := version(t, s)
 		res, err := s.Move(ctx, pool.MoveRequest{Source: "sn1", Liveness: liveness.Static{"sn1": liveness.Dead}})
@@ -148,9 +149,9 @@ func TestMoveBySourceWhenSourceIsDead(t *testing.T) {
 }
 
 func TestMoveNoderangeToTargetIsIdempotent(t *testing.T) {
-	eachBackend(t, func(t *testing.T, s *pool.Store) {
+	storetest.EachBackend(t, func(t *testing.T, s *pool.Store) {
 		ctx := context.Background()
-		seed(t, s, 3)
+		storetest.Seed(t, s, 3)
 		req := pool.MoveRequest{Nodes: []string{"cn00003", "cn00001", "cn00002"}, Target: "sn2"}
 		res, err := s.Move(ctx, req)
 		require.NoError(t, err)
@@ -177,9 +178,9 @@ func TestMoveNoderangeToTargetIsIdempotent(t *testing.T) {
 }
 
 func TestMoveNoderangeWithoutTarget(t *testing.T) {
-	eachBackend(t, func(t *testing.T, s *pool.Store) {
+	storetest.EachBackend(t, func(t *testing.T, s *pool.Store) {
 		ctx := context.Background()
-		seed(t, s, 3)
+		storetest.Seed(t, s, 3)
 		addSN3(t, s, false)
 		// cn00002 is [sn2 mn1]; with sn2 suspect and mn1 dead it has no
 		// target; cn00001 [sn1 sn2] is served by a usable member.
@@ -201,11 +202,11 @@ func TestMoveNoderangeWithoutTarget(t *testing.T) {
 }
 
 func TestMoveSkipsDisabledAndDeadCandidates(t *testing.T) {
-	eachBackend(t, func(t *testing.T, s *pool.Store) {
+	storetest.EachBackend(t, func(t *testing.T, s *pool.Store) {
 		ctx := context.Background()
-		seed(t, s, 0)
+		storetest.Seed(t, s, 0)
 		addSN3(t, s, true)
-		nodes := makeNodes(1)
+		nodes := storetest.MakeNodes(1)
 		nodes[0].ServiceNodes = []string{"sn1", "sn3", "mn1", "sn2"}
 		require.NoError(t, s.AddNodes(ctx, nodes, pool.AddOptions{}))
 		res, err := s.Move(ctx, pool.MoveRequest{Source: "sn1", Liveness: liveness.Static{"sn1": liveness.Dead, "mn1": liveness.Dead}})
@@ -216,9 +217,9 @@ func TestMoveSkipsDisabledAndDeadCandidates(t *testing.T) {
 }
 
 func TestMoveRefusesUnusableTargetUnlessForced(t *testing.T) {
-	eachBackend(t, func(t *testing.T, s *pool.Store) {
+	storetest.EachBackend(t, func(t *testing.T, s *pool.Store) {
 		ctx := context.Background()
-		seed(t, s, 3)
+		storetest.Seed(t, s, 3)
 		addSN3(t, s, true)
 		before := rows(t, s)
 		for name, c := range map[string]struct {
@@ -245,9 +246,9 @@ func TestMoveRefusesUnusableTargetUnlessForced(t *testing.T) {
 }
 
 func TestMoveTargetAddress(t *testing.T) {
-	eachBackend(t, func(t *testing.T, s *pool.Store) {
+	storetest.EachBackend(t, func(t *testing.T, s *pool.Store) {
 		ctx := context.Background()
-		seed(t, s, 1)
+		storetest.Seed(t, s, 1)
 		_, err := s.Move(ctx, pool.MoveRequest{Nodes: []string{"cn00001"}, Target: "sn2", TargetAddr: netip.MustParseAddr("10.0.0.2")})
 		require.ErrorIs(t, err, pool.ErrInvalid)
 		require.ErrorContains(t, err, "10.0.0.2 is not an address of sn2 (its addresses: 10.0.0.3 (mgmt))")
@@ -259,8 +260,8 @@ func TestMoveTargetAddress(t *testing.T) {
 }
 
 func TestMoveRequestErrors(t *testing.T) {
-	s := openStore(t, backends()[0].dsn(t))
-	seed(t, s, 3)
+	s := storetest.Open(t, storetest.Backends()[0].DSN(t))
+	storetest.Seed(t, s, 3)
 	ctx := context.Background()
 	before := rows(t, s)
 	for name, c := range map[string]struct {
@@ -287,9 +288,9 @@ func TestMoveRequestErrors(t *testing.T) {
 }
 
 func TestMoveDryRunWritesNothingAndMatchesPlanMove(t *testing.T) {
-	eachBackend(t, func(t *testing.T, s *pool.Store) {
+	storetest.EachBackend(t, func(t *testing.T, s *pool.Store) {
 		ctx := context.Background()
-		seed(t, s, 30)
+		storetest.Seed(t, s, 30)
 		before, v := rows(t, s), version(t, s)
 		req := pool.MoveRequest{Source: "sn2", Liveness: liveness.Static{"sn2": liveness.Dead}, DryRun: true}
 		res, err := s.Move(ctx, req)
@@ -321,10 +322,10 @@ func TestMoveDryRunWritesNothingAndMatchesPlanMove(t *testing.T) {
 }
 
 func TestMoveBatchesAuditsAndProgress(t *testing.T) {
-	for _, b := range backends() {
-		t.Run(b.name, func(t *testing.T) {
-			s := openStore(t, b.dsn(t), pool.WithBatchSize(7))
-			seed(t, s, 60) // 20 nodes start with sn1
+	for _, b := range storetest.Backends() {
+		t.Run(b.Name, func(t *testing.T) {
+			s := storetest.Open(t, b.DSN(t), pool.WithBatchSize(7))
+			storetest.Seed(t, s, 60) // 20 nodes start with sn1
 			ctx := context.Background()
 			var calls [][2]int
 			res, err := s.Move(ctx, pool.MoveRequest{Source: "sn1", Target: "mn1", Progress: func(d, t int) { calls = append(calls, [2]int{d, t}) }})
@@ -342,10 +343,10 @@ func TestMoveBatchesAuditsAndProgress(t *testing.T) {
 // TestMoveReplansNodeChangedUnderIt changes a node after the move planned
 // it: the move reads the node again and plans it from its current list.
 func TestMoveReplansNodeChangedUnderIt(t *testing.T) {
-	for _, b := range backends() {
-		t.Run(b.name, func(t *testing.T) {
-			s := openStore(t, b.dsn(t), pool.WithBatchSize(1))
-			seed(t, s, 4) // cn00001, cn00004 are [sn1 sn2]
+	for _, b := range storetest.Backends() {
+		t.Run(b.Name, func(t *testing.T) {
+			s := storetest.Open(t, b.DSN(t), pool.WithBatchSize(1))
+			storetest.Seed(t, s, 4) // cn00001, cn00004 are [sn1 sn2]
 			ctx := context.Background()
 			var changed bool
 			req := pool.MoveRequest{Source: "sn1", Liveness: liveness.Static{"sn1": liveness.Dead}}
@@ -354,7 +355,7 @@ func TestMoveReplansNodeChangedUnderIt(t *testing.T) {
 					return
 				}
 				changed = true
-				n := makeNodes(4)[3]
+				n := storetest.MakeNodes(4)[3]
 				n.ServiceNodes = []string{"sn1", "mn1"}
 				require.NoError(t, s.AddNodes(ctx, []pool.Node{n}, pool.AddOptions{Replace: true}))
 			}
@@ -378,9 +379,9 @@ func TestMoveLosesRaceBetweenReadAndWrite(t *testing.T) {
 		m    pool.MoveWrite
 	}{{"case", pool.MoveWriteCase}, {"rows", pool.MoveWriteRows}, {"join", pool.MoveWriteJoin}, {"values", pool.MoveWriteValues}} {
 		t.Run(mode.name, func(t *testing.T) {
-			eachBackend(t, func(t *testing.T, s *pool.Store) {
+			storetest.EachBackend(t, func(t *testing.T, s *pool.Store) {
 				ctx := context.Background()
-				seed(t, s, 6)
+				storetest.Seed(t, s, 6)
 				hooked := 0
 				hook := func(ctx context.Context, tx *sqlx.Tx, names []string) error {
 					hooked++
@@ -443,10 +444,10 @@ func TestDeriveSettings(t *testing.T) {
 // TestMoveFailureMidwayReportsPartialResult fails the second batch: the
 // first batch stays moved, the rest is reported failed and unchanged.
 func TestMoveFailureMidwayReportsPartialResult(t *testing.T) {
-	for _, b := range backends() {
-		t.Run(b.name, func(t *testing.T) {
-			s := openStore(t, b.dsn(t), pool.WithBatchSize(2))
-			seed(t, s, 12) // cn00001, 04, 07, 10 start with sn1
+	for _, b := range storetest.Backends() {
+		t.Run(b.Name, func(t *testing.T) {
+			s := storetest.Open(t, b.DSN(t), pool.WithBatchSize(2))
+			storetest.Seed(t, s, 12) // cn00001, 04, 07, 10 start with sn1
 			ctx := context.Background()
 			calls := 0
 			boom := errors.New("boom")

@@ -12,6 +12,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/mnpool/mnpool/dhcp"
+	"github.com/mnpool/mnpool/internal/storetest"
 	"github.com/mnpool/mnpool/pool"
 	"github.com/mnpool/mnpool/pool/siteschema"
 )
@@ -47,9 +48,9 @@ func chg(t *testing.T, kv ...string) []pool.NodeChange {
 // of a node,ip file wiped the MAC, groups and servicenode list and was
 // audited as node.add.
 func TestNodeChangeKeepsOtherAttributes(t *testing.T) {
-	eachBackend(t, func(t *testing.T, s *pool.Store) {
+	storetest.EachBackend(t, func(t *testing.T, s *pool.Store) {
 		ctx := context.Background()
-		seed(t, s, 3)
+		storetest.Seed(t, s, 3)
 		before := nodeByName(t, s, "cn00001")
 		require.NotEmpty(t, before.MACs)
 		// What `printf 'node,ip\ncn00001,10.1.9.9\n' | node import - --replace` does now.
@@ -78,9 +79,9 @@ func TestNodeChangeKeepsOtherAttributes(t *testing.T) {
 }
 
 func TestSetNodesOperations(t *testing.T) {
-	eachBackend(t, func(t *testing.T, s *pool.Store) {
+	storetest.EachBackend(t, func(t *testing.T, s *pool.Store) {
 		ctx := context.Background()
-		seed(t, s, 3)
+		storetest.Seed(t, s, 3)
 		names := []string{"cn00001", "cn00002"}
 		_, err := s.SetNodes(ctx, names, chg(t, "groups+=gpu,Compute", "groups-=rack1"), pool.SetOptions{})
 		require.NoError(t, err)
@@ -125,9 +126,9 @@ func TestSetNodesOperations(t *testing.T) {
 // add SN1 and CN001 (case), node add grpx (a group) and node add all were
 // accepted.
 func TestOneNameSpace(t *testing.T) {
-	eachBackend(t, func(t *testing.T, s *pool.Store) {
+	storetest.EachBackend(t, func(t *testing.T, s *pool.Store) {
 		ctx := context.Background()
-		seed(t, s, 2)
+		storetest.Seed(t, s, 2)
 		_, err := s.SetNodes(ctx, []string{"cn00002"}, chg(t, "groups+=grpx"), pool.SetOptions{})
 		require.NoError(t, err)
 		mgmt := func(ip string) map[string]netip.Addr { return map[string]netip.Addr{"mgmt": netip.MustParseAddr(ip)} }
@@ -155,9 +156,9 @@ func TestOneNameSpace(t *testing.T) {
 
 // An existing database that breaks the rule is reported, not changed.
 func TestCheckReportsLegacyNames(t *testing.T) {
-	eachBackend(t, func(t *testing.T, s *pool.Store) {
+	storetest.EachBackend(t, func(t *testing.T, s *pool.Store) {
 		ctx := context.Background()
-		seed(t, s, 1)
+		storetest.Seed(t, s, 1)
 		require.NoError(t, s.Tx(ctx, func(tx *sqlx.Tx) error {
 			for _, name := range []string{"SN1", "all"} {
 				if _, err := tx.ExecContext(ctx, "INSERT INTO nodes (name, network, ip, grouplist, servicenodes, manual, revision) VALUES (?, '', NULL, '', '', 0, 0)", name); err != nil {
@@ -208,8 +209,8 @@ func TestNetworkRulesShared(t *testing.T) {
 			n := base()
 			mutate(&n)
 			require.ErrorIs(t, pool.CheckNetwork(n), pool.ErrInvalid)
-			s := openStore(t, backends()[0].dsn(t))
-			seed(t, s, 0)
+			s := storetest.Open(t, storetest.Backends()[0].DSN(t))
+			storetest.Seed(t, s, 0)
 			require.ErrorIs(t, s.AddNetwork(context.Background(), n, false), pool.ErrInvalid)
 			// The DHCP renderer refuses the same network (a database
 			// written before the rule may hold it).
@@ -236,9 +237,9 @@ func TestNetworkRulesShared(t *testing.T) {
 // consoleport=99999 and nosuchkey=1 were stored; a key could not be
 // removed.
 func TestSiteSchema(t *testing.T) {
-	eachBackend(t, func(t *testing.T, s *pool.Store) {
+	storetest.EachBackend(t, func(t *testing.T, s *pool.Store) {
 		ctx := context.Background()
-		seed(t, s, 0)
+		storetest.Seed(t, s, 0)
 		for k, v := range map[string]string{"dhcplease": "abc", "consoleport": "99999", "vrrp.mgmt.vrid": "999", "dnsallow": "10.0.0.1/8", "disjointdhcps": "yes"} {
 			err := s.SetSite(ctx, map[string]string{k: v})
 			require.ErrorIs(t, err, pool.ErrInvalid, "%s=%s", k, v)

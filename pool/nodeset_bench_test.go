@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"testing"
 
+	"github.com/mnpool/mnpool/internal/storetest"
 	"github.com/mnpool/mnpool/pool"
 )
 
@@ -15,13 +16,13 @@ import (
 //	go test -run '^$' -bench 'ApplyNodesIP10k' -benchtime 3x -count 3 ./pool/
 func BenchmarkApplyNodesIP10k(b *testing.B) {
 	const n = 10_000
-	for _, be := range backends() {
-		b.Run(be.name, func(b *testing.B) {
+	for _, be := range storetest.Backends() {
+		b.Run(be.Name, func(b *testing.B) {
 			ctx := context.Background()
 			for i := 0; i < b.N; i++ {
 				b.StopTimer()
-				s := openStore(b, be.dsn(b))
-				seed(b, s, n)
+				s := storetest.Open(b, be.DSN(b))
+				storetest.Seed(b, s, n)
 				ups := make([]pool.NodeUpdate, n)
 				for j := range ups {
 					ups[j] = pool.NodeUpdate{Name: fmt.Sprintf("cn%05d", j+1), Changes: []pool.NodeChange{{Attr: pool.AttrIP, Op: pool.OpSet, Value: fmt.Sprintf("10.2.%d.%d", j/250, j%250+1)}}}

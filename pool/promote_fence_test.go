@@ -7,6 +7,7 @@ import (
 
 	"github.com/stretchr/testify/require"
 
+	"github.com/mnpool/mnpool/internal/storetest"
 	"github.com/mnpool/mnpool/locking"
 	"github.com/mnpool/mnpool/pool"
 )
@@ -16,8 +17,8 @@ import (
 // nothing; with the current token it promotes.
 func TestPromoteFencedByLockToken(t *testing.T) {
 	ctx := context.Background()
-	s := openStore(t, "sqlite:"+filepath.Join(t.TempDir(), "pool.db"))
-	seed(t, s, 0)
+	s := storetest.Open(t, "sqlite:"+filepath.Join(t.TempDir(), "pool.db"))
+	storetest.Seed(t, s, 0)
 	lk, err := locking.New(s)
 	require.NoError(t, err)
 	old, err := lk.TryLock(ctx, "makemn")

@@ -12,6 +12,7 @@ import (
 	"github.com/jmoiron/sqlx"
 	"github.com/stretchr/testify/require"
 
+	"github.com/mnpool/mnpool/internal/storetest"
 	"github.com/mnpool/mnpool/pool"
 	"github.com/mnpool/mnpool/pool/service"
 	"github.com/mnpool/mnpool/pool/siteschema"
@@ -32,9 +33,9 @@ func promoteAudits(t testing.TB, s *pool.Store) []pool.AuditEntry {
 }
 
 func TestPromoteMakesMemberMN(t *testing.T) {
-	eachBackend(t, func(t *testing.T, s *pool.Store) {
+	storetest.EachBackend(t, func(t *testing.T, s *pool.Store) {
 		ctx := context.Background()
-		seed(t, s, 3)
+		storetest.Seed(t, s, 3)
 		v0, err := s.Version(ctx)
 		require.NoError(t, err)
 
@@ -114,8 +115,8 @@ func TestPromoteRefusals(t *testing.T) {
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
 			ctx := context.Background()
-			s := openStore(t, "sqlite:"+filepath.Join(t.TempDir(), "pool.db"))
-			seed(t, s, 0)
+			s := storetest.Open(t, "sqlite:"+filepath.Join(t.TempDir(), "pool.db"))
+			storetest.Seed(t, s, 0)
 			if tc.prep != nil {
 				tc.prep(t, s)
 			}
@@ -140,8 +141,8 @@ func TestPromoteRefusals(t *testing.T) {
 
 func TestPromoteDisabledWithAllowDisabled(t *testing.T) {
 	ctx := context.Background()
-	s := openStore(t, "sqlite:"+filepath.Join(t.TempDir(), "pool.db"))
-	seed(t, s, 0)
+	s := storetest.Open(t, "sqlite:"+filepath.Join(t.TempDir(), "pool.db"))
+	storetest.Seed(t, s, 0)
 	disable("sn2")(t, s)
 	p, err := s.Promote(ctx, "sn2", pool.PromoteOptions{AllowDisabled: true})
 	require.NoError(t, err)
@@ -149,9 +150,9 @@ func TestPromoteDisabledWithAllowDisabled(t *testing.T) {
 }
 
 func TestPromoteCurrentMNChangesNothing(t *testing.T) {
-	eachBackend(t, func(t *testing.T, s *pool.Store) {
+	storetest.EachBackend(t, func(t *testing.T, s *pool.Store) {
 		ctx := context.Background()
-		seed(t, s, 0)
+		storetest.Seed(t, s, 0)
 		v0, err := s.Version(ctx)
 		require.NoError(t, err)
 		p, err := s.Promote(ctx, "mn1", pool.PromoteOptions{})
@@ -165,7 +166,7 @@ func TestPromoteCurrentMNChangesNothing(t *testing.T) {
 }
 
 func TestPromoteUninitializedPool(t *testing.T) {
-	s := openStore(t, "sqlite:"+filepath.Join(t.TempDir(), "pool.db"))
+	s := storetest.Open(t, "sqlite:"+filepath.Join(t.TempDir(), "pool.db"))
 	_, err := s.Promote(context.Background(), "sn1", pool.PromoteOptions{})
 	require.ErrorIs(t, err, pool.ErrNotInitialized)
 }
@@ -175,11 +176,11 @@ func TestPromoteUninitializedPool(t *testing.T) {
 func TestPromoteConcurrentOneWinner(t *testing.T) {
 	dsn := "sqlite:" + filepath.Join(t.TempDir(), "pool.db")
 	ctx := context.Background()
-	first := openStore(t, dsn)
-	seed(t, first, 0)
+	first := storetest.Open(t, dsn)
+	storetest.Seed(t, first, 0)
 	addMember(t, first, "sn3", "10.0.0.4")
 	members := []string{"sn1", "sn2", "sn3"}
-	errs := promoteAtOnce(t, ctx, members, func(i int) *pool.Store { return openStore(t, dsn) }, 1)
+	errs := promoteAtOnce(t, ctx, members, func(i int) *pool.Store { return storetest.Open(t, dsn) }, 1)
 	winner := checkOneWinner(t, members, errs, pool.Master{Member: "mn1", Epoch: 1})
 	m, err := first.Master(ctx)
 	require.NoError(t, err)
@@ -247,9 +248,9 @@ func checkOneWinner(t testing.TB, members []string, errs []error, from pool.Mast
 }
 
 func TestTxAsMNFencesByEpoch(t *testing.T) {
-	eachBackend(t, func(t *testing.T, s *pool.Store) {
+	storetest.EachBackend(t, func(t *testing.T, s *pool.Store) {
 		ctx := context.Background()
-		seed(t, s, 0)
+		storetest.Seed(t, s, 0)
 		tok, err := s.Master(ctx)
 		require.NoError(t, err)
 		write := func(tok pool.Master, value string) error {

@@ -8,6 +8,7 @@ import (
 	"github.com/google/go-cmp/cmp/cmpopts"
 	"github.com/stretchr/testify/require"
 
+	"github.com/mnpool/mnpool/internal/storetest"
 	"github.com/mnpool/mnpool/pool"
 	"github.com/mnpool/mnpool/pool/liveness"
 )
@@ -59,16 +60,16 @@ func TestRouteNodesFollowsFailoverOrder(t *testing.T) {
 // TestStoreRouteFromAnyMember routes the same nodes from stores opened as
 // different members: the answer does not depend on who asks.
 func TestStoreRouteFromAnyMember(t *testing.T) {
-	for _, b := range backends() {
-		t.Run(b.name, func(t *testing.T) {
+	for _, b := range storetest.Backends() {
+		t.Run(b.Name, func(t *testing.T) {
 			ctx := context.Background()
-			dsn := b.dsn(t)
-			s := openStore(t, dsn)
-			seed(t, s, 9)
+			dsn := b.DSN(t)
+			s := storetest.Open(t, dsn)
+			storetest.Seed(t, s, 9)
 			live := view(map[string]liveness.State{"mn1": liveness.Alive, "sn1": liveness.Dead, "sn2": liveness.Alive})
 			var first pool.Routing
 			for i, self := range []string{"mn1", "sn1", "sn2"} {
-				as := openStore(t, dsn, pool.WithSelf(self))
+				as := storetest.Open(t, dsn, pool.WithSelf(self))
 				r, err := as.Route(ctx, nil, live)
 				require.NoError(t, err)
 				if i == 0 {

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"net/netip"
+	"os"
 	"strings"
 	"testing"
 	"time"
@@ -12,6 +13,7 @@ import (
 	"github.com/google/go-cmp/cmp/cmpopts"
 	"github.com/stretchr/testify/require"
 
+	"github.com/mnpool/mnpool/internal/storetest"
 	"github.com/mnpool/mnpool/internal/testenv"
 	"github.com/mnpool/mnpool/pool"
 	"github.com/mnpool/mnpool/pool/dsn"
@@ -20,9 +22,9 @@ import (
 )
 
 func TestInitIsIdempotentAndNamesTheMN(t *testing.T) {
-	eachBackend(t, func(t *testing.T, s *pool.Store) {
+	storetest.EachBackend(t, func(t *testing.T, s *pool.Store) {
 		ctx := context.Background()
-		seed(t, s, 0)
+		storetest.Seed(t, s, 0)
 		m, err := s.Master(ctx)
 		require.NoError(t, err)
 		require.Equal(t, pool.Master{Member: "mn1", Epoch: 1}, m)
@@ -46,9 +48,9 @@ func TestInitIsIdempotentAndNamesTheMN(t *testing.T) {
 }
 
 func TestValidationWritesNothing(t *testing.T) {
-	eachBackend(t, func(t *testing.T, s *pool.Store) {
+	storetest.EachBackend(t, func(t *testing.T, s *pool.Store) {
 		ctx := context.Background()
-		seed(t, s, 3)
+		storetest.Seed(t, s, 3)
 		before, err := s.LoadState(ctx)
 		require.NoError(t, err)
 		good := func() pool.Node {
@@ -97,10 +99,10 @@ func TestValidationWritesNothing(t *testing.T) {
 }
 
 func TestNodesRoundTrip(t *testing.T) {
-	eachBackend(t, func(t *testing.T, s *pool.Store) {
+	storetest.EachBackend(t, func(t *testing.T, s *pool.Store) {
 		ctx := context.Background()
-		seed(t, s, 0)
-		in := makeNodes(1200) // more than one batch
+		storetest.Seed(t, s, 0)
+		in := storetest.MakeNodes(1200) // more than one batch
 		in[5].MACs = []string{"AA-BB-CC-DD-EE-01", "aa:bb:cc:dd:ee:02"}
 		in[6].Network = "" // inferred from the IP
 		in[7].IP = netip.Addr{}
@@ -148,9 +150,9 @@ func TestNodesRoundTrip(t *testing.T) {
 }
 
 func TestNetworksAndMembers(t *testing.T) {
-	eachBackend(t, func(t *testing.T, s *pool.Store) {
+	storetest.EachBackend(t, func(t *testing.T, s *pool.Store) {
 		ctx := context.Background()
-		seed(t, s, 3)
+		storetest.Seed(t, s, 3)
 		p := netip.MustParsePrefix
 		a := netip.MustParseAddr
 		netCases := []struct {
@@ -221,9 +223,9 @@ func TestNetworksAndMembers(t *testing.T) {
 }
 
 func TestSiteAndAudit(t *testing.T) {
-	eachBackend(t, func(t *testing.T, s *pool.Store) {
+	storetest.EachBackend(t, func(t *testing.T, s *pool.Store) {
 		ctx := context.Background()
-		seed(t, s, 0)
+		storetest.Seed(t, s, 0)
 		require.ErrorIs(t, s.SetSite(ctx, map[string]string{"master": "sn1"}), pool.ErrInvalid)
 		err := s.SetSite(ctx, map[string]string{"domain": "ok.example", "forwarders": "a\nb"})
 		require.ErrorIs(t, err, pool.ErrInvalid)
@@ -311,10 +313,10 @@ func TestResolveDSN(t *testing.T) {
 }
 
 func TestWatchFollowsChanges(t *testing.T) {
-	eachBackend(t, func(t *testing.T, s *pool.Store) {
+	storetest.EachBackend(t, func(t *testing.T, s *pool.Store) {
 		ctx, cancel := context.WithCancel(context.Background())
 		defer cancel()
-		seed(t, s, 0)
+		storetest.Seed(t, s, 0)
 		ch := s.Watch(ctx, 10*time.Millisecond)
 		v0 := <-ch
 		require.NoError(t, s.SetSite(ctx, map[string]string{"domain": "x.example"}))
@@ -331,12 +333,14 @@ func TestWatchFollowsChanges(t *testing.T) {
 }
 
 func TestAddNodesReportsProgressPerBatch(t *testing.T) {
-	s := openStore(t, "sqlite:"+t.TempDir()+"/p.db", pool.WithBatchSize(100))
-	seed(t, s, 0)
+	s := storetest.Open(t, "sqlite:"+t.TempDir()+"/p.db", pool.WithBatchSize(100))
+	storetest.Seed(t, s, 0)
 	var got []int
-	require.NoError(t, s.AddNodes(context.Background(), makeNodes(250), pool.AddOptions{Progress: func(done, total int) {
+	require.NoError(t, s.AddNodes(context.Background(), storetest.MakeNodes(250), pool.AddOptions{Progress: func(done, total int) {
 		require.Equal(t, 250, total)
 		got = append(got, done)
 	}}))
 	require.Equal(t, []int{100, 200, 250}, got)
 }
+
+func writeFile(path, s string) error { return os.WriteFile(path, []byte(s), 0o600) }

@@ -14,6 +14,7 @@ import (
 
 	"github.com/mnpool/mnpool/dhcp"
 	"github.com/mnpool/mnpool/internal/schemas"
+	"github.com/mnpool/mnpool/internal/storetest"
 	"github.com/mnpool/mnpool/locking"
 	"github.com/mnpool/mnpool/pool"
 )
@@ -97,10 +98,10 @@ func count(t *testing.T, s *pool.Store, q string, args ...any) int {
 // nothing fails, nothing is created twice, no row is lost, and each
 // component is recorded at its version 1.
 func TestUpgradeFromPoolOwnedTables(t *testing.T) {
-	for _, b := range backends() {
-		t.Run(b.name, func(t *testing.T) {
+	for _, b := range storetest.Backends() {
+		t.Run(b.Name, func(t *testing.T) {
 			ctx := context.Background()
-			dsn := b.dsn(t)
+			dsn := b.DSN(t)
 			old, err := pool.Open(ctx, dsn, pool.WithSelf("mn1"))
 			require.NoError(t, err)
 			applyOldSchema(t, old)
@@ -131,7 +132,7 @@ func TestUpgradeFromPoolOwnedTables(t *testing.T) {
 			}
 
 			// The packages work on the upgraded tables.
-			s := openStore(t, dsn)
+			s := storetest.Open(t, dsn)
 			excl, err := dhcp.Excluded(ctx, s)
 			require.NoError(t, err)
 			require.Equal(t, map[string]bool{"cn1": true}, excl)
@@ -149,7 +150,7 @@ func TestUpgradeFromPoolOwnedTables(t *testing.T) {
 // components migrated, no console_leases, and a component's tables appear
 // when its package first uses the store.
 func TestSchemaOwnership(t *testing.T) {
-	eachBackend(t, func(t *testing.T, s *pool.Store) {
+	storetest.EachBackend(t, func(t *testing.T, s *pool.Store) {
 		ctx := context.Background()
 		has := func(table string) bool {
 			q := "SELECT COUNT(*) FROM sqlite_master WHERE type = 'table' AND name = ?"
@@ -177,11 +178,11 @@ func TestSchemaOwnership(t *testing.T) {
 // TestSchemaTooNew: a database migrated further than this program knows
 // is refused, per component.
 func TestSchemaTooNew(t *testing.T) {
-	for _, b := range backends() {
-		t.Run(b.name, func(t *testing.T) {
+	for _, b := range storetest.Backends() {
+		t.Run(b.Name, func(t *testing.T) {
 			ctx := context.Background()
-			dsn := b.dsn(t)
-			s := openStore(t, dsn, pool.WithMigrate(locking.Schema()))
+			dsn := b.DSN(t)
+			s := storetest.Open(t, dsn, pool.WithMigrate(locking.Schema()))
 			mustExec(t, s, "INSERT INTO component_migrations (component, version, name) VALUES ('locking', 99, 'future')")
 			mustExec(t, s, "INSERT INTO schema_migrations (version, name) VALUES (9999, 'future')")
 			// A fresh store, which has not checked the database yet.

@@ -10,6 +10,7 @@ import (
 	"github.com/google/go-cmp/cmp"
 	"github.com/stretchr/testify/require"
 
+	"github.com/mnpool/mnpool/internal/storetest"
 	"github.com/mnpool/mnpool/pool"
 	"github.com/mnpool/mnpool/poolsync"
 	"github.com/mnpool/mnpool/rolefiles"
@@ -53,9 +54,9 @@ type fixedGate struct {
 func (g fixedGate) ServeDynamic() (int64, bool) { return g.epoch, g.ok }
 
 func TestSyncFollowsTheMasterRecord(t *testing.T) {
-	eachBackend(t, func(t *testing.T, s *pool.Store) {
+	storetest.EachBackend(t, func(t *testing.T, s *pool.Store) {
 		ctx := context.Background()
-		seed(t, s, 2)
+		storetest.Seed(t, s, 2)
 		roots := map[string]string{"mn1": t.TempDir(), "sn1": t.TempDir(), "stranger": t.TempDir()}
 		probes := map[string]*dhcpProbe{"mn1": {}, "sn1": {}, "stranger": {}}
 		sync := func(self string) poolsync.Report {
@@ -110,8 +111,8 @@ func TestSyncFollowsTheMasterRecord(t *testing.T) {
 
 func TestSyncGateDecidesTheDynamicRange(t *testing.T) {
 	ctx := context.Background()
-	s := openStore(t, "sqlite:"+filepath.Join(t.TempDir(), "pool.db"))
-	seed(t, s, 0)
+	s := storetest.Open(t, "sqlite:"+filepath.Join(t.TempDir(), "pool.db"))
+	storetest.Seed(t, s, 0)
 	tests := map[string]struct {
 		gate      poolsync.DynamicGate
 		wantServe bool
@@ -136,8 +137,8 @@ func TestSyncGateDecidesTheDynamicRange(t *testing.T) {
 
 func TestSyncReportsEveryStep(t *testing.T) {
 	ctx := context.Background()
-	s := openStore(t, "sqlite:"+filepath.Join(t.TempDir(), "pool.db"))
-	seed(t, s, 0)
+	s := storetest.Open(t, "sqlite:"+filepath.Join(t.TempDir(), "pool.db"))
+	storetest.Seed(t, s, 0)
 	boom := errors.New("dhcpd -t: syntax error")
 	p := &dhcpProbe{}
 	steps := []poolsync.Step{
@@ -172,7 +173,7 @@ func TestSyncWithoutDatabaseRunsNoStep(t *testing.T) {
 	ctx := context.Background()
 	s, err := pool.Open(ctx, "sqlite:"+filepath.Join(t.TempDir(), "pool.db"), pool.WithMigrate())
 	require.NoError(t, err)
-	seed(t, s, 0)
+	storetest.Seed(t, s, 0)
 	require.NoError(t, s.Close())
 	p := &dhcpProbe{}
 	_, err = poolsync.Sync(ctx, s, "mn1", poolsync.Options{Steps: []poolsync.Step{p.step()}})

@@ -9,6 +9,7 @@ import (
 	"github.com/jmoiron/sqlx"
 	"github.com/stretchr/testify/require"
 
+	"github.com/mnpool/mnpool/internal/storetest"
 	"github.com/mnpool/mnpool/pool"
 	"github.com/mnpool/mnpool/rolefiles"
 )
@@ -25,9 +26,9 @@ func roleFilesPresent(t *testing.T, root string) []string {
 }
 
 func TestSyncRoleFilesFollowsTheMasterRecord(t *testing.T) {
-	eachBackend(t, func(t *testing.T, s *pool.Store) {
+	storetest.EachBackend(t, func(t *testing.T, s *pool.Store) {
 		ctx := context.Background()
-		seed(t, s, 0)
+		storetest.Seed(t, s, 0)
 		roots := map[string]string{}
 		for _, m := range []string{"mn1", "sn1", "sn2", "outsider"} {
 			roots[m] = t.TempDir()

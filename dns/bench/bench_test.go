@@ -240,6 +240,9 @@ func BenchmarkDNSPerf(b *testing.B) {
 	n := envInt("MNPOOL_DNSPERF_NODES", 5000)
 	rounds := envInt("MNPOOL_DNSPERF_ROUNDS", 5)
 	pin := os.Getenv("MNPOOL_DNSPERF_PIN") == "1"
+	if os.Getenv("MNPOOL_DNSPERF_QUOTA") != "" && !pin {
+		b.Fatal("MNPOOL_DNSPERF_QUOTA works with MNPOOL_DNSPERF_PIN=1 only (the servers must be processes of their own)")
+	}
 	dsn, store := seedPool(b, n)
 	queries := queryFile(b, n)
 	var targets []*target
@@ -422,6 +425,9 @@ func cpuQuota(b *testing.B, t *target, pct string) {
 	p, err := strconv.Atoi(pct)
 	if err != nil || p < 1 || p > 100 {
 		b.Fatalf("MNPOOL_DNSPERF_QUOTA=%q: want a percentage of one CPU, 1-100", pct)
+	}
+	if _, err := os.Stat("/sys/fs/cgroup/cpu/cpu.cfs_quota_us"); err != nil {
+		b.Fatalf("MNPOOL_DNSPERF_QUOTA needs the cgroup v1 cpu controller at /sys/fs/cgroup/cpu: %v", err)
 	}
 	dir := filepath.Join("/sys/fs/cgroup/cpu", fmt.Sprintf("mnpool-dnsperf-%s-%d", t.name, t.pid))
 	if err := os.Mkdir(dir, 0o755); err != nil {

@@ -1,10 +1,15 @@
-package pool_test
+// Package storetest holds the store fixtures the tests of pool and of the
+// packages built on it share: the backends every store test runs against
+// (SQLite, and the local Galera cluster through MNPOOL_TEST_DSNS), a
+// migrated store, and a seeded pool of an MN, two SNs and n nodes.
+//
+// It is for tests only; embedders use the public pooltest package.
+package storetest
 
 import (
 	"context"
 	"fmt"
 	"net/netip"
-	"os"
 	"path/filepath"
 	"testing"
 
@@ -13,33 +18,35 @@ import (
 	"github.com/mnpool/mnpool/pool/service"
 )
 
-// backend is one store backend under test.
-type backend struct {
-	name string
-	dsn  func(t testing.TB) string
+// Backend is one store backend under test.
+type Backend struct {
+	Name string
+	DSN  func(t testing.TB) string
 }
 
-// backends lists the backends every store test runs against: the embedded
+// Backends lists the backends every store test runs against: the embedded
 // SQLite and the local three-node Galera cluster (skipped without
 // MNPOOL_TEST_DSNS, a failure with MNPOOL_REQUIRE_GALERA=1).
-func backends() []backend {
-	return []backend{
+func Backends() []Backend {
+	return []Backend{
 		{"sqlite", func(t testing.TB) string { return "sqlite:" + filepath.Join(t.TempDir(), "pool.db") }},
 		{"galera", func(t testing.TB) string { return testgalera.Open(t).DSN() }},
 	}
 }
 
-// eachBackend runs f as a subtest per backend with a fresh, migrated store.
-func eachBackend(t *testing.T, f func(t *testing.T, s *pool.Store)) {
-	for _, b := range backends() {
-		t.Run(b.name, func(t *testing.T) {
-			s := openStore(t, b.dsn(t))
+// EachBackend runs f as a subtest per backend with a fresh, migrated store.
+func EachBackend(t *testing.T, f func(t *testing.T, s *pool.Store)) {
+	for _, b := range Backends() {
+		t.Run(b.Name, func(t *testing.T) {
+			s := Open(t, b.DSN(t))
 			f(t, s)
 		})
 	}
 }
 
-func openStore(t testing.TB, dsn string, opts ...pool.Option) *pool.Store {
+// Open opens and migrates the store at dsn as member mn1, closed when the
+// test ends; opts come after those defaults.
+func Open(t testing.TB, dsn string, opts ...pool.Option) *pool.Store {
 	t.Helper()
 	ctx := context.Background()
 	s, err := pool.Open(ctx, dsn, append([]pool.Option{pool.WithMigrate(), pool.WithSelf("mn1")}, opts...)...)
@@ -50,12 +57,12 @@ func openStore(t testing.TB, dsn string, opts ...pool.Option) *pool.Store {
 	return s
 }
 
-// seed creates a pool: network mgmt 10.0.0.0/12 with a dynamic range,
+// Seed creates a pool: network mgmt 10.0.0.0/12 with a dynamic range,
 // MN mn1 and SNs sn1, sn2, and n nodes cn00001.. with IPs from 10.1.0.1.
-func seed(t testing.TB, s *pool.Store, n int) {
+func Seed(t testing.TB, s *pool.Store, n int) {
 	t.Helper()
 	ctx := context.Background()
-	mustNet(t, s, "mgmt", "10.0.0.0/12", "10.15.255.1-10.15.255.254")
+	MustNet(t, s, "mgmt", "10.0.0.0/12", "10.15.255.1-10.15.255.254")
 	if _, err := s.Init(ctx, pool.InitOptions{MN: pool.Member{Name: "mn1", Addresses: map[string]netip.Addr{"mgmt": netip.MustParseAddr("10.0.0.1")}}}); err != nil {
 		t.Fatalf("init: %v", err)
 	}
@@ -66,13 +73,15 @@ func seed(t testing.TB, s *pool.Store, n int) {
 		}
 	}
 	if n > 0 {
-		if err := s.AddNodes(ctx, makeNodes(n), pool.AddOptions{}); err != nil {
+		if err := s.AddNodes(ctx, MakeNodes(n), pool.AddOptions{}); err != nil {
 			t.Fatalf("add nodes: %v", err)
 		}
 	}
 }
 
-func mustNet(t testing.TB, s *pool.Store, name, cidr, dyn string) {
+// MustNet adds network name (cidr, dynamic range dyn, gateway .4,
+// domain cluster) or fails the test.
+func MustNet(t testing.TB, s *pool.Store, name, cidr, dyn string) {
 	t.Helper()
 	start, end, err := pool.ParseRange(dyn)
 	if err != nil {
@@ -84,8 +93,8 @@ func mustNet(t testing.TB, s *pool.Store, name, cidr, dyn string) {
 	}
 }
 
-// makeNodes returns n valid nodes on mgmt, alternating servicenode lists.
-func makeNodes(n int) []pool.Node {
+// MakeNodes returns n valid nodes on mgmt, alternating servicenode lists.
+func MakeNodes(n int) []pool.Node {
 	lists := [][]string{{"sn1", "sn2"}, {"sn2", "mn1"}, {"mn1", "sn1"}}
 	out := make([]pool.Node, n)
 	base := netip.MustParseAddr("10.1.0.0")
@@ -109,5 +118,3 @@ func makeNodes(n int) []pool.Node {
 	}
 	return out
 }
-
-func writeFile(path, s string) error { return os.WriteFile(path, []byte(s), 0o600) }
