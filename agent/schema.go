@@ -3,7 +3,6 @@ package agent
 import (
 	"context"
 	"embed"
-	"io/fs"
 
 	"github.com/mnpool/mnpool/locking"
 	"github.com/mnpool/mnpool/pool"
@@ -16,11 +15,7 @@ var migrationFS embed.FS
 // pool.Store.Migrate or pool.WithMigrate. An Agent migrates it
 // itself when it starts.
 func Schema() pool.Schema {
-	sub, err := fs.Sub(migrationFS, "migrations")
-	if err != nil {
-		panic(err) // the embedded directory is there at build time
-	}
-	return pool.Schema{Component: "agent", FS: sub}
+	return pool.Schema{Component: "agent", FS: migrationFS, Dir: "migrations"}
 }
 
 // ensureSchema makes sure s has the tables of this package and of

@@ -3,7 +3,6 @@ package console
 import (
 	"context"
 	"embed"
-	"io/fs"
 
 	"github.com/mnpool/mnpool/pool"
 )
@@ -15,11 +14,7 @@ var migrationFS embed.FS
 // pool.Store.Migrate or pool.WithMigrate. The functions of this
 // package that use them migrate it themselves first.
 func Schema() pool.Schema {
-	sub, err := fs.Sub(migrationFS, "migrations")
-	if err != nil {
-		panic(err) // the embedded directory is there at build time
-	}
-	return pool.Schema{Component: "console", FS: sub}
+	return pool.Schema{Component: "console", FS: migrationFS, Dir: "migrations"}
 }
 
 // ensureSchema makes sure s has the tables of this package; after the

@@ -3,7 +3,6 @@ package locking
 import (
 	"context"
 	"embed"
-	"io/fs"
 
 	"github.com/mnpool/mnpool/pool"
 )
@@ -15,11 +14,7 @@ var migrationFS embed.FS
 // lock_waiters) for pool.Store.Migrate or pool.WithMigrate. A Locker and
 // Held migrate it themselves before they first use a store.
 func Schema() pool.Schema {
-	sub, err := fs.Sub(migrationFS, "migrations")
-	if err != nil {
-		panic(err) // the embedded directory is there at build time
-	}
-	return pool.Schema{Component: "locking", FS: sub}
+	return pool.Schema{Component: "locking", FS: migrationFS, Dir: "migrations"}
 }
 
 // ensureSchema makes sure s has the tables of this package; after the

@@ -5,6 +5,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/mnpool/mnpool/internal/storetest"
 	"github.com/mnpool/mnpool/internal/testenv"
 	"github.com/mnpool/mnpool/internal/testgalera"
 	"github.com/mnpool/mnpool/makemn"
@@ -26,12 +27,12 @@ import (
 // detection (2-3 s on the test cluster, up to 20 s with Galera's defaults).
 func BenchmarkGaleraMakeMNOldMNDown(b *testing.B) {
 	env := testgalera.Open(b, testgalera.WithFaults())
-	galeraPool(b, env)
+	storetest.GaleraPool(b, env)
 	env.Kill(b, 1)
 	ctx := context.Background()
 	// Time makemn, not Galera's failure detection: wait until the
 	// survivors have dropped node 1 (reads wait for that view change).
-	settle := openMemberStore(b, env.NodeDSN(2), "sn1")
+	settle := storetest.OpenMember(b, env.NodeDSN(2), "sn1")
 	for deadline := time.Now().Add(testenv.Timeout(time.Minute)); ; time.Sleep(100 * time.Millisecond) {
 		if h, err := settle.Health(ctx); err == nil && h.Healthy && h.ClusterSize == 2 {
 			break

@@ -2,7 +2,6 @@ package makemn_test
 
 import (
 	"context"
-	"net/netip"
 	"os"
 	"path/filepath"
 	"strings"
@@ -19,51 +18,17 @@ import (
 	"github.com/mnpool/mnpool/mnguard"
 	"github.com/mnpool/mnpool/pool"
 	"github.com/mnpool/mnpool/pool/liveness"
-	"github.com/mnpool/mnpool/pool/service"
 	"github.com/mnpool/mnpool/poolsync"
 	"github.com/mnpool/mnpool/rolefiles"
 )
 
-// The local test cluster runs Galera node N on 127.0.0.(10+N). The pool
-// below puts member i's database address on network "db" accordingly:
-// mn1 on node 1, sn1 on node 2, sn2 on node 3 (sn3 has no database).
-var galeraMembers = []struct {
-	name string
-	node int // 0: no database replica
-	mgmt string
-}{
-	{"mn1", 1, "10.0.0.1"},
-	{"sn1", 2, "10.0.0.2"},
-	{"sn2", 3, "10.0.0.3"},
-	{"sn3", 0, "10.0.0.4"},
-}
-
 func galeraMemberNode(name string) int {
-	for _, m := range galeraMembers {
-		if m.name == name {
-			return m.node
+	for _, m := range storetest.GaleraMembers() {
+		if m.Name == name {
+			return m.Node
 		}
 	}
 	return 0
-}
-
-// galeraPool seeds the pool in env's database and returns a store that
-// knows every node.
-func galeraPool(t testing.TB, env *testgalera.Env) *pool.Store {
-	t.Helper()
-	ctx := context.Background()
-	s := storetest.Open(t, env.DSN(), pool.WithLoopbackNetworks())
-	storetest.Seed(t, s, 30)
-	require.NoError(t, s.AddNetwork(ctx, pool.Network{Name: "db", Prefix: netip.MustParsePrefix("127.0.0.0/24")}, false))
-	for _, gm := range galeraMembers {
-		m := pool.Member{Name: gm.name, Services: service.All(), Addresses: map[string]netip.Addr{"mgmt": netip.MustParseAddr(gm.mgmt)}}
-		if gm.node > 0 {
-			m.Addresses["db"] = netip.AddrFrom4([4]byte{127, 0, 0, byte(10 + gm.node)})
-		}
-		_, err := s.Member(ctx, gm.name)
-		require.NoError(t, s.AddMember(ctx, m, err == nil))
-	}
-	return s
 }
 
 // memberDSN is the DSN member would use: its own database node first,
@@ -86,15 +51,7 @@ func memberDSN(t testing.TB, env *testgalera.Env, member string) string {
 // memberStore opens the store member would use.
 func memberStore(t testing.TB, env *testgalera.Env, member string, opts ...pool.Option) *pool.Store {
 	t.Helper()
-	return openMemberStore(t, memberDSN(t, env, member), member, opts...)
-}
-
-func openMemberStore(t testing.TB, dsn, member string, opts ...pool.Option) *pool.Store {
-	t.Helper()
-	s, err := pool.Open(context.Background(), dsn, append([]pool.Option{pool.WithSelf(member), pool.WithHealthInterval(200*time.Millisecond, time.Second)}, opts...)...)
-	require.NoError(t, err)
-	t.Cleanup(func() { s.Close() })
-	return s
+	return storetest.OpenMember(t, memberDSN(t, env, member), member, opts...)
 }
 
 // galeraGuard is guard timing for the test cluster, whose Galera failure
@@ -103,35 +60,10 @@ func galeraGuard() []mnguard.Option {
 	return []mnguard.Option{mnguard.WithTiming(250*time.Millisecond, 1500*time.Millisecond), mnguard.WithHold(2 * time.Second)}
 }
 
-// masterOnEveryNode reads the master record through each node alone.
-func masterOnEveryNode(t *testing.T, env *testgalera.Env, skip ...int) []pool.Master {
-	t.Helper()
-	var out []pool.Master
-	for n := 1; n <= env.N(); n++ {
-		if hasInt(skip, n) {
-			continue
-		}
-		s := openMemberStore(t, env.NodeDSN(n), "reader")
-		m, err := s.Master(context.Background())
-		require.NoError(t, err, "node %d", n)
-		out = append(out, m)
-	}
-	return out
-}
-
-func hasInt(list []int, n int) bool {
-	for _, v := range list {
-		if v == n {
-			return true
-		}
-	}
-	return false
-}
-
 func TestGaleraMakeMNWithOldMNKilled(t *testing.T) {
 	env := testgalera.Open(t, testgalera.WithFaults())
 	ctx := context.Background()
-	galeraPool(t, env)
+	storetest.GaleraPool(t, env)
 	env.Kill(t, 1) // mn1's host is gone, with its database node
 
 	s := memberStore(t, env, "sn1")
@@ -150,13 +82,13 @@ func TestGaleraMakeMNWithOldMNKilled(t *testing.T) {
 	require.Contains(t, stepMessage(t, rep, "replica"), "Synced replica at "+env.Addr(2))
 	require.Contains(t, stepMessage(t, rep, "old-mn"), "mn1 (MN of epoch 1) is dead")
 	require.Equal(t, pool.Master{Member: "sn1", Epoch: 2}, rep.Master)
-	require.Equal(t, []pool.Master{{Member: "sn1", Epoch: 2}, {Member: "sn1", Epoch: 2}}, masterOnEveryNode(t, env, 1))
+	require.Equal(t, []pool.Master{{Member: "sn1", Epoch: 2}, {Member: "sn1", Epoch: 2}}, storetest.MasterOnEveryNode(t, env, 1))
 	require.True(t, probe.last(t).ServeDynamic)
 	require.Equal(t, []string{"etc/xCATMN"}, roleFiles(t, root))
 
 	// The old MN comes back: it reads the new master record and stays an SN.
 	env.Start(t, 1)
-	old := openMemberStore(t, env.NodeDSN(1), "mn1")
+	old := storetest.OpenMember(t, env.NodeDSN(1), "mn1")
 	oldRoot, oldProbe := t.TempDir(), &dhcpProbe{}
 	writeRoleFilesFor(t, oldRoot, "etc/xCATMN") // what it had when it died
 	g, err := mnguard.New(old, "mn1", galeraGuard()...)
@@ -250,10 +182,10 @@ func TestGaleraOldMNIsolated(t *testing.T) {
 	env := testgalera.Open(t, testgalera.WithFaults())
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
-	galeraPool(t, env)
+	storetest.GaleraPool(t, env)
 
 	// mn1 reaches only its own database node: its host is the one cut off.
-	old := openMemberStore(t, env.NodeDSN(1), "mn1", pool.WithRetry(3, 10*time.Millisecond, 100*time.Millisecond))
+	old := storetest.OpenMember(t, env.NodeDSN(1), "mn1", pool.WithRetry(3, 10*time.Millisecond, 100*time.Millisecond))
 	g, err := mnguard.New(old, "mn1", mnguard.WithTiming(250*time.Millisecond, 1500*time.Millisecond), mnguard.WithHold(0))
 	require.NoError(t, err)
 	var tr transitions
@@ -308,7 +240,7 @@ func TestGaleraOldMNIsolated(t *testing.T) {
 	for _, x := range tr.snapshot() {
 		require.False(t, x.serve && x.at.After(off.at), "the old MN never served again")
 	}
-	require.Equal(t, []pool.Master{{Member: "sn1", Epoch: 2}, {Member: "sn1", Epoch: 2}, {Member: "sn1", Epoch: 2}}, masterOnEveryNode(t, env))
+	require.Equal(t, []pool.Master{{Member: "sn1", Epoch: 2}, {Member: "sn1", Epoch: 2}, {Member: "sn1", Epoch: 2}}, storetest.MasterOnEveryNode(t, env))
 	cancel()
 	require.ErrorIs(t, <-runDone, context.Canceled)
 }
@@ -319,7 +251,7 @@ func TestGaleraOldMNIsolated(t *testing.T) {
 func TestGaleraMakeMNReplicaHook(t *testing.T) {
 	env := testgalera.Open(t, testgalera.WithFaults())
 	ctx := context.Background()
-	galeraPool(t, env)
+	storetest.GaleraPool(t, env)
 	env.Kill(t, 3)
 
 	s := memberStore(t, env, "sn2")

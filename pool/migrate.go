@@ -62,9 +62,11 @@ type Schema struct {
 	// recorded under this name. Lower-case letters, digits and '_'; "pool"
 	// is pool's own.
 	Component string
-	// FS holds the migration files at its root, named
-	// NNNN_name.sqlite.sql and NNNN_name.mysql.sql (NNNN from 1 up).
-	FS fs.FS
+	// FS holds the migration files, named NNNN_name.sqlite.sql and
+	// NNNN_name.mysql.sql (NNNN from 1 up), in directory Dir ("" or "."
+	// for its root).
+	FS  fs.FS
+	Dir string
 }
 
 var componentRE = regexp.MustCompile(`^[a-z][a-z0-9_]{0,63}$`)
@@ -78,7 +80,14 @@ type migration struct {
 
 // loadMigrations returns the steps of fsys for a backend dialect
 // ("sqlite" or "mysql"), in version order.
-func loadMigrations(fsys fs.FS, component, dialect string) ([]migration, error) {
+func loadMigrations(fsys fs.FS, dir, component, dialect string) ([]migration, error) {
+	if dir != "" && dir != "." {
+		sub, err := fs.Sub(fsys, dir)
+		if err != nil {
+			return nil, fmt.Errorf("pool: migrations of %s: %w", component, err)
+		}
+		fsys = sub
+	}
 	entries, err := fs.ReadDir(fsys, ".")
 	if err != nil {
 		return nil, fmt.Errorf("pool: migrations of %s: %w", component, err)
@@ -232,7 +241,7 @@ func (s *Store) schemasDone(all []Schema) bool {
 
 // migrate applies the missing migrations of one schema.
 func (s *Store) migrate(ctx context.Context, sc Schema) error {
-	migs, err := loadMigrations(sc.FS, sc.Component, s.Dialect().Name())
+	migs, err := loadMigrations(sc.FS, sc.Dir, sc.Component, s.Dialect().Name())
 	if err != nil {
 		return err
 	}
