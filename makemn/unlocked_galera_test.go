@@ -67,12 +67,12 @@ func TestGaleraMakeMNWithOldMNKilled(t *testing.T) {
 	env.Kill(t, 1) // mn1's host is gone, with its database node
 
 	s := memberStore(t, env, "sn1")
-	root, probe := t.TempDir(), &dhcpProbe{}
+	root, probe := t.TempDir(), &storetest.DHCPProbe{}
 	rep, err := makemn.RunUnlocked(ctx, s, makemn.Request{
 		Target:   "sn1",
 		Liveness: liveness.Static{"mn1": liveness.Dead, "sn1": liveness.Alive},
 		Guard:    galeraGuard(),
-		Sync:     poolsync.Options{Steps: []poolsync.Step{rolefiles.Step(root), probe.step()}},
+		Sync:     poolsync.Options{Steps: []poolsync.Step{rolefiles.Step(root), probe.Step()}},
 	})
 	require.NoError(t, err, "%v", stepSummary(rep.Steps))
 	require.Equal(t, []string{
@@ -83,13 +83,13 @@ func TestGaleraMakeMNWithOldMNKilled(t *testing.T) {
 	require.Contains(t, stepMessage(t, rep, "old-mn"), "mn1 (MN of epoch 1) is dead")
 	require.Equal(t, pool.Master{Member: "sn1", Epoch: 2}, rep.Master)
 	require.Equal(t, []pool.Master{{Member: "sn1", Epoch: 2}, {Member: "sn1", Epoch: 2}}, storetest.MasterOnEveryNode(t, env, 1))
-	require.True(t, probe.last(t).ServeDynamic)
-	require.Equal(t, []string{"etc/xCATMN"}, roleFiles(t, root))
+	require.True(t, probe.Last(t).ServeDynamic)
+	require.Equal(t, []string{"etc/xCATMN"}, storetest.RoleFiles(t, root))
 
 	// The old MN comes back: it reads the new master record and stays an SN.
 	env.Start(t, 1)
 	old := storetest.OpenMember(t, env.NodeDSN(1), "mn1")
-	oldRoot, oldProbe := t.TempDir(), &dhcpProbe{}
+	oldRoot, oldProbe := t.TempDir(), &storetest.DHCPProbe{}
 	writeRoleFilesFor(t, oldRoot, "etc/xCATMN") // what it had when it died
 	g, err := mnguard.New(old, "mn1", galeraGuard()...)
 	require.NoError(t, err)
@@ -98,11 +98,11 @@ func TestGaleraMakeMNWithOldMNKilled(t *testing.T) {
 	require.Equal(t, pool.Master{Member: "sn1", Epoch: 2}, m)
 	_, ok := g.ServeDynamic()
 	require.False(t, ok)
-	srep, err := poolsync.Sync(ctx, old, "mn1", poolsync.Options{Steps: []poolsync.Step{rolefiles.Step(oldRoot), oldProbe.step()}, Gate: g})
+	srep, err := poolsync.Sync(ctx, old, "mn1", poolsync.Options{Steps: []poolsync.Step{rolefiles.Step(oldRoot), oldProbe.Step()}, Gate: g})
 	require.NoError(t, err)
 	require.Equal(t, pool.RoleSN, srep.Role)
-	require.False(t, oldProbe.last(t).ServeDynamic)
-	require.Equal(t, []string{"etc/xCATSN"}, roleFiles(t, oldRoot))
+	require.False(t, oldProbe.Last(t).ServeDynamic)
+	require.Equal(t, []string{"etc/xCATSN"}, storetest.RoleFiles(t, oldRoot))
 }
 
 func writeRoleFilesFor(t *testing.T, root string, files ...string) {
@@ -163,7 +163,7 @@ type timedProbe struct {
 	first time.Time
 }
 
-func (p *timedProbe) step() poolsync.Step {
+func (p *timedProbe) Step() poolsync.Step {
 	return poolsync.StepFunc("dhcp", func(_ context.Context, in *poolsync.Input) (poolsync.Change, error) {
 		p.mu.Lock()
 		defer p.mu.Unlock()
@@ -204,7 +204,7 @@ func TestGaleraOldMNIsolated(t *testing.T) {
 		Target:   "sn1",
 		Liveness: liveness.Static{"mn1": liveness.Suspect, "sn1": liveness.Alive},
 		Guard:    galeraGuard(),
-		Sync:     poolsync.Options{Steps: []poolsync.Step{probe.step()}},
+		Sync:     poolsync.Options{Steps: []poolsync.Step{probe.Step()}},
 	})
 	require.NoError(t, err, "%v", stepSummary(rep.Steps))
 	require.Equal(t, pool.Master{Member: "sn1", Epoch: 2}, rep.Master)
@@ -226,13 +226,13 @@ func TestGaleraOldMNIsolated(t *testing.T) {
 		st := g.Status()
 		return st.Master == pool.Master{Member: "sn1", Epoch: 2} && !st.IsMN
 	}, testenv.Timeout(30*time.Second), 50*time.Millisecond, "the old MN sees the new master after healing")
-	oldRoot, oldProbe := t.TempDir(), &dhcpProbe{}
+	oldRoot, oldProbe := t.TempDir(), &storetest.DHCPProbe{}
 	writeRoleFilesFor(t, oldRoot, "etc/xCATMN")
-	srep, err := poolsync.Sync(ctx, old, "mn1", poolsync.Options{Steps: []poolsync.Step{rolefiles.Step(oldRoot), oldProbe.step()}, Gate: g})
+	srep, err := poolsync.Sync(ctx, old, "mn1", poolsync.Options{Steps: []poolsync.Step{rolefiles.Step(oldRoot), oldProbe.Step()}, Gate: g})
 	require.NoError(t, err)
 	require.Equal(t, pool.RoleSN, srep.Role)
-	require.False(t, oldProbe.last(t).ServeDynamic)
-	require.Equal(t, []string{"etc/xCATSN"}, roleFiles(t, oldRoot))
+	require.False(t, oldProbe.Last(t).ServeDynamic)
+	require.Equal(t, []string{"etc/xCATSN"}, storetest.RoleFiles(t, oldRoot))
 
 	// It keeps confirming and stays an SN; nobody promoted it back.
 	confirms := g.Status().Confirms

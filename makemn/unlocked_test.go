@@ -48,20 +48,20 @@ func stepMessage(t testing.TB, rep makemn.Outcome, name string) string {
 type makemnFixture struct {
 	s     *pool.Store
 	root  string
-	probe *dhcpProbe
+	probe *storetest.DHCPProbe
 }
 
 func newMakemnFixture(t testing.TB) *makemnFixture {
 	s := storetest.Open(t, "sqlite:"+filepath.Join(t.TempDir(), "pool.db"))
 	storetest.Seed(t, s, 3)
-	return &makemnFixture{s: s, root: t.TempDir(), probe: &dhcpProbe{}}
+	return &makemnFixture{s: s, root: t.TempDir(), probe: &storetest.DHCPProbe{}}
 }
 
 func (f *makemnFixture) opts(target string) makemn.Request {
 	return makemn.Request{
 		Target: target,
 		Guard:  fastGuard(),
-		Sync:   poolsync.Options{Steps: []poolsync.Step{rolefiles.Step(f.root), f.probe.step()}},
+		Sync:   poolsync.Options{Steps: []poolsync.Step{rolefiles.Step(f.root), f.probe.Step()}},
 	}
 }
 
@@ -91,8 +91,8 @@ func TestMakeMNOnSQLite(t *testing.T) {
 	require.Contains(t, stepMessage(t, rep, "promote"), "sn1 is the MN of epoch 2 (was mn1, epoch 1); site.master=sn1")
 	require.Contains(t, stepMessage(t, rep, "sync"), "dynamic range served under epoch 2")
 
-	require.Equal(t, []string{"etc/xCATMN"}, roleFiles(t, f.root))
-	in := f.probe.last(t)
+	require.Equal(t, []string{"etc/xCATMN"}, storetest.RoleFiles(t, f.root))
+	in := f.probe.Last(t)
 	require.True(t, in.ServeDynamic)
 	require.Equal(t, int64(2), in.DynamicEpoch)
 	site, err := f.s.Site(ctx)
@@ -151,8 +151,8 @@ func TestMakeMNPreflightRefusals(t *testing.T) {
 			v1, err := f.s.Version(ctx)
 			require.NoError(t, err)
 			require.Equal(t, v0, v1, "nothing written")
-			require.Empty(t, f.probe.calls)
-			require.Empty(t, roleFiles(t, f.root))
+			require.Empty(t, f.probe.Calls)
+			require.Empty(t, storetest.RoleFiles(t, f.root))
 		})
 	}
 }
@@ -183,8 +183,8 @@ func TestMakeMNDryRunChangesNothing(t *testing.T) {
 	v1, err := f.s.Version(ctx)
 	require.NoError(t, err)
 	require.Equal(t, v0, v1)
-	require.Empty(t, f.probe.calls)
-	require.Empty(t, roleFiles(t, f.root))
+	require.Empty(t, f.probe.Calls)
+	require.Empty(t, storetest.RoleFiles(t, f.root))
 }
 
 // racingLiveness promotes another member while makemn runs its checks,
@@ -215,7 +215,7 @@ func TestMakeMNLosesToAConcurrentPromotion(t *testing.T) {
 	require.Contains(t, err.Error(), "sn2 is the MN of epoch 2")
 	require.Equal(t, pool.Master{Member: "sn2", Epoch: 2}, rep.Master, "the report names the winner")
 	require.Equal(t, "promote failed", stepSummary(rep.Steps)[len(rep.Steps)-1], "nothing runs after a lost promotion")
-	require.Empty(t, f.probe.calls)
+	require.Empty(t, f.probe.Calls)
 }
 
 // TestMakeMNHoldRefusesWhenTheRoleIsLostAgain promotes another member right
@@ -237,7 +237,7 @@ func TestMakeMNHoldRefusesWhenTheRoleIsLostAgain(t *testing.T) {
 	require.False(t, rep.OK)
 	require.Contains(t, stepMessage(t, rep, "hold"), "sn1 is not the MN any more: sn2 is the MN of epoch 3")
 	require.Equal(t, pool.RoleSN, rep.Sync.Role)
-	require.False(t, f.probe.last(t).ServeDynamic)
-	require.Equal(t, []string{"etc/xCATSN"}, roleFiles(t, f.root))
+	require.False(t, f.probe.Last(t).ServeDynamic)
+	require.Equal(t, []string{"etc/xCATSN"}, storetest.RoleFiles(t, f.root))
 	require.True(t, strings.HasPrefix(err.Error(), "pool: makemn: hold: "), err.Error())
 }

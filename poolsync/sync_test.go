@@ -16,36 +16,6 @@ import (
 	"github.com/mnpool/mnpool/rolefiles"
 )
 
-// roleFiles lists which role files exist under root.
-func roleFiles(t testing.TB, root string) []string {
-	t.Helper()
-	var out []string
-	for _, f := range []string{"etc/xCATMN", "etc/xCATSN"} {
-		if _, err := os.Stat(filepath.Join(root, f)); err == nil {
-			out = append(out, f)
-		}
-	}
-	return out
-}
-
-// dhcpProbe is a sync step that records what a DHCP renderer is told.
-type dhcpProbe struct {
-	calls []poolsync.Input
-}
-
-func (p *dhcpProbe) step() poolsync.Step {
-	return poolsync.StepFunc("dhcp", func(_ context.Context, in *poolsync.Input) (poolsync.Change, error) {
-		p.calls = append(p.calls, *in)
-		return poolsync.Change{Changed: true, Detail: "rendered"}, nil
-	})
-}
-
-func (p *dhcpProbe) last(t testing.TB) poolsync.Input {
-	t.Helper()
-	require.NotEmpty(t, p.calls, "the DHCP step ran")
-	return p.calls[len(p.calls)-1]
-}
-
 type fixedGate struct {
 	epoch int64
 	ok    bool
@@ -58,10 +28,10 @@ func TestSyncFollowsTheMasterRecord(t *testing.T) {
 		ctx := context.Background()
 		storetest.Seed(t, s, 2)
 		roots := map[string]string{"mn1": t.TempDir(), "sn1": t.TempDir(), "stranger": t.TempDir()}
-		probes := map[string]*dhcpProbe{"mn1": {}, "sn1": {}, "stranger": {}}
+		probes := map[string]*storetest.DHCPProbe{"mn1": {}, "sn1": {}, "stranger": {}}
 		sync := func(self string) poolsync.Report {
 			t.Helper()
-			rep, err := poolsync.Sync(ctx, s, self, poolsync.Options{Steps: []poolsync.Step{rolefiles.Step(roots[self]), probes[self].step()}})
+			rep, err := poolsync.Sync(ctx, s, self, poolsync.Options{Steps: []poolsync.Step{rolefiles.Step(roots[self]), probes[self].Step()}})
 			require.NoError(t, err)
 			return rep
 		}
@@ -77,18 +47,18 @@ func TestSyncFollowsTheMasterRecord(t *testing.T) {
 				{Step: "dhcp", Changed: true, Detail: "rendered"},
 			},
 		}, rep))
-		require.Equal(t, []string{"etc/xCATMN"}, roleFiles(t, roots["mn1"]))
-		require.Len(t, probes["mn1"].last(t).State.Nodes, 2, "the step gets the whole snapshot")
+		require.Equal(t, []string{"etc/xCATMN"}, storetest.RoleFiles(t, roots["mn1"]))
+		require.Len(t, probes["mn1"].Last(t).State.Nodes, 2, "the step gets the whole snapshot")
 
 		rep = sync("sn1")
 		require.Equal(t, pool.RoleSN, rep.Role)
 		require.False(t, rep.ServeDynamic)
-		require.Equal(t, []string{"etc/xCATSN"}, roleFiles(t, roots["sn1"]))
-		require.False(t, probes["sn1"].last(t).ServeDynamic, "an SN never renders the dynamic range")
+		require.Equal(t, []string{"etc/xCATSN"}, storetest.RoleFiles(t, roots["sn1"]))
+		require.False(t, probes["sn1"].Last(t).ServeDynamic, "an SN never renders the dynamic range")
 
 		rep = sync("stranger")
 		require.Equal(t, pool.RoleNone, rep.Role)
-		require.Empty(t, roleFiles(t, roots["stranger"]))
+		require.Empty(t, storetest.RoleFiles(t, roots["stranger"]))
 
 		// makemn: the roles swap.
 		_, err := s.Promote(ctx, "sn1", pool.PromoteOptions{})
@@ -96,12 +66,12 @@ func TestSyncFollowsTheMasterRecord(t *testing.T) {
 		rep = sync("sn1")
 		require.Equal(t, pool.RoleMN, rep.Role)
 		require.True(t, rep.ServeDynamic)
-		require.Equal(t, int64(2), probes["sn1"].last(t).DynamicEpoch)
-		require.Equal(t, []string{"etc/xCATMN"}, roleFiles(t, roots["sn1"]))
+		require.Equal(t, int64(2), probes["sn1"].Last(t).DynamicEpoch)
+		require.Equal(t, []string{"etc/xCATMN"}, storetest.RoleFiles(t, roots["sn1"]))
 		rep = sync("mn1")
 		require.Equal(t, pool.RoleSN, rep.Role)
-		require.False(t, probes["mn1"].last(t).ServeDynamic)
-		require.Equal(t, []string{"etc/xCATSN"}, roleFiles(t, roots["mn1"]))
+		require.False(t, probes["mn1"].Last(t).ServeDynamic)
+		require.Equal(t, []string{"etc/xCATSN"}, storetest.RoleFiles(t, roots["mn1"]))
 
 		// Running again changes nothing.
 		rep = sync("mn1")
@@ -125,12 +95,12 @@ func TestSyncGateDecidesTheDynamicRange(t *testing.T) {
 	}
 	for name, tc := range tests {
 		t.Run(name, func(t *testing.T) {
-			p := &dhcpProbe{}
-			rep, err := poolsync.Sync(ctx, s, "mn1", poolsync.Options{Steps: []poolsync.Step{p.step()}, Gate: tc.gate})
+			p := &storetest.DHCPProbe{}
+			rep, err := poolsync.Sync(ctx, s, "mn1", poolsync.Options{Steps: []poolsync.Step{p.Step()}, Gate: tc.gate})
 			require.NoError(t, err)
 			require.Equal(t, tc.wantServe, rep.ServeDynamic)
-			require.Equal(t, tc.wantServe, p.last(t).ServeDynamic)
-			require.Equal(t, tc.wantEpoch, p.last(t).DynamicEpoch)
+			require.Equal(t, tc.wantServe, p.Last(t).ServeDynamic)
+			require.Equal(t, tc.wantEpoch, p.Last(t).DynamicEpoch)
 		})
 	}
 }
@@ -140,21 +110,21 @@ func TestSyncReportsEveryStep(t *testing.T) {
 	s := storetest.Open(t, "sqlite:"+filepath.Join(t.TempDir(), "pool.db"))
 	storetest.Seed(t, s, 0)
 	boom := errors.New("dhcpd -t: syntax error")
-	p := &dhcpProbe{}
+	p := &storetest.DHCPProbe{}
 	steps := []poolsync.Step{
 		poolsync.StepFunc("dhcp", func(context.Context, *poolsync.Input) (poolsync.Change, error) { return poolsync.Change{}, boom }),
-		p.step(),
+		p.Step(),
 	}
 	steps[1] = poolsync.StepFunc("after", steps[1].Sync)
 	rep, err := poolsync.Sync(ctx, s, "mn1", poolsync.Options{Steps: steps})
 	require.ErrorIs(t, err, boom)
 	require.Contains(t, err.Error(), "sync step dhcp")
 	require.Equal(t, []string{"dhcp"}, rep.Failed())
-	require.Len(t, p.calls, 1, "a failed step does not stop the next")
+	require.Len(t, p.Calls, 1, "a failed step does not stop the next")
 
 	for name, steps := range map[string][]poolsync.Step{
 		"unnamed":  {poolsync.StepFunc("", steps[0].Sync)},
-		"twice":    {p.step(), p.step()},
+		"twice":    {p.Step(), p.Step()},
 		"nil":      {nil},
 		"bad self": nil,
 	} {
@@ -175,8 +145,8 @@ func TestSyncWithoutDatabaseRunsNoStep(t *testing.T) {
 	require.NoError(t, err)
 	storetest.Seed(t, s, 0)
 	require.NoError(t, s.Close())
-	p := &dhcpProbe{}
-	_, err = poolsync.Sync(ctx, s, "mn1", poolsync.Options{Steps: []poolsync.Step{p.step()}})
+	p := &storetest.DHCPProbe{}
+	_, err = poolsync.Sync(ctx, s, "mn1", poolsync.Options{Steps: []poolsync.Step{p.Step()}})
 	require.Error(t, err)
-	require.Empty(t, p.calls)
+	require.Empty(t, p.Calls)
 }
