@@ -195,7 +195,7 @@ func Plan(fsys fs.FS, o Options) (*Import, error) {
 		t, err := ReadTabdump(f)
 		f.Close()
 		if err != nil {
-			probs.add("%s.csv: %v", name, strings.TrimPrefix(err.Error(), ErrInvalid.Error()+": "))
+			probs.add("%s.csv: %v", name, detail(err))
 			continue
 		}
 		mapped, quiet := xcatMapped(name)
@@ -327,7 +327,7 @@ func (b *xcatBuilder) attr(t *Tabdump, r TabdumpRow, table, column, key, node st
 	}
 	v, err := Eval(raw, node)
 	if err != nil {
-		reason := strings.TrimPrefix(strings.TrimPrefix(err.Error(), ErrInvalid.Error()+": "), ErrNoMatch.Error()+": ")
+		reason := strings.TrimPrefix(detail(err), ErrNoMatch.Error()+": ")
 		if errors.Is(err, ErrNoMatch) {
 			reason = "regular expression of " + key + " does not match the node name"
 		}
@@ -457,7 +457,7 @@ func (b *xcatBuilder) networks() {
 			}
 		}
 		if err := pool.CheckNetwork(n); err != nil {
-			b.probs.add("networks.csv line %d: %v", r.Line, strings.TrimPrefix(err.Error(), pool.ErrInvalid.Error()+": "))
+			b.probs.add("networks.csv line %d: %v", r.Line, detail(err))
 			return
 		}
 		b.x.Networks = append(b.x.Networks, n)
@@ -487,7 +487,7 @@ func (b *xcatBuilder) site(mnOverride string) {
 			return
 		}
 		if err := siteschema.ValidateValue(key, v); err != nil {
-			b.x.issue("site", "value", key, "not imported, breaks the site schema: "+strings.TrimPrefix(err.Error(), pool.ErrInvalid.Error()+": "))
+			b.x.issue("site", "value", key, "not imported, breaks the site schema: "+detail(err))
 			return
 		}
 		switch {
@@ -516,7 +516,7 @@ func (b *xcatBuilder) site(mnOverride string) {
 		}
 	}
 	if err := pool.ValidateName("member", mn); err != nil {
-		b.probs.add("MN: %v", strings.TrimPrefix(err.Error(), pool.ErrInvalid.Error()+": "))
+		b.probs.add("MN: %v", detail(err))
 		return
 	}
 	b.x.MN = pool.Member{Name: mn}
@@ -610,7 +610,7 @@ func (b *xcatBuilder) members() {
 			continue
 		}
 		if err := pool.ValidateName("member", name); err != nil {
-			b.probs.add("servicenode: %v", strings.TrimPrefix(err.Error(), pool.ErrInvalid.Error()+": "))
+			b.probs.add("servicenode: %v", detail(err))
 			continue
 		}
 		r, _, _ := b.lookup(sn, name)
@@ -665,7 +665,7 @@ func (b *xcatBuilder) nodes() {
 			continue
 		}
 		if err := pool.ValidateName("node", name); err != nil {
-			b.probs.add("nodelist: %v", strings.TrimPrefix(err.Error(), pool.ErrInvalid.Error()+": "))
+			b.probs.add("nodelist: %v", detail(err))
 			continue
 		}
 		n := pool.Node{Name: name}
@@ -930,4 +930,18 @@ func sortedKeys(m map[string]TabdumpRow) []string {
 	}
 	sort.Strings(out)
 	return out
+}
+
+// detail is err's message for a problem list, without the sentinel it
+// starts with (ErrInvalid, ErrNoMatch, pool.ErrInvalid): the list says
+// what kind of problem it is already. The sentinel is found with
+// errors.Is; only its own text is cut.
+func detail(err error) string {
+	msg := err.Error()
+	for _, s := range []error{ErrInvalid, ErrNoMatch, pool.ErrInvalid} {
+		if errors.Is(err, s) {
+			msg = strings.TrimPrefix(msg, s.Error()+": ")
+		}
+	}
+	return msg
 }
