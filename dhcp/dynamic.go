@@ -6,10 +6,8 @@ import (
 	"os"
 	"path/filepath"
 	"sort"
-	"time"
 
 	"github.com/mnpool/mnpool/atomicfile"
-	"github.com/mnpool/mnpool/internal/ctxutil"
 	"github.com/mnpool/mnpool/mnguard"
 	"github.com/mnpool/mnpool/pool"
 	"github.com/mnpool/mnpool/pool/service"
@@ -67,7 +65,7 @@ func oneShotDynamic(ctx context.Context, s *pool.Store, self string, mn pool.Mas
 	}
 	e, ok := guard.ServeDynamic()
 	if !ok {
-		e, ok = waitHold(ctx, guard)
+		e, ok = guard.WaitServe(ctx)
 	}
 	if !ok || e != mn.Epoch {
 		st := guard.Status()
@@ -86,32 +84,6 @@ func oneShotDynamic(ctx context.Context, s *pool.Store, self string, mn pool.Mas
 		return ok && e2 == e
 	}
 	return dynDecision{serve: true, epoch: e, why: why, still: still}, nil
-}
-
-// waitHold runs the guard until it lets the member serve the dynamic
-// range, it finds the member is not the MN, or the hold and two validity
-// periods have passed.
-func waitHold(ctx context.Context, guard *mnguard.Guard) (int64, bool) {
-	every, validFor, hold := guard.Timing()
-	hctx, cancel := context.WithTimeout(ctx, hold+2*validFor+every)
-	defer cancel()
-	done := make(chan struct{})
-	go func() {
-		defer close(done)
-		_ = guard.Run(hctx)
-	}()
-	defer func() { cancel(); <-done }()
-	for {
-		if e, ok := guard.ServeDynamic(); ok {
-			return e, true
-		}
-		if st := guard.Status(); st.Confirms > 0 && !st.IsMN {
-			return 0, false
-		}
-		if ctxutil.SleepOr(hctx, 50*time.Millisecond, guard.Changed()) != nil {
-			return 0, false
-		}
-	}
 }
 
 // query reports what the file on disk holds for the nodes asked.

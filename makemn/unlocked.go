@@ -11,7 +11,6 @@ import (
 	"time"
 
 	"github.com/jmoiron/sqlx"
-	"github.com/mnpool/mnpool/internal/ctxutil"
 	"github.com/mnpool/mnpool/mnguard"
 	"github.com/mnpool/mnpool/pool"
 	"github.com/mnpool/mnpool/pool/liveness"
@@ -509,36 +508,22 @@ func (r *makemnRun) dryRun(cur pool.Master, guard *mnguard.Guard) {
 func (r *makemnRun) hold(ctx context.Context, guard *mnguard.Guard, want pool.Master) {
 	start := time.Now()
 	every, validFor, hold := guard.Timing()
-	limit := hold + 2*validFor + every
-	hctx, cancel := context.WithTimeout(ctx, limit)
-	defer cancel()
-	done := make(chan struct{})
-	go func() {
-		defer close(done)
-		_ = guard.Run(hctx)
-	}()
-	defer func() { cancel(); <-done }()
-	for {
-		if e, ok := guard.ServeDynamic(); ok {
-			r.step(StepHold, StepOK, start, "confirmed as the MN of epoch %d through a Primary database node; the dynamic range may be served", e)
-			return
-		}
-		st := guard.Status()
-		if st.Confirms > 0 && !st.IsMN {
-			r.step(StepHold, StepFailed, start, "%s is not the MN any more: %s is the MN of epoch %d; the dynamic range is not served here",
-				r.o.Target, st.Master.Member, st.Master.Epoch)
-			return
-		}
-		if ctxutil.SleepOr(hctx, 50*time.Millisecond, guard.Changed()) != nil {
-			last := st.LastError
-			if last == "" {
-				last = "no error recorded"
-			}
-			r.step(StepHold, StepFailed, start, "could not confirm %s as the MN of epoch %d through a Primary database node within %v (last error: %s); "+
-				"the dynamic range is not served; run makemn again once the database is healthy", r.o.Target, want.Epoch, limit, last)
-			return
-		}
+	if e, ok := guard.WaitServe(ctx); ok {
+		r.step(StepHold, StepOK, start, "confirmed as the MN of epoch %d through a Primary database node; the dynamic range may be served", e)
+		return
 	}
+	st := guard.Status()
+	if st.Confirms > 0 && !st.IsMN {
+		r.step(StepHold, StepFailed, start, "%s is not the MN any more: %s is the MN of epoch %d; the dynamic range is not served here",
+			r.o.Target, st.Master.Member, st.Master.Epoch)
+		return
+	}
+	last := st.LastError
+	if last == "" {
+		last = "no error recorded"
+	}
+	r.step(StepHold, StepFailed, start, "could not confirm %s as the MN of epoch %d through a Primary database node within %v (last error: %s); "+
+		"the dynamic range is not served; run makemn again once the database is healthy", r.o.Target, want.Epoch, hold+2*validFor+every, last)
 }
 
 func (r *makemnRun) sync(ctx context.Context, guard *mnguard.Guard) {

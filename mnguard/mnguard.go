@@ -17,6 +17,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/mnpool/mnpool/internal/ctxutil"
 	"github.com/mnpool/mnpool/pool"
 	"github.com/mnpool/mnpool/pool/dsn"
 )
@@ -260,6 +261,34 @@ func (g *Guard) Status() Status {
 // when a confirmation expires. A DHCP renderer waits on it and renders
 // again.
 func (g *Guard) Changed() <-chan struct{} { return g.changed }
+
+// WaitServe runs the guard until it lets this member serve the dynamic
+// range (it returns the epoch and true), it finds the member is not the
+// MN, or the hold plus two validity periods and one interval have passed,
+// or ctx ends (false; Status says why). Only one Run or WaitServe may run
+// at a time.
+func (g *Guard) WaitServe(ctx context.Context) (int64, bool) {
+	every, validFor, hold := g.Timing()
+	hctx, cancel := context.WithTimeout(ctx, hold+2*validFor+every)
+	defer cancel()
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		_ = g.Run(hctx)
+	}()
+	defer func() { cancel(); <-done }()
+	for {
+		if e, ok := g.ServeDynamic(); ok {
+			return e, true
+		}
+		if st := g.Status(); st.Confirms > 0 && !st.IsMN {
+			return 0, false
+		}
+		if ctxutil.SleepOr(hctx, 50*time.Millisecond, g.Changed()) != nil {
+			return 0, false
+		}
+	}
+}
 
 // Run confirms every interval until ctx ends and signals Changed when the
 // answer of ServeDynamic flips, waking up exactly when a confirmation
