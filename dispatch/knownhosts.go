@@ -4,11 +4,32 @@ import (
 	"bytes"
 	"net"
 	"os"
+	"path/filepath"
 	"strings"
 
 	"golang.org/x/crypto/ssh"
 	"golang.org/x/crypto/ssh/knownhosts"
 )
+
+// ExistingKnownHosts returns those of files that exist, in order, with a
+// leading "~/" taken as the user's home directory (dropped when there is
+// none).
+func ExistingKnownHosts(files []string) []string {
+	var found []string
+	for _, kh := range files {
+		if rest, ok := strings.CutPrefix(kh, "~/"); ok {
+			home, err := os.UserHomeDir()
+			if err != nil {
+				continue
+			}
+			kh = filepath.Join(home, rest)
+		}
+		if _, err := os.Stat(kh); err == nil {
+			found = append(found, kh)
+		}
+	}
+	return found
+}
 
 // KnownHosts returns a host key callback over OpenSSH known_hosts files
 // that is fast for large files: golang.org/x/crypto/ssh/knownhosts scans

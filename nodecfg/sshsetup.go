@@ -4,13 +4,11 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
-	"os"
-	"path/filepath"
 	"strings"
 
 	"golang.org/x/crypto/ssh"
-	"golang.org/x/crypto/ssh/knownhosts"
 
+	"github.com/mnpool/mnpool/dispatch"
 	"github.com/mnpool/mnpool/sshkeys"
 )
 
@@ -76,23 +74,11 @@ func KnownHosts(files []string) (ssh.HostKeyCallback, error) {
 	if len(files) == 0 {
 		files = DefaultKnownHosts()
 	}
-	var found []string
-	for _, kh := range files {
-		if rest, ok := strings.CutPrefix(kh, "~/"); ok {
-			home, err := os.UserHomeDir()
-			if err != nil {
-				continue
-			}
-			kh = filepath.Join(home, rest)
-		}
-		if _, err := os.Stat(kh); err == nil {
-			found = append(found, kh)
-		}
-	}
+	found := dispatch.ExistingKnownHosts(files)
 	if len(found) == 0 {
 		return nil, fmt.Errorf("%w: no known_hosts file among %s to check the nodes' host keys", ErrSetup, strings.Join(files, ", "))
 	}
-	cb, err := knownhosts.New(found...)
+	cb, err := dispatch.KnownHosts(found...)
 	if err != nil {
 		return nil, fmt.Errorf("%w: reading known_hosts %s: %w", ErrSetup, strings.Join(found, ", "), err)
 	}

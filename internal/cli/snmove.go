@@ -105,7 +105,7 @@ The exit status is 1 when any node could not be moved or reconfigured.`,
 	fl.StringVar(&f.sshUser, "ssh-user", nodecfg.DefaultSSHUser, "user to log in as on the nodes")
 	fl.IntVar(&f.sshPort, "ssh-port", 22, "SSH port of the nodes")
 	fl.StringVar(&f.keyDir, "key-dir", sshkeys.DefaultDir, "directory of the pool SSH key")
-	fl.StringSliceVar(&f.knownHosts, "known-hosts", []string{"~/.ssh/known_hosts", "/etc/ssh/ssh_known_hosts"}, "known_hosts files with the nodes' host keys (those that exist are used)")
+	fl.StringSliceVar(&f.knownHosts, "known-hosts", nodecfg.DefaultKnownHosts(), "known_hosts files with the nodes' host keys (those that exist are used)")
 	fl.BoolVar(&f.noHostKeyCheck, "no-host-key-check", false, "accept any host key from the nodes (insecure)")
 	fl.StringVar(&f.nodeRoot, "node-root", "", "write the files under this directory on the nodes (an image root)")
 	return cmd

@@ -5,13 +5,13 @@ import (
 	"errors"
 	"fmt"
 	"os"
-	"path/filepath"
 	"strings"
 
 	"github.com/spf13/cobra"
 	"golang.org/x/crypto/ssh"
 
 	"github.com/mnpool/mnpool/dispatch"
+	"github.com/mnpool/mnpool/nodecfg"
 	"github.com/mnpool/mnpool/sshkeys"
 )
 
@@ -25,7 +25,7 @@ type sshFlags struct {
 func (f *sshFlags) add(cmd *cobra.Command) {
 	fl := cmd.Flags()
 	fl.StringVar(&f.keyDir, "key-dir", sshkeys.DefaultDir, "directory of the pool and compute SSH keys")
-	fl.StringSliceVar(&f.knownHosts, "known-hosts", []string{"~/.ssh/known_hosts", "/etc/ssh/ssh_known_hosts"}, "known_hosts files with the host keys of nodes and members (those that exist are used)")
+	fl.StringSliceVar(&f.knownHosts, "known-hosts", nodecfg.DefaultKnownHosts(), "known_hosts files with the host keys of nodes and members (those that exist are used)")
 	fl.BoolVar(&f.noHostKeyCheck, "no-host-key-check", false, "accept any host key (insecure)")
 }
 
@@ -48,19 +48,7 @@ func (f *sshFlags) transport(ctx context.Context) (*dispatch.SSH, error) {
 		t.HostKeyCallback = ssh.InsecureIgnoreHostKey()
 		return t, nil
 	}
-	var files []string
-	for _, kh := range f.knownHosts {
-		if rest, ok := strings.CutPrefix(kh, "~/"); ok {
-			home, err := os.UserHomeDir()
-			if err != nil {
-				continue
-			}
-			kh = filepath.Join(home, rest)
-		}
-		if _, err := os.Stat(kh); err == nil {
-			files = append(files, kh)
-		}
-	}
+	files := dispatch.ExistingKnownHosts(f.knownHosts)
 	if len(files) == 0 {
 		return nil, fmt.Errorf("no known_hosts file among %s to check host keys; give --known-hosts FILE or --no-host-key-check", strings.Join(f.knownHosts, ", "))
 	}
