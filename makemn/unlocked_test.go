@@ -105,7 +105,7 @@ func TestMakeMNOnSQLite(t *testing.T) {
 	require.NoError(t, err)
 	require.Contains(t, stepMessage(t, rep, "promote"), "sn1 is already the MN of epoch 2; nothing written")
 	require.Equal(t, "old-mn skipped", stepSummary(rep.Steps)[3])
-	require.Len(t, promoteAudits(t, f.s), 1)
+	require.Len(t, storetest.PromoteAudits(t, f.s), 1)
 }
 
 func TestMakeMNPreflightRefusals(t *testing.T) {

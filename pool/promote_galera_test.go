@@ -43,5 +43,5 @@ func TestGaleraThreeConcurrentPromotions(t *testing.T) {
 	epochs, err := s.Epochs(ctx, 0)
 	require.NoError(t, err)
 	require.Len(t, epochs, 5, "one row per epoch: 1 (closed by the first promotion) and 2..5")
-	require.Len(t, promoteAudits(t, s), 4, "one audit record per round")
+	require.Len(t, storetest.PromoteAudits(t, s), 4, "one audit record per round")
 }

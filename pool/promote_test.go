@@ -18,20 +18,6 @@ import (
 	"github.com/mnpool/mnpool/pool/siteschema"
 )
 
-// promoteAudits returns the pool.promote audit records, oldest first.
-func promoteAudits(t testing.TB, s *pool.Store) []pool.AuditEntry {
-	t.Helper()
-	log, err := s.AuditLog(context.Background(), 1000)
-	require.NoError(t, err)
-	var out []pool.AuditEntry
-	for i := len(log) - 1; i >= 0; i-- {
-		if log[i].Action == "pool.promote" {
-			out = append(out, log[i])
-		}
-	}
-	return out
-}
-
 func TestPromoteMakesMemberMN(t *testing.T) {
 	storetest.EachBackend(t, func(t *testing.T, s *pool.Store) {
 		ctx := context.Background()
@@ -53,7 +39,7 @@ func TestPromoteMakesMemberMN(t *testing.T) {
 		require.NoError(t, err)
 		require.Greater(t, v1, v0, "the change feed moved")
 
-		audits := promoteAudits(t, s)
+		audits := storetest.PromoteAudits(t, s)
 		require.Len(t, audits, 1)
 		require.Equal(t, "sn1", audits[0].Target)
 		require.JSONEq(t, `{"from":"mn1","from_epoch":1,"epoch":2,"reason":"test"}`, audits[0].Detail)
@@ -70,7 +56,7 @@ func TestPromoteMakesMemberMN(t *testing.T) {
 		p, err = s.Promote(ctx, "mn1", pool.PromoteOptions{})
 		require.NoError(t, err)
 		require.Equal(t, pool.Master{Member: "mn1", Epoch: 3}, p.Master)
-		require.Len(t, promoteAudits(t, s), 2)
+		require.Len(t, storetest.PromoteAudits(t, s), 2)
 	})
 }
 
@@ -120,7 +106,7 @@ func TestPromoteRefusals(t *testing.T) {
 			if tc.prep != nil {
 				tc.prep(t, s)
 			}
-			before := len(promoteAudits(t, s))
+			before := len(storetest.PromoteAudits(t, s))
 			_, err := s.Promote(ctx, tc.member, tc.opts)
 			require.ErrorIs(t, err, tc.want)
 			var ce *pool.PromoteConflictError
@@ -134,7 +120,7 @@ func TestPromoteRefusals(t *testing.T) {
 			m, err := s.Master(ctx)
 			require.NoError(t, err)
 			require.Equal(t, tc.after, m)
-			require.Len(t, promoteAudits(t, s), before, "a refused promotion writes no audit record")
+			require.Len(t, storetest.PromoteAudits(t, s), before, "a refused promotion writes no audit record")
 		})
 	}
 }
@@ -161,7 +147,7 @@ func TestPromoteCurrentMNChangesNothing(t *testing.T) {
 		v1, err := s.Version(ctx)
 		require.NoError(t, err)
 		require.Equal(t, v0, v1, "nothing written")
-		require.Empty(t, promoteAudits(t, s))
+		require.Empty(t, storetest.PromoteAudits(t, s))
 	})
 }
 
@@ -185,7 +171,7 @@ func TestPromoteConcurrentOneWinner(t *testing.T) {
 	m, err := first.Master(ctx)
 	require.NoError(t, err)
 	require.Equal(t, winner, m)
-	require.Len(t, promoteAudits(t, first), 1)
+	require.Len(t, storetest.PromoteAudits(t, first), 1)
 }
 
 func addMember(t testing.TB, s *pool.Store, name, ip string) {

@@ -361,27 +361,11 @@ include %q;
 	if err := os.WriteFile(cf, []byte(conf), 0o644); err != nil {
 		b.Fatal(err)
 	}
-	var logs bytes.Buffer
 	args := []string{named, "-g", "-c", cf, "-n", threads}
 	if cpus != "" {
 		args = append([]string{"taskset", "-c", cpus}, args...)
 	}
-	cmd := exec.Command(args[0], args[1:]...)
-	cmd.Stdout, cmd.Stderr = &logs, &logs
-	if err := cmd.Start(); err != nil {
-		b.Fatal(err)
-	}
-	exited := make(chan struct{})
-	go func() { cmd.Wait(); close(exited) }()
-	b.Cleanup(func() {
-		cmd.Process.Kill()
-		<-exited
-	})
-	if err := waitAnswer(addr, exited); err != nil {
-		b.Fatalf("%v\n%s", err, logs.String())
-	}
-	pid := cmd.Process.Pid
-	return &target{name: "named", addr: addr, pid: pid, cpu: func() time.Duration { return processCPU(pid) }}
+	return startProcess(b, "named", addr, args...)
 }
 
 // startMnpoolProcess runs `mnpool dns serve`, built from this tree, on
@@ -394,28 +378,7 @@ func startMnpoolProcess(b *testing.B, dsn string) *target {
 		b.Fatalf("go build ./cmd/mnpool: %v\n%s", err, out)
 	}
 	addr := freeAddr(b, "127.0.53.10")
-	var logs bytes.Buffer
-	cmd := exec.Command("taskset", "-c", "0", bin, "--db", dsn, "--self", "mn1", "dns", "serve", "--listen", addr)
-	cmd.Stdout, cmd.Stderr = &logs, &logs
-	if err := cmd.Start(); err != nil {
-		b.Fatal(err)
-	}
-	exited := make(chan struct{})
-	go func() { cmd.Wait(); close(exited) }()
-	b.Cleanup(func() {
-		cmd.Process.Signal(os.Interrupt)
-		select {
-		case <-exited:
-		case <-time.After(testenv.Timeout(10 * time.Second)):
-			cmd.Process.Kill()
-			<-exited
-		}
-	})
-	if err := waitAnswer(addr, exited); err != nil {
-		b.Fatalf("%v\n%s", err, logs.String())
-	}
-	pid := cmd.Process.Pid
-	return &target{name: "mnpool", addr: addr, pid: pid, cpu: func() time.Duration { return processCPU(pid) }}
+	return startProcess(b, "mnpool", addr, "taskset", "-c", "0", bin, "--db", dsn, "--self", "mn1", "dns", "serve", "--listen", addr)
 }
 
 // cpuQuota limits t's process to pct percent of one CPU (a cgroup v1
@@ -454,4 +417,26 @@ func cpuQuota(b *testing.B, t *target, pct string) {
 			os.WriteFile("/sys/fs/cgroup/cpu/tasks", []byte(task.Name()), 0o644)
 		}
 	})
+}
+
+// startProcess runs args, a DNS server that listens on addr, until the
+// benchmark ends, and returns it as target name once it answers.
+func startProcess(b *testing.B, name, addr string, args ...string) *target {
+	var logs bytes.Buffer
+	cmd := exec.Command(args[0], args[1:]...)
+	cmd.Stdout, cmd.Stderr = &logs, &logs
+	if err := cmd.Start(); err != nil {
+		b.Fatal(err)
+	}
+	exited := make(chan struct{})
+	go func() { cmd.Wait(); close(exited) }()
+	b.Cleanup(func() {
+		cmd.Process.Kill()
+		<-exited
+	})
+	if err := waitAnswer(addr, exited); err != nil {
+		b.Fatalf("%v\n%s", err, logs.String())
+	}
+	pid := cmd.Process.Pid
+	return &target{name: name, addr: addr, pid: pid, cpu: func() time.Duration { return processCPU(pid) }}
 }

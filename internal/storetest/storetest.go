@@ -16,6 +16,7 @@ import (
 	"github.com/mnpool/mnpool/internal/testgalera"
 	"github.com/mnpool/mnpool/pool"
 	"github.com/mnpool/mnpool/pool/service"
+	"github.com/stretchr/testify/require"
 )
 
 // Backend is one store backend under test.
@@ -114,6 +115,20 @@ func MakeNodes(n int) []pool.Node {
 			IP:           ip,
 			Network:      "mgmt",
 			ServiceNodes: lists[i%3],
+		}
+	}
+	return out
+}
+
+// PromoteAudits returns the pool.promote audit records, oldest first.
+func PromoteAudits(t testing.TB, s *pool.Store) []pool.AuditEntry {
+	t.Helper()
+	log, err := s.AuditLog(context.Background(), 1000)
+	require.NoError(t, err)
+	var out []pool.AuditEntry
+	for i := len(log) - 1; i >= 0; i-- {
+		if log[i].Action == "pool.promote" {
+			out = append(out, log[i])
 		}
 	}
 	return out
